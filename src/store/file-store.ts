@@ -1,0 +1,614 @@
+// The embedded default store (`file:<dir>`): a segmented append-only log of CRC-framed batch records (see
+// file-format.ts), an in-memory per-stream index of record runs rebuilt on open (memory grows with the number of
+// batches, not of events), one writer per directory (LOCK file), fdatasync per batch, and recovery that cuts a
+// torn tail and reports it.
+import { promises as fsp, type Stats } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { Subject, filter, interval, merge, type Observable, defer, ignoreElements, tap, finalize, share } from 'rxjs';
+import { decodeEvent, encodeEvent } from '../events/codec.js';
+import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
+import {
+  FrameError, MAX_RECORD_BYTES, RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES, buildRecord, checkSegmentHeader,
+  forEachEvent, parseRecordHeader, parseSegmentName, payloadCrc, segmentHeader, segmentName, type RecordHeader,
+  type RecordStream,
+} from './file-format.js';
+import { FileSnapshots } from './file-snapshots.js';
+import { catchUpThenLive } from './subscribe.js';
+import {
+  StoreCorruptError, StoreLockedError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
+  type EventStore, type ExpectedRevision, type ReadOptions, type SnapshotRecord, type StreamInfo, type SubscribeOptions,
+} from './types.js';
+
+export interface FileStoreOptions {
+  /** open without the writer lock: no appends, no recovery; sees other processes' appends via refresh() */
+  readOnly?: boolean;
+  /** roll to a new segment past this size (default 64 MiB) */
+  segmentBytes?: number;
+  /** fdatasync after every batch (default true); off only for throwaway stores */
+  sync?: boolean;
+}
+
+export interface RecoveryReport {
+  segment: string;
+  offset: number;
+  droppedBytes: number;
+  reason: string;
+}
+
+/** Growable typed-array columns: the index costs a few bytes per record, never per event. */
+class Column<T extends Float64Array | Uint32Array> {
+  length = 0;
+  constructor(private data: T, private readonly make: (n: number) => T) {}
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const bigger = this.make(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = v;
+  }
+  get(i: number): number {
+    return this.data[i]!;
+  }
+  truncate(n: number): void {
+    this.length = n;
+  }
+}
+const f64 = (n: number) => new Float64Array(n);
+const u32 = (n: number) => new Uint32Array(n);
+
+interface Segment {
+  name: string;
+  file: string;
+  firstPosition: number;
+  size: number;
+  handle: fsp.FileHandle;
+}
+
+/** Per stream: one run per record that holds events of the stream. */
+class StreamIndex {
+  readonly runRecord = new Column(u32(8), u32);
+  readonly runFirstRevision = new Column(f64(8), f64);
+  readonly runCount = new Column(u32(8), u32);
+  head = -1;
+  add(record: number, firstRevision: number, count: number): void {
+    this.runRecord.push(record);
+    this.runFirstRevision.push(firstRevision);
+    this.runCount.push(count);
+    this.head = firstRevision + count - 1;
+  }
+  /** index of the run holding `revision` (largest firstRevision <= revision) */
+  findRun(revision: number): number {
+    let lo = 0;
+    let hi = this.runFirstRevision.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.runFirstRevision.get(mid) <= revision) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+}
+
+interface LoadedRecord {
+  payload: Buffer;
+  header: RecordHeader;
+}
+
+export class FileEventStore implements EventStore {
+  readonly url: string;
+  recovery: RecoveryReport | undefined;
+  private readonly segments: Segment[] = [];
+  private readonly recSegment = new Column(u32(64), u32);
+  private readonly recOffset = new Column(f64(64), f64);
+  private readonly recFirstPosition = new Column(f64(64), f64);
+  private readonly recCount = new Column(u32(64), u32);
+  private readonly index = new Map<string, StreamIndex>();
+  private nextPosition = 0;
+  private writeChain: Promise<unknown> = Promise.resolve();
+  private readonly appended = new Subject<StoredEvent>();
+  private readonly snapshots: FileSnapshots;
+  private lockFile: string | undefined;
+  private closed = false;
+  private poller: Observable<never> | undefined;
+
+  private constructor(readonly dir: string, private readonly options: Required<FileStoreOptions>) {
+    this.url = `file:${dir}`;
+    this.snapshots = new FileSnapshots(path.join(dir, 'snapshots'), options.readOnly);
+  }
+
+  static async open(dir: string, options: FileStoreOptions = {}): Promise<FileEventStore> {
+    const opts: Required<FileStoreOptions> = {
+      readOnly: options.readOnly ?? false,
+      segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
+      sync: options.sync ?? true,
+    };
+    if (opts.readOnly) {
+      const st = await fsp.stat(dir).catch(() => undefined);
+      if (!st?.isDirectory()) throw new Error(`no devrec store at ${dir}`);
+    } else {
+      await fsp.mkdir(dir, { recursive: true });
+    }
+    const store = new FileEventStore(dir, opts);
+    if (!opts.readOnly) await store.lock();
+    try {
+      await store.load();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+
+  // ---- locking -------------------------------------------------------------------------------------------
+
+  private async lock(): Promise<void> {
+    const file = path.join(this.dir, 'LOCK');
+    const me = `${process.pid}@${hostname()}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fsp.writeFile(file, me, { flag: 'wx' });
+        this.lockFile = file;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();
+        const [pidText, host] = holder.split('@');
+        const pid = Number(pidText);
+        // A lock left by a dead process on this host is stale: take it over.
+        if (host === hostname() && Number.isInteger(pid) && pid > 0 && !processAlive(pid)) {
+          await fsp.rm(file, { force: true });
+          continue;
+        }
+        throw new StoreLockedError(this.dir, holder ? `process ${holder}` : 'another process');
+      }
+    }
+    throw new StoreLockedError(this.dir, 'another process');
+  }
+
+  // ---- opening and recovery ------------------------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    const names = (await fsp.readdir(this.dir))
+      .filter((n) => parseSegmentName(n) !== undefined)
+      .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
+    for (let i = 0; i < names.length; i++) {
+      const last = i === names.length - 1;
+      await this.openSegment(names[i]!, last);
+    }
+  }
+
+  private async openSegment(name: string, last: boolean): Promise<Segment> {
+    const file = path.join(this.dir, name);
+    const handle = await fsp.open(file, this.options.readOnly ? 'r' : 'r+');
+    const st = await handle.stat();
+    const seg: Segment = { name, file, firstPosition: parseSegmentName(name)!, size: st.size, handle };
+    this.segments.push(seg);
+    if (st.size < SEGMENT_HEADER_BYTES && last && !this.options.readOnly) {
+      // A segment whose header never made it to disk: rewrite it.
+      await handle.truncate(0);
+      await handle.write(segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
+      await handle.datasync();
+      seg.size = SEGMENT_HEADER_BYTES;
+      return seg;
+    }
+    const hdr = Buffer.alloc(SEGMENT_HEADER_BYTES);
+    await handle.read(hdr, 0, SEGMENT_HEADER_BYTES, 0);
+    const bad = checkSegmentHeader(hdr.subarray(0, Math.min(st.size, SEGMENT_HEADER_BYTES)));
+    if (bad) throw new StoreCorruptError(name, 0, bad);
+    if (seg.firstPosition !== this.nextPosition) {
+      throw new StoreCorruptError(name, 0, `segment starts at position ${seg.firstPosition}, expected ${this.nextPosition}`);
+    }
+    const end = await this.scanSegment(this.segments.length - 1, SEGMENT_HEADER_BYTES, last);
+    if (end < seg.size) {
+      if (!last) throw new StoreCorruptError(name, end, 'unreadable record in a sealed segment (run devrec verify)');
+      // scanSegment decided this is a torn tail (damage further in would have thrown).
+      if (!this.options.readOnly) {
+        await handle.truncate(end);
+        await handle.datasync();
+        seg.size = end;
+      }
+    }
+    return seg;
+  }
+
+  /**
+   * Indexes records of segment `segIdx` from `start`. Returns the offset after the last good record.
+   * In the last segment every record's CRC is checked: a bad or short record with nothing valid after it is a
+   * torn tail (reported in `recovery`); a bad record followed by a valid one is damage and throws.
+   */
+  private async scanSegment(segIdx: number, start: number, last: boolean, quietTail = false): Promise<number> {
+    const seg = this.segments[segIdx]!;
+    const size = (await seg.handle.stat()).size;
+    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+    let off = start;
+    while (off < size) {
+      const problem = await this.checkRecordAt(seg, off, size, last, prefix);
+      if (problem) {
+        if (!last) throw new StoreCorruptError(seg.name, off, problem.reason);
+        if (quietTail) return off; // another process is still writing this record
+        if (problem.len !== undefined && (await this.validRecordAfter(seg, off + RECORD_PREFIX_BYTES + problem.len, size))) {
+          throw new StoreCorruptError(seg.name, off, `${problem.reason}; later records are intact, so this is damage, not a torn write (run devrec verify)`);
+        }
+        this.recovery = { segment: seg.name, offset: off, droppedBytes: size - off, reason: problem.reason };
+        return off;
+      }
+      off = this.lastScannedEnd;
+    }
+    return off;
+  }
+
+  private lastScannedEnd = 0;
+
+  /** Checks and indexes the record at `off`; returns a problem instead when it is short or damaged. */
+  private async checkRecordAt(
+    seg: Segment, off: number, size: number, verifyCrc: boolean, prefix: Buffer,
+  ): Promise<{ reason: string; len?: number } | undefined> {
+    if (off + RECORD_PREFIX_BYTES > size) return { reason: `record prefix cut short (${size - off} bytes left)` };
+    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    const len = prefix.readUInt32LE(0);
+    const crc = prefix.readUInt32LE(4);
+    if (len < 14 || len > MAX_RECORD_BYTES) return { reason: `record length ${len} is impossible` };
+    if (off + RECORD_PREFIX_BYTES + len > size) {
+      return { reason: `record of ${len} bytes cut short (${size - off - RECORD_PREFIX_BYTES} bytes present)` };
+    }
+    let payload: Buffer;
+    if (verifyCrc) {
+      payload = Buffer.allocUnsafe(len);
+      await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+      if (payloadCrc(payload) !== crc) return { reason: 'CRC mismatch', len };
+    } else {
+      // Sealed segments: read the header part only; CRCs are checked when records are read and by verify.
+      payload = await this.readHeaderPart(seg, off, len);
+    }
+    let header: RecordHeader;
+    try {
+      header = parseRecordHeader(payload);
+    } catch (err) {
+      if (err instanceof FrameError) return { reason: err.message, len };
+      throw err;
+    }
+    this.indexRecord(this.segments.indexOf(seg), off, header, seg.name);
+    this.lastScannedEnd = off + RECORD_PREFIX_BYTES + len;
+    return undefined;
+  }
+
+  private async readHeaderPart(seg: Segment, off: number, len: number): Promise<Buffer> {
+    let want = Math.min(len, 4096);
+    for (;;) {
+      const b = Buffer.allocUnsafe(want);
+      await seg.handle.read(b, 0, want, off + RECORD_PREFIX_BYTES);
+      // The header ends after the stream table and the u16 index array; grow until it fits.
+      try {
+        const h = parseRecordHeader(b);
+        if (h.eventsOffset <= want) return b;
+        want = Math.min(len, h.eventsOffset);
+      } catch (err) {
+        if (want >= len) return b;
+        want = Math.min(len, want * 4);
+        void err;
+      }
+    }
+  }
+
+  private async validRecordAfter(seg: Segment, off: number, size: number): Promise<boolean> {
+    if (off + RECORD_PREFIX_BYTES > size) return false;
+    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    const len = prefix.readUInt32LE(0);
+    if (len < 14 || len > MAX_RECORD_BYTES || off + RECORD_PREFIX_BYTES + len > size) return false;
+    const payload = Buffer.allocUnsafe(len);
+    await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+    return payloadCrc(payload) === prefix.readUInt32LE(4);
+  }
+
+  private indexRecord(segIdx: number, off: number, h: RecordHeader, segName: string): void {
+    if (h.firstPosition !== this.nextPosition) {
+      throw new StoreCorruptError(segName, off, `record starts at position ${h.firstPosition}, expected ${this.nextPosition}`);
+    }
+    for (const s of h.streams) {
+      const idx = this.index.get(s.name);
+      const head = idx?.head ?? -1;
+      if (s.firstRevision !== head + 1) {
+        throw new StoreCorruptError(segName, off, `stream "${s.name}" continues at revision ${s.firstRevision}, expected ${head + 1}`);
+      }
+    }
+    const rec = this.recSegment.length;
+    this.recSegment.push(segIdx);
+    this.recOffset.push(off);
+    this.recFirstPosition.push(h.firstPosition);
+    this.recCount.push(h.count);
+    for (const s of h.streams) {
+      let idx = this.index.get(s.name);
+      if (!idx) this.index.set(s.name, (idx = new StreamIndex()));
+      idx.add(rec, s.firstRevision, s.count);
+    }
+    this.nextPosition = h.firstPosition + h.count;
+  }
+
+  // ---- appending -----------------------------------------------------------------------------------------
+
+  async append(stream: string, events: NewEvent[], expectedRevision?: ExpectedRevision): Promise<AppendResult> {
+    return (await this.appendMany([{ stream, events, expectedRevision }]))[0]!;
+  }
+
+  appendMany(requests: AppendRequest[]): Promise<AppendResult[]> {
+    const run = this.writeChain.then(() => this.appendNow(requests));
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendNow(requests: AppendRequest[]): Promise<AppendResult[]> {
+    if (this.closed) throw new Error(`store ${this.dir} is closed`);
+    if (this.options.readOnly) throw new Error(`store ${this.dir} was opened read-only`);
+    // Plan revisions and check expectations before touching the disk: a refused batch writes nothing.
+    const heads = new Map<string, number>();
+    const headOf = (s: string) => heads.get(s) ?? this.index.get(s)?.head ?? -1;
+    const streamSlot = new Map<string, number>();
+    const streams: RecordStream[] = [];
+    const results: AppendResult[] = [];
+    let total = 0;
+    for (const r of requests) {
+      if (typeof r.stream !== 'string' || r.stream.length === 0) throw new Error('stream id must be a non-empty string');
+      checkExpected(r.stream, r.expectedRevision, headOf(r.stream));
+      const first = headOf(r.stream) + 1;
+      heads.set(r.stream, first + r.events.length - 1);
+      if (r.events.length > 0 && !streamSlot.has(r.stream)) {
+        streamSlot.set(r.stream, streams.length);
+        streams.push({ name: r.stream, firstRevision: first, count: 0 });
+      }
+      total += r.events.length;
+      results.push({ firstRevision: first, nextExpectedRevision: first + r.events.length - 1, position: this.nextPosition + total - 1 });
+    }
+    if (total === 0) return results;
+    const order = new Uint16Array(total);
+    const encoded: Uint8Array[] = new Array(total);
+    const next = new Map<string, number>();
+    let i = 0;
+    for (const r of requests) {
+      const slot = streamSlot.get(r.stream)!;
+      const s = streams[slot]!;
+      for (const e of r.events) {
+        const rev = next.get(r.stream) ?? s.firstRevision;
+        next.set(r.stream, rev + 1);
+        encoded[i] = encodeEvent(e, rev);
+        order[i++] = slot;
+        s.count++;
+      }
+    }
+    const firstPosition = this.nextPosition;
+    const record = buildRecord(firstPosition, streams, order, encoded);
+    let seg = this.segments[this.segments.length - 1];
+    if (!seg || (seg.size > SEGMENT_HEADER_BYTES && seg.size + record.length > this.options.segmentBytes)) {
+      seg = await this.newSegment(firstPosition);
+    }
+    const off = seg.size;
+    try {
+      await seg.handle.write(record, 0, record.length, off);
+      if (this.options.sync) await seg.handle.datasync();
+    } catch (err) {
+      // Leave no partial record behind: the batch failed as a whole.
+      await seg.handle.truncate(off).catch(() => undefined);
+      throw err;
+    }
+    seg.size = off + record.length;
+    this.indexRecord(this.segments.length - 1, off, parseRecordHeader(record.subarray(RECORD_PREFIX_BYTES)), seg.name);
+    if (this.appended.observed) this.publish(record.subarray(RECORD_PREFIX_BYTES));
+    return results;
+  }
+
+  private async newSegment(firstPosition: number): Promise<Segment> {
+    const name = segmentName(firstPosition);
+    const file = path.join(this.dir, name);
+    const handle = await fsp.open(file, 'wx+');
+    await handle.write(segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
+    if (this.options.sync) {
+      await handle.datasync();
+      await syncDir(this.dir);
+    }
+    const seg: Segment = { name, file, firstPosition, size: SEGMENT_HEADER_BYTES, handle };
+    this.segments.push(seg);
+    return seg;
+  }
+
+  private publish(payload: Buffer): void {
+    const h = parseRecordHeader(payload);
+    const counters = h.streams.map((s) => s.firstRevision);
+    forEachEvent(payload, h, (si, ei, start, end) => {
+      const stream = h.streams[si]!.name;
+      const revision = counters[si]!++;
+      this.appended.next({ stream, revision, position: h.firstPosition + ei, event: decodeEvent(payload.subarray(start, end)) });
+    });
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------------
+
+  private async loadRecord(rec: number): Promise<LoadedRecord> {
+    const seg = this.segments[this.recSegment.get(rec)]!;
+    const off = this.recOffset.get(rec);
+    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    const len = prefix.readUInt32LE(0);
+    if (len > MAX_RECORD_BYTES) throw new StoreCorruptError(seg.name, off, `record length ${len} is impossible`);
+    const payload = Buffer.allocUnsafe(len);
+    const { bytesRead } = await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+    if (bytesRead !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${bytesRead} of ${len} bytes)`);
+    if (payloadCrc(payload) !== prefix.readUInt32LE(4)) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
+    try {
+      return { payload, header: parseRecordHeader(payload) };
+    } catch (err) {
+      if (err instanceof FrameError) throw new StoreCorruptError(seg.name, off + RECORD_PREFIX_BYTES + err.offset, err.message);
+      throw err;
+    }
+  }
+
+  private decodeAt(rec: number, payload: Buffer, start: number, end: number): DeviceEvent {
+    try {
+      return decodeEvent(payload.subarray(start, end));
+    } catch (err) {
+      const seg = this.segments[this.recSegment.get(rec)]!;
+      throw new StoreCorruptError(seg.name, this.recOffset.get(rec) + RECORD_PREFIX_BYTES + start, (err as Error).message);
+    }
+  }
+
+  async *readChunks(stream: string, options: ReadOptions = {}): AsyncIterable<StoredEvent[]> {
+    const idx = this.index.get(stream);
+    if (!idx || idx.head < 0) return;
+    const backwards = options.direction === 'backwards';
+    let remaining = options.maxCount ?? Infinity;
+    const lo = backwards ? Math.max(options.to ?? 0, 0) : Math.max(options.from ?? 0, 0);
+    const hi = backwards ? Math.min(options.from ?? idx.head, idx.head) : Math.min(options.to ?? idx.head, idx.head);
+    if (lo > hi || remaining <= 0) return;
+    const firstRun = idx.findRun(backwards ? hi : lo);
+    const step = backwards ? -1 : 1;
+    for (let run = firstRun; run >= 0 && run < idx.runRecord.length && remaining > 0; run += step) {
+      const runFirst = idx.runFirstRevision.get(run);
+      const runLast = runFirst + idx.runCount.get(run) - 1;
+      if (backwards ? runLast < lo : runFirst > hi) break;
+      const rec = idx.runRecord.get(run);
+      const { payload, header } = await this.loadRecord(rec);
+      const slot = header.streams.findIndex((s) => s.name === stream);
+      const chunk: StoredEvent[] = [];
+      let revision = runFirst;
+      const firstPos = this.recFirstPosition.get(rec);
+      forEachEvent(payload, header, (si, ei, start, end) => {
+        if (si !== slot) return;
+        const r = revision++;
+        if (r < lo || r > hi) return;
+        chunk.push({ stream, revision: r, position: firstPos + ei, event: this.decodeAt(rec, payload, start, end) });
+      });
+      if (backwards) chunk.reverse();
+      if (chunk.length > remaining) chunk.length = remaining;
+      remaining -= chunk.length;
+      if (chunk.length > 0) yield chunk;
+    }
+  }
+
+  read(stream: string, options?: ReadOptions): AsyncIterable<StoredEvent> {
+    return flattenChunks(this.readChunks(stream, options));
+  }
+
+  async *readAll(fromPosition = 0): AsyncIterable<StoredEvent> {
+    for (let rec = this.findRecord(fromPosition); rec >= 0 && rec < this.recSegment.length; rec++) {
+      const { payload, header } = await this.loadRecord(rec);
+      const counters = header.streams.map((s) => s.firstRevision);
+      const out: StoredEvent[] = [];
+      forEachEvent(payload, header, (si, ei, start, end) => {
+        const revision = counters[si]!++;
+        const position = header.firstPosition + ei;
+        if (position < fromPosition) return;
+        out.push({ stream: header.streams[si]!.name, revision, position, event: this.decodeAt(rec, payload, start, end) });
+      });
+      yield* out;
+    }
+  }
+
+  private findRecord(position: number): number {
+    let lo = 0;
+    let hi = this.recFirstPosition.length - 1;
+    if (hi < 0) return -1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.recFirstPosition.get(mid) <= position) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  async head(stream: string): Promise<number> {
+    return this.index.get(stream)?.head ?? -1;
+  }
+
+  async streams(): Promise<StreamInfo[]> {
+    return [...this.index.entries()].map(([stream, idx]) => ({ stream, revision: idx.head })).sort((a, b) => a.stream.localeCompare(b.stream));
+  }
+
+  /** Global position the next event will get (= number of events in the store). */
+  get size(): number {
+    return this.nextPosition;
+  }
+
+  // ---- following another writer (read-only opens) --------------------------------------------------------
+
+  /** Picks up records another process appended since the last look; returns how many events arrived. */
+  async refresh(): Promise<number> {
+    const before = this.nextPosition;
+    let seg = this.segments[this.segments.length - 1];
+    if (seg) {
+      const st = await seg.handle.stat();
+      if (st.size > seg.size) seg.size = await this.scanSegment(this.segments.length - 1, seg.size, true, true);
+    }
+    const known = new Set(this.segments.map((s) => s.name));
+    const fresh = (await fsp.readdir(this.dir))
+      .filter((n) => parseSegmentName(n) !== undefined && !known.has(n))
+      .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
+    for (const name of fresh) {
+      if (seg) seg.size = await this.scanSegment(this.segments.length - 1, seg.size, false);
+      const handle = await fsp.open(path.join(this.dir, name), 'r');
+      const st: Stats = await handle.stat();
+      seg = { name, file: path.join(this.dir, name), firstPosition: parseSegmentName(name)!, size: SEGMENT_HEADER_BYTES, handle };
+      this.segments.push(seg);
+      if (st.size > SEGMENT_HEADER_BYTES) seg.size = await this.scanSegment(this.segments.length - 1, SEGMENT_HEADER_BYTES, true, true);
+    }
+    if (this.nextPosition > before && this.appended.observed) {
+      for await (const e of this.readAll(before)) this.appended.next(e);
+    }
+    return this.nextPosition - before;
+  }
+
+  subscribe(stream: string | null, options: SubscribeOptions = {}): Observable<StoredEvent> {
+    const from = options.from ?? 0;
+    let live: Observable<StoredEvent> = this.appended;
+    if (this.options.readOnly) {
+      // Another process writes: poll the files while someone listens.
+      this.poller ??= interval(options.pollMs ?? 100).pipe(
+        tap({ next: () => void this.refresh().catch((err) => this.appended.error(err)) }),
+        ignoreElements(),
+        finalize(() => (this.poller = undefined)),
+        share(),
+      );
+      const poll = this.poller;
+      live = merge(this.appended, defer(() => poll));
+    }
+    if (stream === null) return catchUpThenLive(live, (f) => this.readAll(f), from, (e) => e.position);
+    return catchUpThenLive(live.pipe(filter((e) => e.stream === stream)), (f) => this.read(stream, { from: f }), from, (e) => e.revision);
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------------------
+
+  saveSnapshot(stream: string, revision: number, data: Uint8Array): Promise<void> {
+    return this.snapshots.save(stream, revision, data);
+  }
+
+  loadSnapshot(stream: string, atOrBefore: number): Promise<SnapshotRecord | undefined> {
+    return this.snapshots.load(stream, atOrBefore);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writeChain.catch(() => undefined);
+    for (const seg of this.segments) await seg.handle.close().catch(() => undefined);
+    if (this.lockFile) await fsp.rm(this.lockFile, { force: true });
+    this.appended.complete();
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const h = await fsp.open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}

@@ -1,0 +1,106 @@
+// The EventStore contract: one append-only stream per device, 0-based revisions, optimistic concurrency,
+// range reads both ways, a catch-up-then-live subscription, and snapshots beside the streams.
+// Every implementation runs the same contract suite (test/store/contract.ts).
+import type { Observable } from 'rxjs';
+import type { NewEvent, StoredEvent } from '../events/types.js';
+
+/** A revision number (the last event the writer saw), or a stream state. Like KurrentDB's StreamState. */
+export type ExpectedRevision = number | 'any' | 'no-stream' | 'stream-exists';
+
+export class WrongExpectedRevisionError extends Error {
+  constructor(readonly stream: string, readonly expected: ExpectedRevision, readonly actual: number) {
+    super(`stream "${stream}": expected revision ${String(expected)}, but the stream is at ${actual < 0 ? 'no stream' : actual}`);
+    this.name = 'WrongExpectedRevisionError';
+  }
+}
+
+export class StoreLockedError extends Error {
+  constructor(readonly dir: string, readonly holder: string) {
+    super(`store ${dir} is locked by ${holder}: another process is writing it`);
+    this.name = 'StoreLockedError';
+  }
+}
+
+/** A record of the store failed its checks (CRC, framing, order). Names the segment and byte offset. */
+export class StoreCorruptError extends Error {
+  constructor(readonly segment: string, readonly offset: number, readonly reason: string) {
+    super(`${segment} at offset ${offset}: ${reason}`);
+    this.name = 'StoreCorruptError';
+  }
+}
+
+export interface AppendResult {
+  /** revision of the first event appended */
+  firstRevision: number;
+  /** revision of the last event appended: pass it as the next expected revision */
+  nextExpectedRevision: number;
+  /** global position of the last event appended */
+  position: number;
+}
+
+export interface AppendRequest {
+  stream: string;
+  events: NewEvent[];
+  expectedRevision?: ExpectedRevision;
+}
+
+export interface ReadOptions {
+  /** first revision to read (inclusive); for backwards reads, the revision to start from going down */
+  from?: number;
+  /** last revision to read (inclusive); for backwards reads the lowest */
+  to?: number;
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+}
+
+export interface StreamInfo {
+  stream: string;
+  /** revision of the last event (count - 1) */
+  revision: number;
+}
+
+export interface SnapshotRecord {
+  stream: string;
+  revision: number;
+  data: Uint8Array;
+}
+
+export interface SubscribeOptions {
+  /** first revision (per-stream subscription) or global position (all streams) delivered; default 0 */
+  from?: number;
+  /** poll interval in ms for picking up appends made by another process (read-only file stores) */
+  pollMs?: number;
+}
+
+export interface EventStore {
+  /** the URL this store was opened from (file:..., memory:, kurrentdb://...) */
+  readonly url: string;
+  append(stream: string, events: NewEvent[], expectedRevision?: ExpectedRevision): Promise<AppendResult>;
+  /** Appends to several streams as one durable batch (all or nothing). */
+  appendMany(requests: AppendRequest[]): Promise<AppendResult[]>;
+  /** Reads a stream's events in chunks (the fast path for replay). A missing stream yields nothing. */
+  readChunks(stream: string, options?: ReadOptions): AsyncIterable<StoredEvent[]>;
+  read(stream: string, options?: ReadOptions): AsyncIterable<StoredEvent>;
+  /** Every event of every stream in global order, from a global position. */
+  readAll(fromPosition?: number): AsyncIterable<StoredEvent>;
+  /** Revision of the last event of the stream, -1 when the stream does not exist. */
+  head(stream: string): Promise<number>;
+  streams(): Promise<StreamInfo[]>;
+  /** Catch-up then live: every event from `from` on, in order, with no gap or duplicate. */
+  subscribe(stream: string | null, options?: SubscribeOptions): Observable<StoredEvent>;
+  saveSnapshot(stream: string, revision: number, data: Uint8Array): Promise<void>;
+  /** The latest snapshot at or before `atOrBefore`. */
+  loadSnapshot(stream: string, atOrBefore: number): Promise<SnapshotRecord | undefined>;
+  close(): Promise<void>;
+}
+
+export function checkExpected(stream: string, expected: ExpectedRevision | undefined, head: number): void {
+  if (expected === undefined || expected === 'any') return;
+  const ok = expected === 'no-stream' ? head < 0 : expected === 'stream-exists' ? head >= 0 : expected === head;
+  if (!ok) throw new WrongExpectedRevisionError(stream, expected, head);
+}
+
+/** Default per-event read path on top of readChunks. */
+export async function* flattenChunks(chunks: AsyncIterable<StoredEvent[]>): AsyncIterable<StoredEvent> {
+  for await (const chunk of chunks) yield* chunk;
+}
