@@ -1,0 +1,29 @@
+// devrec log ID [--from N] [--to N] [--json]   (--json prints NDJSON, one event per line, readable by `record`)
+import { Command } from '@commander-js/extra-typings';
+import { describeEvent } from '../../events/describe.js';
+import { eventToJson } from '../../events/json.js';
+import { Projector, UnknownDeviceError } from '../../project/projector.js';
+import { CliError, parseRevision, storeOption, withStore } from '../common.js';
+
+export function logCommand() {
+  return new Command('log')
+    .description("print a device's events")
+    .argument('<id>', 'device id')
+    .option('--from <n>', 'first revision', (v) => parseRevision(v, '--from'))
+    .option('--to <n>', 'last revision', (v) => parseRevision(v, '--to'))
+    .addOption(storeOption())
+    .option('--json', 'NDJSON output (one event per line)')
+    .action(async (id, opts) => {
+      await withStore(opts.store, true, async (store) => {
+        const head = await store.head(id);
+        if (head < 0) throw new CliError(new UnknownDeviceError(id).message);
+        const type = opts.json ? undefined : (await new Projector(store).stateAt(id, Math.min(opts.from ?? 0, head))).type;
+        let out = '';
+        for await (const chunk of store.readChunks(id, { from: opts.from ?? 0, to: opts.to ?? head })) {
+          for (const e of chunk) out += (opts.json ? JSON.stringify(eventToJson(e.event)) : describeEvent(e.event, type)) + '\n';
+          if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once('drain', r));
+          out = '';
+        }
+      });
+    });
+}

@@ -1,0 +1,46 @@
+// devrec CLI entry: one commander module per command (src/cli/commands/).
+import { Command, CommanderError } from '@commander-js/extra-typings';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CliError, EXIT_ERROR } from './common.js';
+import { demoCommand } from './commands/demo.js';
+import { devicesCommand } from './commands/devices.js';
+import { logCommand } from './commands/log.js';
+import { recordCommand } from './commands/record.js';
+import { stateCommand } from './commands/state.js';
+import { verifyCommand } from './commands/verify.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command('devrec')
+    .description('record, replay and compare virtio device state (QEMU, vDPA, VFIO)')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), verifyCommand(), demoCommand()]) {
+    program.addCommand(c.exitOverride());
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
+    const e = err as Error;
+    const known = e instanceof CliError || ['StoreCorruptError', 'StoreLockedError', 'WrongExpectedRevisionError', 'UnknownDeviceError', 'FieldError', 'CodecError', 'RangeError'].includes(e.name);
+    process.stderr.write(`devrec: ${known ? e.message : e.stack ?? e.message}\n`);
+    return e instanceof CliError ? e.exitCode : EXIT_ERROR;
+  }
+}
+
+const self = fileURLToPath(import.meta.url);
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
+if (invoked === self || process.env['DEVREC_CLI_MAIN'] === '1') {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

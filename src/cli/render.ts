@@ -1,0 +1,54 @@
+// Text rendering of a device state for terminals.
+import { bytesToHex, hex64 } from '../events/json.js';
+import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
+import { nsToIsoNs } from '../events/describe.js';
+import type { DeviceState } from '../project/state.js';
+
+function wrapNames(names: string[], indent: string, width = 100): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const n of names) {
+    if (line && line.length + n.length + 1 > width) {
+      lines.push(line);
+      line = '';
+    }
+    line += (line ? ' ' : '') + n;
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => indent + l).join('\n');
+}
+
+export function renderState(s: DeviceState): string {
+  const type = deviceTypeByName(s.type) ? s.type : undefined;
+  const out: string[] = [];
+  out.push(`${s.device}  ${s.type || '?'}  ${s.transport}  revision ${s.revision}${s.timestampNs ? '  ' + nsToIsoNs(s.timestampNs) : ''}`);
+  out.push(`status     0x${s.status.toString(16).padStart(2, '0')}  ${statusNames(s.status).join(' ') || '(reset)'}${s.resetPending ? '  [reset pending]' : ''}`);
+  const feat = (label: string, mask: bigint, extra = '') => {
+    out.push(`${label.padEnd(10)} ${hex64(mask)}${extra}`);
+    const names = featureNames(mask, type);
+    if (names.length) out.push(wrapNames(names, '             '));
+  };
+  feat('offered', s.features.device);
+  if (s.features.parent !== undefined) feat('parent', s.features.parent);
+  feat('driver', s.features.driver);
+  feat('accepted', s.features.accepted, s.features.acceptedVia ? `  (${s.features.acceptedVia})` : s.features.negotiation === 'refused' ? '  (refused)' : '');
+  if (s.provisioned) {
+    const p = s.provisioned;
+    out.push(`provisioned ${p.name} on ${p.mgmtdev}: ` + [
+      p.deviceFeaturesGiven ? `device_features=${hex64(p.deviceFeatures)}` : 'device_features not given',
+      p.macGiven ? `mac=${[...p.mac].map((b) => b.toString(16).padStart(2, '0')).join(':')}` : '',
+      p.mtuGiven ? `mtu=${p.mtu}` : '', p.maxVqpGiven ? `max_vqp=${p.maxVqp}` : '',
+    ].filter(Boolean).join(' '));
+  }
+  if (s.queues.length) {
+    out.push('queues     idx  size  on  desc                driver              device              last_avail  used  vector');
+    for (const q of s.queues) {
+      out.push(`           ${String(q.index).padStart(3)}  ${String(q.size).padStart(4)}  ${q.enabled ? 'y ' : 'n '}  ${hex64(q.desc).padEnd(18)}  ${hex64(q.driver).padEnd(18)}  ${hex64(q.device).padEnd(18)}  ${String(q.lastAvailIdx).padStart(10)}  ${String(q.usedIdx).padStart(4)}  ${q.msixVector === 0xffff ? 'none' : q.msixVector}${q.resetPending ? '  [reset pending]' : ''}`);
+    }
+  }
+  out.push(`msix       ${s.msix.enabled ? 'enabled' : 'disabled'}, config vector ${s.msix.configVector === 0xffff ? 'none' : s.msix.configVector}`);
+  if (s.config.length) out.push(`config     ${bytesToHex(s.config)}`);
+  if (s.vfioState) out.push(`vfio       ${s.vfioState.toUpperCase()}`);
+  if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);
+  return out.join('\n') + '\n';
+}
