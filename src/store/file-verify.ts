@@ -34,6 +34,8 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
   const heads = new Map<string, number>();
   let nextPosition = 0;
   let done = 0;
+  // after a damaged record, gaps in positions and revisions are its consequence, not news
+  let afterDamage = false;
   for (const name of names) {
     const problem = (offset: number, reason: string) => report.problems.push({ segment: name, offset, reason });
     const buf = await fsp.readFile(path.join(dir, name));
@@ -43,7 +45,7 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
       problem(0, bad);
       continue;
     }
-    if (parseSegmentName(name) !== nextPosition) problem(0, `segment starts at position ${parseSegmentName(name)}, expected ${nextPosition}`);
+    if (parseSegmentName(name) !== nextPosition && !afterDamage) problem(0, `segment starts at position ${parseSegmentName(name)}, expected ${nextPosition}`);
     let off = SEGMENT_HEADER_BYTES;
     while (off < buf.length) {
       if (off + RECORD_PREFIX_BYTES > buf.length) {
@@ -65,16 +67,18 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
       report.records++;
       if (payloadCrc(payload) !== crc) {
         problem(off, 'CRC mismatch: the record was changed after it was written');
+        // Nothing in a damaged record can be trusted, its header included: later records re-synchronise counters.
+        afterDamage = true;
         off = end;
         continue;
       }
       try {
         const h = parseRecordHeader(payload);
-        if (h.firstPosition !== nextPosition) problem(off, `record starts at position ${h.firstPosition}, expected ${nextPosition}`);
+        if (h.firstPosition !== nextPosition && !afterDamage) problem(off, `record starts at position ${h.firstPosition}, expected ${nextPosition}`);
         nextPosition = h.firstPosition + h.count;
         const counters = h.streams.map((s) => {
           const head = heads.get(s.name) ?? -1;
-          if (s.firstRevision !== head + 1) problem(off, `stream "${s.name}" continues at revision ${s.firstRevision}, expected ${head + 1}`);
+          if (s.firstRevision !== head + 1 && !afterDamage) problem(off, `stream "${s.name}" continues at revision ${s.firstRevision}, expected ${head + 1}`);
           heads.set(s.name, s.firstRevision + s.count - 1);
           return s.firstRevision;
         });
