@@ -82,7 +82,8 @@ export interface WireDeviceState {
   config: Uint8Array; msixEnabled: boolean; msixFunctionMask: boolean; msixConfigVector: number; msixTableSize: number;
   configGeneration: number; resetPending: boolean; vfioState: VfioState; hasVfioState: boolean; numQueues: number;
   guestPageSize: number; pciVendor: number; pciDevice: number; pciSubsystemVendor: number; pciSubsystem: number;
-  pciRevision: number; pciConfig: Uint8Array; control: ControlCommandFields[]; eventCount: number; isr: number;
+  pciRevision: number; pciConfig: Uint8Array; control: ControlCommandFields[]; eventCount: number; isr: number; negotiation: string;
+  backend: string;
 }
 export interface Snapshot { kind: 'snapshot'; state: WireDeviceState }
 export interface Annotation { kind: 'annotation'; severity: Severity; code: string; message: string }

@@ -34,14 +34,10 @@ export class Projector {
     let state = initialState(device);
     const snap = await this.store.loadSnapshot(device, target);
     if (snap) {
-      const decoded = decodeSnapshot(snap.data);
-      if (decoded) {
-        state = initialState(device);
-        applyInPlace(state, { revision: snap.revision, timestampNs: 0n, actor: 'recorder', path: 'internal', source: 'api', body: { kind: 'snapshot', state: decoded.wire } });
-        state.eventCount = decoded.wire.eventCount;
-        state.revision = decoded.wire.revision;
-        state.timestampNs = decoded.wire.timestampNs;
-        state.backend = decoded.backend;
+      const wire = decodeSnapshot(snap.data);
+      if (wire && wire.revision === snap.revision) {
+        applyInPlace(state, { revision: snap.revision, timestampNs: wire.timestampNs, actor: 'recorder', path: 'internal', source: 'api', body: { kind: 'snapshot', state: wire } });
+        state.eventCount = wire.eventCount;
       }
     }
     if (state.revision === target) return state;
@@ -50,7 +46,7 @@ export class Projector {
       for (const e of chunk) {
         applyInPlace(state, e.event);
         if (every > 0 && e.revision > 0 && (e.revision + 1) % every === 0 && e.revision !== target) {
-          await this.store.saveSnapshot(device, e.revision, encodeSnapshot(state, state.backend));
+          await this.store.saveSnapshot(device, e.revision, encodeSnapshot(state));
         }
       }
     }

@@ -144,6 +144,7 @@ function applyVqIndex(s: DeviceState, b: VqIndexChanged): void {
 function applySnapshot(s: DeviceState, w: WireDeviceState): void {
   const fromWords = (words: bigint[]) => words.reduce((m, wd, i) => m | (wd << BigInt(64 * i)), 0n);
   s.type = w.type || s.type;
+  s.backend = w.backend || s.backend;
   s.virtioId = w.virtioId || s.virtioId;
   if (w.transport !== 'unspecified') s.transport = w.transport;
   s.status = w.status;
@@ -151,8 +152,8 @@ function applySnapshot(s: DeviceState, w: WireDeviceState): void {
     device: fromWords(w.deviceFeatures),
     driver: fromWords(w.driverFeatures),
     accepted: fromWords(w.acceptedFeatures),
-    acceptedVia: (w.acceptedVia as DeviceState['features']['acceptedVia']) || 'snapshot',
-    negotiation: w.acceptedFeatures.some((x) => x !== 0n) ? 'accepted' : 'none',
+    acceptedVia: w.acceptedVia as DeviceState['features']['acceptedVia'],
+    negotiation: (w.negotiation || (w.acceptedFeatures.some((x) => x !== 0n) ? 'accepted' : 'none')) as DeviceState['features']['negotiation'],
     parent: w.hasParentFeatures ? fromWords(w.parentFeatures) : undefined,
     deviceFeatureSelect: w.deviceFeatureSelect,
     driverFeatureSelect: w.driverFeatureSelect,

@@ -1,5 +1,5 @@
-// Projector snapshots: DeviceState <-> devrec.v1.DeviceState bytes, prefixed with the projector version so a
-// snapshot made by a different reducer is never trusted.
+// Projector snapshots: DeviceState <-> devrec.v1.DeviceState bytes, prefixed with the projector version (u32 LE)
+// so a snapshot made by a different reducer is never trusted.
 import { decodeMessageOf, encodeMessage } from '../events/codec.js';
 import { lookupMessage } from '../events/schema.js';
 import type { WireDeviceState } from '../events/types.js';
@@ -31,27 +31,21 @@ export function stateToWire(s: DeviceState): WireDeviceState {
     guestPageSize: s.guestPageSize, pciVendor: s.pci.vendor, pciDevice: s.pci.device,
     pciSubsystemVendor: s.pci.subsystemVendor, pciSubsystem: s.pci.subsystem, pciRevision: s.pci.revision,
     pciConfig: s.pci.config, control: s.control, eventCount: s.eventCount, isr: s.isr,
+    negotiation: s.features.negotiation, backend: s.backend,
   };
 }
 
-export function encodeSnapshot(s: DeviceState, backend: string): Uint8Array {
-  const body = encodeMessage(SPEC, { ...stateToWire(s) } as unknown as Record<string, unknown>);
-  const backendBytes = Buffer.from(backend, 'utf8');
-  const out = new Uint8Array(6 + backendBytes.length + body.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, PROJECTOR_VERSION, true);
-  view.setUint16(4, backendBytes.length, true);
-  out.set(backendBytes, 6);
-  out.set(body, 6 + backendBytes.length);
+export function encodeSnapshot(s: DeviceState): Uint8Array {
+  const body = encodeMessage(SPEC, stateToWire(s) as unknown as Record<string, unknown>);
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, PROJECTOR_VERSION, true);
+  out.set(body, 4);
   return out;
 }
 
 /** Returns undefined for snapshots of another projector version. */
-export function decodeSnapshot(data: Uint8Array): { wire: WireDeviceState; backend: string } | undefined {
-  if (data.length < 6) return undefined;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (view.getUint32(0, true) !== PROJECTOR_VERSION) return undefined;
-  const n = view.getUint16(4, true);
-  const backend = Buffer.from(data.subarray(6, 6 + n)).toString('utf8');
-  return { wire: decodeMessageOf<WireDeviceState>(SPEC, data.subarray(6 + n)), backend };
+export function decodeSnapshot(data: Uint8Array): WireDeviceState | undefined {
+  if (data.length < 4) return undefined;
+  if (new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true) !== PROJECTOR_VERSION) return undefined;
+  return decodeMessageOf<WireDeviceState>(SPEC, data.subarray(4));
 }

@@ -1093,6 +1093,14 @@ export const eventsDescriptor = {
                 "isr": {
                   "type": "uint32",
                   "id": 39
+                },
+                "negotiation": {
+                  "type": "string",
+                  "id": 40
+                },
+                "backend": {
+                  "type": "string",
+                  "id": 41
                 }
               }
             },
