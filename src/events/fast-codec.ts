@@ -538,6 +538,11 @@ function scalarDecode(fi: FieldInfo, mi: number): { pre: string; expr: string } 
   }
 }
 
+/** Left out of the domain object when absent (FieldSpec.presence is also set on repeated message fields). */
+function isOptional(fi: FieldInfo): boolean {
+  return fi.spec.presence && !fi.spec.repeated;
+}
+
 function defaultExpr(fi: FieldInfo): string {
   const f = fi.spec;
   if (f.repeated || f.presence) return 'undefined';
@@ -633,11 +638,11 @@ function genDecoder(spec: MessageSpec, fnName: string, opts: {
   const props: string[] = [];
   if (opts.kind !== undefined) props.push(`kind: ${jsStr(opts.kind)}`);
   let i = 0;
-  for (; i < infos.length && !infos[i]!.spec.presence; i++) props.push(`${jsStr(infos[i]!.spec.name)}: ${finalExpr(infos[i]!)}`);
+  for (; i < infos.length && !isOptional(infos[i]!); i++) props.push(`${jsStr(infos[i]!.spec.name)}: ${finalExpr(infos[i]!)}`);
   const tail: string[] = [];
   for (; i < infos.length; i++) {
     const fi = infos[i]!;
-    tail.push(fi.spec.presence
+    tail.push(isOptional(fi)
       ? `if (${fi.local} !== undefined) o.${fi.spec.name} = ${fi.local};`
       : `o.${fi.spec.name} = ${finalExpr(fi)};`);
   }

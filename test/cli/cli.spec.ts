@@ -1,0 +1,121 @@
+// The CLI as users run it: bin/devrec in a child process, real files, real exit codes.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tmpDir } from '../helpers/tmp.js';
+
+interface Run { code: number; stdout: string; stderr: string }
+function devrec(args: string[], input?: string, env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.resolve('bin/devrec'), ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+const ndjson = (...objs: unknown[]) => objs.map((o) => JSON.stringify(o)).join('\n') + '\n';
+
+describe('CLI', function () {
+  this.timeout(60000);
+
+  it('records NDJSON, lists devices, prints the log and the state (text and JSON)', async function () {
+    const store = `file:${tmpDir()}`;
+    const input = ndjson(
+      { kind: 'deviceFeatures', value: '0x8000000100000001', actor: 'device' },
+      { kind: 'statusWritten', status: 1, time: '2099-11-21T10:00:00Z' },
+      { kind: 'statusWritten', status: 3, time: '2099-11-21T10:00:01Z' },
+      { kind: 'queueConfigured', index: 0, size: 256, desc: '0x7e000000', enabled: true, time: '2099-11-21T10:00:02Z' },
+    );
+    const rec = await devrec(['record', '--device', 'virtio-net-pci@00:02.0', '--type', 'net', '--transport', 'pci-modern', '--store', store], input);
+    expect(rec.code, rec.stderr).to.equal(0);
+    expect(rec.stdout).to.contain('recorded 5 event(s)');
+    const devs = await devrec(['devices', '--json'], undefined, { DEVREC_STORE: store });
+    expect(JSON.parse(devs.stdout)).to.deep.equal([{ id: 'virtio-net-pci@00:02.0', type: 'net', transport: 'pci-modern', revision: 4 }]);
+    const log = await devrec(['log', 'virtio-net-pci@00:02.0', '--store', store, '--from', '1', '--to', '2']);
+    expect(log.stdout.trim().split('\n')).to.have.length(2);
+    expect(log.stdout).to.contain('VIRTIO_NET_F_SPEED_DUPLEX');
+    const logJson = await devrec(['log', 'virtio-net-pci@00:02.0', '--store', store, '--json']);
+    const lines = logJson.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.revision)).to.deep.equal([0, 1, 2, 3, 4]);
+    expect(lines[1].value).to.equal('0x8000000100000001');
+    const state = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json'])).stdout);
+    expect(state).to.deep.include({ device: 'virtio-net-pci@00:02.0', type: 'net', transport: 'pci-modern', revision: 4, status: 3 });
+    expect(state.statusNames).to.deep.equal(['ACKNOWLEDGE', 'DRIVER']);
+    expect(state.features.device).to.equal('0x8000000100000001');
+    expect(state.features.deviceNames).to.deep.equal(['VIRTIO_NET_F_CSUM', 'VIRTIO_F_VERSION_1', 'VIRTIO_NET_F_SPEED_DUPLEX']);
+    expect(state.queues[0]).to.deep.include({ index: 0, size: 256, enabled: true, desc: '0x7e000000', lastAvailIdx: 0, usedIdx: 0, msixVector: 65535 });
+    expect(state).to.have.keys(['device', 'type', 'transport', 'revision', 'status', 'statusNames', 'features', 'queues', 'config', 'msix',
+      'virtioId', 'backend', 'timestamp', 'timestampNs', 'eventCount', 'numQueues', 'queueSelect', 'configGeneration', 'isr', 'resetPending',
+      'vfioState', 'provisioned', 'pci', 'control']);
+    const at = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json', '--at', '2'])).stdout);
+    expect(at.status).to.equal(1);
+    const atTime = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json', '--at-time', '2099-11-21T10:00:01.5Z'])).stdout);
+    expect(atTime.revision).to.equal(3);
+    const text = await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store]);
+    expect(text.stdout).to.match(/status\s+0x03\s+ACKNOWLEDGE DRIVER/);
+  });
+
+  it('rejects malformed NDJSON with line number and field, and keeps everything before it', async function () {
+    const store = `file:${tmpDir()}`;
+    const input = '{"kind":"statusWritten","status":1}\n\n{"kind":"statusWritten","status":3}\n{"kind":"queueConfigured","index":0,"size":"big"}\n{"kind":"statusWritten","status":7}\n';
+    const r = await devrec(['record', '--device', 'd', '--store', store], input);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.contain('stdin: line 4: field "size": expected an integer, got "big"');
+    const log = (await devrec(['log', 'd', '--store', store, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.map((e) => e.status)).to.deep.equal([1, 3]);
+    const broken = await devrec(['record', '--device', 'd', '--store', store], '{"kind":"statusWritten","status":15}\n{"kind": statusWritten}\n');
+    expect(broken.code).to.equal(1);
+    expect(broken.stderr).to.match(/stdin: line 2: not valid JSON/);
+    expect((await devrec(['log', 'd', '--store', store, '--json'])).stdout.trim().split('\n')).to.have.length(3);
+  });
+
+  it('exits 1 with a clear message for unknown devices, bad revisions and bad store URLs', async function () {
+    const store = `file:${tmpDir()}`;
+    await devrec(['record', '--device', 'd', '--store', store], ndjson({ kind: 'statusWritten', status: 1 }));
+    const cases: [string[], RegExp][] = [
+      [['state', 'nope', '--store', store], /no device "nope"/],
+      [['state', 'd', '--at', '5', '--store', store], /--at 5: device d has revisions 0\.\.0/],
+      [['state', 'd', '--at', 'x', '--store', store], /--at "x" is not a non-negative integer/],
+      [['state', 'd', '--at-time', 'soon', '--store', store], /not an ISO 8601 time/],
+      [['devices', '--store', 'ftp://x'], /unknown scheme/],
+      [['devices', '--store', 'file:/nonexistent/devrec'], /no devrec store at/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await devrec(args);
+      expect(r.code, args.join(' ')).to.equal(1);
+      expect(r.stderr, args.join(' ')).to.match(msg);
+    }
+  });
+
+  it('verify reports a flipped byte with segment and offset and exits 1', async function () {
+    const dir = tmpDir();
+    await devrec(['record', '--device', 'd', '--store', `file:${dir}`], ndjson(...Array.from({ length: 50 }, (_, i) => ({ kind: 'vqIndex', index: 0, lastAvailIdx: i }))));
+    const ok = await devrec(['verify', '--store', `file:${dir}`]);
+    expect(ok.code).to.equal(0);
+    expect(ok.stdout).to.contain('ok: every record checks out');
+    const seg = readdirSync(dir).find((n) => n.startsWith('seg-'))!;
+    const buf = readFileSync(path.join(dir, seg));
+    buf[40] ^= 0x10;
+    writeFileSync(path.join(dir, seg), buf);
+    const bad = await devrec(['verify', '--store', `file:${dir}`]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stdout).to.match(new RegExp(`DAMAGE ${seg} offset 16: CRC mismatch`));
+  });
+
+  it('demo runs a lifecycle end to end on the embedded store', async function () {
+    const dir = tmpDir();
+    const r = await devrec(['demo', '--dir', dir, '--rounds', '100']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('state at revision 28: features negotiated');
+    expect(r.stdout).to.match(/verify: \d+ records, \d+ events, every CRC and revision checks out/);
+    const state = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', `file:${dir}`, '--json'])).stdout);
+    expect(state.statusNames).to.deep.equal(['ACKNOWLEDGE', 'DRIVER', 'DRIVER_OK', 'FEATURES_OK']);
+    expect(state.queues.map((q: { lastAvailIdx: number }) => q.lastAvailIdx)).to.deep.equal([100, 200, 0]);
+  });
+});
