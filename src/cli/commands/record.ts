@@ -45,7 +45,7 @@ export async function recordNdjson(
   }
   await recorder.flush();
   if (failure) {
-    throw new CliError(`${failure.message}\n(${count} event(s) before line ${lineNo} were recorded to ${device}; nothing after it)`);
+    throw new CliError(`${failure.message}\n(${count} event(s) were recorded to ${device} before line ${lineNo}; nothing from line ${lineNo} on)`);
   }
   return { device, events: count, firstRevision: head + 1, lastRevision: head + count };
 }
