@@ -83,7 +83,7 @@ export function messageSpec(type: protobuf.Type): MessageSpec {
       name: f.name,
       fullName,
       repeated: f.repeated,
-      presence: Boolean(f.options?.['proto3_optional']) || f.resolvedType instanceof protobuf.Type,
+      presence: !f.repeated && (Boolean(f.options?.['proto3_optional']) || f.resolvedType instanceof protobuf.Type),
     };
     if (f.resolvedType instanceof protobuf.Enum) field.enumSpec = enumSpecOf(f.resolvedType);
     else if (f.resolvedType instanceof protobuf.Type) field.message = messageSpec(f.resolvedType);

@@ -115,30 +115,48 @@ function applyQueueConfigured(s: DeviceState, b: QueueConfigured): void {
   if (b.notifyOff !== undefined) q.notifyOff = b.notifyOff;
 }
 
-/** Packed rings count modulo the ring size with a wrap counter; split rings modulo 2^16. */
-function advance(q: QueueState, idx: number, wrap: boolean, delta: number, packed: boolean): [number, boolean] {
-  if (!packed || q.size === 0) return [(idx + delta) & 0xffff, wrap];
-  let v = idx + delta;
-  let w = wrap;
-  while (v >= q.size) {
-    v -= q.size;
-    w = !w;
+const RING_PACKED = 1n << 34n;
+// Index traffic is the bulk of every recording: remember the last mask tested instead of a bigint AND per event.
+let lastMask = -1n;
+let lastPacked = false;
+function packedRing(accepted: bigint): boolean {
+  if (accepted !== lastMask) {
+    lastMask = accepted;
+    lastPacked = (accepted & RING_PACKED) !== 0n;
   }
-  return [v, w];
+  return lastPacked;
 }
 
-const RING_PACKED = 1n << 34n;
+/** Packed rings count modulo the ring size with a wrap counter (returns the new wrap); split rings modulo 2^16. */
+function wrapsAfter(idx: number, delta: number, size: number): number {
+  let wraps = 0;
+  for (let v = idx + delta; v >= size; v -= size) wraps++;
+  return wraps;
+}
 
 function applyVqIndex(s: DeviceState, b: VqIndexChanged): void {
   const q = queueOf(s, b.index);
-  const packed = (s.features.accepted & RING_PACKED) !== 0n;
   if (b.lastAvailIdx !== undefined) q.lastAvailIdx = b.lastAvailIdx;
   if (b.usedIdx !== undefined) q.usedIdx = b.usedIdx;
   if (b.availWrap !== undefined) q.availWrap = b.availWrap;
   if (b.usedWrap !== undefined) q.usedWrap = b.usedWrap;
   if (b.availIdx !== undefined) q.availIdx = b.availIdx;
-  if (b.availDelta) [q.lastAvailIdx, q.availWrap] = advance(q, q.lastAvailIdx, q.availWrap, b.availDelta, packed);
-  if (b.usedDelta) [q.usedIdx, q.usedWrap] = advance(q, q.usedIdx, q.usedWrap, b.usedDelta, packed);
+  if (!b.availDelta && !b.usedDelta) return;
+  if (packedRing(s.features.accepted) && q.size > 0) {
+    if (b.availDelta) {
+      const w = wrapsAfter(q.lastAvailIdx, b.availDelta, q.size);
+      q.lastAvailIdx = q.lastAvailIdx + b.availDelta - w * q.size;
+      if (w & 1) q.availWrap = !q.availWrap;
+    }
+    if (b.usedDelta) {
+      const w = wrapsAfter(q.usedIdx, b.usedDelta, q.size);
+      q.usedIdx = q.usedIdx + b.usedDelta - w * q.size;
+      if (w & 1) q.usedWrap = !q.usedWrap;
+    }
+  } else {
+    if (b.availDelta) q.lastAvailIdx = (q.lastAvailIdx + b.availDelta) & 0xffff;
+    if (b.usedDelta) q.usedIdx = (q.usedIdx + b.usedDelta) & 0xffff;
+  }
 }
 
 function applySnapshot(s: DeviceState, w: WireDeviceState): void {

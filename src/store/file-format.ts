@@ -117,13 +117,11 @@ export function parseRecordHeader(payload: Buffer): RecordHeader {
   return { firstPosition, count, streams, indexOffset, eventsOffset: off };
 }
 
-/** Builds one record (prefix included) from per-stream groups; `order` gives each event's stream index. */
-export function buildRecord(
-  firstPosition: number,
-  streams: RecordStream[],
-  order: Uint16Array,
-  events: Uint8Array[],
-): Buffer {
+/**
+ * Builds one record (prefix included) from the stream table, each event's stream index, and the events region
+ * (`count` x (u32 length | event bytes), as EventBatchWriter writes it).
+ */
+export function buildRecord(firstPosition: number, streams: RecordStream[], order: Uint16Array, events: Uint8Array): Buffer {
   if (streams.length > MAX_STREAMS_PER_RECORD) throw new Error('too many streams in one batch');
   const names = streams.map((s) => Buffer.from(s.name, 'utf8'));
   let size = 14;
@@ -131,13 +129,12 @@ export function buildRecord(
     if (n.length === 0 || n.length > 0xffff) throw new Error(`stream name length ${n.length} out of range`);
     size += 2 + n.length + 12;
   }
-  size += events.length * 2;
-  for (const e of events) size += 4 + e.length;
+  size += order.length * 2 + events.length;
   if (size > MAX_RECORD_BYTES) throw new Error(`batch of ${size} bytes exceeds the ${MAX_RECORD_BYTES}-byte record limit`);
   const buf = Buffer.allocUnsafe(RECORD_PREFIX_BYTES + size);
   const p = buf.subarray(RECORD_PREFIX_BYTES);
   writeU64(p, 0, firstPosition);
-  p.writeUInt32LE(events.length, 8);
+  p.writeUInt32LE(order.length, 8);
   p.writeUInt16LE(streams.length, 12);
   let off = 14;
   streams.forEach((s, i) => {
@@ -150,11 +147,7 @@ export function buildRecord(
     off += 12;
   });
   for (let i = 0; i < order.length; i++, off += 2) p.writeUInt16LE(order[i]!, off);
-  for (const e of events) {
-    p.writeUInt32LE(e.length, off);
-    p.set(e, off + 4);
-    off += 4 + e.length;
-  }
+  p.set(events, off);
   buf.writeUInt32LE(size, 0);
   buf.writeUInt32LE(crc32(p), 4);
   return buf;

@@ -6,7 +6,8 @@ import { promises as fsp, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { Subject, filter, interval, merge, type Observable, defer, ignoreElements, tap, finalize, share } from 'rxjs';
-import { decodeEvent, encodeEvent } from '../events/codec.js';
+import { EventBatchWriter, fastDecodeEvent } from '../events/fast-codec.js';
+import { CodecError } from '../events/codec.js';
 import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
 import {
   FrameError, MAX_RECORD_BYTES, RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES, buildRecord, checkSegmentHeader,
@@ -107,6 +108,7 @@ export class FileEventStore implements EventStore {
   private readonly index = new Map<string, StreamIndex>();
   private nextPosition = 0;
   private writeChain: Promise<unknown> = Promise.resolve();
+  private readonly batchWriter = new EventBatchWriter(1 << 16);
   private readonly appended = new Subject<StoredEvent>();
   private readonly snapshots: FileSnapshots;
   private lockFile: string | undefined;
@@ -363,22 +365,21 @@ export class FileEventStore implements EventStore {
     }
     if (total === 0) return results;
     const order = new Uint16Array(total);
-    const encoded: Uint8Array[] = new Array(total);
-    const next = new Map<string, number>();
+    const writer = this.batchWriter;
+    writer.reset();
     let i = 0;
     for (const r of requests) {
       const slot = streamSlot.get(r.stream)!;
       const s = streams[slot]!;
       for (const e of r.events) {
-        const rev = next.get(r.stream) ?? s.firstRevision;
-        next.set(r.stream, rev + 1);
-        encoded[i] = encodeEvent(e, rev);
+        writer.add(e, s.firstRevision + s.count);
         order[i++] = slot;
         s.count++;
       }
     }
     const firstPosition = this.nextPosition;
-    const record = buildRecord(firstPosition, streams, order, encoded);
+    const record = buildRecord(firstPosition, streams, order, writer.finish());
+    writer.reset();
     let seg = this.segments[this.segments.length - 1];
     if (!seg || (seg.size > SEGMENT_HEADER_BYTES && seg.size + record.length > this.options.segmentBytes)) {
       seg = await this.newSegment(firstPosition);
@@ -418,7 +419,7 @@ export class FileEventStore implements EventStore {
     forEachEvent(payload, h, (si, ei, start, end) => {
       const stream = h.streams[si]!.name;
       const revision = counters[si]!++;
-      this.appended.next({ stream, revision, position: h.firstPosition + ei, event: decodeEvent(payload.subarray(start, end)) });
+      this.appended.next({ stream, revision, position: h.firstPosition + ei, event: fastDecodeEvent(payload, start, end) });
     });
   }
 
@@ -445,8 +446,9 @@ export class FileEventStore implements EventStore {
 
   private decodeAt(rec: number, payload: Buffer, start: number, end: number): DeviceEvent {
     try {
-      return decodeEvent(payload.subarray(start, end));
+      return fastDecodeEvent(payload, start, end);
     } catch (err) {
+      if (!(err instanceof CodecError)) throw err;
       const seg = this.segments[this.recSegment.get(rec)]!;
       throw new StoreCorruptError(seg.name, this.recOffset.get(rec) + RECORD_PREFIX_BYTES + start, (err as Error).message);
     }

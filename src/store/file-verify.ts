@@ -3,7 +3,7 @@
 // revisions and that every event decodes with the revision its record says. Reports segment and offset.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { decodeEvent } from '../events/codec.js';
+import { fastDecodeEvent } from '../events/fast-codec.js';
 import {
   FrameError, MAX_RECORD_BYTES, RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES, checkSegmentHeader, forEachEvent,
   parseRecordHeader, parseSegmentName, payloadCrc,
@@ -85,7 +85,7 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
         forEachEvent(payload, h, (si, ei, start, stop) => {
           const expected = counters[si]!++;
           try {
-            const e = decodeEvent(payload.subarray(start, stop));
+            const e = fastDecodeEvent(payload, start, stop);
             if (e.revision !== expected) problem(off + RECORD_PREFIX_BYTES + start, `event ${ei} says revision ${e.revision}, its record says ${expected}`);
           } catch (err) {
             problem(off + RECORD_PREFIX_BYTES + start, `event ${ei}: ${(err as Error).message}`);

@@ -1,7 +1,7 @@
 // In-memory EventStore for tests and short-lived tools. Events are kept encoded, as in every other store,
 // so a test on this store exercises the same codec as the durable ones.
 import { Subject, filter, type Observable } from 'rxjs';
-import { decodeEvent, encodeEvent } from '../events/codec.js';
+import { fastDecodeEvent, fastEncodeEvent } from '../events/fast-codec.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { catchUpThenLive } from './subscribe.js';
 import {
@@ -34,7 +34,7 @@ export class MemoryEventStore implements EventStore {
       checkExpected(r.stream, r.expectedRevision, headOf(r.stream));
       const first = headOf(r.stream) + 1;
       r.events.forEach((e, i) => {
-        staged.push({ stream: r.stream, revision: first + i, position: this.log.length + staged.length, bytes: encodeEvent(e, first + i) });
+        staged.push({ stream: r.stream, revision: first + i, position: this.log.length + staged.length, bytes: fastEncodeEvent(e, first + i) });
       });
       heads.set(r.stream, first + r.events.length - 1);
       results.push({ firstRevision: first, nextExpectedRevision: first + r.events.length - 1, position: this.log.length + staged.length - 1 });
@@ -114,5 +114,5 @@ export class MemoryEventStore implements EventStore {
 }
 
 function toStored(e: Entry): StoredEvent {
-  return { stream: e.stream, revision: e.revision, position: e.position, event: decodeEvent(e.bytes) };
+  return { stream: e.stream, revision: e.revision, position: e.position, event: fastDecodeEvent(e.bytes) };
 }
