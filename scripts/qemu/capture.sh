@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# capture.sh VARIANT OUTDIR
+#
+# Boots a tiny Linux guest (Debian kernel + busybox-static initramfs) under QEMU/TCG with real virtio devices,
+# lets the guest's real virtio drivers drive them (NICs up + link-local pings over an internal hub, a few MB of
+# block I/O), then stops the VM and saves, from the same frozen moment:
+#   OUTDIR/trace.log.gz       QEMU trace (log backend), filtered to the virtio-relevant lines
+#   OUTDIR/qmp.json           QEMU's own answers: x-query-virtio*, query-pci, info qtree
+#   OUTDIR/devstate.bin.gz    xen-save-devices-state (savevm stream of device state, no RAM)
+#   OUTDIR/migration.bin.gz   full migration stream (only variants that ask for it, and only if small enough)
+#   OUTDIR/console.log        guest serial console
+#   OUTDIR/manifest.json      what ran: versions, command line, timings, sizes, workload, trace filter
+#
+# Variants: see `capture.sh --list`. Dependencies come from scripts/qemu/install-deps.sh; this script installs
+# nothing. Environment knobs (all optional):
+#   DEVREC_QEMU_CACHE     initramfs cache dir (default: ${TMPDIR:-/tmp}/devrec-qemu-cache-$UID)
+#   BOOT_TIMEOUT          seconds to wait for the guest's marker line (default 240)
+#   QMP_TIMEOUT           seconds for the whole QMP sequence (default 180)
+#   EXIT_TIMEOUT          seconds to wait for QEMU to exit after quit (default 30)
+#   MIGRATION_MAX_BYTES   keep migration.bin.gz only below this size (default 3000000)
+#   CAPTURE_MIGRATION     1/0: force the full migration stream on/off (default: per variant)
+#   TRACE_FILTER          1/0: filter the trace (default 1; 0 keeps every traced line)
+#   TRACE_MMIO_OPS        1: also trace memory_region_ops_* on microvm variants (known to stall there)
+#   KEEP_WORK             1: keep the per-run temp dir (printed) for debugging
+set -euo pipefail
+
+PROG=${0##*/}
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MARKER=DEVREC-CAPTURE-READY
+
+VARIANTS=(pc-modern-net-blk pc-legacy-msix pc-legacy-intx pc-packed microvm-mmio-legacy microvm-mmio-modern)
+
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+log() { echo "$PROG: $*" >&2; }
+
+usage() {
+  cat >&2 <<EOF
+usage: $PROG VARIANT OUTDIR
+       $PROG --list
+variants: ${VARIANTS[*]}
+EOF
+  exit 2
+}
+
+[ $# -ge 1 ] || usage
+if [ "$1" = "--list" ]; then printf '%s\n' "${VARIANTS[@]}"; exit 0; fi
+[ $# -eq 2 ] || usage
+VARIANT=$1
+OUTDIR=$2
+
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
+QMP_TIMEOUT=${QMP_TIMEOUT:-180}
+EXIT_TIMEOUT=${EXIT_TIMEOUT:-30}
+MIGRATION_MAX_BYTES=${MIGRATION_MAX_BYTES:-3000000}
+TRACE_FILTER=${TRACE_FILTER:-1}
+TRACE_MMIO_OPS=${TRACE_MMIO_OPS:-0}
+
+# ----------------------------------------------------------------------------------------------------------
+# Variant table
+# ----------------------------------------------------------------------------------------------------------
+BASE_APPEND="console=ttyS0 panic=-1 edd=off quiet"
+SMP=1
+MIGRATION=0
+case "$VARIANT" in
+  pc-modern-net-blk)
+    MACHINE=pc; TRANSPORT=pci-modern; SMP=2; MIGRATION=1
+    NET_OPTS="disable-legacy=on"; BLK_OPTS="disable-legacy=on,num-queues=2"
+    DESC="i440fx PC, modern-only virtio-pci (disable-legacy=on): 2 virtio-net-pci on an internal hub + virtio-blk-pci with num-queues=2; 2 vCPUs so blk-mq uses both request queues; MSI-X on" ;;
+  pc-legacy-msix)
+    MACHINE=pc; TRANSPORT=pci-legacy
+    NET_OPTS="disable-modern=on"; BLK_OPTS="disable-modern=on"
+    DESC="i440fx PC, legacy-only virtio-pci (disable-modern=on, IO BAR 0) with MSI-X: device config at IO offset 24 once MSI-X is enabled (20 before)" ;;
+  pc-legacy-intx)
+    MACHINE=pc; TRANSPORT=pci-legacy
+    NET_OPTS="disable-modern=on,vectors=0"; BLK_OPTS="disable-modern=on,vectors=0"
+    DESC="i440fx PC, legacy-only virtio-pci without MSI-X (vectors=0): INTx + ISR, device config stays at IO offset 20" ;;
+  pc-packed)
+    MACHINE=pc; TRANSPORT=pci-modern
+    NET_OPTS="disable-legacy=on,packed=on"; BLK_OPTS="disable-legacy=on,packed=on"
+    DESC="i440fx PC, modern-only virtio-pci with VIRTIO_F_RING_PACKED offered (packed=on) and accepted by Linux 6.1" ;;
+  microvm-mmio-legacy)
+    MACHINE=microvm; TRANSPORT=mmio-legacy
+    DESC="microvm (acpi=on,rtc=on), virtio-mmio version 1 (legacy, QEMU default force-legacy=true): virtio-net-device x2 on an internal hub + virtio-blk-device" ;;
+  microvm-mmio-modern)
+    MACHINE=microvm; TRANSPORT=mmio-modern
+    DESC="microvm (acpi=on,rtc=on), virtio-mmio version 2 (-global virtio-mmio.force-legacy=false): virtio-net-device x2 on an internal hub + virtio-blk-device" ;;
+  *) die "unknown variant '$VARIANT' (known: ${VARIANTS[*]})" ;;
+esac
+case "${CAPTURE_MIGRATION:-}" in
+  1) MIGRATION=1 ;; 0) MIGRATION=0 ;; "") ;; *) die "CAPTURE_MIGRATION must be 0 or 1" ;;
+esac
+
+# ----------------------------------------------------------------------------------------------------------
+# What we need (installed by scripts/qemu/install-deps.sh)
+# ----------------------------------------------------------------------------------------------------------
+need_cmd() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' not found (package $2; run scripts/qemu/install-deps.sh)"
+}
+need_cmd qemu-system-x86_64 qemu-system-x86
+need_cmd cpio cpio
+need_cmd gzip gzip
+need_cmd python3 python3
+for c in dd find sort sha256sum grep sed stat od mktemp timeout; do need_cmd "$c" coreutils/grep/sed/findutils; done
+BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "$BUSYBOX not found (package busybox-static; run scripts/qemu/install-deps.sh)"
+"$BUSYBOX" --help 2>/dev/null | head -1 | grep -q BusyBox || die "$BUSYBOX is not busybox"
+ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked; the guest needs busybox-static"
+for f in guest-init.sh qmp-capture.py check-capture.py; do
+  [ -f "$SCRIPT_DIR/$f" ] || die "missing $SCRIPT_DIR/$f"
+done
+
+# Newest installed Debian kernel that has both an image and its modules.
+KVER=""
+for k in $(ls -1 /lib/modules 2>/dev/null | sort -V -r); do
+  if [ -f "/boot/vmlinuz-$k" ] && [ -d "/lib/modules/$k/kernel/drivers/virtio" ]; then KVER=$k; break; fi
+done
+[ -n "$KVER" ] || die "no kernel with modules found (/boot/vmlinuz-* + /lib/modules/*; package linux-image-amd64)"
+KERNEL=/boot/vmlinuz-$KVER
+[ -r "$KERNEL" ] || die "$KERNEL is not readable"
+MODDIR=/lib/modules/$KVER/kernel
+MODULES=(drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_mmio
+         drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci
+         net/core/failover drivers/net/net_failover drivers/net/virtio_net drivers/block/virtio_blk)
+MODFILES=()
+for m in "${MODULES[@]}"; do
+  f=""
+  for ext in ko ko.xz ko.zst ko.gz; do [ -f "$MODDIR/$m.$ext" ] && { f="$MODDIR/$m.$ext"; break; }; done
+  [ -n "$f" ] || die "kernel module $MODDIR/$m.ko not found (kernel $KVER)"
+  case "$f" in *.ko) ;; *) die "kernel module $f is compressed; this script expects plain .ko files" ;; esac
+  MODFILES+=("$f")
+done
+
+QEMU_VERSION_LINE=$(qemu-system-x86_64 --version | head -1)
+qemu-system-x86_64 -trace help >/dev/null 2>&1 || die "qemu-system-x86_64 -trace help failed (no trace support?)"
+TRACE_AVAILABLE=$(qemu-system-x86_64 -trace help 2>/dev/null)
+
+# ----------------------------------------------------------------------------------------------------------
+# Work dir, cleanup, QEMU lifetime
+# ----------------------------------------------------------------------------------------------------------
+mkdir -p "$OUTDIR" || die "cannot create OUTDIR $OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/devrec-capture-$VARIANT.XXXXXX")
+QEMU_PID=""
+cleanup() {
+  local rc=$?
+  if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
+    kill -TERM "$QEMU_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$QEMU_PID" 2>/dev/null || true
+    wait "$QEMU_PID" 2>/dev/null || true
+  fi
+  if [ "${KEEP_WORK:-0}" = 1 ]; then
+    log "work dir kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+T_START=$(date +%s.%N)
+elapsed() { python3 -c "import sys; print(round($(date +%s.%N) - $T_START, 2))"; }
+
+# ----------------------------------------------------------------------------------------------------------
+# initramfs (cached by content: kernel version, module files, busybox, guest-init.sh)
+# ----------------------------------------------------------------------------------------------------------
+CACHE=${DEVREC_QEMU_CACHE:-${TMPDIR:-/tmp}/devrec-qemu-cache-$(id -u)}
+mkdir -p "$CACHE" || die "cannot create cache dir $CACHE"
+KEY=$( { echo "$KVER"; sha256sum "${MODFILES[@]}" "$BUSYBOX" "$SCRIPT_DIR/guest-init.sh"; } | sha256sum | cut -c1-16)
+INITRAMFS=$CACHE/initramfs-$KVER-$KEY.cpio.gz
+if [ ! -s "$INITRAMFS" ]; then
+  log "building initramfs $INITRAMFS"
+  root=$WORK/initramfs-root
+  mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules}
+  cp "$BUSYBOX" "$root/bin/busybox"
+  ln -s busybox "$root/bin/sh"
+  install -m 0755 "$SCRIPT_DIR/guest-init.sh" "$root/init"
+  for f in "${MODFILES[@]}"; do cp "$f" "$root/lib/modules/"; done
+  # The kernel's built-in initramfs already has /dev/console; add it anyway where mknod is allowed.
+  mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+  (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -9 -n \
+    > "$INITRAMFS.tmp.$$" || die "building the initramfs failed"
+  mv -f "$INITRAMFS.tmp.$$" "$INITRAMFS"
+fi
+
+# Raw disk image for virtio-blk (16 MiB of zeros; the guest writes 2 MiB of random data into it).
+DISK=$WORK/disk.img
+dd if=/dev/zero of="$DISK" bs=1M count=16 status=none || die "creating the disk image $DISK failed"
+
+# ----------------------------------------------------------------------------------------------------------
+# Trace events
+# ----------------------------------------------------------------------------------------------------------
+EVENTS=(virtio_set_status virtio_queue_notify virtqueue_pop virtqueue_fill virtqueue_flush virtio_notify)
+case "$MACHINE" in
+  pc) EVENTS+=(pci_cfg_write memory_region_ops_read memory_region_ops_write
+               virtio_pci_notify virtio_pci_notify_write virtio_pci_notify_write_pio) ;;
+  microvm)
+    EVENTS+=(virtio_mmio_read virtio_mmio_write_offset virtio_mmio_guest_page virtio_mmio_queue_write
+             virtio_mmio_setting_irq)
+    [ "$TRACE_MMIO_OPS" = 1 ] && EVENTS+=(memory_region_ops_read memory_region_ops_write) ;;
+esac
+EVENTS_ENABLED=()
+for e in "${EVENTS[@]}"; do
+  if grep -qx "$e" <<<"$TRACE_AVAILABLE"; then EVENTS_ENABLED+=("$e"); else log "warning: trace event $e not in this QEMU; skipped"; fi
+done
+printf '%s\n' "${EVENTS_ENABLED[@]}" > "$WORK/trace-events"
+
+# ----------------------------------------------------------------------------------------------------------
+# QEMU command line
+# ----------------------------------------------------------------------------------------------------------
+APPEND=$BASE_APPEND
+QEMU=(qemu-system-x86_64 -nodefaults -no-user-config -display none -monitor none -no-reboot
+      -accel tcg -cpu qemu64 -m 128 -smp "$SMP")
+# Network safety: two internal hub ports and no other netdev; nothing leaves QEMU.
+NETDEVS=(-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0)
+BLOCKDEV=(-blockdev "driver=file,filename=$DISK,node-name=disk0-file"
+          -blockdev "driver=raw,file=disk0-file,node-name=disk0")
+case "$MACHINE" in
+  pc)
+    QEMU+=(-M pc "${NETDEVS[@]}" "${BLOCKDEV[@]}"
+      -device "virtio-net-pci,id=net0,netdev=h0,mac=52:54:00:de:0e:01,addr=0x2,$NET_OPTS"
+      -device "virtio-net-pci,id=net1,netdev=h1,mac=52:54:00:de:0e:02,addr=0x3,$NET_OPTS"
+      -device "virtio-blk-pci,id=blk0,drive=disk0,addr=0x4,$BLK_OPTS") ;;
+  microvm)
+    APPEND="$APPEND tsc_early_khz=2000000 tsc=reliable"
+    QEMU+=(-M microvm,acpi=on,rtc=on)
+    [ "$TRANSPORT" = mmio-modern ] && QEMU+=(-global virtio-mmio.force-legacy=false)
+    QEMU+=("${NETDEVS[@]}" "${BLOCKDEV[@]}"
+      -device virtio-net-device,id=net0,netdev=h0,mac=52:54:00:de:0e:01
+      -device virtio-net-device,id=net1,netdev=h1,mac=52:54:00:de:0e:02
+      -device virtio-blk-device,id=blk0,drive=disk0) ;;
+esac
+QEMU+=(-kernel "$KERNEL" -initrd "$INITRAMFS" -append "$APPEND"
+       -serial "file:$WORK/console.log"
+       -qmp "unix:$WORK/qmp.sock,server=on,wait=off"
+       -D "$WORK/trace.log" -trace "events=$WORK/trace-events"
+       -pidfile "$WORK/qemu.pid")
+
+# Command line as JSON, with the per-run temp dir written as $WORK and the cache dir as $CACHE.
+python3 - "$WORK" "$CACHE" "${QEMU[@]}" > "$WORK/cmdline.json" <<'EOF'
+import json, sys
+work, cache, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+print(json.dumps([a.replace(work, "$WORK").replace(cache, "$CACHE") for a in argv]))
+EOF
+
+# ----------------------------------------------------------------------------------------------------------
+# Boot, wait for the marker, read QEMU's view, quit
+# ----------------------------------------------------------------------------------------------------------
+log "$VARIANT: booting ($QEMU_VERSION_LINE, kernel $KVER, TCG, smp $SMP)"
+: > "$WORK/console.log"
+"${QEMU[@]}" >"$WORK/qemu.stdout" 2>"$WORK/qemu.stderr" </dev/null &
+QEMU_PID=$!
+
+T_BOOT0=$(date +%s.%N)
+deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
+while :; do
+  if grep -q "^$MARKER" "$WORK/console.log" 2>/dev/null; then break; fi
+  if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+    wait "$QEMU_PID" 2>/dev/null && rc=0 || rc=$?
+    QEMU_PID=""
+    log "QEMU stderr:"; sed 's/^/  /' "$WORK/qemu.stderr" >&2 || true
+    log "console tail:"; tail -n 30 "$WORK/console.log" | sed 's/^/  /' >&2 || true
+    die "$VARIANT: QEMU exited (status $rc) before the guest printed $MARKER"
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    log "console tail:"; tail -n 30 "$WORK/console.log" | sed 's/^/  /' >&2 || true
+    log "QEMU stderr:"; sed 's/^/  /' "$WORK/qemu.stderr" >&2 || true
+    die "$VARIANT: guest did not print $MARKER within ${BOOT_TIMEOUT}s (QEMU killed)"
+  fi
+  sleep 0.2
+done
+BOOT_S=$(python3 -c "print(round($(date +%s.%N) - $T_BOOT0, 2))")
+log "$VARIANT: guest ready after ${BOOT_S}s"
+if grep -q '^DEVREC-GUEST-ERROR' "$WORK/console.log"; then
+  grep '^DEVREC-GUEST-ERROR' "$WORK/console.log" | sed 's/^/  /' >&2
+  die "$VARIANT: the guest workload reported errors (see above)"
+fi
+
+QMP_ARGS=(--socket "$WORK/qmp.sock" --out "$WORK/qmp.json" --devstate "$WORK/devstate.bin"
+          --command-line "$WORK/cmdline.json" --timeout "$QMP_TIMEOUT")
+[ "$MIGRATION" = 1 ] && QMP_ARGS+=(--migration "$WORK/migration.bin")
+T_QMP0=$(date +%s.%N)
+if ! python3 "$SCRIPT_DIR/qmp-capture.py" "${QMP_ARGS[@]}"; then
+  die "$VARIANT: reading QEMU's state over QMP failed (see the qmp-capture.py message above)"
+fi
+QMP_S=$(python3 -c "print(round($(date +%s.%N) - $T_QMP0, 2))")
+
+# quit was sent; give QEMU EXIT_TIMEOUT seconds to exit, then kill it.
+deadline=$(( $(date +%s) + EXIT_TIMEOUT ))
+while kill -0 "$QEMU_PID" 2>/dev/null; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    die "$VARIANT: QEMU did not exit within ${EXIT_TIMEOUT}s after quit (killed)"
+  fi
+  sleep 0.1
+done
+wait "$QEMU_PID" 2>/dev/null && rc=0 || rc=$?
+QEMU_PID=""
+[ "$rc" -eq 0 ] || { sed 's/^/  /' "$WORK/qemu.stderr" >&2; die "$VARIANT: QEMU exited with status $rc after quit"; }
+
+# ----------------------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------------------
+[ -s "$WORK/trace.log" ] || die "$VARIANT: QEMU wrote no trace ($WORK/trace.log is empty)"
+# Keep: memory_region_ops_* on virtio-pci* / msix-table / msix-pba regions, pci_cfg_write of virtio devices,
+# and every virtio_* / virtqueue_* line. An optional "pid@sec.usec:" prefix (-msg timestamp=on) is allowed.
+TRACE_FILTER_RE="^([0-9]+@[0-9.]+:)?((memory_region_ops_(read|write) .* name '(virtio-pci[^']*|msix-table|msix-pba)')|(pci_cfg_write virtio-)|(virtio_|virtqueue_))"
+RAW_TRACE_BYTES=$(stat -c %s "$WORK/trace.log")
+RAW_TRACE_LINES=$(wc -l < "$WORK/trace.log")
+rm -f "$OUTDIR/trace.log.gz" "$OUTDIR/migration.bin.gz" "$OUTDIR/devstate.bin.gz"
+if [ "$TRACE_FILTER" = 1 ]; then
+  grep -E "$TRACE_FILTER_RE" "$WORK/trace.log" > "$WORK/trace.kept" || die "$VARIANT: no virtio lines in the trace"
+else
+  mv "$WORK/trace.log" "$WORK/trace.kept"
+fi
+KEPT_TRACE_BYTES=$(stat -c %s "$WORK/trace.kept")
+KEPT_TRACE_LINES=$(wc -l < "$WORK/trace.kept")
+gzip -9 -n -c "$WORK/trace.kept" > "$OUTDIR/trace.log.gz"
+[ -s "$WORK/devstate.bin" ] || die "$VARIANT: xen-save-devices-state wrote nothing"
+DEVSTATE_BYTES=$(stat -c %s "$WORK/devstate.bin")
+gzip -9 -n -c "$WORK/devstate.bin" > "$OUTDIR/devstate.bin.gz"
+MIGRATION_BYTES=""; MIGRATION_GZ_BYTES=""; MIGRATION_KEPT=false
+if [ "$MIGRATION" = 1 ]; then
+  [ -s "$WORK/migration.bin" ] || die "$VARIANT: the migration stream is empty"
+  MIGRATION_BYTES=$(stat -c %s "$WORK/migration.bin")
+  gzip -9 -n -c "$WORK/migration.bin" > "$WORK/migration.bin.gz"
+  MIGRATION_GZ_BYTES=$(stat -c %s "$WORK/migration.bin.gz")
+  if [ "$MIGRATION_GZ_BYTES" -le "$MIGRATION_MAX_BYTES" ]; then
+    mv "$WORK/migration.bin.gz" "$OUTDIR/migration.bin.gz"; MIGRATION_KEPT=true
+  else
+    log "$VARIANT: migration.bin.gz is $MIGRATION_GZ_BYTES bytes (> $MIGRATION_MAX_BYTES): not kept, size recorded"
+  fi
+fi
+cp "$WORK/qmp.json" "$OUTDIR/qmp.json"
+# Console: drop carriage returns so the file diffs cleanly.
+tr -d '\r' < "$WORK/console.log" > "$OUTDIR/console.log"
+
+TOTAL_S=$(elapsed)
+BUSYBOX_VERSION=$("$BUSYBOX" --help 2>/dev/null | head -1)
+QEMU_PKG=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo unknown)
+KPKG=$(dpkg-query -W -f='${Package} ${Version}' "linux-image-$KVER" 2>/dev/null || echo unknown)
+
+export VARIANT MACHINE TRANSPORT DESC SMP KVER KPKG QEMU_VERSION_LINE QEMU_PKG BUSYBOX_VERSION APPEND \
+  BOOT_S QMP_S TOTAL_S RAW_TRACE_BYTES RAW_TRACE_LINES KEPT_TRACE_BYTES KEPT_TRACE_LINES TRACE_FILTER \
+  TRACE_FILTER_RE DEVSTATE_BYTES MIGRATION MIGRATION_BYTES MIGRATION_GZ_BYTES MIGRATION_KEPT \
+  MIGRATION_MAX_BYTES OUTDIR WORK MARKER
+python3 - "${EVENTS_ENABLED[@]}" > "$OUTDIR/manifest.json" <<'EOF'
+import datetime, json, os, sys
+e = os.environ
+out = e["OUTDIR"]
+def size(name):
+    p = os.path.join(out, name)
+    return os.path.getsize(p) if os.path.exists(p) else None
+with open(os.path.join(e["WORK"], "cmdline.json")) as f:
+    cmdline = json.load(f)
+with open(os.path.join(out, "console.log"), errors="replace") as f:
+    guest = [l.rstrip("\n")[len("devrec-guest: "):] for l in f if l.startswith("devrec-guest: ")]
+with open(os.path.join(out, "qmp.json")) as f:
+    qmp = json.load(f)
+filtered = e["TRACE_FILTER"] == "1"
+m = {
+    "variant": e["VARIANT"],
+    "description": e["DESC"],
+    "machine": e["MACHINE"],
+    "machineType": qmp.get("machine"),
+    "transport": e["TRANSPORT"],
+    "accel": "tcg",
+    "vcpus": int(e["SMP"]),
+    "memoryMiB": 128,
+    "qemu": {"version": qmp.get("qemuVersion"), "versionLine": e["QEMU_VERSION_LINE"],
+             "debianPackage": "qemu-system-x86 " + e["QEMU_PKG"]},
+    "kernel": {"release": e["KVER"], "debianPackage": e["KPKG"], "append": e["APPEND"]},
+    "busybox": e["BUSYBOX_VERSION"],
+    "commandLine": cmdline,
+    "commandLineNote": "$WORK is the per-run temp dir (disk.img, console.log, trace.log, qmp.sock), "
+                       "$CACHE the initramfs cache dir",
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "timingsS": {"bootToMarker": float(e["BOOT_S"]), "qmpSequence": float(e["QMP_S"]),
+                 "total": float(e["TOTAL_S"])},
+    "network": "two virtio-net NICs on one internal QEMU hub (-netdev hubport, hubid 0); no other netdev; "
+               "guest has no configured addresses (IPv6 link-local only, autoconf/RA/DAD/RS disabled)",
+    "workload": [
+        "load modules: virtio_ring virtio virtio_mmio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci "
+        "failover net_failover virtio_net virtio_blk",
+        "ip link set up on every ethN; ping6 -c 2 -I ethN ff02::1 on each (crosses the internal hub)",
+        "per disk: dd read 4 MiB (bs=64k count=64); dd write 2 MiB of /dev/urandom at 4 MiB (conv=fsync); sync; "
+        "drop_caches; one O_DIRECT 2 MiB read per vCPU pinned with taskset",
+        "print negotiated features per virtio device, then the marker line " + e["MARKER"] + " and idle",
+        "host: QMP stop, then queries, xen-save-devices-state" +
+            (", migrate exec:cat" if e["MIGRATION"] == "1" else "") + ", quit",
+    ],
+    "guestReport": guest,
+    "trace": {
+        "backend": "log (-D trace.log)",
+        "events": sys.argv[1:],
+        "rawBytes": int(e["RAW_TRACE_BYTES"]), "rawLines": int(e["RAW_TRACE_LINES"]),
+        "filtered": filtered,
+        "filter": ("grep -E " + json.dumps(e["TRACE_FILTER_RE"]) +
+                   ": keeps memory_region_ops_* lines of regions virtio-pci*, msix-table, msix-pba; "
+                   "pci_cfg_write lines of virtio-* devices; every virtio_* and virtqueue_* line") if filtered else None,
+        "keptBytes": int(e["KEPT_TRACE_BYTES"]), "keptLines": int(e["KEPT_TRACE_LINES"]),
+        "endsAt": "QMP stop (the last lines are virtio_set_status with unchanged values from the stop's "
+                  "vm state change handlers); qmp.json and devstate.bin are read after it",
+    },
+    "devices": [{k: d.get(k) for k in ("qemuType", "name", "qdevId", "pciAddress", "mmioBase", "path")
+                 if d.get(k) is not None} | {"numQueues": len(d.get("queues", []))} for d in qmp["devices"]],
+    "files": {
+        "trace.log.gz": size("trace.log.gz"),
+        "qmp.json": size("qmp.json"),
+        "devstate.bin.gz": size("devstate.bin.gz"),
+        "devstateRawBytes": int(e["DEVSTATE_BYTES"]),
+        "console.log": size("console.log"),
+        "migration.bin.gz": size("migration.bin.gz"),
+    },
+}
+if e["MIGRATION"] == "1":
+    m["migration"] = {
+        "captured": True,
+        "rawBytes": int(e["MIGRATION_BYTES"]),
+        "gzBytes": int(e["MIGRATION_GZ_BYTES"]),
+        "kept": e["MIGRATION_KEPT"] == "true",
+        "keepLimitBytes": int(e["MIGRATION_MAX_BYTES"]),
+        "uri": "exec:cat > $WORK/migration.bin",
+    }
+print(json.dumps(m, indent=1))
+EOF
+
+python3 "$SCRIPT_DIR/check-capture.py" "$OUTDIR" || die "$VARIANT: the capture in $OUTDIR failed its checks"
+log "$VARIANT: done in ${TOTAL_S}s (boot ${BOOT_S}s, QMP ${QMP_S}s) -> $OUTDIR ($(du -sh "$OUTDIR" | cut -f1))"

@@ -1,0 +1,84 @@
+// The linter: replays a device's events through the reducer and runs every rule on each step.
+import type { DeviceEvent } from '../../events/types.js';
+import type { EventStore } from '../../store/types.js';
+import { reduce } from '../reducer.js';
+import { type DeviceState, initialState } from '../state.js';
+import { RULES } from './table.js';
+import type { Finding, LintMemory, LintOptions, Rule } from './types.js';
+
+export class Linter {
+  private state: DeviceState;
+  private readonly mem: LintMemory = {
+    resetSeen: false, resetFindingGiven: false, driverFeaturesSinceReset: false, offerKnown: new Set(), macRead: undefined,
+  };
+  constructor(device: string, private readonly options: LintOptions = {}, private readonly rules: readonly Rule[] = RULES) {
+    this.state = initialState(device);
+  }
+
+  get current(): DeviceState {
+    return this.state;
+  }
+
+  /** Applies one event; returns the findings it causes. */
+  step(event: DeviceEvent): Finding[] {
+    const before = this.state;
+    const after = reduce(before, event);
+    const findings: Finding[] = [];
+    const ctx = { before, after, event, mem: this.mem, options: this.options };
+    for (const rule of this.rules) {
+      const message = rule.check(ctx);
+      if (message !== undefined) {
+        findings.push({ rule: rule.id, severity: rule.severity, revision: event.revision, message, reference: rule.reference });
+      }
+    }
+    this.remember(event);
+    this.state = after;
+    return findings;
+  }
+
+  private remember(event: DeviceEvent): void {
+    const b = event.body;
+    const m = this.mem;
+    if ((b.kind === 'statusWritten' && b.status === 0) || (b.kind === 'resetRequested' && b.scope === 'device-reset')) {
+      m.resetSeen = true;
+      m.resetFindingGiven = false;
+      m.driverFeaturesSinceReset = false;
+    } else if (b.kind === 'driverFeatures') {
+      m.driverFeaturesSinceReset = true;
+    } else if (b.kind === 'deviceFeatures') {
+      if (b.select === undefined) m.offerKnown = 'all';
+      else if (m.offerKnown !== 'all') m.offerKnown.add(b.select);
+    } else if (b.kind === 'snapshot') {
+      m.offerKnown = 'all';
+    }
+  }
+}
+
+export interface LintResult {
+  device: string;
+  events: number;
+  findings: Finding[];
+  errors: number;
+  warnings: number;
+}
+
+/** Lints a whole stream; with `stopAtRule`, stops at the first finding of that rule. */
+export async function lintStream(store: EventStore, device: string, options: LintOptions = {}, stopAtRule?: string): Promise<LintResult> {
+  const linter = new Linter(device, options);
+  const findings: Finding[] = [];
+  let events = 0;
+  outer: for await (const chunk of store.readChunks(device)) {
+    for (const e of chunk) {
+      events++;
+      for (const f of linter.step(e.event)) {
+        findings.push(f);
+        if (f.rule === stopAtRule) break outer;
+      }
+    }
+  }
+  return {
+    device, events, findings,
+    errors: findings.filter((f) => f.severity === 'error').length,
+    warnings: findings.filter((f) => f.severity === 'warning').length,
+  };
+}

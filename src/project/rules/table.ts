@@ -1,0 +1,344 @@
+// The rule table. Each row: id, severity, reference (spec section or the maintainers' discussion in
+// ../shared/reference), one-line summary, and the check. Order is the order findings are reported in.
+import type { EventBody, RegisterAccess } from '../../events/types.js';
+import { STATUS, featureNames } from '../../model/index.js';
+import { deviceTypeByName } from '../../model/device-types.js';
+import type { DeviceState, QueueState } from '../state.js';
+import type { Rule, RuleContext } from './types.js';
+
+const LEGACY = new Set(['pci-legacy', 'mmio-legacy']);
+const isLegacy = (s: DeviceState) => LEGACY.has(s.transport);
+const hex = (v: number | bigint) => '0x' + v.toString(16);
+const names = (mask: bigint, s: DeviceState) => featureNames(mask, deviceTypeByName(s.type) ? s.type : undefined).join(' ');
+const bit = (n: number) => 1n << BigInt(n);
+const RING_PACKED = bit(34);
+
+/** Register reads that return device_status, per region (modern common cfg, legacy header, mmio, admin legacy). */
+const STATUS_REGISTER: Record<string, number> = {
+  'common-cfg': 20,
+  'legacy-io': 18,
+  'mmio-regs': 0x70,
+  'admin-legacy-common': 18,
+};
+
+function isStatusAccess(b: RegisterAccess): boolean {
+  return STATUS_REGISTER[b.region] === b.offset;
+}
+
+/** Guest accesses that do not count as "touching the device" while waiting for a reset to finish. */
+function awaitsReset(b: EventBody): boolean {
+  switch (b.kind) {
+    case 'registerAccess':
+      // reading status is the wait itself; writing 0 again is another reset request
+      return isStatusAccess(b) && (b.direction === 'read' || b.value === 0n);
+    case 'statusRead':
+    case 'resetRequested':
+    case 'resetCompleted':
+    case 'annotation':
+      return true;
+    case 'statusWritten':
+      return b.status === 0;
+    default:
+      return false;
+  }
+}
+
+function resetNotAwaited(ctx: RuleContext, legacy: boolean): string | undefined {
+  const { before, event, mem } = ctx;
+  if (!before.resetPending || mem.resetFindingGiven || event.actor !== 'guest-driver') return undefined;
+  if (isLegacy(before) !== legacy || awaitsReset(event.body)) return undefined;
+  mem.resetFindingGiven = true;
+  return legacy
+    ? `legacy driver went on (${event.body.kind}) before reading status 0 after a reset: tolerated, legacy drivers do not wait for reset`
+    : `driver went on (${event.body.kind}) after writing status 0 without first reading status back as 0`;
+}
+
+function splitRing(s: DeviceState): boolean {
+  return (s.features.accepted & RING_PACKED) === 0n;
+}
+
+function queueOfEvent(ctx: RuleContext): { before: QueueState | undefined; after: QueueState } | undefined {
+  const b = ctx.event.body;
+  if (b.kind !== 'vqIndex' && b.kind !== 'queueConfigured') return undefined;
+  const after = ctx.after.queues.find((q) => q.index === b.index);
+  if (!after) return undefined;
+  return { before: ctx.before.queues.find((q) => q.index === b.index), after };
+}
+
+const MAC_BYTES = 6;
+
+export const RULES: readonly Rule[] = [
+  {
+    id: 'reset-not-awaited',
+    severity: 'error',
+    reference: 'virtio 1.x 2.1.2 / 4.1.4.3.2: after writing 0 to device_status the driver MUST wait for a read of device_status to return 0 (seed-vfio-virtio-legacy-driver.md R8, Q2)',
+    summary: 'modern driver accessed the device after a reset before status read back 0',
+    check: (ctx) => resetNotAwaited(ctx, false),
+  },
+  {
+    id: 'legacy-reset-not-awaited',
+    severity: 'info',
+    reference: 'seed-vfio-virtio-legacy-driver.md R8, Q3/Q4: legacy drivers do not wait for reset; tolerated',
+    summary: 'legacy driver accessed the device after a reset before status read back 0',
+    check: (ctx) => resetNotAwaited(ctx, true),
+  },
+  {
+    id: 'driver-ok-without-features-ok',
+    severity: 'error',
+    reference: 'virtio 1.x 3.1.1: the driver sets FEATURES_OK before DRIVER_OK (modern devices)',
+    summary: 'DRIVER_OK set on a modern device without FEATURES_OK',
+    check: ({ before, event }) => {
+      const b = event.body;
+      if (b.kind !== 'statusWritten' || isLegacy(before)) return undefined;
+      if (!(b.status & STATUS.DRIVER_OK) || b.status & STATUS.FEATURES_OK) return undefined;
+      return `status ${hex(b.status)} sets DRIVER_OK without FEATURES_OK`;
+    },
+  },
+  {
+    id: 'features-ok-refused',
+    severity: 'warning',
+    reference: 'virtio 1.x 3.1.1 step 6: the device cleared FEATURES_OK, it does not support the subset the driver wrote',
+    summary: 'the device refused the feature subset (FEATURES_OK cleared)',
+    check: ({ before, event }) =>
+      event.body.kind === 'featuresNegotiated' && !event.body.accepted
+        ? `device cleared FEATURES_OK: it refused driver features ${hex(before.features.driver)} (${names(before.features.driver, before)})`
+        : undefined,
+  },
+  {
+    id: 'driver-features-not-offered',
+    severity: 'error',
+    reference: 'virtio 1.x 2.2: the driver MUST NOT accept a feature the device did not offer',
+    summary: 'driver wrote feature bits the device did not offer',
+    check: ({ after, event, mem }) => {
+      const b = event.body;
+      if (b.kind !== 'driverFeatures') return undefined;
+      let extra = after.features.driver & ~after.features.device;
+      if (mem.offerKnown !== 'all') {
+        // Only judge the words of the offer the driver has seen.
+        let seen = 0n;
+        for (const w of mem.offerKnown) seen |= 0xffffffffn << BigInt(32 * w);
+        extra &= seen;
+      }
+      return extra ? `driver features ${hex(after.features.driver)} include ${hex(extra)} (${names(extra, after)}), not offered (offer ${hex(after.features.device)})` : undefined;
+    },
+  },
+  {
+    id: 'legacy-driver-high-bits',
+    severity: 'error',
+    reference: 'virtio 0.9.5 / 1.x 4.1.4.8: the legacy interface has 32 feature bits (GUEST_FEATURES is 32-bit)',
+    summary: 'legacy driver wrote feature bits at or above 32',
+    check: ({ before, event }) => {
+      const b = event.body;
+      if (b.kind !== 'driverFeatures' || !isLegacy(before)) return undefined;
+      const high = b.select === undefined ? b.value >> 32n : b.select > 0 ? b.value : 0n;
+      return high ? `legacy driver features write has bits >= 32 set (${hex(b.select === undefined ? b.value : b.value << BigInt(32 * (b.select ?? 0)))})` : undefined;
+    },
+  },
+  {
+    id: 'set-features-zero',
+    severity: 'info',
+    reference: 'seed-vdpa-legacy-pasid-adminq.md 2.3: set_features(0) is the reset-to-zero protocol, accepted, not an error',
+    summary: 'driver features set to 0 (reset-to-zero protocol)',
+    check: ({ event }) => {
+      const b = event.body;
+      return b.kind === 'driverFeatures' && b.select === undefined && b.value === 0n && b.highWords.every((w) => w === 0n)
+        ? 'driver features set to 0: accepted as the reset-to-zero protocol'
+        : undefined;
+    },
+  },
+  {
+    id: 'config-before-features',
+    severity: 'warning',
+    reference: 'seed-vdpa-legacy-pasid-adminq.md 2.3: a config read before features are set implies a legacy guest (get_config before set_features)',
+    summary: 'driver read device config before writing its features (implicit legacy)',
+    check: ({ before, event, mem }) => {
+      if (event.body.kind !== 'configRead' || event.actor !== 'guest-driver' || isLegacy(before)) return undefined;
+      if (mem.driverFeaturesSinceReset || !(before.status & STATUS.DRIVER)) return undefined;
+      return `config read at ${hex(event.body.offset)} before any driver features were written: the device cannot know yet whether the guest is legacy`;
+    },
+  },
+  {
+    id: 'mq-without-ctrl-vq',
+    severity: 'error',
+    reference: 'virtio 1.x 5.1.3.1: VIRTIO_NET_F_MQ requires VIRTIO_NET_F_CTRL_VQ',
+    summary: 'net device negotiated MQ without CTRL_VQ',
+    check: ({ before, after }) => {
+      if (after.type !== 'net' || after.features.accepted === before.features.accepted) return undefined;
+      const a = after.features.accepted;
+      return a & bit(22) && !(a & bit(17)) ? `accepted features ${hex(a)} have VIRTIO_NET_F_MQ without VIRTIO_NET_F_CTRL_VQ` : undefined;
+    },
+  },
+  {
+    id: 'provisioned-attr-without-feature',
+    severity: 'error',
+    reference: 'seed-vdpa-device-features.md 6.2: vdpa dev add refuses attributes whose feature bit is not in device_features',
+    summary: 'provisioned mac/mtu/max_vqp without its feature bit',
+    check: ({ event }) => {
+      const b = event.body;
+      if (b.kind !== 'provisioned' || !b.deviceFeaturesGiven) return undefined;
+      let missing = 0n;
+      if (b.macGiven && !(b.deviceFeatures & bit(5))) missing |= bit(5);
+      if (b.mtuGiven && !(b.deviceFeatures & bit(3))) missing |= bit(3);
+      if (b.maxVqpGiven && !(b.deviceFeatures & bit(22))) missing |= bit(22);
+      return missing ? `Missing features ${hex(missing)} for provided attributes` : undefined;
+    },
+  },
+  {
+    id: 'negotiated-not-in-provisioned',
+    severity: 'error',
+    reference: 'seed-vdpa-device-features.md 4.2: a provisioned device offers exactly its device_features',
+    summary: 'negotiated features are not a subset of the provisioned device_features',
+    check: ({ before, after }) => {
+      const p = after.provisioned;
+      if (!p?.deviceFeaturesGiven || after.features.accepted === before.features.accepted) return undefined;
+      const extra = after.features.accepted & ~p.deviceFeatures;
+      return extra ? `accepted ${hex(after.features.accepted)} has ${hex(extra)} (${names(extra, after)}) outside provisioned device_features ${hex(p.deviceFeatures)}` : undefined;
+    },
+  },
+  {
+    id: 'queue-size-invalid',
+    severity: 'error',
+    reference: 'virtio 1.x 2.7 / 4.1.4.3.2: a split ring size is a power of 2; an enabled queue has a non-zero size',
+    summary: 'queue enabled with size 0, or a split ring size that is not a power of two',
+    check: (ctx) => {
+      const q = queueOfEvent(ctx);
+      if (!q || ctx.event.body.kind !== 'queueConfigured' || !q.after.enabled) return undefined;
+      if (q.after.size === 0) return `queue ${q.after.index} enabled with size 0`;
+      if (splitRing(ctx.after) && (q.after.size & (q.after.size - 1)) !== 0) return `queue ${q.after.index} split ring size ${q.after.size} is not a power of 2`;
+      return undefined;
+    },
+  },
+  {
+    id: 'legacy-ring-misaligned',
+    severity: 'error',
+    reference: 'virtio 0.9.5 / 1.x 2.7.2 legacy layout: rings start on a 4096-byte page and the used ring is aligned to QueueAlign',
+    summary: 'legacy ring not 4096-aligned',
+    check: (ctx) => {
+      const q = queueOfEvent(ctx);
+      if (!q || ctx.event.body.kind !== 'queueConfigured' || !isLegacy(ctx.after) || !q.after.enabled || q.after.desc === 0n) return undefined;
+      if (q.after.desc % 4096n) return `legacy queue ${q.after.index} descriptor table at ${hex(q.after.desc)} is not 4096-aligned`;
+      if (q.after.align && (q.after.align & (q.after.align - 1)) !== 0) return `legacy queue ${q.after.index} QueueAlign ${q.after.align} is not a power of 2`;
+      return undefined;
+    },
+  },
+  {
+    id: 'vq-guest-index-inconsistent',
+    severity: 'error',
+    reference: "QEMU virtio_load: \"VQ %d size 0x%x Guest index 0x%x inconsistent with Host index 0x%x: delta 0x%x\"",
+    summary: 'the guest avail index is more than the queue size ahead of the device',
+    check: (ctx) => {
+      const q = queueOfEvent(ctx);
+      if (!q || ctx.event.body.kind !== 'vqIndex' || ctx.event.body.availIdx === undefined || !splitRing(ctx.after) || !q.after.size) return undefined;
+      const delta = (q.after.availIdx - q.after.lastAvailIdx) & 0xffff;
+      return delta > q.after.size
+        ? `VQ ${q.after.index} size ${hex(q.after.size)} Guest index ${hex(q.after.availIdx)} inconsistent with Host index ${hex(q.after.lastAvailIdx)}: delta ${hex(delta)}`
+        : undefined;
+    },
+  },
+  {
+    id: 'vq-inuse-exceeds-size',
+    severity: 'error',
+    reference: 'QEMU virtio_load: "VQ %d size 0x%x < last_avail_idx 0x%x - used_idx 0x%x"',
+    summary: 'more buffers in flight (last_avail_idx - used_idx) than the queue holds',
+    check: (ctx) => {
+      const q = queueOfEvent(ctx);
+      if (!q || ctx.event.body.kind !== 'vqIndex' || !splitRing(ctx.after) || !q.after.size) return undefined;
+      const inuse = (q.after.lastAvailIdx - q.after.usedIdx) & 0xffff;
+      return inuse > q.after.size
+        ? `VQ ${q.after.index} size ${hex(q.after.size)} < last_avail_idx ${hex(q.after.lastAvailIdx)} - used_idx ${hex(q.after.usedIdx)}`
+        : undefined;
+    },
+  },
+  {
+    id: 'used-index-backwards',
+    severity: 'error',
+    reference: 'virtio 1.x 2.7.8: the device only ever increments used->idx',
+    summary: 'used index went backwards',
+    check: (ctx) => {
+      const q = queueOfEvent(ctx);
+      if (!q?.before || ctx.event.body.kind !== 'vqIndex' || q.after.usedIdx === q.before.usedIdx) return undefined;
+      if (splitRing(ctx.after)) {
+        const forward = (q.after.usedIdx - q.before.usedIdx) & 0xffff;
+        return forward > 0x8000 ? `VQ ${q.after.index} used index went from ${q.before.usedIdx} back to ${q.after.usedIdx}` : undefined;
+      }
+      return q.after.usedWrap === q.before.usedWrap && q.after.usedIdx < q.before.usedIdx
+        ? `VQ ${q.after.index} packed used index went from ${q.before.usedIdx} back to ${q.after.usedIdx} without a wrap`
+        : undefined;
+    },
+  },
+  {
+    id: 'dma-after-reset',
+    severity: 'error',
+    reference: 'seed-vfio-virtio-legacy-driver.md failure mode 2 / R10: device DMA (index moves) after a reset, before re-initialisation',
+    summary: 'queue indices moved after a reset, before the device was initialised again',
+    check: ({ after, event, mem }) => {
+      const b = event.body;
+      if (b.kind !== 'vqIndex' || !mem.resetSeen || after.status & STATUS.DRIVER_OK) return undefined;
+      if (!b.availDelta && !b.usedDelta && b.lastAvailIdx === undefined && b.usedIdx === undefined) return undefined;
+      return `VQ ${b.index} indices changed while status is ${hex(after.status)} after a reset: DMA after reset`;
+    },
+  },
+  {
+    id: 'mac-torn-read',
+    severity: 'warning',
+    reference: 'seed-vfio-virtio-legacy-driver.md failure mode 13: legacy config has no config_generation; a MAC read across a device update is torn',
+    summary: 'the driver read a MAC the device was changing (legacy, no config_generation)',
+    check: ({ after, event, mem }) => {
+      const b = event.body;
+      if (after.type !== 'net' || !isLegacy(after)) return undefined;
+      if (b.kind === 'configWritten' && event.actor !== 'guest-driver' && mem.macRead && b.offset < MAC_BYTES) {
+        mem.macRead.torn = true;
+        return undefined;
+      }
+      if (b.kind !== 'configRead' || event.actor !== 'guest-driver' || b.offset >= MAC_BYTES) return undefined;
+      if (b.offset === 0 || !mem.macRead) mem.macRead = { read: new Set(), torn: false };
+      for (let i = b.offset; i < Math.min(MAC_BYTES, b.offset + b.data.length); i++) mem.macRead.read.add(i);
+      if (mem.macRead.read.size < MAC_BYTES) return undefined;
+      const torn = mem.macRead.torn;
+      mem.macRead = undefined;
+      return torn ? 'the MAC was read back while the device changed it: the driver may hold a mix of old and new bytes' : undefined;
+    },
+  },
+  {
+    id: 'exclusive-features',
+    severity: 'error',
+    reference: 'devrec lint options: pairs of features that must not be negotiated together (empty by default)',
+    summary: 'two mutually exclusive features were negotiated',
+    check: ({ before, after, options }) => {
+      if (after.features.accepted === before.features.accepted) return undefined;
+      for (const p of options.exclusive ?? []) {
+        if (p.device && p.device !== after.type) continue;
+        if (after.features.accepted & bit(p.a) && after.features.accepted & bit(p.b)) {
+          return `bits ${p.a} and ${p.b} (${names(bit(p.a) | bit(p.b), after)}) negotiated together: ${p.why}`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    id: 'access-anomaly',
+    severity: 'warning',
+    reference: 'seed-vfio-virtio-legacy-driver.md R13-R16, failure modes 11-12: wrong widths, straddling, read-only writes, decode off',
+    summary: 'a register access the decoder flagged',
+    check: ({ event }) => {
+      const b = event.body;
+      if (b.kind !== 'registerAccess' || b.anomalies.length === 0 || b.anomalies.every((a) => a === 'admin-failed')) return undefined;
+      return `${b.direction} of ${b.width} byte(s) at ${b.region} ${hex(b.offset)}: ${b.anomalies.filter((a) => a !== 'admin-failed').join(', ')}`;
+    },
+  },
+  {
+    id: 'admin-command-failed',
+    severity: 'error',
+    reference: 'seed-vfio-virtio-legacy-driver.md failure mode 19: a failed admin command leaves the guest access without a defined result',
+    summary: 'an admin legacy command completed with an error status',
+    check: ({ event }) => {
+      const b = event.body;
+      if (b.kind !== 'registerAccess' || !b.admin || (b.admin.status === 0 && !b.anomalies.includes('admin-failed'))) return undefined;
+      return `admin opcode ${hex(b.admin.opcode)} for member ${b.admin.memberId} failed: status ${b.admin.status}, qualifier ${b.admin.statusQualifier}`;
+    },
+  },
+];
+
+export function ruleById(id: string): Rule | undefined {
+  return RULES.find((r) => r.id === id);
+}

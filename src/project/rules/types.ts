@@ -1,0 +1,57 @@
+// Lint rules: spec invariants checked as events are projected. A rule sees the state before and after one
+// event, the event, and the linter's memory of earlier events; it returns a message when the event breaks it.
+import type { DeviceEvent } from '../../events/types.js';
+import type { DeviceState } from '../state.js';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface LintMemory {
+  /** a device reset happened at some point (DMA-after-reset needs a reset to be after) */
+  resetSeen: boolean;
+  /** the current pending reset already produced a finding (one per reset) */
+  resetFindingGiven: boolean;
+  /** driver features written since the last reset */
+  driverFeaturesSinceReset: boolean;
+  /** 32-bit words of the device offer the driver has seen (select reads), or 'all' */
+  offerKnown: Set<number> | 'all';
+  /** a guest read of the MAC (config bytes 0..5) in progress: bytes read so far, and whether the device wrote them meanwhile */
+  macRead: { read: Set<number>; torn: boolean } | undefined;
+}
+
+export interface RuleContext {
+  before: DeviceState;
+  after: DeviceState;
+  event: DeviceEvent;
+  mem: LintMemory;
+  options: LintOptions;
+}
+
+export interface ExclusiveFeatures {
+  a: number;
+  b: number;
+  /** device type the pair applies to (undefined: every device) */
+  device?: string;
+  why: string;
+}
+
+export interface LintOptions {
+  /** pairs of feature bits that must not be negotiated together (empty by default) */
+  exclusive?: ExclusiveFeatures[];
+}
+
+export interface Rule {
+  id: string;
+  severity: Severity;
+  /** where the rule comes from: spec section, seed digest requirement, QEMU check */
+  reference: string;
+  summary: string;
+  check(ctx: RuleContext): string | undefined;
+}
+
+export interface Finding {
+  rule: string;
+  severity: Severity;
+  revision: number;
+  message: string;
+  reference: string;
+}
