@@ -103,7 +103,8 @@ need_cmd python3 python3
 for c in dd find sort sha256sum grep sed stat od mktemp timeout; do need_cmd "$c" coreutils/grep/sed/findutils; done
 BUSYBOX=/bin/busybox
 [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (package busybox-static; run scripts/qemu/install-deps.sh)"
-"$BUSYBOX" --help 2>/dev/null | head -1 | grep -q BusyBox || die "$BUSYBOX is not busybox"
+BUSYBOX_VERSION=$("$BUSYBOX" --help 2>/dev/null || true); BUSYBOX_VERSION=${BUSYBOX_VERSION%%$'\n'*}
+case "$BUSYBOX_VERSION" in BusyBox*) ;; *) die "$BUSYBOX is not busybox" ;; esac
 ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked; the guest needs busybox-static"
 for f in guest-init.sh qmp-capture.py check-capture.py; do
   [ -f "$SCRIPT_DIR/$f" ] || die "missing $SCRIPT_DIR/$f"
@@ -130,7 +131,8 @@ for m in "${MODULES[@]}"; do
   MODFILES+=("$f")
 done
 
-QEMU_VERSION_LINE=$(qemu-system-x86_64 --version | head -1)
+QEMU_VERSION_LINE=$(qemu-system-x86_64 --version) || die "qemu-system-x86_64 --version failed"
+QEMU_VERSION_LINE=${QEMU_VERSION_LINE%%$'\n'*}
 qemu-system-x86_64 -trace help >/dev/null 2>&1 || die "qemu-system-x86_64 -trace help failed (no trace support?)"
 TRACE_AVAILABLE=$(qemu-system-x86_64 -trace help 2>/dev/null)
 
@@ -216,15 +218,20 @@ QEMU=(qemu-system-x86_64 -nodefaults -no-user-config -display none -monitor none
 NETDEVS=(-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0)
 BLOCKDEV=(-blockdev "driver=file,filename=$DISK,node-name=disk0-file"
           -blockdev "driver=raw,file=disk0-file,node-name=disk0")
+# ioeventfd=off on every virtio transport: with ioeventfd (QEMU's default) a queue-notify write is turned into
+# an eventfd signal inside the memory core and never reaches the region's ops, so the trace would have no
+# memory_region_ops_write / virtio_mmio_write_offset line for it and virtio_queue_notify would be logged later,
+# from the main loop. With it off, the notify write and its virtio_queue_notify are traced in order.
 case "$MACHINE" in
   pc)
+    NET_OPTS="ioeventfd=off,$NET_OPTS"; BLK_OPTS="ioeventfd=off,$BLK_OPTS"
     QEMU+=(-M pc "${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device "virtio-net-pci,id=net0,netdev=h0,mac=52:54:00:de:0e:01,addr=0x2,$NET_OPTS"
       -device "virtio-net-pci,id=net1,netdev=h1,mac=52:54:00:de:0e:02,addr=0x3,$NET_OPTS"
       -device "virtio-blk-pci,id=blk0,drive=disk0,addr=0x4,$BLK_OPTS") ;;
   microvm)
     APPEND="$APPEND tsc_early_khz=2000000 tsc=reliable"
-    QEMU+=(-M microvm,acpi=on,rtc=on)
+    QEMU+=(-M microvm,acpi=on,rtc=on -global virtio-mmio.ioeventfd=off)
     [ "$TRANSPORT" = mmio-modern ] && QEMU+=(-global virtio-mmio.force-legacy=false)
     QEMU+=("${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device virtio-net-device,id=net0,netdev=h0,mac=52:54:00:de:0e:01
@@ -336,7 +343,6 @@ cp "$WORK/qmp.json" "$OUTDIR/qmp.json"
 tr -d '\r' < "$WORK/console.log" > "$OUTDIR/console.log"
 
 TOTAL_S=$(elapsed)
-BUSYBOX_VERSION=$("$BUSYBOX" --help 2>/dev/null | head -1)
 QEMU_PKG=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo unknown)
 KPKG=$(dpkg-query -W -f='${Package} ${Version}' "linux-image-$KVER" 2>/dev/null || echo unknown)
 

@@ -6,6 +6,7 @@ import { CliError, EXIT_ERROR } from './common.js';
 import { demoCommand } from './commands/demo.js';
 import { devicesCommand } from './commands/devices.js';
 import { logCommand } from './commands/log.js';
+import { bisectCommand, lintCommand } from './commands/lint.js';
 import { recordCommand } from './commands/record.js';
 import { stateCommand } from './commands/state.js';
 import { verifyCommand } from './commands/verify.js';
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), verifyCommand(), demoCommand()]) {
+  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), demoCommand()]) {
     program.addCommand(c.exitOverride());
   }
   return program;

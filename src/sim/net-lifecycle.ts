@@ -35,6 +35,8 @@ export function* netLifecycle(options: LifecycleOptions = {}): Generator<Step> {
     ts += step;
     return { timestampNs: ts, actor, path, source: 'simulation', body };
   };
+  // An event decoded from the raw access just before it carries that access's timestamp.
+  const decoded = (body: EventBody): NewEvent => ({ timestampNs: ts, actor: 'guest-driver', path: 'mmio', source: 'simulation', body });
   const raw = (offset: number, width: number, direction: 'read' | 'write', value: bigint, selectedQueue?: number): NewEvent =>
     ev({
       kind: 'registerAccess', transport: 'pci-modern', region: 'common-cfg', bar: 4, offset, width, direction, value,
@@ -42,7 +44,7 @@ export function* netLifecycle(options: LifecycleOptions = {}): Generator<Step> {
     });
   const status = function* (value: number): Generator<Step> {
     yield { event: raw(20, 1, 'write', BigInt(value)) };
-    yield { event: ev({ kind: 'statusWritten', status: value }) };
+    yield { event: decoded({ kind: 'statusWritten', status: value }) };
   };
 
   yield { label: 'device created', event: ev({
@@ -58,7 +60,7 @@ export function* netLifecycle(options: LifecycleOptions = {}): Generator<Step> {
     // 3.1.1: reset, then wait for the device to show 0.
     yield* status(0);
     yield { event: raw(20, 1, 'read', 0n) };
-    yield { event: ev({ kind: 'statusRead', status: 0 }) };
+    yield { event: decoded({ kind: 'statusRead', status: 0 }) };
     yield { event: ev({ kind: 'resetCompleted', scope: 'device-reset', queue: 0 }, 'device', 'internal') };
     yield* status(STATUS.ACKNOWLEDGE);
     yield* status(STATUS.ACKNOWLEDGE | STATUS.DRIVER);
@@ -70,23 +72,24 @@ export function* netLifecycle(options: LifecycleOptions = {}): Generator<Step> {
       const v = (NET_DRIVER >> BigInt(32 * word)) & 0xffffffffn;
       yield { event: raw(8, 4, 'write', BigInt(word)) };
       yield { event: raw(12, 4, 'write', v) };
-      yield { event: ev({ kind: 'driverFeatures', select: word, value: v, highWords: [] }) };
+      yield { event: decoded({ kind: 'driverFeatures', select: word, value: v, highWords: [] }) };
     }
     yield* status(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK);
     yield { event: raw(20, 1, 'read', BigInt(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK)) };
     yield { label: init === 0 ? 'features negotiated' : undefined, event: ev({ kind: 'featuresNegotiated', accepted: true, features: NET_DRIVER, highWords: [] }, 'device', 'internal') };
     yield { event: ev({ kind: 'msix', enabled: true, tableSize: 4 }, 'guest-driver', 'pci-config') };
     yield { event: raw(16, 2, 'write', 0n) };
-    yield { event: ev({ kind: 'msix', configVector: 0 }) };
+    yield { event: decoded({ kind: 'msix', configVector: 0 }) };
     const base = 0x7e000000n + BigInt(init) * 0x100000n;
     for (let q = 0; q < 3; q++) {
       const desc = base + BigInt(q) * 0x10000n;
       yield { event: raw(22, 2, 'write', BigInt(q)) };
-      yield { event: ev({ kind: 'queueSelected', index: q }) };
+      yield { event: decoded({ kind: 'queueSelected', index: q }) };
       yield { event: raw(32, 8, 'write', desc, q) };
-      yield { event: ev({ kind: 'queueConfigured', index: q, size: 256, desc, driver: desc + 0x1000n, device: desc + 0x2000n, msixVector: q === 2 ? 0xffff : q + 1 }) };
+      yield { event: decoded({ kind: 'queueConfigured', index: q, desc }) };
+      yield { event: ev({ kind: 'queueConfigured', index: q, size: 256, driver: desc + 0x1000n, device: desc + 0x2000n, msixVector: q === 2 ? 0xffff : q + 1 }) };
       yield { event: raw(28, 2, 'write', 1n, q) };
-      yield { event: ev({ kind: 'queueConfigured', index: q, enabled: true }) };
+      yield { event: decoded({ kind: 'queueConfigured', index: q, enabled: true }) };
     }
     yield* status(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK);
     yield { label: init === 0 ? 'DRIVER_OK' : 'DRIVER_OK after re-init', event: ev({ kind: 'controlCommand', class: 4, command: 0, data: Uint8Array.from([1, 0]), ack: 0 }, 'guest-driver', 'internal') };

@@ -37,7 +37,9 @@ export type Anomaly =
   | 'unknown-register'     // offset maps to no register of the region
   | 'out-of-range'         // beyond the region / config size
   | 'queue-out-of-range'   // selected queue >= number of queues
-  | 'admin-failed';        // admin command completed with a non-zero status
+  | 'admin-failed'         // admin command completed with a non-zero status
+  | 'unaligned'            // offset is not a multiple of the width (QEMU's memory core rejects these)
+  | 'admin-mismatch';      // the admin opcode says another region or direction than the access
 
 export interface DecoderOptions {
   transport: Transport;
@@ -51,6 +53,10 @@ export interface DecoderOptions {
   guestEndian?: 'little' | 'big';
   /** legacy PCI page size for QUEUE_PFN (4096) */
   legacyPageSize?: number;
+  /** MSI-X enabled at the start, for recordings that do not include the PCI config writes that enable it */
+  msixEnabled?: boolean;
+  /** offset of the MSI-X capability in PCI config space, when known without reading the capability chain */
+  msixCapOffset?: number;
 }
 
 export interface TransportDecoder {

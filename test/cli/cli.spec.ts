@@ -108,6 +108,35 @@ describe('CLI', function () {
     expect(bad.stdout).to.match(new RegExp(`DAMAGE ${seg} offset 16: CRC mismatch`));
   });
 
+  it('lint exits 2 on an error rule, bisect finds the first failure, log --explain shows the raw access', async function () {
+    const store = `file:${tmpDir()}`;
+    const raw = (offset: number, direction: string, value: string) => ({ kind: 'registerAccess', transport: 'pci-modern', region: 'common-cfg', bar: 4, offset, width: 1, direction, value, timestampNs: String(1000 + offset) });
+    const events = ndjson(
+      { kind: 'identified', type: 'net', transport: 'pci-modern', actor: 'vmm' },
+      { ...raw(20, 'write', '0x0'), actor: 'guest-driver' },
+      { kind: 'statusWritten', status: 0, actor: 'guest-driver', timestampNs: '1020' },
+      { kind: 'statusWritten', status: 1, actor: 'guest-driver', timestampNs: '2000' },
+      { kind: 'statusWritten', status: 7, actor: 'guest-driver', timestampNs: '3000' },
+    );
+    expect((await devrec(['record', '--device', 'n', '--store', store], events)).code).to.equal(0);
+    const l = await devrec(['lint', 'n', '--store', store]);
+    expect(l.code).to.equal(2);
+    expect(l.stdout).to.contain('#3 error reset-not-awaited');
+    expect(l.stdout).to.contain('#4 error driver-ok-without-features-ok');
+    const lj = JSON.parse((await devrec(['lint', 'n', '--store', store, '--json'])).stdout);
+    expect(lj.findings.map((f: { rule: string }) => f.rule)).to.deep.equal(['reset-not-awaited', 'driver-ok-without-features-ok']);
+    const b = await devrec(['bisect', 'n', '--rule', 'driver-ok-without-features-ok', '--store', store]);
+    expect(b.code).to.equal(2);
+    expect(b.stdout).to.contain('first fails at revision 4');
+    expect(b.stdout).to.contain('driver wrote status 0 (reset) through common config (BAR 4) offset 0x14');
+    const never = await devrec(['bisect', 'n', '--rule', 'mq-without-ctrl-vq', '--store', store]);
+    expect(never.code).to.equal(0);
+    expect(never.stdout).to.contain('never fails');
+    const unknown = await devrec(['bisect', 'n', '--rule', 'nope', '--store', store]);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.stderr).to.contain('--rule "nope" is not a rule');
+  });
+
   it('demo runs a lifecycle end to end on the embedded store', async function () {
     const dir = tmpDir();
     const r = await devrec(['demo', '--dir', dir, '--rounds', '100']);

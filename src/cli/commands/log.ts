@@ -1,6 +1,7 @@
 // devrec log ID [--from N] [--to N] [--json]   (--json prints NDJSON, one event per line, readable by `record`)
 import { Command } from '@commander-js/extra-typings';
 import { describeEvent } from '../../events/describe.js';
+import { explainEvents } from '../../events/explain.js';
 import { eventToJson } from '../../events/json.js';
 import { Projector, UnknownDeviceError } from '../../project/projector.js';
 import { CliError, parseRevision, storeOption, withStore } from '../common.js';
@@ -13,6 +14,7 @@ export function logCommand() {
     .option('--to <n>', 'last revision', (v) => parseRevision(v, '--to'))
     .addOption(storeOption())
     .option('--json', 'NDJSON output (one event per line)')
+    .option('--explain', 'each event in words, with the raw access it was decoded from')
     .action(async (id, opts) => {
       await withStore(opts.store, true, async (store) => {
         const head = await store.head(id);
@@ -20,7 +22,8 @@ export function logCommand() {
         const type = opts.json ? undefined : (await new Projector(store).stateAt(id, Math.min(opts.from ?? 0, head))).type;
         let out = '';
         for await (const chunk of store.readChunks(id, { from: opts.from ?? 0, to: opts.to ?? head })) {
-          for (const e of chunk) out += (opts.json ? JSON.stringify(eventToJson(e.event)) : describeEvent(e.event, type)) + '\n';
+          if (opts.explain) for (const l of explainEvents(chunk.map((e) => e.event), type)) out += l + '\n';
+          else for (const e of chunk) out += (opts.json ? JSON.stringify(eventToJson(e.event)) : describeEvent(e.event, type)) + '\n';
           if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once('drain', r));
           out = '';
         }

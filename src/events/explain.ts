@@ -1,0 +1,81 @@
+// `devrec log --explain`: events in words, each semantic event with the raw access it was decoded from
+// ("driver wrote features word 1 = 0x1 (VIRTIO_F_VERSION_1) through legacy IO BAR offset 0x4").
+import { deviceTypeByName } from '../model/device-types.js';
+import { featureNames } from '../model/index.js';
+import { describeBody, nsToIsoNs } from './describe.js';
+import { hex64 } from './json.js';
+import type { DeviceEvent, EventBody, RegisterAccess } from './types.js';
+
+const REGION_WORDS: Record<string, string> = {
+  'common-cfg': 'common config',
+  'device-cfg': 'device config',
+  isr: 'ISR',
+  notify: 'notify region',
+  'legacy-io': 'legacy IO BAR',
+  'mmio-regs': 'virtio-mmio registers',
+  'pci-cfg-space': 'PCI config space',
+  'msix-table': 'MSI-X table',
+  'msix-pba': 'MSI-X PBA',
+  'admin-legacy-common': 'admin command LEGACY_COMMON_CFG',
+  'admin-legacy-device': 'admin command LEGACY_DEV_CFG',
+};
+
+function via(raw: RegisterAccess): string {
+  const where = REGION_WORDS[raw.region] ?? raw.region;
+  return ` through ${where}${raw.bar && raw.region !== 'legacy-io' ? ` (BAR ${raw.bar})` : ''} offset 0x${raw.offset.toString(16)}` +
+    `${raw.region === 'legacy-io' ? (raw.msixEnabled ? ', MSI-X on' : ', MSI-X off') : ''}`;
+}
+
+function words(mask: bigint, type: string | undefined): string {
+  const n = featureNames(mask, type && deviceTypeByName(type) ? type : undefined);
+  return n.length ? ` (${n.join(' ')})` : '';
+}
+
+export function explainBody(b: EventBody, type?: string): string {
+  switch (b.kind) {
+    case 'driverFeatures': {
+      const shifted = b.select === undefined ? b.value : b.value << BigInt(32 * b.select);
+      return `driver wrote features ${b.select === undefined ? '' : `word ${b.select} = `}${hex64(b.value)}${words(shifted, type)}`;
+    }
+    case 'deviceFeatures': {
+      const shifted = b.select === undefined ? b.value : b.value << BigInt(32 * b.select);
+      return `device offers features ${b.select === undefined ? '' : `word ${b.select} = `}${hex64(b.value)}${words(shifted, type)}`;
+    }
+    case 'statusWritten':
+      return `driver wrote status ${describeBody(b).replace(/^status <- /, '')}`;
+    case 'statusRead':
+      return `driver read status ${describeBody(b).replace(/^status -> /, '')}`;
+    default:
+      return describeBody(b, type);
+  }
+}
+
+/** Explains a run of events; a raw access followed by the events decoded from it becomes one line per event. */
+export function* explainEvents(events: Iterable<DeviceEvent>, type?: string): Generator<string> {
+  let pending: DeviceEvent | undefined;
+  let used = false;
+  const flush = function* (): Generator<string> {
+    if (pending && !used) yield line(pending, describeBody(pending.body, type));
+    pending = undefined;
+  };
+  for (const e of events) {
+    if (e.body.kind === 'registerAccess') {
+      yield* flush();
+      pending = e;
+      used = false;
+      continue;
+    }
+    if (pending && pending.timestampNs === e.timestampNs && pending.body.kind === 'registerAccess') {
+      used = true;
+      yield line(e, explainBody(e.body, type) + via(pending.body));
+      continue;
+    }
+    yield* flush();
+    yield line(e, explainBody(e.body, type));
+  }
+  yield* flush();
+}
+
+function line(e: DeviceEvent, text: string): string {
+  return `#${e.revision} ${e.timestampNs > 0n ? nsToIsoNs(e.timestampNs) : '-'} ${e.actor === 'unspecified' ? '' : e.actor + ' '}${text}`;
+}

@@ -1,0 +1,171 @@
+// Helpers the transport decoders share: building the events, byte/value conversions, and matching an access
+// against a register map (which anomalies it has, and whether the device would act on it).
+import type { AccessPath, Actor, EventBody, NewEvent, RegisterAccess, Transport } from '../events/types.js';
+import { type RegisterDef, registerAt, registerEnd } from '../model/registers.js';
+import type { Anomaly, RawAccess } from './types.js';
+
+/** A semantic event decided from an access; `actor` overrides the access's actor (the device answered). */
+export interface Out {
+  body: EventBody;
+  actor?: Actor;
+}
+
+/** What one decoder decided about one access. */
+export interface Decoded {
+  anomalies: Anomaly[];
+  outs: Out[];
+}
+
+/** Context recorded with the raw access. */
+export interface RawContext {
+  transport: Transport;
+  path: AccessPath;
+  msixEnabled: boolean;
+  selectedQueue?: number;
+}
+
+export const EMPTY = new Uint8Array(0);
+
+export const widthMask = (width: number): bigint => (1n << BigInt(8 * Math.min(width, 8))) - 1n;
+
+/** The value's low `width` bytes (width <= 8), in the given byte order. */
+export function valueBytes(value: bigint, width: number, endian: 'little' | 'big' = 'little'): Uint8Array {
+  const out = new Uint8Array(width);
+  for (let i = 0; i < width; i++) out[endian === 'little' ? i : width - 1 - i] = Number((value >> BigInt(8 * i)) & 0xffn);
+  return out;
+}
+
+/** Little-endian bytes as a number (at most the first 8 bytes count). */
+export function bytesValue(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = Math.min(bytes.length, 8) - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]!);
+  return v;
+}
+
+export const isPowerOfTwoWidth = (width: number): boolean => width === 1 || width === 2 || width === 4 || width === 8;
+export const isAligned = (offset: number, width: number): boolean => isPowerOfTwoWidth(width) && offset % width === 0;
+
+/** Offsets and widths a decoder can reason about; anything else is kept raw and flagged. */
+export function shapeAnomaly(a: RawAccess): Anomaly | undefined {
+  if (!Number.isSafeInteger(a.offset) || a.offset < 0) return 'out-of-range';
+  if (!Number.isSafeInteger(a.width) || a.width <= 0) return 'wrong-width';
+  return undefined;
+}
+
+/** The access's value as a bigint the decoders can use (a caller outside the types may pass a number). */
+export function accessValue(a: RawAccess): bigint {
+  if (typeof a.value === 'bigint') return a.value;
+  const n = Number(a.value);
+  return Number.isSafeInteger(n) ? BigInt(n) : 0n;
+}
+
+/** True when the semantic events may use the value (the source saw it). */
+export const valueKnown = (a: RawAccess): boolean => a.valueKnown !== false;
+
+export function rawEvent(a: RawAccess, ctx: RawContext, anomalies: readonly Anomaly[]): RegisterAccess {
+  return {
+    kind: 'registerAccess',
+    transport: ctx.transport,
+    region: a.region,
+    bar: a.bar ?? 0,
+    offset: a.offset,
+    width: a.width,
+    direction: a.direction,
+    value: a.value,
+    msixEnabled: ctx.msixEnabled,
+    ...(ctx.selectedQueue !== undefined ? { selectedQueue: ctx.selectedQueue } : {}),
+    ...(a.admin ? { admin: { ...a.admin } } : {}),
+    data: a.data ?? EMPTY,
+    anomalies: [...new Set(anomalies)],
+  };
+}
+
+/** The raw access first, then the semantic events, all stamped with the access's time, actor and path. */
+export function toEvents(a: RawAccess, ctx: RawContext, decoded: Decoded): NewEvent[] {
+  const actor = a.actor ?? 'guest-driver';
+  const source = a.source ?? 'api';
+  const ev = (body: EventBody, who: Actor = actor): NewEvent => ({ timestampNs: a.timestampNs, actor: who, path: ctx.path, source, body });
+  return [ev(rawEvent(a, ctx, decoded.anomalies)), ...decoded.outs.map((o) => ev(o.body, o.actor))];
+}
+
+/**
+ * Runs a decoder body and guarantees decode() never throws: should the body fail on an input nobody
+ * foresaw, the access is still recorded, flagged as not understood.
+ */
+export function guarded(a: RawAccess, ctx: () => RawContext, body: () => NewEvent[]): NewEvent[] {
+  try {
+    return body();
+  } catch {
+    let c: RawContext;
+    try {
+      c = ctx();
+    } catch {
+      c = { transport: 'unspecified', path: 'unspecified', msixEnabled: false };
+    }
+    const raw: RegisterAccess = {
+      kind: 'registerAccess', transport: c.transport, region: a?.region ?? 'unspecified', bar: a?.bar ?? 0,
+      offset: a?.offset ?? 0, width: a?.width ?? 0, direction: a?.direction ?? 'unspecified', value: a?.value ?? 0n,
+      msixEnabled: c.msixEnabled, data: a?.data instanceof Uint8Array ? a.data : EMPTY, anomalies: ['unknown-register'],
+    };
+    return [{ timestampNs: a?.timestampNs ?? 0n, actor: a?.actor ?? 'guest-driver', path: c.path, source: a?.source ?? 'api', body: raw }];
+  }
+}
+
+// --- matching an access against a register map --------------------------------------------------------------
+
+/**
+ * How the device decides which register an access hits:
+ * - 'start-address': QEMU's virtio-pci (modern common config and the legacy IO BAR) switches on the start
+ *   offset only and hands the register the whole value, whatever the width; naturally unaligned accesses are
+ *   dropped by QEMU's memory core (valid.unaligned is not set), and accesses that start inside a register hit
+ *   no `case` and are ignored.
+ * - 'exact-width': QEMU's virtio-mmio ignores any register access that is not 32 bits wide.
+ * - 'single-field': admin legacy commands; the spec makes the device fail an access that is not exactly one
+ *   field.
+ */
+export type DispatchRule = 'start-address' | 'exact-width' | 'single-field';
+
+export interface RegisterMatch<R extends RegisterDef> {
+  /** the register the access starts in */
+  reg: R | undefined;
+  anomalies: Anomaly[];
+  /** the device acts on the access (register found, width and alignment acceptable to it, direction allowed) */
+  dispatch: boolean;
+}
+
+/** Width / straddle / direction anomalies of an access against `regs`, and whether the device acts on it. */
+export function matchRegister<R extends RegisterDef>(
+  regs: readonly R[], offset: number, width: number, direction: 'read' | 'write', rule: DispatchRule,
+): RegisterMatch<R> {
+  const reg = registerAt(regs, offset);
+  if (!reg) return { reg, anomalies: ['unknown-register'], dispatch: false };
+  const anomalies: Anomaly[] = [];
+  const atStart = offset === reg.offset;
+  const allowed = atStart && reg.widths.includes(width);
+  if (!allowed) anomalies.push('wrong-width');
+  // a wide access allowed at the start (the 8-byte queue address) is not a straddle
+  if (!allowed && offset + width > registerEnd(reg)) anomalies.push('straddle');
+  const aligned = isAligned(offset, width);
+  if (!aligned) anomalies.push('unaligned');
+  if (direction === 'write' && reg.access === 'ro') anomalies.push('read-only-write');
+  if (direction === 'read' && reg.access === 'wo') anomalies.push('write-only-read');
+  const directionOk = direction === 'write' ? reg.access !== 'ro' : reg.access !== 'wo';
+  const shapeOk =
+    rule === 'start-address' ? atStart && aligned :
+    rule === 'exact-width' ? allowed && aligned :
+    allowed;
+  return { reg, anomalies, dispatch: directionOk && shapeOk };
+}
+
+/** The value a register sees: QEMU hands over the whole value, the register keeps its own width of it. */
+export function registerValue(reg: RegisterDef, width: number, value: bigint): bigint {
+  const keep = Math.min(width, Math.max(...reg.widths));
+  return value & widthMask(keep);
+}
+
+/** Device config bytes of an access: the bytes the source gave, or the value in the given byte order. */
+export function configBytes(a: RawAccess, value: bigint, endian: 'little' | 'big'): Uint8Array | undefined {
+  if (a.data && a.data.length === a.width) return a.data.slice();
+  if (a.width > 8) return undefined;
+  return valueBytes(value, a.width, endian);
+}
