@@ -314,7 +314,7 @@ QEMU_PID=""
 TRACE_FILTER_RE="^([0-9]+@[0-9.]+:)?((memory_region_ops_(read|write) .* name '(virtio-pci[^']*|msix-table|msix-pba)')|(pci_cfg_write virtio-)|(virtio_|virtqueue_))"
 RAW_TRACE_BYTES=$(stat -c %s "$WORK/trace.log")
 RAW_TRACE_LINES=$(wc -l < "$WORK/trace.log")
-rm -f "$OUTDIR/trace.log.gz" "$OUTDIR/migration.bin.gz" "$OUTDIR/devstate.bin.gz"
+rm -f "$OUTDIR/trace.log.gz" "$OUTDIR/migration.bin.gz" "$OUTDIR/migration-vmdesc.json.gz" "$OUTDIR/devstate.bin.gz"
 if [ "$TRACE_FILTER" = 1 ]; then
   grep -E "$TRACE_FILTER_RE" "$WORK/trace.log" > "$WORK/trace.kept" || die "$VARIANT: no virtio lines in the trace"
 else
@@ -330,6 +330,28 @@ MIGRATION_BYTES=""; MIGRATION_GZ_BYTES=""; MIGRATION_KEPT=false
 if [ "$MIGRATION" = 1 ]; then
   [ -s "$WORK/migration.bin" ] || die "$VARIANT: the migration stream is empty"
   MIGRATION_BYTES=$(stat -c %s "$WORK/migration.bin")
+  # The JSON vmstate description QEMU appends after QEMU_VM_EOF (u8 0x06, be32 length, JSON) describes the
+  # device sections field by field; devstate.bin has none, so keep it even when the stream itself is too big.
+  python3 - "$WORK/migration.bin" "$WORK/migration-vmdesc.json" <<'PY' || die "$VARIANT: no vmdesc JSON at the end of the migration stream"
+import json, os, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+n = os.path.getsize(src)
+with open(src, "rb") as f:
+    f.seek(max(0, n - 8 * 1024 * 1024))
+    tail = f.read()
+base = n - len(tail)
+for i in range(len(tail) - 6, -1, -1):
+    if tail[i] == 0x06 and tail[i + 5:i + 6] == b"{" and tail[i - 1] == 0x00:
+        (length,) = struct.unpack(">I", tail[i + 1:i + 5])
+        if base + i + 5 + length == n:
+            desc = json.loads(tail[i + 5:])
+            with open(dst, "w") as out:
+                json.dump(desc, out, indent=1)
+                out.write("\n")
+            sys.exit(0)
+sys.exit(1)
+PY
+  gzip -9 -n -c "$WORK/migration-vmdesc.json" > "$OUTDIR/migration-vmdesc.json.gz"
   gzip -9 -n -c "$WORK/migration.bin" > "$WORK/migration.bin.gz"
   MIGRATION_GZ_BYTES=$(stat -c %s "$WORK/migration.bin.gz")
   if [ "$MIGRATION_GZ_BYTES" -le "$MIGRATION_MAX_BYTES" ]; then
@@ -417,6 +439,7 @@ m = {
         "devstateRawBytes": int(e["DEVSTATE_BYTES"]),
         "console.log": size("console.log"),
         "migration.bin.gz": size("migration.bin.gz"),
+        "migration-vmdesc.json.gz": size("migration-vmdesc.json.gz"),
     },
 }
 if e["MIGRATION"] == "1":

@@ -1,6 +1,6 @@
 // Point-in-time projection over a store: state at a revision or a time, using snapshots so that a query replays
 // at most `snapshotEvery` events, and leaving new snapshots behind as it goes.
-import type { EventStore } from '../store/types.js';
+import { scanStream, type EventStore } from '../store/types.js';
 import { applyInPlace } from './reducer.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.js';
 import { type DeviceState, cloneState, initialState } from './state.js';
@@ -42,15 +42,28 @@ export class Projector {
     }
     if (state.revision === target) return state;
     const every = this.snapshotEvery;
-    for await (const chunk of this.store.readChunks(device, { from: state.revision + 1, to: target })) {
-      for (const e of chunk) {
-        applyInPlace(state, e.event);
-        if (every > 0 && e.revision > 0 && (e.revision + 1) % every === 0 && e.revision !== target) {
-          await this.store.saveSnapshot(device, e.revision, encodeSnapshot(state));
-        }
+    const due: Uint8Array[] = [];
+    const dueAt: number[] = [];
+    const from = state.revision + 1;
+    // Replay in pieces of at most `every` events so snapshots are written as we pass their revisions.
+    for (let lo = from; lo <= target; ) {
+      const hi = every > 0 ? Math.min(target, (Math.floor(lo / every) + 1) * every - 1) : target;
+      await scanStream(this.store, device, { from: lo, to: hi }, (e) => applyInPlace(state, e));
+      if (every > 0 && hi !== target && (hi + 1) % every === 0) {
+        due.push(encodeSnapshot(state));
+        dueAt.push(hi);
+        if (due.length >= 16) await this.flushSnapshots(device, due, dueAt);
       }
+      lo = hi + 1;
     }
+    await this.flushSnapshots(device, due, dueAt);
     return state;
+  }
+
+  private async flushSnapshots(device: string, due: Uint8Array[], dueAt: number[]): Promise<void> {
+    for (let i = 0; i < due.length; i++) await this.store.saveSnapshot(device, dueAt[i]!, due[i]!);
+    due.length = 0;
+    dueAt.length = 0;
   }
 
   /** Revision of the last event stamped at or before `timeNs` (timestamps are non-decreasing per stream). */
@@ -76,12 +89,10 @@ export class Projector {
   /** Replays the whole stream, calling `onState` after each event with the (shared, mutable) state. */
   async replay(device: string, onState?: (s: DeviceState, revision: number) => void): Promise<DeviceState> {
     const state = initialState(device);
-    for await (const chunk of this.store.readChunks(device)) {
-      for (const e of chunk) {
-        applyInPlace(state, e.event);
-        onState?.(state, e.revision);
-      }
-    }
+    await scanStream(this.store, device, {}, (e) => {
+      applyInPlace(state, e);
+      onState?.(state, e.revision);
+    });
     return cloneState(state);
   }
 }

@@ -491,6 +491,36 @@ export class FileEventStore implements EventStore {
     return flattenChunks(this.readChunks(stream, options));
   }
 
+  async scan(stream: string, options: { from?: number; to?: number }, visit: (e: DeviceEvent) => void): Promise<number> {
+    const idx = this.index.get(stream);
+    if (!idx || idx.head < 0) return 0;
+    const lo = Math.max(options.from ?? 0, 0);
+    const hi = Math.min(options.to ?? idx.head, idx.head);
+    let n = 0;
+    for (let run = lo > hi ? idx.runRecord.length : idx.findRun(lo); run < idx.runRecord.length; run++) {
+      const runFirst = idx.runFirstRevision.get(run);
+      if (runFirst > hi) break;
+      const rec = idx.runRecord.get(run);
+      const { payload, header } = await this.loadRecord(rec);
+      const slot = header.streams.findIndex((s) => s.name === stream);
+      // Walk the events region inline: nothing is allocated per event but the decoded event itself.
+      let off = header.eventsOffset;
+      let revision = runFirst;
+      for (let i = 0; i < header.count; i++) {
+        const len = payload.readUInt32LE(off);
+        const start = off + 4;
+        off = start + len;
+        if (off > payload.length) throw new StoreCorruptError(this.segments[this.recSegment.get(rec)]!.name, this.recOffset.get(rec) + RECORD_PREFIX_BYTES + start - 4, `event ${i} runs past the end of the record`);
+        if (payload[header.indexOffset + 2 * i] !== (slot & 0xff) || payload[header.indexOffset + 2 * i + 1] !== slot >> 8) continue;
+        const r = revision++;
+        if (r < lo || r > hi) continue;
+        visit(this.decodeAt(rec, payload, start, off));
+        n++;
+      }
+    }
+    return n;
+  }
+
   async *readAll(fromPosition = 0): AsyncIterable<StoredEvent> {
     for (let rec = this.findRecord(fromPosition); rec >= 0 && rec < this.recSegment.length; rec++) {
       const { payload, header } = await this.loadRecord(rec);

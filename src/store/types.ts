@@ -2,7 +2,7 @@
 // range reads both ways, a catch-up-then-live subscription, and snapshots beside the streams.
 // Every implementation runs the same contract suite (test/store/contract.ts).
 import type { Observable } from 'rxjs';
-import type { NewEvent, StoredEvent } from '../events/types.js';
+import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
 
 /** A revision number (the last event the writer saw), or a stream state. Like KurrentDB's StreamState. */
 export type ExpectedRevision = number | 'any' | 'no-stream' | 'stream-exists';
@@ -81,6 +81,12 @@ export interface EventStore {
   /** Reads a stream's events in chunks (the fast path for replay). A missing stream yields nothing. */
   readChunks(stream: string, options?: ReadOptions): AsyncIterable<StoredEvent[]>;
   read(stream: string, options?: ReadOptions): AsyncIterable<StoredEvent>;
+  /**
+   * Optional fast path for replay: calls `visit` for each event of a forward range, synchronously per batch,
+   * without wrapping or keeping events (so nothing outlives the call). Returns the number of events visited.
+   * Callers fall back to readChunks when a store does not have it (see scanStream).
+   */
+  scan?(stream: string, options: { from?: number; to?: number }, visit: (e: DeviceEvent) => void): Promise<number>;
   /** Every event of every stream in global order, from a global position. */
   readAll(fromPosition?: number): AsyncIterable<StoredEvent>;
   /** Revision of the last event of the stream, -1 when the stream does not exist. */
@@ -98,6 +104,17 @@ export function checkExpected(stream: string, expected: ExpectedRevision | undef
   if (expected === undefined || expected === 'any') return;
   const ok = expected === 'no-stream' ? head < 0 : expected === 'stream-exists' ? head >= 0 : expected === head;
   if (!ok) throw new WrongExpectedRevisionError(stream, expected, head);
+}
+
+/** Replays a forward range through `visit`, with the store's fast path when it has one. */
+export async function scanStream(store: EventStore, stream: string, options: { from?: number; to?: number }, visit: (e: DeviceEvent) => void): Promise<number> {
+  if (store.scan) return store.scan(stream, options, visit);
+  let n = 0;
+  for await (const chunk of store.readChunks(stream, options)) {
+    for (const e of chunk) visit(e.event);
+    n += chunk.length;
+  }
+  return n;
 }
 
 /** Default per-event read path on top of readChunks. */

@@ -1,7 +1,7 @@
 // Helpers the transport decoders share: building the events, byte/value conversions, and matching an access
 // against a register map (which anomalies it has, and whether the device would act on it).
 import type { AccessPath, Actor, EventBody, NewEvent, RegisterAccess, Transport } from '../events/types.js';
-import { type RegisterDef, registerAt, registerEnd } from '../model/registers.js';
+import { DEVICE_CONFIG_WIDTHS, type RegisterDef, registerAt, registerEnd } from '../model/registers.js';
 import type { Anomaly, RawAccess } from './types.js';
 
 /** A semantic event decided from an access; `actor` overrides the access's actor (the device answered). */
@@ -168,4 +168,35 @@ export function configBytes(a: RawAccess, value: bigint, endian: 'little' | 'big
   if (a.data && a.data.length === a.width) return a.data.slice();
   if (a.width > 8) return undefined;
   return valueBytes(value, a.width, endian);
+}
+
+// --- device-specific configuration ---------------------------------------------------------------------------
+
+export interface DeviceConfigContext {
+  /** offset inside the device config */
+  offset: number;
+  configSize: number | undefined;
+  /** byte order of multi-byte fields: little for virtio 1.x, guest-native for legacy */
+  endian: 'little' | 'big';
+  /** false when the device does not see the access (decode off) or the value is unknown */
+  apply: boolean;
+}
+
+/**
+ * A device config access: configWritten / configRead with the bytes as the device holds them. Accesses a
+ * device cannot take (not a naturally aligned 1/2/4/8-byte access, or past the config's end: QEMU's
+ * virtio_config_*_read/write ignore those) are kept flagged and change nothing. 8-byte accesses are flagged
+ * (the spec wants 64-bit fields read as two 32-bit halves) but QEMU splits and performs them.
+ */
+export function deviceConfigAccess(a: RawAccess, ctx: DeviceConfigContext): Decoded {
+  const anomalies: Anomaly[] = [];
+  if (!DEVICE_CONFIG_WIDTHS.includes(a.width)) anomalies.push('wrong-width');
+  if (!isAligned(a.offset, a.width)) anomalies.push('unaligned');
+  const past = ctx.configSize !== undefined && ctx.offset + a.width > ctx.configSize;
+  if (past) anomalies.push('out-of-range');
+  if (!ctx.apply || past || !isAligned(a.offset, a.width)) return { anomalies, outs: [] };
+  const data = configBytes(a, accessValue(a) & widthMask(a.width), ctx.endian);
+  if (!data) return { anomalies, outs: [] };
+  const kind = a.direction === 'write' ? 'configWritten' : 'configRead';
+  return { anomalies, outs: [{ body: { kind, offset: ctx.offset, data } }] };
 }
