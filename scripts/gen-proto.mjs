@@ -17,6 +17,7 @@ export function descriptorSource(protoFile, exportName) {
 
 export const GENERATED = [
   { proto: 'proto/devrec/v1/events.proto', file: 'events-descriptor.ts', name: 'eventsDescriptor' },
+  { proto: 'proto/devrec/v1/migration.proto', file: 'migration-descriptor.ts', name: 'migrationDescriptor' },
 ];
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

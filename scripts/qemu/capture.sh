@@ -20,7 +20,7 @@
 #   MIGRATION_MAX_BYTES   keep migration.bin.gz only below this size (default 3000000)
 #   CAPTURE_MIGRATION     1/0: force the full migration stream on/off (default: per variant)
 #   TRACE_FILTER          1/0: filter the trace (default 1; 0 keeps every traced line)
-#   TRACE_MMIO_OPS        1: also trace memory_region_ops_* on microvm variants (known to stall there)
+#   TRACE_MMIO_OPS        1/0: trace memory_region_ops_* on microvm variants too (default 1; see docs)
 #   KEEP_WORK             1: keep the per-run temp dir (printed) for debugging
 set -euo pipefail
 
@@ -53,7 +53,7 @@ QMP_TIMEOUT=${QMP_TIMEOUT:-180}
 EXIT_TIMEOUT=${EXIT_TIMEOUT:-30}
 MIGRATION_MAX_BYTES=${MIGRATION_MAX_BYTES:-3000000}
 TRACE_FILTER=${TRACE_FILTER:-1}
-TRACE_MMIO_OPS=${TRACE_MMIO_OPS:-0}
+TRACE_MMIO_OPS=${TRACE_MMIO_OPS:-1}
 
 # ----------------------------------------------------------------------------------------------------------
 # Variant table
@@ -200,7 +200,10 @@ case "$MACHINE" in
   microvm)
     EVENTS+=(virtio_mmio_read virtio_mmio_write_offset virtio_mmio_guest_page virtio_mmio_queue_write
              virtio_mmio_setting_irq)
-    [ "$TRACE_MMIO_OPS" = 1 ] && EVENTS+=(memory_region_ops_read memory_region_ops_write) ;;
+    # virtio_mmio_* lines carry no device or address; memory_region_ops_* do (region 'virtio-mmio', absolute
+    # address). The reference notes said this stalled microvm; with tsc_early_khz/tsc=reliable it booted
+    # 12 times out of 12 here, so it is on by default (TRACE_MMIO_OPS=0 turns it off).
+    if [ "$TRACE_MMIO_OPS" = 1 ]; then EVENTS+=(memory_region_ops_read memory_region_ops_write); fi ;;
 esac
 EVENTS_ENABLED=()
 for e in "${EVENTS[@]}"; do
@@ -243,6 +246,14 @@ QEMU+=(-kernel "$KERNEL" -initrd "$INITRAMFS" -append "$APPEND"
        -qmp "unix:$WORK/qmp.sock,server=on,wait=off"
        -D "$WORK/trace.log" -trace "events=$WORK/trace-events"
        -pidfile "$WORK/qemu.pid")
+
+# Network safety guard: only internal hub ports, never a -nic / -net / other netdev backend.
+for ((i = 0; i < ${#QEMU[@]}; i++)); do
+  case "${QEMU[$i]}" in
+    -netdev) case "${QEMU[$((i + 1))]}" in hubport,*) ;; *) die "refusing netdev '${QEMU[$((i + 1))]}': only hubport is allowed" ;; esac ;;
+    -nic|-net) die "refusing ${QEMU[$i]}: only -netdev hubport is allowed" ;;
+  esac
+done
 
 # Command line as JSON, with the per-run temp dir written as $WORK and the cache dir as $CACHE.
 python3 - "$WORK" "$CACHE" "${QEMU[@]}" > "$WORK/cmdline.json" <<'EOF'
@@ -309,9 +320,9 @@ QEMU_PID=""
 # Outputs
 # ----------------------------------------------------------------------------------------------------------
 [ -s "$WORK/trace.log" ] || die "$VARIANT: QEMU wrote no trace ($WORK/trace.log is empty)"
-# Keep: memory_region_ops_* on virtio-pci* / msix-table / msix-pba regions, pci_cfg_write of virtio devices,
+# Keep: memory_region_ops_* on virtio-pci* / msix-table / msix-pba / virtio-mmio regions, pci_cfg_write of virtio devices,
 # and every virtio_* / virtqueue_* line. An optional "pid@sec.usec:" prefix (-msg timestamp=on) is allowed.
-TRACE_FILTER_RE="^([0-9]+@[0-9.]+:)?((memory_region_ops_(read|write) .* name '(virtio-pci[^']*|msix-table|msix-pba)')|(pci_cfg_write virtio-)|(virtio_|virtqueue_))"
+TRACE_FILTER_RE="^([0-9]+@[0-9.]+:)?((memory_region_ops_(read|write) .* name '(virtio-pci[^']*|msix-table|msix-pba|virtio-mmio)')|(pci_cfg_write virtio-)|(virtio_|virtqueue_))"
 RAW_TRACE_BYTES=$(stat -c %s "$WORK/trace.log")
 RAW_TRACE_LINES=$(wc -l < "$WORK/trace.log")
 rm -f "$OUTDIR/trace.log.gz" "$OUTDIR/migration.bin.gz" "$OUTDIR/migration-vmdesc.json.gz" "$OUTDIR/devstate.bin.gz"
@@ -424,11 +435,12 @@ m = {
         "rawBytes": int(e["RAW_TRACE_BYTES"]), "rawLines": int(e["RAW_TRACE_LINES"]),
         "filtered": filtered,
         "filter": ("grep -E " + json.dumps(e["TRACE_FILTER_RE"]) +
-                   ": keeps memory_region_ops_* lines of regions virtio-pci*, msix-table, msix-pba; "
+                   ": keeps memory_region_ops_* lines of regions virtio-pci*, msix-table, msix-pba, virtio-mmio; "
                    "pci_cfg_write lines of virtio-* devices; every virtio_* and virtqueue_* line") if filtered else None,
         "keptBytes": int(e["KEPT_TRACE_BYTES"]), "keptLines": int(e["KEPT_TRACE_LINES"]),
-        "endsAt": "QMP stop (the last lines are virtio_set_status with unchanged values from the stop's "
-                  "vm state change handlers); qmp.json and devstate.bin are read after it",
+        "endsAt": "QMP stop: tracing is switched off (trace-event-set-state name=* enable=false) right after "
+                  "stop, so the last lines are the virtio_set_status lines (one per device, unchanged status) "
+                  "that the stop's vm state change handlers log; qmp.json and devstate.bin are read after it",
     },
     "devices": [{k: d.get(k) for k in ("qemuType", "name", "qdevId", "pciAddress", "mmioBase", "path")
                  if d.get(k) is not None} | {"numQueues": len(d.get("queues", []))} for d in qmp["devices"]],

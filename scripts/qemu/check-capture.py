@@ -50,8 +50,9 @@ def check(d):
     for ev in wanted:
         if not counts.get(ev):
             errs.append(f"trace has no {ev} lines")
-    if pci:
-        for ev in ("pci_cfg_write", "memory_region_ops_write", "memory_region_ops_read"):
+    traced = set((man.get("trace") or {}).get("events") or [])
+    if pci or "memory_region_ops_write" in traced:
+        for ev in (("pci_cfg_write",) if pci else ()) + ("memory_region_ops_write", "memory_region_ops_read"):
             if not counts.get(ev):
                 errs.append(f"trace has no {ev} lines")
     elif not counts.get("virtio_mmio_write_offset"):

@@ -3,7 +3,8 @@
 
 Used by capture.sh once the guest has printed its marker line. Standard library only.
 
-Sequence: qmp_capabilities; stop (nothing moves after this); query-version, machine type;
+Sequence: qmp_capabilities; stop (nothing moves after this); every trace event off (the trace ends here);
+query-version, machine type;
 x-query-virtio; per device x-query-virtio-status and x-query-virtio-queue-status for every queue;
 query-pci; `info qtree` (maps virtio-mmio transports to their MMIO base); xen-save-devices-state
 (device-state-only savevm stream); optionally a full migration stream (migrate exec:cat > FILE, waited for);
@@ -65,8 +66,9 @@ class Qmp:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
-    def cmd(self, name, **args):
-        msg = {"execute": name}
+    def cmd(self, command, **args):
+        name = command
+        msg = {"execute": command}
         if args:
             msg["arguments"] = args
         self.sock.settimeout(self._left())
@@ -175,6 +177,12 @@ def main():
     status = q.cmd("query-status")
     if status.get("running"):
         raise QmpError(f"VM still running after stop: {status}")
+    # Tracing off right after stop, so the trace ends at the frozen moment. Without this, QEMU kept logging
+    # after the stop: on microvm two `virtio_mmio_setting_irq ... IRQ 1` lines (the NICs) followed the stop's
+    # virtio_set_status lines, most likely from quit tearing down the hub ports (link status change ->
+    # virtio-net config interrupt). The stop itself logs one virtio_set_status line per device with its
+    # unchanged status (vm state change handler); those come before this point and stay in the trace.
+    q.cmd("trace-event-set-state", **{"name": "*", "enable": False, "ignore-unavailable": True})
     timings["stoppedAfterS"] = round(time.monotonic() - t0, 3)
 
     version = q.cmd("query-version")

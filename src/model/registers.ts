@@ -235,6 +235,15 @@ export const mmioRegsOfVersion = (version: 1 | 2): readonly MmioRegister[] =>
 /** Device config accesses: 8, 16 or 32 bits (64-bit fields are read as two 32-bit halves). */
 export const DEVICE_CONFIG_WIDTHS: readonly number[] = [1, 2, 4];
 
+/**
+ * devrec's bound on device config when the config size is not known: QEMU maps the modern device-cfg region
+ * as 0x1000 bytes, a legacy IO BAR is at most 256 bytes (PCI IO BARs), and an admin legacy offset is a u8.
+ * Past it an access is flagged out-of-range instead of growing the projected config without limit.
+ */
+export const MAX_DEVICE_CONFIG = 0x1000;
+/** virtio_admin_cmd_legacy_*_data.offset is a u8. */
+export const ADMIN_LEGACY_MAX_OFFSET = 0xff;
+
 // --- virtio admin commands (virtio 1.3 2.12.1; Linux virtio_pci.h) --------------------------------------------
 
 export interface AdminOpcode {

@@ -8,6 +8,10 @@ const LEGACY_TRANSPORTS = new Set(['pci-legacy', 'mmio-legacy']);
 /** Legacy virtio-pci rings are laid out on 4096-byte pages (QUEUE_PFN is the address >> 12). */
 const LEGACY_PCI_PAGE = 4096;
 const MASK32 = 0xffffffffn;
+/** Bounds that keep a hostile or broken recording from making the reducer allocate without limit. */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+export const MAX_PCI_CONFIG_BYTES = 4096;
+export const MAX_FEATURE_WORD = 31;
 
 export function reduce(state: DeviceState, event: DeviceEvent): DeviceState {
   return applyInPlace(cloneState(state), event);
@@ -27,9 +31,11 @@ function isLegacy(s: DeviceState): boolean {
 
 /** Sets 32-bit word `select` of a mask, or the whole mask when no select is given. */
 function setMask(mask: bigint, select: number | undefined, value: bigint, highWords: bigint[]): bigint {
+  // Words past MAX_FEATURE_WORD (1024 feature bits) are not modelled: no device has them.
+  if (select !== undefined && select > MAX_FEATURE_WORD) return mask;
   if (select === undefined) {
     let m = value;
-    highWords.forEach((w, i) => (m |= w << BigInt(64 * (i + 1))));
+    highWords.slice(0, MAX_FEATURE_WORD >> 1).forEach((w, i) => (m |= w << BigInt(64 * (i + 1))));
     return m;
   }
   const shift = BigInt(32 * select);
@@ -67,7 +73,9 @@ function resetDevice(s: DeviceState): void {
   s.control = [];
 }
 
-function writeBytes(target: Uint8Array, offset: number, data: Uint8Array): Uint8Array {
+function writeBytes(target: Uint8Array, offset: number, data: Uint8Array, limit: number): Uint8Array {
+  if (offset >= limit) return target;
+  if (offset + data.length > limit) data = data.subarray(0, limit - offset);
   const out = offset + data.length > target.length ? growTo(target, offset + data.length) : target;
   out.set(data, offset);
   return out;
@@ -203,7 +211,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       s.backend = b.backend;
       s.numQueues = b.numQueues;
       for (let i = 0; i < b.numQueues; i++) queueOf(s, i);
-      if (b.configSize > s.config.length) s.config = growTo(s.config, b.configSize);
+      if (b.configSize > s.config.length) s.config = growTo(s.config, Math.min(b.configSize, MAX_CONFIG_BYTES));
       s.pci = { ...s.pci, vendor: b.pciVendor, device: b.pciDevice, subsystemVendor: b.pciSubsystemVendor, subsystem: b.pciSubsystem, revision: b.pciRevision };
       return;
     case 'registerAccess':
@@ -279,7 +287,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       return;
     case 'configWritten':
     case 'configRead':
-      s.config = writeBytes(s.config, b.offset, b.data);
+      s.config = writeBytes(s.config, b.offset, b.data, MAX_CONFIG_BYTES);
       return;
     case 'msix':
       if (b.enabled !== undefined) s.msix.enabled = b.enabled;
@@ -288,9 +296,9 @@ function applyBody(s: DeviceState, b: EventBody): void {
       if (b.tableSize !== undefined) s.msix.tableSize = b.tableSize;
       return;
     case 'pciConfigWritten': {
-      const bytes = new Uint8Array(b.width);
-      for (let i = 0; i < b.width; i++) bytes[i] = (b.value >>> (8 * i)) & 0xff;
-      s.pci.config = writeBytes(s.pci.config, b.offset, bytes);
+      const bytes = new Uint8Array(Math.min(b.width, 4));
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (b.value >>> (8 * i)) & 0xff;
+      s.pci.config = writeBytes(s.pci.config, b.offset, bytes, MAX_PCI_CONFIG_BYTES);
       return;
     }
     case 'controlCommand': {

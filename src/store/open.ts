@@ -1,5 +1,7 @@
-// Store URLs: `file:<dir>` (default `file:./.devrec`), `memory:`. KurrentDB (`kurrentdb://`) is its own issue.
+// Store URLs: `file:<dir>` (default `file:./.devrec`), `memory:`, and KurrentDB: `kurrentdb://host:2113?tls=false`
+// (also kurrent://, kdb://, esdb:// and their +discover variants; see docs/stores.md).
 import { FileEventStore, type FileStoreOptions } from './file-store.js';
+import { isKurrentDbUrl } from './kurrentdb-common.js';
 import { MemoryEventStore } from './memory.js';
 import type { EventStore } from './types.js';
 
@@ -16,9 +18,10 @@ export async function openStore(url: string, options: FileStoreOptions = {}): Pr
     if (!dir) throw new Error(`store URL ${url}: no directory`);
     return FileEventStore.open(dir, options);
   }
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
-  if (scheme && ['kurrentdb', 'kurrent', 'kdb', 'esdb'].includes(scheme.replace(/\+discover$/, ''))) {
-    throw new Error(`store URL ${url}: the KurrentDB store is not built yet in this version of devrec`);
+  if (isKurrentDbUrl(url)) {
+    // Loaded on demand: the gRPC client and its native read bridge cost nothing to file: users.
+    const { KurrentDbEventStore } = await import('./kurrentdb.js');
+    return KurrentDbEventStore.connect(url, { readOnly: options.readOnly });
   }
-  throw new Error(`store URL ${url}: unknown scheme (use file:<dir> or memory:)`);
+  throw new Error(`store URL ${url}: unknown scheme (use file:<dir>, memory: or kurrentdb://host:2113)`);
 }

@@ -10,7 +10,7 @@
 // are decided only from commands that completed with status OK: a failed command (flagged admin-failed) and a
 // command not completed yet change nothing.
 import type { NewEvent, Transport } from '../events/types.js';
-import { ADMIN_STATUS_OK, LEGACY_PCI_HEADER, adminOpcode } from '../model/registers.js';
+import { ADMIN_LEGACY_MAX_OFFSET, ADMIN_STATUS_OK, LEGACY_PCI_HEADER, MAX_DEVICE_CONFIG, adminOpcode } from '../model/registers.js';
 import { PciFunctionState } from './pci-config.js';
 import { LegacyRegisters } from './pci-legacy.js';
 import {
@@ -59,8 +59,10 @@ export class AdminLegacyDecoder implements TransportDecoder {
       return { anomalies: [...anomalies, 'unknown-register'], outs: [] };
     }
     if (info?.legacy && (info.legacy.region !== a.region || info.legacy.direction !== a.direction)) anomalies.push('admin-mismatch');
+    // the command's offset field is a u8: a larger offset cannot have been sent
+    if (a.offset > ADMIN_LEGACY_MAX_OFFSET) anomalies.push('out-of-range');
     const pending = a.admin !== undefined && !a.admin.completed;
-    const apply = !failed && !pending && !anomalies.includes('admin-mismatch') && valueKnown(a);
+    const apply = !failed && !pending && !anomalies.includes('admin-mismatch') && !anomalies.includes('out-of-range') && valueKnown(a);
     const d = a.region === 'admin-legacy-common' ? this.common(a, apply) : this.device(a, apply);
     return { anomalies: [...anomalies, ...d.anomalies], outs: d.outs };
   }
@@ -75,8 +77,7 @@ export class AdminLegacyDecoder implements TransportDecoder {
   /** Device config: any length at any offset (one field, e.g. the 6-byte MAC), bytes little-endian. */
   private device(a: RawAccess, apply: boolean): Decoded {
     const anomalies: Anomaly[] = [];
-    const size = this.opts.configSize;
-    if (size !== undefined && a.offset + a.width > size) anomalies.push('out-of-range');
+    if (a.offset + a.width > (this.opts.configSize ?? MAX_DEVICE_CONFIG)) anomalies.push('out-of-range');
     if (!apply || anomalies.length > 0) return { anomalies, outs: [] };
     const data = configBytes(a, accessValue(a), 'little');
     if (!data) return { anomalies, outs: [] };

@@ -8,9 +8,7 @@
 // effect. Device config (0x100 on) takes 8, 16 and 32-bit accesses; its byte order is little-endian for
 // version 2 and the guest's for version 1.
 import type { NewEvent, QueueConfigured, Transport } from '../events/types.js';
-import {
-  MMIO_CONFIG_OFFSET, MMIO_REGS, type MmioRegister, mmioRegsOfVersion, registerAt,
-} from '../model/registers.js';
+import { MMIO_CONFIG_OFFSET, type MmioRegister, mmioRegsOfVersion } from '../model/registers.js';
 import {
   type Decoded, type Out, type RawContext, accessValue, deviceConfigAccess, guarded, matchRegister, registerValue,
   shapeAnomaly, toEvents, valueKnown,
@@ -70,9 +68,8 @@ export class MmioDecoder implements TransportDecoder {
   private register(a: RawAccess, apply: boolean): Decoded {
     const regs = REGS_OF[this.version];
     const m = matchRegister(regs, a.offset, a.width, a.direction, 'exact-width');
+    // a register of the other version is not there in this one: unknown-register, like any gap
     const anomalies = m.anomalies;
-    // a register of the other version is not there in this one
-    if (!m.reg && registerAt(MMIO_REGS, a.offset)) return { anomalies, outs: [] };
     const value = accessValue(a);
     if (m.reg && 'perQueue' in m.reg && !this.shadow.queueInRange()) anomalies.push('queue-out-of-range');
     const selects = m.reg?.name === 'QueueSel' || m.reg?.name === 'QueueNotify';

@@ -85,6 +85,7 @@ export class ModernPciDecoder implements TransportDecoder {
     const anomalies = m.anomalies;
     const value = accessValue(a);
     if (m.reg && 'perQueue' in m.reg && !this.shadow.queueInRange()) anomalies.push('queue-out-of-range');
+    // selecting a queue the device does not have is recorded (and flagged); its queue registers then do nothing
     if (m.reg?.name === 'queue_select' && a.direction === 'write' && apply && !this.shadow.queueInRange(Number(value & 0xffffn))) {
       anomalies.push('queue-out-of-range');
     }

@@ -1,7 +1,7 @@
 // Helpers the transport decoders share: building the events, byte/value conversions, and matching an access
 // against a register map (which anomalies it has, and whether the device would act on it).
 import type { AccessPath, Actor, EventBody, NewEvent, RegisterAccess, Transport } from '../events/types.js';
-import { DEVICE_CONFIG_WIDTHS, type RegisterDef, registerAt, registerEnd } from '../model/registers.js';
+import { DEVICE_CONFIG_WIDTHS, MAX_DEVICE_CONFIG, type RegisterDef, registerAt, registerEnd } from '../model/registers.js';
 import type { Anomaly, RawAccess } from './types.js';
 
 /** A semantic event decided from an access; `actor` overrides the access's actor (the device answered). */
@@ -42,8 +42,9 @@ export function bytesValue(bytes: Uint8Array): bigint {
   return v;
 }
 
-export const isPowerOfTwoWidth = (width: number): boolean => width === 1 || width === 2 || width === 4 || width === 8;
-export const isAligned = (offset: number, width: number): boolean => isPowerOfTwoWidth(width) && offset % width === 0;
+/** 1, 2, 4 or 8 bytes: the widths a CPU access can have. */
+export const isBusWidth = (width: number): boolean => width === 1 || width === 2 || width === 4 || width === 8;
+export const isAligned = (offset: number, width: number): boolean => isBusWidth(width) && offset % width === 0;
 
 /** Offsets and widths a decoder can reason about; anything else is kept raw and flagged. */
 export function shapeAnomaly(a: RawAccess): Anomaly | undefined {
@@ -75,7 +76,7 @@ export function rawEvent(a: RawAccess, ctx: RawContext, anomalies: readonly Anom
     msixEnabled: ctx.msixEnabled,
     ...(ctx.selectedQueue !== undefined ? { selectedQueue: ctx.selectedQueue } : {}),
     ...(a.admin ? { admin: { ...a.admin } } : {}),
-    data: a.data ?? EMPTY,
+    data: a.data ? a.data.slice() : EMPTY,
     anomalies: [...new Set(anomalies)],
   };
 }
@@ -175,6 +176,7 @@ export function configBytes(a: RawAccess, value: bigint, endian: 'little' | 'big
 export interface DeviceConfigContext {
   /** offset inside the device config */
   offset: number;
+  /** when unknown, MAX_DEVICE_CONFIG bounds it */
   configSize: number | undefined;
   /** byte order of multi-byte fields: little for virtio 1.x, guest-native for legacy */
   endian: 'little' | 'big';
@@ -192,7 +194,7 @@ export function deviceConfigAccess(a: RawAccess, ctx: DeviceConfigContext): Deco
   const anomalies: Anomaly[] = [];
   if (!DEVICE_CONFIG_WIDTHS.includes(a.width)) anomalies.push('wrong-width');
   if (!isAligned(a.offset, a.width)) anomalies.push('unaligned');
-  const past = ctx.configSize !== undefined && ctx.offset + a.width > ctx.configSize;
+  const past = ctx.offset + a.width > (ctx.configSize ?? MAX_DEVICE_CONFIG);
   if (past) anomalies.push('out-of-range');
   if (!ctx.apply || past || !isAligned(a.offset, a.width)) return { anomalies, outs: [] };
   const data = configBytes(a, accessValue(a) & widthMask(a.width), ctx.endian);

@@ -137,3 +137,22 @@ describe('projector', function () {
     expect(cloneState((await p.stateAt('d', 1))).status).to.equal(3);
   });
 });
+
+describe('reducer bounds', function () {
+  it('never allocates without limit or throws on hostile offsets and selects', function () {
+    let s = initialState('d');
+    const bodies = [
+      { kind: 'configWritten', offset: 0x7fffffff, data: Uint8Array.from([1]) },
+      { kind: 'configRead', offset: 65530, data: new Uint8Array(100) },
+      { kind: 'driverFeatures', select: 0xffffffff, value: 1n, highWords: [] },
+      { kind: 'deviceFeatures', value: 1n, highWords: Array.from({ length: 1000 }, () => 0xffffffffffffffffn) },
+      { kind: 'pciConfigWritten', offset: 0xffffff, width: 4, value: 1 },
+      { kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 0, configSize: 0xffffffff, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' },
+    ] as const;
+    bodies.forEach((body, i) => (s = reduce(s, { revision: i, timestampNs: 1n, actor: 'guest-driver', path: 'mmio', source: 'api', body: body as never })));
+    expect(s.config.length).to.equal(65536);
+    expect(s.features.driver).to.equal(0n);
+    expect(s.features.device < 1n << 1024n).to.equal(true);
+    expect(s.pci.config.length).to.equal(0);
+  });
+});

@@ -1,7 +1,7 @@
 // The EventStore contract suite: every store implementation runs it (see *.spec.ts beside this file).
 import { expect } from 'chai';
 import { firstValueFrom, take, toArray, timeout } from 'rxjs';
-import type { EventStore } from '../../src/store/types.js';
+import type { AppendResult, EventStore } from '../../src/store/types.js';
 import { WrongExpectedRevisionError } from '../../src/store/types.js';
 import { collect, ev, statusEv, vqEv } from '../helpers/events.js';
 
@@ -11,6 +11,28 @@ export interface StoreFactory {
   create(): Promise<EventStore>;
   /** the same store reopened (durable stores); undefined for stores that forget on close */
   reopen?(store: EventStore): Promise<EventStore>;
+  /**
+   * What global positions look like: 'contiguous' (the default: 0, 1, 2, ... in append order, like the embedded
+   * log) or 'increasing' (strictly increasing in append order, with gaps, like KurrentDB commit positions).
+   * Assertions are written on the rank of a position in readAll(); for contiguous stores the rank is also
+   * checked to equal the position, so they assert exactly what they did before.
+   */
+  positions?: 'contiguous' | 'increasing';
+}
+
+/**
+ * Reads the whole store's global order and returns position -> rank (index in readAll()). Checks that positions
+ * strictly increase, and for contiguous stores that position == rank.
+ */
+async function positionRanks(store: EventStore, factory: StoreFactory): Promise<(position: number) => number> {
+  const positions = (await collect(store.readAll())).map((e) => e.position);
+  for (let i = 1; i < positions.length; i++) expect(positions[i], `readAll position #${i}`).to.be.greaterThan(positions[i - 1]!);
+  if ((factory.positions ?? 'contiguous') === 'contiguous') expect(positions).to.deep.equal(positions.map((_, i) => i));
+  return (position) => {
+    const rank = positions.indexOf(position);
+    expect(rank, `position ${position} is the position of an event in readAll()`).to.be.at.least(0);
+    return rank;
+  };
 }
 
 export function eventStoreContract(factory: StoreFactory): void {
@@ -27,11 +49,13 @@ export function eventStoreContract(factory: StoreFactory): void {
       const a = await store.append('dev-a', [statusEv(1), statusEv(3)]);
       const b = await store.append('dev-b', [statusEv(1)]);
       const c = await store.append('dev-a', [statusEv(7)]);
-      expect(a).to.deep.equal({ firstRevision: 0, nextExpectedRevision: 1, position: 1 });
-      expect(b).to.deep.equal({ firstRevision: 0, nextExpectedRevision: 0, position: 2 });
-      expect(c).to.deep.equal({ firstRevision: 2, nextExpectedRevision: 2, position: 3 });
+      const rank = await positionRanks(store, factory);
+      const ranked = (r: AppendResult) => ({ ...r, position: rank(r.position) });
+      expect(ranked(a)).to.deep.equal({ firstRevision: 0, nextExpectedRevision: 1, position: 1 });
+      expect(ranked(b)).to.deep.equal({ firstRevision: 0, nextExpectedRevision: 0, position: 2 });
+      expect(ranked(c)).to.deep.equal({ firstRevision: 2, nextExpectedRevision: 2, position: 3 });
       const events = await collect(store.read('dev-a'));
-      expect(events.map((e) => [e.revision, e.position, e.event.revision])).to.deep.equal([[0, 0, 0], [1, 1, 1], [2, 3, 2]]);
+      expect(events.map((e) => [e.revision, rank(e.position), e.event.revision])).to.deep.equal([[0, 0, 0], [1, 1, 1], [2, 3, 2]]);
       expect(events.map((e) => (e.event.body as { status: number }).status)).to.deep.equal([1, 3, 7]);
       expect(await store.head('dev-a')).to.equal(2);
       expect(await store.head('nope')).to.equal(-1);
@@ -101,8 +125,10 @@ export function eventStoreContract(factory: StoreFactory): void {
       await store.append('b', [statusEv(2), statusEv(3)]);
       await store.append('a', [statusEv(4)]);
       const all = await collect(store.readAll());
-      expect(all.map((e) => [e.stream, e.revision, e.position])).to.deep.equal([['a', 0, 0], ['b', 0, 1], ['b', 1, 2], ['a', 1, 3]]);
-      expect((await collect(store.readAll(2))).map((e) => e.position)).to.deep.equal([2, 3]);
+      const rank = await positionRanks(store, factory);
+      expect(all.map((e) => [e.stream, e.revision, rank(e.position)])).to.deep.equal([['a', 0, 0], ['b', 0, 1], ['b', 1, 2], ['a', 1, 3]]);
+      // from the third event's position (2 on contiguous stores), inclusive
+      expect((await collect(store.readAll(all[2]!.position))).map((e) => rank(e.position))).to.deep.equal([2, 3]);
     });
 
     it('lists streams with their last revision', async () => {
@@ -122,7 +148,9 @@ export function eventStoreContract(factory: StoreFactory): void {
       expect((await got).map((e) => e.revision)).to.deep.equal([1, 2, 3, 4]);
       const all = firstValueFrom(store.subscribe(null).pipe(take(7), toArray(), timeout(5000)));
       await store.append('x', [statusEv(1)]);
-      expect((await all).map((e) => e.position)).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
+      const delivered = await all;
+      const rank = await positionRanks(store, factory);
+      expect(delivered.map((e) => rank(e.position))).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
     });
 
     it('keeps snapshots and returns the latest at or before a revision', async () => {
@@ -146,7 +174,8 @@ export function eventStoreContract(factory: StoreFactory): void {
         expect((await collect(store.readAll())).map((e) => e.stream)).to.deep.equal(['d', 'd', 'e']);
         expect((await store.loadSnapshot('d', 1))?.revision).to.equal(1);
         const r = await store.append('d', [statusEv(3)], 1);
-        expect(r).to.deep.equal({ firstRevision: 2, nextExpectedRevision: 2, position: 3 });
+        const rank = await positionRanks(store, factory);
+        expect({ ...r, position: rank(r.position) }).to.deep.equal({ firstRevision: 2, nextExpectedRevision: 2, position: 3 });
       });
     }
   });

@@ -1,0 +1,538 @@
+// The EventStore contract on KurrentDB (EventStoreDB) through @kurrent/kurrentdb-client.
+//
+// One stream per device (`<prefix>-device-<uri-encoded id>`), one binary event per devrec event carrying exactly
+// the protobuf bytes the embedded log stores (fastEncodeEvent, revision included), event type = the event kind.
+// Snapshots live in `<prefix>-snapshots-<id>`. See docs/stores.md for the guarantees; in short:
+//  - every append is sent with the exact stream revision it expects (so the revision inside the bytes is the
+//    stream revision); 'any' and 'stream-exists' are resolved here and retried on a race;
+//  - appendMany checks every expectation first, then writes one atomic append per request, in order: atomic
+//    per request, not across streams;
+//  - `position` is the event's commit position in $all (a log byte offset): increasing, not contiguous.
+//
+// The adapter takes the client through its constructor: `connect()` builds a real KurrentDBClient, tests give it
+// test/store/kurrentdb-double.ts.
+import {
+  BACKWARDS, END, FORWARDS, KurrentDBClient, NO_STREAM, START, binaryEvent, streamNameFilter,
+  type AllStreamResolvedEvent, type AppendStreamState, type Position, type ResolvedEvent,
+} from '@kurrent/kurrentdb-client';
+import { Observable, type Subscriber } from 'rxjs';
+import { fastDecodeEvent, fastEncodeEvent } from '../events/fast-codec.js';
+import type { NewEvent, StoredEvent } from '../events/types.js';
+import {
+  StoreConnectionError, StreamNames, connectionProblemOf, parseKurrentDbUrl, redactUrl,
+} from './kurrentdb-common.js';
+import {
+  WrongExpectedRevisionError, checkExpected, flattenChunks, type AppendRequest, type AppendResult, type EventStore,
+  type ExpectedRevision, type ReadOptions, type SnapshotRecord, type StreamInfo, type SubscribeOptions,
+} from './types.js';
+
+export { StoreConnectionError } from './kurrentdb-common.js';
+
+/** The part of KurrentDBClient the adapter uses: a real client, or the test double. */
+export type KurrentDbClientLike = Pick<
+  KurrentDBClient, 'appendToStream' | 'readStream' | 'readAll' | 'subscribeToStream' | 'subscribeToAll' | 'dispose'
+>;
+
+export interface KurrentDbStoreOptions {
+  /** URL shown in messages and as `store.url` (password hidden); default `kurrentdb:` */
+  url?: string;
+  /** stream-name prefix of this devrec namespace (default `devrec`) */
+  prefix?: string;
+  /** refuse appends (snapshots are still saved when the server lets us: they are a cache) */
+  readOnly?: boolean;
+  /** dispose the client on close (true for connect(); false when the caller owns the client) */
+  ownsClient?: boolean;
+  /** events per chunk of readChunks (default 512) */
+  chunkSize?: number;
+}
+
+/** Event type of snapshot events in the snapshot streams. */
+export const SNAPSHOT_EVENT_TYPE = 'devrec-snapshot';
+
+/** appendMany wrote some requests and then failed: `written` names what is durable. */
+export class PartialAppendError extends Error {
+  constructor(readonly written: AppendResult[], readonly writtenStreams: string[], readonly failedStream: string, cause: Error) {
+    super(`appendMany: ${written.length} request(s) were written (${writtenStreams.join(', ')}), then stream "${failedStream}" failed: ${cause.message}`, { cause });
+    this.name = 'PartialAppendError';
+  }
+}
+
+const MAX_ANY_RETRIES = 8;
+
+interface Planned {
+  request: AppendRequest;
+  /** head the request is written after (-1: no stream) */
+  base: number;
+}
+
+export class KurrentDbEventStore implements EventStore {
+  readonly url: string;
+  readonly names: StreamNames;
+  private readonly readOnly: boolean;
+  private readonly ownsClient: boolean;
+  private readonly chunkSize: number;
+  /** last revision we know of per stream (our appends, head reads, conflicts); a hint, never trusted blindly */
+  private readonly knownHeads = new Map<string, number>();
+  private readonly live = new Set<Subscriber<StoredEvent>>();
+  private writeChain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly client: KurrentDbClientLike, options: KurrentDbStoreOptions = {}) {
+    this.url = redactUrl(options.url ?? 'kurrentdb:');
+    this.names = new StreamNames(options.prefix);
+    this.readOnly = options.readOnly ?? false;
+    this.ownsClient = options.ownsClient ?? false;
+    this.chunkSize = options.chunkSize ?? 512;
+  }
+
+  /**
+   * Opens `kurrentdb://host:2113?tls=false` (also kurrent://, kdb://, esdb:// and their +discover variants) and
+   * checks the server answers; a refused connection, a timeout or refused credentials throw StoreConnectionError.
+   */
+  static async connect(url: string, options: Omit<KurrentDbStoreOptions, 'url' | 'ownsClient'> = {}): Promise<KurrentDbEventStore> {
+    const { clientUrl, prefix } = parseKurrentDbUrl(url);
+    let client: KurrentDBClient;
+    try {
+      client = KurrentDBClient.connectionString(clientUrl);
+    } catch (err) {
+      const e = err as Error & { expected?: string; location?: [number, number] };
+      const detail = e.expected !== undefined && e.location ? `expected ${e.expected} at character ${e.location[0]}` : '';
+      throw new StoreConnectionError(url, 'bad-url', detail, { cause: err });
+    }
+    const store = new KurrentDbEventStore(client, { prefix: options.prefix ?? prefix, readOnly: options.readOnly, chunkSize: options.chunkSize, url, ownsClient: true });
+    try {
+      await store.ping();
+    } catch (err) {
+      await client.dispose().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+
+  /** One cheap read: resolves when the server answers (a missing stream is an answer). */
+  async ping(): Promise<void> {
+    this.checkOpen();
+    try {
+      for await (const _ of this.client.readStream(`${this.names.prefix}-ping`, { maxCount: 1 })) break;
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw this.fail(err);
+    }
+  }
+
+  // ---- appending -----------------------------------------------------------------------------------------
+
+  append(stream: string, events: NewEvent[], expectedRevision?: ExpectedRevision): Promise<AppendResult> {
+    return this.appendMany([{ stream, events, expectedRevision }]).then((r) => r[0]!);
+  }
+
+  appendMany(requests: AppendRequest[]): Promise<AppendResult[]> {
+    const run = this.writeChain.then(() => this.appendNow(requests));
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendNow(requests: AppendRequest[]): Promise<AppendResult[]> {
+    this.checkOpen();
+    if (this.readOnly) throw new Error(`store ${this.url} was opened read-only`);
+    if (requests.length === 0) return [];
+    for (const r of requests) this.names.device(r.stream); // validates ids
+    const plan = await this.plan(requests);
+    // Encode everything before the first write: an event the codec refuses appends nothing.
+    const encoded = plan.map((p) => encodeAll(p.request.events, p.base + 1));
+    const results: AppendResult[] = [];
+    const lastRevisions: number[] = [];
+    for (let i = 0; i < plan.length; i++) {
+      const { request } = plan[i]!;
+      try {
+        const first = await this.writeRequest(request, plan[i]!.base, encoded[i]!);
+        results.push({ firstRevision: first, nextExpectedRevision: first + request.events.length - 1, position: -1 });
+        lastRevisions.push(first + request.events.length - 1);
+      } catch (err) {
+        if (results.length === 0) throw err;
+        throw new PartialAppendError(results, plan.slice(0, results.length).map((p) => p.request.stream), request.stream, err as Error);
+      }
+    }
+    // The server's append response carries a transaction/log position, not the $all position of the last event:
+    // read that back (one read per request, in parallel).
+    await Promise.all(results.map(async (res, i) => {
+      if (requests[i]!.events.length === 0) return;
+      res.position = await this.positionOf(requests[i]!.stream, lastRevisions[i]!);
+    }));
+    return results;
+  }
+
+  /**
+   * Checks every expectation before anything is written and decides which head each request is written after.
+   * A single request with an exact expectation needs no read (the server checks it atomically); otherwise the
+   * heads of streams with an expectation are read from the server, and 'any' uses what we know (a stale guess
+   * is caught by the server and retried).
+   */
+  private async plan(requests: AppendRequest[]): Promise<Planned[]> {
+    const single = requests.length === 1 ? requests[0]! : undefined;
+    if (single && single.events.length > 0 && (typeof single.expectedRevision === 'number' || single.expectedRevision === 'no-stream')) {
+      const base = single.expectedRevision === 'no-stream' ? -1 : single.expectedRevision;
+      if (!Number.isInteger(base) || base < -1) throw new WrongExpectedRevisionError(single.stream, single.expectedRevision, await this.head(single.stream));
+      return [{ request: single, base }];
+    }
+    const mustRead = new Set<string>();
+    for (const r of requests) {
+      if ((r.expectedRevision !== undefined && r.expectedRevision !== 'any') || !this.knownHeads.has(r.stream)) mustRead.add(r.stream);
+    }
+    const heads = new Map<string, number>();
+    await Promise.all([...mustRead].map(async (s) => heads.set(s, await this.head(s))));
+    const planned = new Map<string, number>();
+    const out: Planned[] = [];
+    for (const r of requests) {
+      const head = planned.get(r.stream) ?? heads.get(r.stream) ?? this.knownHeads.get(r.stream)!;
+      checkExpected(r.stream, r.expectedRevision, head);
+      out.push({ request: r, base: head });
+      planned.set(r.stream, head + r.events.length);
+    }
+    return out;
+  }
+
+  /** One atomic append of one request after `base`; returns its first revision. */
+  private async writeRequest(r: AppendRequest, base: number, bytes: Uint8Array[]): Promise<number> {
+    const name = this.names.device(r.stream);
+    const flexible = r.expectedRevision === undefined || r.expectedRevision === 'any' || r.expectedRevision === 'stream-exists';
+    if (r.events.length === 0) return base + 1;
+    for (let attempt = 0; ; attempt++) {
+      const events = r.events.map((e, i) => binaryEvent({ type: e.body.kind, data: bytes[i]! }));
+      const streamState: AppendStreamState = base < 0 ? NO_STREAM : BigInt(base);
+      let actual: number;
+      try {
+        const res = await this.client.appendToStream(name, events, { streamState });
+        if (res.success !== false) {
+          this.knownHeads.set(r.stream, base + r.events.length);
+          return base + 1;
+        }
+        // throwOnAppendFailure=false in the URL: a conflict comes back as success: false.
+        actual = toNumber(res.nextExpectedRevision);
+      } catch (err) {
+        if (!isWrongExpectedVersion(err)) throw this.fail(err);
+        const state = (err as { actualState?: unknown }).actualState;
+        actual = typeof state === 'bigint' ? toNumber(state) : -1;
+      }
+      this.knownHeads.set(r.stream, actual);
+      const stillOk = flexible && (r.expectedRevision !== 'stream-exists' || actual >= 0);
+      if (!stillOk || attempt >= MAX_ANY_RETRIES) throw new WrongExpectedRevisionError(r.stream, r.expectedRevision ?? 'any', actual);
+      // Another writer got in first: write after its events, with our revisions re-encoded.
+      base = actual;
+      bytes = encodeAll(r.events, base + 1);
+    }
+  }
+
+  private async positionOf(stream: string, revision: number): Promise<number> {
+    try {
+      for await (const r of this.client.readStream(this.names.device(stream), { fromRevision: BigInt(revision), maxCount: 1 })) {
+        return positionOf(r);
+      }
+    } catch (err) {
+      throw this.fail(err);
+    }
+    return -1;
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------------
+
+  async *readChunks(stream: string, options: ReadOptions = {}): AsyncIterable<StoredEvent[]> {
+    this.checkOpen();
+    const name = this.names.device(stream);
+    const backwards = options.direction === 'backwards';
+    let max = options.maxCount ?? Infinity;
+    if (!(max > 0)) return;
+    let fromRevision: bigint | typeof END;
+    let lowest = 0;
+    if (backwards) {
+      lowest = Math.max(options.to ?? 0, 0);
+      if (options.from === undefined) {
+        fromRevision = END;
+      } else {
+        // Clamp to the head ourselves rather than rely on how a server reads backwards past the end.
+        const from = Math.min(options.from, await this.head(stream));
+        if (from < lowest) return;
+        max = Math.min(max, from - lowest + 1);
+        fromRevision = BigInt(from);
+      }
+    } else {
+      const from = Math.max(options.from ?? 0, 0);
+      const to = options.to ?? Infinity;
+      if (to < from) return;
+      max = Math.min(max, to - from + 1);
+      fromRevision = BigInt(from);
+    }
+    let chunk: StoredEvent[] = [];
+    let count = 0;
+    try {
+      const it = this.client.readStream(name, {
+        fromRevision, direction: backwards ? BACKWARDS : FORWARDS, ...(Number.isFinite(max) ? { maxCount: BigInt(max) } : {}),
+      });
+      for await (const resolved of it) {
+        const e = this.toStored(resolved);
+        if (!e) continue;
+        if (backwards && e.revision < lowest) break;
+        chunk.push(e);
+        if (++count >= max) break;
+        if (chunk.length >= this.chunkSize) {
+          const full = chunk;
+          chunk = [];
+          yield full;
+        }
+      }
+    } catch (err) {
+      if (isStreamNotFound(err)) return;
+      throw this.fail(err);
+    }
+    if (chunk.length) yield chunk;
+  }
+
+  read(stream: string, options?: ReadOptions): AsyncIterable<StoredEvent> {
+    return flattenChunks(this.readChunks(stream, options));
+  }
+
+  /**
+   * Events of every devrec device stream in commit-position order, from `fromPosition` (inclusive): 0, or a
+   * position this store reported (other numbers are not log record boundaries and the server refuses them).
+   */
+  async *readAll(fromPosition = 0): AsyncIterable<StoredEvent> {
+    this.checkOpen();
+    try {
+      const it = this.client.readAll({ fromPosition: fromPosition > 0 ? logPosition(fromPosition) : START, filter: this.deviceFilter() });
+      for await (const resolved of it) {
+        const e = this.toStored(resolved);
+        if (e && e.position >= fromPosition) yield e;
+      }
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  async head(stream: string): Promise<number> {
+    this.checkOpen();
+    let head = -1;
+    try {
+      for await (const r of this.client.readStream(this.names.device(stream), { direction: BACKWARDS, fromRevision: END, maxCount: 1 })) {
+        if (r.event) head = toNumber(r.event.revision);
+      }
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw this.fail(err);
+    }
+    this.knownHeads.set(stream, head);
+    return head;
+  }
+
+  /** Every devrec device stream: one pass over $all, filtered by the server on `<prefix>-device-`. */
+  async streams(): Promise<StreamInfo[]> {
+    this.checkOpen();
+    const heads = new Map<string, number>();
+    try {
+      for await (const r of this.client.readAll({ fromPosition: START, filter: this.deviceFilter() })) {
+        const ev = r.event;
+        if (!ev || ev.type.startsWith('$')) continue;
+        const id = this.names.deviceOf(ev.streamId);
+        if (id !== undefined) heads.set(id, toNumber(ev.revision));
+      }
+    } catch (err) {
+      throw this.fail(err);
+    }
+    return [...heads.entries()].map(([stream, revision]) => ({ stream, revision })).sort((a, b) => a.stream.localeCompare(b.stream));
+  }
+
+  // ---- subscriptions -------------------------------------------------------------------------------------
+
+  /**
+   * A KurrentDB catch-up subscription (history, then live) as an Observable. Start positions are exclusive on
+   * the server, so a per-stream subscription from revision N starts after N-1; one on $all from position P > 0
+   * first reads the first devrec event at or after P, delivers it and subscribes after it.
+   */
+  subscribe(stream: string | null, options: SubscribeOptions = {}): Observable<StoredEvent> {
+    const from = Math.max(0, options.from ?? 0);
+    return new Observable<StoredEvent>((subscriber) => {
+      this.checkOpen();
+      let next = from;
+      let done = false;
+      let sub: { unsubscribe(): Promise<void>; on(event: string, fn: (...args: never[]) => void): unknown } | undefined;
+      const keyOf = stream === null ? (e: StoredEvent) => e.position : (e: StoredEvent) => e.revision;
+      const emit = (e: StoredEvent | undefined) => {
+        if (!e || keyOf(e) < next) return;
+        next = keyOf(e) + 1;
+        subscriber.next(e);
+      };
+      const stop = () => {
+        done = true;
+        this.live.delete(subscriber);
+        const s = sub;
+        sub = undefined;
+        if (s) void s.unsubscribe().catch(() => undefined);
+      };
+      const failWith = (err: unknown) => {
+        if (done) return;
+        stop();
+        subscriber.error(err);
+      };
+      const attach = (s: NonNullable<typeof sub>) => {
+        sub = s;
+        s.on('data', (resolved: ResolvedEvent | AllStreamResolvedEvent) => {
+          if (done) return;
+          try {
+            emit(this.toStored(resolved));
+          } catch (err) {
+            failWith(err);
+          }
+        });
+        s.on('error', (err: Error) => failWith(this.fail(err)));
+        s.on('end', () => failWith(new Error(`store ${this.url}: the server ended the subscription to ${stream ?? 'all devrec streams'}`)));
+      };
+      this.live.add(subscriber);
+      if (stream !== null) {
+        const name = this.names.device(stream);
+        try {
+          attach(this.client.subscribeToStream(name, { fromRevision: from === 0 ? START : BigInt(from - 1) }));
+        } catch (err) {
+          failWith(this.fail(err));
+        }
+      } else if (from === 0) {
+        try {
+          attach(this.client.subscribeToAll({ fromPosition: START, filter: this.deviceFilter() }));
+        } catch (err) {
+          failWith(this.fail(err));
+        }
+      } else {
+        (async () => {
+          // The anchor: the first devrec event at or after `from` (inclusive read), then everything after it.
+          let after: Position = logPosition(from);
+          for await (const r of this.client.readAll({ fromPosition: logPosition(from), filter: this.deviceFilter(), maxCount: 1 })) {
+            const e = this.toStored(r);
+            if (e) {
+              emit(e);
+              after = logPosition(e.position);
+            }
+          }
+          if (!done) attach(this.client.subscribeToAll({ fromPosition: after, filter: this.deviceFilter() }));
+        })().catch((err) => failWith(this.fail(err)));
+      }
+      return stop;
+    });
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------------------
+
+  async saveSnapshot(stream: string, revision: number, data: Uint8Array): Promise<void> {
+    this.checkOpen();
+    if (!Number.isInteger(revision) || revision < 0) throw new RangeError(`snapshot revision ${revision} is not a revision`);
+    const event = binaryEvent({ type: SNAPSHOT_EVENT_TYPE, data, metadata: { revision, device: stream } });
+    try {
+      await this.client.appendToStream(this.names.snapshots(stream), event);
+    } catch (err) {
+      // A read-only opener caches snapshots when the server lets it; failing to is not an error for it.
+      if (this.readOnly) return;
+      throw this.fail(err);
+    }
+  }
+
+  /** Reads the snapshot stream backwards; stops early at a snapshot of exactly `atOrBefore`. */
+  async loadSnapshot(stream: string, atOrBefore: number): Promise<SnapshotRecord | undefined> {
+    this.checkOpen();
+    let best: SnapshotRecord | undefined;
+    try {
+      for await (const r of this.client.readStream(this.names.snapshots(stream), { direction: BACKWARDS, fromRevision: END })) {
+        const ev = r.event;
+        if (!ev || ev.type !== SNAPSHOT_EVENT_TYPE || !(ev.data instanceof Uint8Array)) continue;
+        const revision = snapshotRevision(ev.metadata);
+        if (revision === undefined || revision > atOrBefore) continue;
+        // Later-written snapshots come first; keep the first one seen for a revision.
+        if (!best || revision > best.revision) best = { stream, revision, data: new Uint8Array(ev.data) };
+        if (revision === atOrBefore) break;
+      }
+    } catch (err) {
+      if (isStreamNotFound(err)) return undefined;
+      throw this.fail(err);
+    }
+    return best;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writeChain.catch(() => undefined);
+    for (const s of [...this.live]) s.complete();
+    this.live.clear();
+    if (this.ownsClient) await this.client.dispose().catch(() => undefined);
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------------------
+
+  private deviceFilter() {
+    return streamNameFilter({ prefixes: [this.names.devicePrefix] });
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error(`store ${this.url} is closed`);
+  }
+
+  /** A client error as devrec reports it: connection problems become StoreConnectionError. */
+  private fail(err: unknown): Error {
+    if (err instanceof StoreConnectionError) return err;
+    const problem = connectionProblemOf(err);
+    if (problem) return new StoreConnectionError(this.url, problem, (err as Error).message, { cause: err });
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /** A devrec event from a resolved KurrentDB event; undefined for system events ($-types). */
+  private toStored(resolved: ResolvedEvent | AllStreamResolvedEvent): StoredEvent | undefined {
+    const ev = resolved.event;
+    if (!ev || ev.type.startsWith('$')) return undefined;
+    const stream = this.names.deviceOf(ev.streamId);
+    if (stream === undefined) return undefined;
+    const revision = toNumber(ev.revision);
+    if (ev.isJson || !(ev.data instanceof Uint8Array)) {
+      throw new Error(`store ${this.url}: ${ev.streamId} revision ${revision} is a ${ev.isJson ? 'JSON' : 'non-binary'} event of type "${ev.type}", not a devrec event`);
+    }
+    const event = fastDecodeEvent(ev.data);
+    if (event.revision !== revision) {
+      throw new Error(`store ${this.url}: ${ev.streamId} revision ${revision} carries an event encoded for revision ${event.revision}`);
+    }
+    return { stream, revision, position: positionOf(resolved), event };
+  }
+}
+
+function encodeAll(events: NewEvent[], firstRevision: number): Uint8Array[] {
+  return events.map((e, i) => fastEncodeEvent(e, firstRevision + i));
+}
+
+function positionOf(resolved: ResolvedEvent | AllStreamResolvedEvent): number {
+  const p = resolved.event?.position?.commit ?? resolved.commitPosition;
+  return p === undefined ? -1 : toNumber(p);
+}
+
+function logPosition(position: number): Position {
+  const p = BigInt(position);
+  return { commit: p, prepare: p };
+}
+
+function toNumber(v: bigint): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw new RangeError(`${v} does not fit a JavaScript number`);
+  return Number(v);
+}
+
+function snapshotRevision(metadata: unknown): number | undefined {
+  let m = metadata;
+  if (m instanceof Uint8Array) {
+    try {
+      m = JSON.parse(Buffer.from(m).toString('utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+  const r = (m as { revision?: unknown } | undefined)?.revision;
+  const n = typeof r === 'string' ? Number(r) : r;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : undefined;
+}
+
+function isStreamNotFound(err: unknown): boolean {
+  return (err as { type?: unknown } | undefined)?.type === 'stream-not-found';
+}
+
+function isWrongExpectedVersion(err: unknown): boolean {
+  return (err as { type?: unknown } | undefined)?.type === 'wrong-expected-version';
+}
