@@ -3,6 +3,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT_ERROR } from './common.js';
+import { copyCommand } from './commands/copy.js';
 import { demoCommand } from './commands/demo.js';
 import { devicesCommand } from './commands/devices.js';
 import { logCommand } from './commands/log.js';
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), demoCommand()]) {
+  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), copyCommand(), demoCommand()]) {
     program.addCommand(c.exitOverride());
   }
   return program;
