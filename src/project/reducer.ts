@@ -110,7 +110,11 @@ function applyPfn(s: DeviceState, q: QueueState, pfn: number): void {
 
 function applyQueueConfigured(s: DeviceState, b: QueueConfigured): void {
   const q = queueOf(s, b.index);
-  if (b.maxSize !== undefined) q.maxSize = b.maxSize;
+  if (b.maxSize !== undefined) {
+    q.maxSize = b.maxSize;
+    // A queue starts at its maximum size until the driver writes a smaller one (virtio 1.x 4.1.4.3).
+    if (q.size === 0) q.size = b.maxSize;
+  }
   if (b.size !== undefined) q.size = b.size;
   if (b.align !== undefined) q.align = b.align;
   if (b.guestPageSize !== undefined) s.guestPageSize = b.guestPageSize;

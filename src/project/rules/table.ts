@@ -86,12 +86,16 @@ export const RULES: readonly Rule[] = [
     id: 'driver-ok-without-features-ok',
     severity: 'error',
     reference: 'virtio 1.x 3.1.1: the driver sets FEATURES_OK before DRIVER_OK (modern devices)',
-    summary: 'DRIVER_OK set on a modern device without FEATURES_OK',
+    summary: 'DRIVER_OK set on a modern device without FEATURES_OK having been set and kept',
     check: ({ before, event }) => {
       const b = event.body;
-      if (b.kind !== 'statusWritten' || isLegacy(before)) return undefined;
-      if (!(b.status & STATUS.DRIVER_OK) || b.status & STATUS.FEATURES_OK) return undefined;
-      return `status ${hex(b.status)} sets DRIVER_OK without FEATURES_OK`;
+      if (b.kind !== 'statusWritten' || isLegacy(before) || !(b.status & STATUS.DRIVER_OK)) return undefined;
+      if (before.status & STATUS.DRIVER_OK) return undefined; // already running: not a new DRIVER_OK
+      if (!(b.status & STATUS.FEATURES_OK)) return `status ${hex(b.status)} sets DRIVER_OK without FEATURES_OK`;
+      if (before.features.negotiation !== 'accepted') {
+        return `status ${hex(b.status)} sets DRIVER_OK, but FEATURES_OK was never set and read back as kept by the device`;
+      }
+      return undefined;
     },
   },
   {

@@ -1,0 +1,28 @@
+// devrec import qemu-trace FILE[.gz] [--prefix P]: QEMU trace log -> one stream per virtio device.
+import { Command } from '@commander-js/extra-typings';
+import { importQemuTrace } from '../../sources/import-trace.js';
+import { CliError, storeOption, withStore, writeJson } from '../common.js';
+
+export function qemuTraceSubcommand() {
+  return new Command('qemu-trace')
+    .description('import a QEMU trace log (log backend, plain or .gz) as one stream per virtio device')
+    .argument('<file>', 'trace file (-D trace.log with -trace pci_cfg_write, memory_region_ops_*, virtio_*, virtqueue_*)')
+    .option('--prefix <prefix>', 'prefix for the device ids (to import several VMs into one store)')
+    .addOption(storeOption())
+    .option('--json', 'JSON summary')
+    .action(async (file, opts) => {
+      await withStore(opts.store, false, async (store) => {
+        let summary;
+        try {
+          summary = await importQemuTrace(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {});
+        } catch (err) {
+          throw new CliError((err as Error).message);
+        }
+        if (opts.json) return writeJson(summary);
+        process.stdout.write(`${file}: ${summary.lines} lines, ${summary.devices.length} virtio device(s)\n`);
+        for (const d of summary.devices) process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  ${d.events} events\n`);
+        if (summary.unattributedQueueLines) process.stdout.write(`  ${summary.unattributedQueueLines} virtqueue line(s) for queues no notify tied to a device were skipped\n`);
+        if (summary.orphanAccesses) process.stdout.write(`  ${summary.orphanAccesses} access(es) to virtio regions outside any traced BAR were skipped\n`);
+      });
+    });
+}
