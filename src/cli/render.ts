@@ -21,17 +21,29 @@ function wrapNames(names: string[], indent: string, width = 100): string {
 export function renderState(s: DeviceState): string {
   const type = deviceTypeByName(s.type) ? s.type : undefined;
   const out: string[] = [];
-  out.push(`${s.device}  ${s.type || '?'}  ${s.transport}  revision ${s.revision}${s.timestampNs ? '  ' + nsToIsoNs(s.timestampNs) : ''}`);
+  // Imports without wall-clock time (QEMU traces without the pid@time prefix) are stamped with line numbers.
+  const wallClock = s.timestampNs > 1_000_000_000_000_000n;
+  out.push(`${s.device}  ${s.type || '?'}  ${s.transport}  revision ${s.revision}${wallClock ? '  ' + nsToIsoNs(s.timestampNs) : ''}`);
   out.push(`status     0x${s.status.toString(16).padStart(2, '0')}  ${statusNames(s.status).join(' ') || '(reset)'}${s.resetPending ? '  [reset pending]' : ''}`);
   const feat = (label: string, mask: bigint, extra = '') => {
     out.push(`${label.padEnd(10)} ${hex64(mask)}${extra}`);
     const names = featureNames(mask, type);
     if (names.length) out.push(wrapNames(names, '             '));
   };
-  feat('offered', s.features.device);
-  if (s.features.parent !== undefined) feat('parent', s.features.parent);
-  feat('driver', s.features.driver);
-  feat('accepted', s.features.accepted, s.features.acceptedVia ? `  (${s.features.acceptedVia})` : s.features.negotiation === 'refused' ? '  (refused)' : '');
+  // Show each set once: the offer in full, then what the driver left out or added, then acceptance.
+  const f = s.features;
+  feat('offered', f.device);
+  if (f.parent !== undefined) feat('parent', f.parent);
+  if (f.driver === 0n) out.push('driver     0x0');
+  else {
+    const left = featureNames(f.device & ~f.driver, type);
+    const extra = featureNames(f.driver & ~f.device, type);
+    out.push(`driver     ${hex64(f.driver)}` + (f.device ? `  = offered${left.length ? ' without ' + left.join(' ') : ''}${extra.length ? ', plus NOT OFFERED ' + extra.join(' ') : ''}` : ''));
+    if (!f.device) out.push(wrapNames(featureNames(f.driver, type), '             '));
+  }
+  const via = f.acceptedVia ? ` (${f.acceptedVia})` : f.negotiation === 'refused' ? ' (refused by the device)' : '';
+  if (f.accepted !== 0n && f.accepted === f.driver) out.push(`accepted   ${hex64(f.accepted)}  = driver${via}`);
+  else feat('accepted', f.accepted, via ? ' ' + via : '');
   if (s.provisioned) {
     const p = s.provisioned;
     out.push(`provisioned ${p.name} on ${p.mgmtdev}: ` + [

@@ -143,8 +143,11 @@ describe('CLI', function () {
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.contain('state at revision 28: features negotiated');
     expect(r.stdout).to.match(/verify: \d+ records, \d+ events, every CRC and revision checks out/);
-    const state = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', `file:${dir}`, '--json'])).stdout);
+    expect(r.stdout).to.contain("QEMU's own answer (x-query-virtio-queue-status): q0 last_avail 5 used 5, q1 last_avail 9 used 9, q2 last_avail 9 used 9: the same");
+    const state = JSON.parse((await devrec(['state', 'sim/virtio-net-pci@00:02.0', '--store', `file:${dir}`, '--json'])).stdout);
     expect(state.statusNames).to.deep.equal(['ACKNOWLEDGE', 'DRIVER', 'DRIVER_OK', 'FEATURES_OK']);
     expect(state.queues.map((q: { lastAvailIdx: number }) => q.lastAvailIdx)).to.deep.equal([100, 200, 0]);
+    const real = JSON.parse((await devrec(['devices', '--store', `file:${dir}`, '--json'])).stdout);
+    expect(real.map((d: { id: string }) => d.id)).to.deep.equal(['sim/virtio-net-pci@00:02.0', 'virtio-blk-pci@00:04.0', 'virtio-net-pci@00:02.0', 'virtio-net-pci@00:03.0']);
   });
 });
