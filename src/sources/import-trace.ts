@@ -26,7 +26,10 @@ export async function importQemuTrace(store: EventStore, file: string, options: 
   };
   const importer = new QemuTraceImporter(file, sink);
   try {
-    for await (const line of traceLines(file)) await importer.line(line);
+    for await (const line of traceLines(file)) {
+      const pending = importer.line(line);
+      if (pending) await pending;
+    }
   } catch (err) {
     if (err instanceof TraceFormatError) throw err;
     const e = err as NodeJS.ErrnoException;

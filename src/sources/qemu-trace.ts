@@ -137,12 +137,15 @@ export class QemuTraceImporter {
 
   constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {}
 
-  /** Feeds one line; returns after events are handed to the sink when a device's buffer is full. */
-  async line(text: string): Promise<void> {
+  /**
+   * Feeds one line. Returns a promise only when a device's buffer went to the sink (await it then); otherwise
+   * undefined, so the hot loop does not pay for a promise per line.
+   */
+  line(text: string): Promise<void> | undefined {
     this.lineNo++;
-    if (text.length === 0) return;
+    if (text.length === 0) return undefined;
     const t = parseTraceLine(text);
-    if (!t) return; // not a trace line (QEMU warnings in the same log): skip
+    if (!t) return undefined; // not a trace line (QEMU warnings in the same log): skip
     // Time: the prefix when the trace has one; otherwise the line number, so order is kept and stated.
     this.clockNs = t.timestampNs !== undefined ? (t.timestampNs > this.clockNs ? t.timestampNs : this.clockNs) : BigInt(this.lineNo);
     switch (t.name) {
@@ -152,7 +155,8 @@ export class QemuTraceImporter {
       case 'memory_region_ops_read':
         return this.mrAccess(t.args, t.name === 'memory_region_ops_write' ? 'write' : 'read');
       case 'virtio_queue_notify':
-        return this.queueNotify(t.args);
+        this.queueNotify(t.args);
+        return undefined;
       case 'virtqueue_pop':
         return this.queueProgress(t.args, POP_RE, 'pop');
       case 'virtqueue_flush':
@@ -160,7 +164,7 @@ export class QemuTraceImporter {
       case 'virtqueue_fill':
         return this.queueProgress(t.args, FILL_RE, 'fill');
       default:
-        return;
+        return undefined;
     }
   }
 
@@ -181,7 +185,10 @@ export class QemuTraceImporter {
       dev = this.newDevice(`${qemuType}@${slot}`, qemuType, QEMU_TYPE[qemuType] ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
       this.bySlot.set(slot, dev);
     }
-    if (offset >= 0x10 && offset <= 0x24 && offset % 4 === 0 && !isBarSizing(value)) dev.bars[(offset - 0x10) / 4] = value;
+    if (offset >= 0x10 && offset <= 0x24 && offset % 4 === 0 && !isBarSizing(value)) {
+      dev.bars[(offset - 0x10) / 4] = value;
+      this.pageCache.clear();
+    }
     return this.access(dev, { timestampNs: this.clockNs, region: 'pci-cfg-space', offset, width: cfgWidth(offset, value), direction: 'write', value: BigInt(value) });
   }
 
@@ -191,56 +198,38 @@ export class QemuTraceImporter {
     return dev;
   }
 
-  /** The device whose BAR `bar` (memory or IO) is the highest base at or below `addr`, among devices of a type. */
-  private byBar(addr: number, io: boolean, pick: (d: Device) => number | undefined, typeSuffix?: string): Device | undefined {
+  /** Resolved (region name, 4 KiB page) -> device, for memory BARs; cleared whenever a BAR is programmed. */
+  private readonly pageCache = new Map<RegionInfo, Map<number, Device | null>>();
+
+  /** The device whose BAR for this region is the highest base at or below `addr`, among devices of the region's type. */
+  private byBar(addr: number, region: RegionInfo): Device | undefined {
+    const page = Math.floor(addr / 4096);
+    const cache = region.kind === 'legacy' ? undefined : (this.pageCache.get(region) ?? this.pageCache.set(region, new Map()).get(region)!);
+    const cached = cache?.get(page);
+    if (cached !== undefined) return cached ?? undefined;
     let best: Device | undefined;
     let bestBase = -1;
     for (const d of this.bySlot.values()) {
-      if (typeSuffix && !d.qemuType.startsWith(typeSuffix)) continue;
-      const base = pick(d);
+      if (region.typePrefix && !d.qemuType.startsWith(region.typePrefix)) continue;
+      const base = region.base(d);
       if (base === undefined || base <= 0 || base > addr || base <= bestBase) continue;
-      void io;
       best = d;
       bestBase = base;
     }
+    // IO BARs are packed closer than a page: only memory regions are cached.
+    cache?.set(page, best ?? null);
     return best;
   }
 
-  private async mrAccess(args: string, direction: 'read' | 'write'): Promise<void> {
+  private mrAccess(args: string, direction: 'read' | 'write'): Promise<void> | undefined {
     const m = MR_RE.exec(args);
     if (!m) this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
-    const name = m[4]!;
-    if (!name.startsWith('virtio-') && !name.startsWith('msix-')) return;
-    const addr = Number(BigInt('0x' + m[1]!));
-    const value = BigInt('0x' + m[2]!);
+    const region = regionOf(m[4]!);
+    if (!region) return undefined;
+    const addr = parseInt(m[1]!, 16);
+    const value = m[2]!.length <= 13 ? BigInt(parseInt(m[2]!, 16)) : BigInt('0x' + m[2]!);
     const width = Number(m[3]!);
-    const base: Omit<RawAccess, 'region' | 'offset'> = { timestampNs: this.clockNs, width, direction, value };
-    if (name === 'virtio-pci') {
-      // QEMU's legacy virtio-pci IO BAR is BAR 0; firmware may write its address without the (read-only) IO bit.
-      const dev = this.byBar(addr, true, (d) => (d.bars[0]! & ~3) >>> 0 || undefined);
-      if (!dev) return this.orphan(name, addr);
-      return this.access(dev, { ...base, region: 'legacy-io', bar: 0, offset: addr - ((dev.bars[0]! & ~3) >>> 0) }, 'pci-legacy');
-    }
-    const modern = /^virtio-pci-(common|isr|device|notify)-(.+)$/.exec(name);
-    if (modern) {
-      const barBase = (d: Device) => {
-        const lo = (d.bars[4]! & ~0xf) >>> 0;
-        const hi = d.bars[4]! & 0x4 ? d.bars[5]! : 0;
-        const v = hi * 0x100000000 + lo;
-        return v > 0 ? v : undefined;
-      };
-      const dev = this.byBar(addr, false, barBase, `${modern[2]!}-pci`);
-      if (!dev) return this.orphan(name, addr);
-      const offset = (addr - barBase(dev)!) % MODERN_PAGE;
-      return this.access(dev, { ...base, region: MODERN_REGIONS[modern[1]!]!, bar: 4, offset }, 'pci-modern');
-    }
-    if (name === 'msix-table' || name === 'msix-pba') {
-      const bar1 = (d: Device) => (d.bars[1]! & 1 ? undefined : (d.bars[1]! & ~0xf) >>> 0 || undefined);
-      const dev = this.byBar(addr, false, bar1);
-      if (!dev) return this.orphan(name, addr);
-      return this.access(dev, { ...base, region: name, bar: 1, offset: addr - bar1(dev)! });
-    }
-    if (name === 'virtio-mmio') {
+    if (region.kind === 'mmio') {
       const windowBase = addr - (addr % MMIO_WINDOW);
       let dev = this.byWindow.get(windowBase);
       if (!dev) {
@@ -248,13 +237,17 @@ export class QemuTraceImporter {
         dev.mmioBase = windowBase;
         this.byWindow.set(windowBase, dev);
       }
-      return this.mmioAccess(dev, { ...base, region: 'mmio-regs', offset: addr - windowBase });
+      return this.mmioAccess(dev, { timestampNs: this.clockNs, region: 'mmio-regs', offset: addr - windowBase, width, direction, value });
     }
-    return undefined;
+    const dev = this.byBar(addr, region);
+    if (!dev) return this.orphan(region.name, addr);
+    const barBase = region.base(dev)!;
+    const offset = region.kind === 'modern' ? (addr - barBase) % MODERN_PAGE : addr - barBase;
+    return this.access(dev, { timestampNs: this.clockNs, region: region.region, bar: region.bar, offset, width, direction, value }, region.decides);
   }
 
   /** virtio-mmio: the device type comes from the DeviceID read, the version (legacy 1 / modern 2) from Version. */
-  private async mmioAccess(dev: Device, a: RawAccess): Promise<void> {
+  private mmioAccess(dev: Device, a: RawAccess): Promise<void> | undefined {
     if (!dev.decoder && a.direction === 'read') {
       if (a.offset === 0x008 && a.value !== 0n) {
         const t = deviceTypeById(Number(a.value));
@@ -273,20 +266,20 @@ export class QemuTraceImporter {
     return undefined;
   }
 
-  private async access(dev: Device, a: RawAccess, decides?: Transport): Promise<void> {
+  private access(dev: Device, a: RawAccess, decides?: Transport): Promise<void> | undefined {
     if (!dev.decoder) {
       if (decides && !dev.transport) dev.transport = decides;
       if (!dev.transport || (dev.mmioBase !== undefined && !dev.type)) {
         if (dev.undecided.length >= MAX_UNDECIDED) this.fail(`${dev.id}: ${MAX_UNDECIDED} accesses and still no transport`);
         dev.undecided.push(a);
-        return;
+        return undefined;
       }
       this.start(dev);
       for (const u of dev.undecided.splice(0)) this.decodeInto(dev, u);
     }
     this.decodeInto(dev, a);
     if (isNotify(dev, a)) this.lastNotified = dev;
-    if (dev.events.length >= this.flushEvery) await this.flushDevice(dev);
+    return dev.events.length >= this.flushEvery ? this.flushDevice(dev) : undefined;
   }
 
   private start(dev: Device): void {
@@ -379,6 +372,48 @@ export class QemuTraceImporter {
     for (const n of this.pendingVq.values()) this.unattributed += n;
     return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses };
   }
+}
+
+interface RegionInfo {
+  name: string;
+  kind: 'legacy' | 'modern' | 'msix' | 'mmio';
+  region: Region;
+  bar: number;
+  base: (d: Device) => number | undefined;
+  /** only devices whose qemu type starts with this (modern regions name their device type) */
+  typePrefix?: string;
+  decides?: Transport;
+}
+
+const REGION_INFO = new Map<string, RegionInfo | null>();
+/** What a QEMU memory region name means for devrec (parsed once per name). */
+function regionOf(name: string): RegionInfo | undefined {
+  let info = REGION_INFO.get(name);
+  if (info === undefined) {
+    const modern = /^virtio-pci-(common|isr|device|notify)-(.+)$/.exec(name);
+    info = name === 'virtio-pci' ? { name, kind: 'legacy', region: 'legacy-io', bar: 0, base: legacyIoBase, decides: 'pci-legacy' }
+      : modern ? { name, kind: 'modern', region: MODERN_REGIONS[modern[1]!]!, bar: 4, base: modernBarBase, typePrefix: `${modern[2]!}-pci`, decides: 'pci-modern' }
+      : name === 'msix-table' || name === 'msix-pba' ? { name, kind: 'msix', region: name, bar: 1, base: msixBarBase }
+      : name === 'virtio-mmio' ? { name, kind: 'mmio', region: 'mmio-regs', bar: 0, base: () => undefined }
+      : null;
+    REGION_INFO.set(name, info);
+  }
+  return info ?? undefined;
+}
+
+// QEMU's virtio-pci BARs: legacy IO BAR 0 (firmware may write it without the read-only IO bit), MSI-X table
+// in memory BAR 1, modern capabilities in 64-bit memory BAR 4/5.
+function legacyIoBase(d: Device): number | undefined {
+  return (d.bars[0]! & ~3) >>> 0 || undefined;
+}
+function modernBarBase(d: Device): number | undefined {
+  const lo = (d.bars[4]! & ~0xf) >>> 0;
+  const hi = d.bars[4]! & 0x4 ? d.bars[5]! : 0;
+  const v = hi * 0x100000000 + lo;
+  return v > 0 ? v : undefined;
+}
+function msixBarBase(d: Device): number | undefined {
+  return d.bars[1]! & 1 ? undefined : (d.bars[1]! & ~0xf) >>> 0 || undefined;
 }
 
 function isNotify(dev: Device, a: RawAccess): boolean {

@@ -1,0 +1,120 @@
+// The "ram" iterable section (migration/ram.c, section version 4), one record at a time so page data is skipped
+// without being held: be64 (address | flags), flags in the bits below the target page size:
+//   0x02 ZERO       u8 fill byte
+//   0x04 MEM_SIZE   (setup) the address is the total RAM size, then per RAM block u8 len, idstr, be64 used_length
+//                   [be64 block address when x-ignore-shared is on] until the lengths add up to the total
+//   0x08 PAGE       one page of data
+//   0x10 EOS        end of this section's RAM data (the footer follows)
+//   0x20 CONTINUE   same block as the previous page (else u8 len + block idstr comes before the page data)
+//   0x40 XBZRLE     u8 encoding (0x01), be16 length, data
+//   0x80 HOOK       RDMA: not supported here
+//   0x100 COMPRESS_PAGE  be32 length, zlib data
+//   0x200 MULTIFD_FLUSH  (QEMU 8.x; no data)
+// Exactly one of these besides CONTINUE per record, as ram_load_precopy requires.
+import { Cursor, hex } from './cursor.js';
+
+export const RAM_FLAG = {
+  ZERO: 0x02, MEM_SIZE: 0x04, PAGE: 0x08, EOS: 0x10, CONTINUE: 0x20, XBZRLE: 0x40, HOOK: 0x80, COMPRESS_PAGE: 0x100,
+  MULTIFD_FLUSH: 0x200,
+} as const;
+const MAX_RAM_BLOCKS = 4096;
+
+export interface RamStats {
+  pages: number;
+  zeroPages: number;
+  compressedPages: number;
+  xbzrlePages: number;
+  /** page payload bytes skipped */
+  pageBytes: number;
+  blocks?: { name: string; length: bigint }[];
+}
+
+export interface RamContext {
+  pageSize: number;
+  ignoreShared: boolean;
+  /** RAM blocks from the setup record: name -> used length */
+  blocks: Map<string, bigint>;
+  lastBlock: string | undefined;
+}
+
+export const newRamStats = (): RamStats => ({ pages: 0, zeroPages: 0, compressedPages: 0, xbzrlePages: 0, pageBytes: 0 });
+
+/** Reads one record; returns true at EOS. */
+export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): boolean {
+  const at = c.offset;
+  const word = c.u64('RAM record header');
+  const mask = BigInt(ram.pageSize - 1);
+  const flags = Number(word & mask);
+  const addr = word & ~mask;
+  const kind = flags & ~RAM_FLAG.CONTINUE;
+  switch (kind) {
+    case RAM_FLAG.EOS:
+      return true;
+    case RAM_FLAG.MULTIFD_FLUSH:
+      return false;
+    case RAM_FLAG.MEM_SIZE: {
+      let total = addr; // ram_load_precopy: total_ram_bytes = addr
+      const blocks: { name: string; length: bigint }[] = [];
+      while (total > 0n) {
+        if (blocks.length >= MAX_RAM_BLOCKS) throw c.error(`more than ${MAX_RAM_BLOCKS} RAM blocks in the setup record`, at);
+        const name = c.shortString('RAM block idstr');
+        const lAt = c.offset;
+        const length = c.u64(`RAM block ${name} length`);
+        if (length > total) throw c.error(`RAM block ${name} length 0x${length.toString(16)} is more than the ${total} bytes left of the total`, lAt);
+        if (ram.ignoreShared) c.u64(`RAM block ${name} address`);
+        ram.blocks.set(name, length);
+        blocks.push({ name, length });
+        total -= length;
+      }
+      stats.blocks = blocks;
+      return false;
+    }
+    case RAM_FLAG.ZERO:
+    case RAM_FLAG.PAGE:
+    case RAM_FLAG.COMPRESS_PAGE:
+    case RAM_FLAG.XBZRLE: {
+      let block: string;
+      if (flags & RAM_FLAG.CONTINUE) {
+        if (ram.lastBlock === undefined) throw c.error('RAM page with CONTINUE before any block was named', at);
+        block = ram.lastBlock;
+      } else {
+        block = c.shortString('RAM block idstr');
+        if (!ram.blocks.has(block)) throw c.error(`RAM page for block ${block}, which the setup record did not list`, at);
+        ram.lastBlock = block;
+      }
+      const length = ram.blocks.get(block)!;
+      if (addr >= length) throw c.error(`RAM page at 0x${addr.toString(16)} is outside block ${block} (${length} bytes)`, at);
+      if (kind === RAM_FLAG.ZERO) {
+        c.u8('zero page fill byte');
+        stats.zeroPages++;
+      } else if (kind === RAM_FLAG.PAGE) {
+        c.skip(ram.pageSize, 'RAM page', ram.pageSize);
+        stats.pages++;
+        stats.pageBytes += ram.pageSize;
+      } else if (kind === RAM_FLAG.COMPRESS_PAGE) {
+        const lAt = c.offset;
+        const len = c.u32('compressed page length');
+        const cap = 2 * ram.pageSize + 64;
+        if (len > cap) throw c.error(`compressed page length ${len} over ${cap}`, lAt);
+        c.skip(len, 'compressed page', cap);
+        stats.compressedPages++;
+        stats.pageBytes += len;
+      } else {
+        const eAt = c.offset;
+        const enc = c.u8('XBZRLE encoding');
+        if (enc !== 0x01) throw c.error(`XBZRLE encoding ${hex(enc)}: expected 0x01`, eAt);
+        const lAt = c.offset;
+        const len = c.u16('XBZRLE length');
+        if (len > ram.pageSize) throw c.error(`XBZRLE length ${len} over the page size ${ram.pageSize}`, lAt);
+        c.skip(len, 'XBZRLE data', ram.pageSize);
+        stats.xbzrlePages++;
+        stats.pageBytes += len;
+      }
+      return false;
+    }
+    case RAM_FLAG.HOOK:
+      throw c.error('RAM_SAVE_FLAG_HOOK (RDMA) is not supported', at);
+    default:
+      throw c.error(`unknown combination of RAM flags ${hex(flags)}`, at);
+  }
+}
