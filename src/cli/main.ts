@@ -11,6 +11,9 @@ import { bisectCommand, lintCommand } from './commands/lint.js';
 import { recordCommand } from './commands/record.js';
 import { stateCommand } from './commands/state.js';
 import { verifyCommand } from './commands/verify.js';
+import { exportCommand } from './commands/export.js';
+import { importCommand } from './commands/import.js';
+import { inspectCommand } from './commands/inspect.js';
 
 export const VERSION = '0.1.0';
 
@@ -20,7 +23,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), copyCommand(), demoCommand()]) {
+  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), copyCommand(), demoCommand(), exportCommand(), inspectCommand(), importCommand()]) {
     program.addCommand(c.exitOverride());
   }
   return program;

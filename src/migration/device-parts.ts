@@ -164,10 +164,14 @@ function allZero(b: Uint8Array): boolean {
 export function decodeParts(data: Uint8Array, base: number, deviceType: string, map: OffsetMap, tag: number): LocatedPart[] {
   const parts: LocatedPart[] = [];
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  let pos = 0;
   const fail = (at: number, reason: string): never => {
     throw new MigrationFormatError(map(base + at), reason, tag);
   };
+  // the part being decoded (read by exactFail)
+  let pos = 0;
+  let length = 0;
+  let name = '';
+  const exactFail = (n: number): never => fail(pos + 12, `${name} length is ${length}, the spec layout is ${n} bytes`);
   while (pos < data.length) {
     const left = data.length - pos;
     if (left < PART_HDR_SIZE) fail(pos, `truncated device part header: ${left} of ${PART_HDR_SIZE} bytes`);
@@ -175,29 +179,19 @@ export function decodeParts(data: Uint8Array, base: number, deviceType: string, 
     const flags = data[pos + 2]!;
     const reserved = data[pos + 3]!;
     const selector = data.subarray(pos + 4, pos + 12);
-    const length = dv.getUint32(pos + 12, true);
-    const name = partName(type, deviceType);
+    length = dv.getUint32(pos + 12, true);
+    name = partName(type, deviceType);
     if (length > left - PART_HDR_SIZE) fail(pos + 12, `${name} length ${length} runs past the record: ${left - PART_HDR_SIZE} bytes follow its header`);
     if ((flags & ~PART_F_OPTIONAL) !== 0) fail(pos + 2, `${name} has reserved flag bits 0x${(flags & ~PART_F_OPTIONAL).toString(16)} set`);
     if (reserved !== 0) fail(pos + 3, `${name} reserved byte is 0x${reserved.toString(16)}, not 0`);
     const value = data.subarray(pos + PART_HDR_SIZE, pos + PART_HDR_SIZE + length);
     const vdv = new DataView(value.buffer, value.byteOffset, value.byteLength);
     const at = base + pos;
-    const exact = (n: number) => {
-      if (length !== n) fail(pos + 12, `${name} length is ${length}, the spec layout is ${n} bytes`);
-    };
-    const noSelector = () => {
-      if (!allZero(selector)) fail(pos + 4, `${name} selector is reserved and must be zero`);
-    };
-    const vqIndex = () => {
-      if (!allZero(selector.subarray(2))) fail(pos + 6, `${name} selector.vq_index.reserved must be zero`);
-      return dv.getUint16(pos + 4, true);
-    };
     let part: DevicePart;
     switch (type) {
       case PART.DEV_FEATURES:
       case PART.DRV_FEATURES: {
-        noSelector();
+        if (!allZero(selector)) fail(pos + 4, `${name} selector is reserved and must be zero`);
         if (length % 8 !== 0) fail(pos + 12, `${name} length ${length} is not a whole number of le64 feature words`);
         if (length / 8 > MAX_FEATURE_WORDS) fail(pos + 12, `${name} holds ${length / 8} feature words, over the cap of ${MAX_FEATURE_WORDS}`);
         const words: bigint[] = [];
@@ -213,19 +207,20 @@ export function decodeParts(data: Uint8Array, base: number, deviceType: string, 
           part = { type, flags, unknown: true, selector: selector.slice(), value: value.slice() };
           break;
         }
-        exact(field.width);
+        if (length !== field.width) exactFail(field.width);
         const v = field.width === 4 ? vdv.getUint32(0, true) : field.width === 2 ? vdv.getUint16(0, true) : value[0]!;
         part = { type, flags, cfgOffset: offset, width: field.width, value: v };
         break;
       }
       case PART.DEVICE_STATUS:
-        noSelector();
-        exact(1);
+        if (!allZero(selector)) fail(pos + 4, `${name} selector is reserved and must be zero`);
+        if (length !== 1) exactFail(1);
         part = { type, flags, status: value[0]! };
         break;
       case PART.VQ_CFG: {
-        const index = vqIndex();
-        exact(VQ_CFG_SIZE);
+        if (!allZero(selector.subarray(2))) fail(pos + 6, `${name} selector.vq_index.reserved must be zero`);
+        const index = dv.getUint16(pos + 4, true);
+        if (length !== VQ_CFG_SIZE) exactFail(VQ_CFG_SIZE);
         if (vdv.getUint16(6, true) !== 0) fail(pos + PART_HDR_SIZE + 6, `${name} reserved field must be zero`);
         part = {
           type, flags, index, queueSize: vdv.getUint16(0, true), vector: vdv.getUint16(2, true), enabled: vdv.getUint16(4, true),
@@ -235,8 +230,9 @@ export function decodeParts(data: Uint8Array, base: number, deviceType: string, 
         break;
       }
       case PART.VQ_NOTIFY_CFG: {
-        const index = vqIndex();
-        exact(VQ_NOTIFY_CFG_SIZE);
+        if (!allZero(selector.subarray(2))) fail(pos + 6, `${name} selector.vq_index.reserved must be zero`);
+        const index = dv.getUint16(pos + 4, true);
+        if (length !== VQ_NOTIFY_CFG_SIZE) exactFail(VQ_NOTIFY_CFG_SIZE);
         if (!allZero(value.subarray(4))) fail(pos + PART_HDR_SIZE + 4, `${name} reserved bytes must be zero`);
         part = { type, flags, index, notifyOff: vdv.getUint16(0, true), notifConfigData: vdv.getUint16(2, true) };
         break;

@@ -3,6 +3,7 @@
 import { decodeMessageOf } from '../events/codec.js';
 import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
+import { nsToIso } from '../project/state.js';
 import { COMMON_CFG_NAMES, type LocatedPart, decodeParts, partName } from './device-parts.js';
 import {
   HEADER_MAGIC, HEADER_PREFIX_SIZE, type IntegrityStatus, MigrationFormatError, type OffsetMap, RECORD_FLAG_OPTIONAL,
@@ -82,8 +83,17 @@ function decodeRecord(r: RawRecord, deviceType: string, map: OffsetMap, integrit
       if (r.size < HEADER_PREFIX_SIZE) throw new Error(`shorter than the ${HEADER_PREFIX_SIZE}-byte prefix`);
       const magic = Buffer.from(r.data.subarray(0, 8)).toString('latin1');
       const header = decodeMessageOf<SchemaHeaderMsg>(MIGRATION_SPECS.SchemaHeader, r.data.subarray(HEADER_PREFIX_SIZE));
+      const hex4 = (n = 0) => '0x' + n.toString(16).padStart(4, '0');
+      const prov = header.provenance;
       return {
         magic, magicOk: magic === HEADER_MAGIC, major: dv.getUint16(8, true), minor: dv.getUint16(10, true), ...jsonable(header) as object,
+        ...(header.pci ? { pci: { vendor: hex4(header.pci.vendor), device: hex4(header.pci.device), subsystemVendor: hex4(header.pci.subsystemVendor), subsystem: hex4(header.pci.subsystem), revision: header.pci.revision } } : {}),
+        ...(prov ? {
+          provenance: {
+            ...jsonable(prov) as object, sourceRevision: Number(prov.sourceRevision), sourceEventCount: Number(prov.sourceEventCount),
+            sourceTime: prov.sourceTimestampNs > 0n ? nsToIso(prov.sourceTimestampNs) : null, exportedAt: prov.exportedAtNs > 0n ? nsToIso(prov.exportedAtNs) : null,
+          },
+        } : {}),
         schemaMatches: Buffer.from(header.schemaFingerprint).equals(Buffer.from(SCHEMA_FINGERPRINT)),
       };
     }
