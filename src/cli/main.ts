@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
     const e = err as Error;
-    const known = e instanceof CliError || ['StoreCorruptError', 'StoreLockedError', 'WrongExpectedRevisionError', 'UnknownDeviceError', 'FieldError', 'CodecError', 'RangeError'].includes(e.name);
+    const known = e instanceof CliError || ['StoreCorruptError', 'StoreLockedError', 'StoreConnectionError', 'MigrationFormatError', 'VfioFsmError', 'TraceFormatError', 'QemuStreamError', 'WrongExpectedRevisionError', 'UnknownDeviceError', 'FieldError', 'CodecError', 'RangeError'].includes(e.name);
     process.stderr.write(`devrec: ${known ? e.message : e.stack ?? e.message}\n`);
     return e instanceof CliError ? e.exitCode : EXIT_ERROR;
   }

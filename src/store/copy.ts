@@ -64,6 +64,14 @@ export interface CopyReport {
   verified: true;
 }
 
+/** A copy that cannot start or go on (a device the source does not have, a store returning the wrong events). */
+export class CopyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CopyError';
+  }
+}
+
 /** The target holds events that are not the source's: nothing of this stream was written. */
 export class CopyMismatchError extends Error {
   constructor(readonly stream: string, readonly revision: number, readonly reason: string, from: string, to: string) {
@@ -135,7 +143,7 @@ async function copyStream(
 ): Promise<StreamCopyReport> {
   const mismatch = (revision: number, reason: string) => new CopyMismatchError(stream, revision, reason, source.url, target.url);
   const sourceHead = await source.head(stream);
-  if (sourceHead < 0) throw new Error(`copy: no device "${stream}" in ${source.url}`);
+  if (sourceHead < 0) throw new CopyError(`copy: no device "${stream}" in ${source.url}`);
   const targetHead = await target.head(stream);
   if (targetHead > sourceHead) {
     throw mismatch(sourceHead + 1, `the target has ${targetHead + 1} event(s), the source only ${sourceHead + 1}`);
@@ -171,7 +179,7 @@ async function copyStream(
     let seen = 0;
     for await (const chunk of source.readChunks(stream, { from: 0, to: sourceHead })) {
       for (const e of chunk) {
-        if (e.revision !== seen) throw new Error(`copy: ${source.url} returned revision ${e.revision} of "${stream}" where ${seen} was due`);
+        if (e.revision !== seen) throw new CopyError(`copy: ${source.url} returned revision ${e.revision} of "${stream}" where ${seen} was due`);
         seen++;
         const bytes = eventBytes(e);
         addToHash(hash, bytes);
@@ -187,7 +195,7 @@ async function copyStream(
         }
       }
     }
-    if (seen !== sourceHead + 1) throw new Error(`copy: ${source.url} returned ${seen} event(s) of "${stream}", expected ${sourceHead + 1}`);
+    if (seen !== sourceHead + 1) throw new CopyError(`copy: ${source.url} returned ${seen} event(s) of "${stream}", expected ${sourceHead + 1}`);
     await flush();
   } finally {
     await targetChunks?.return?.();

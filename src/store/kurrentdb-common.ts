@@ -4,8 +4,9 @@
 /** URL schemes the KurrentDB client accepts; each also has a `+discover` variant (gossip seeds). */
 export const KURRENTDB_SCHEMES = ['kurrentdb', 'kurrent', 'kdb', 'esdb'] as const;
 
-/** devrec's own query parameter on a KurrentDB URL (removed before the URL reaches the client). */
+/** devrec's own query parameters on a KurrentDB URL (removed before the URL reaches the client). */
 export const PREFIX_PARAM = 'devrecPrefix';
+export const MAX_APPEND_PARAM = 'devrecMaxAppendBytes';
 export const DEFAULT_PREFIX = 'devrec';
 
 export function isKurrentDbUrl(url: string): boolean {
@@ -18,20 +19,25 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/?#:]*):([^@/?#]*)@/i, (_m, scheme: string, user: string) => `${scheme}${user}:***@`);
 }
 
-/** Splits devrec's own parameter off a KurrentDB URL: the rest is the client's connection string. */
-export function parseKurrentDbUrl(url: string): { clientUrl: string; prefix: string } {
+/** Splits devrec's own parameters off a KurrentDB URL: the rest is the client's connection string. */
+export function parseKurrentDbUrl(url: string): { clientUrl: string; prefix: string; maxAppendBytes?: number } {
   const q = url.indexOf('?');
   if (q < 0) return { clientUrl: url, prefix: DEFAULT_PREFIX };
   let prefix = DEFAULT_PREFIX;
+  let maxAppendBytes: number | undefined;
   const kept: string[] = [];
   for (const pair of url.slice(q + 1).split('&')) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
-    const key = eq < 0 ? pair : pair.slice(0, eq);
-    if (key.toLowerCase() === PREFIX_PARAM.toLowerCase()) prefix = decodeURIComponent(pair.slice(eq + 1));
-    else kept.push(pair);
+    const key = (eq < 0 ? pair : pair.slice(0, eq)).toLowerCase();
+    const value = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1));
+    if (key === PREFIX_PARAM.toLowerCase()) prefix = value;
+    else if (key === MAX_APPEND_PARAM.toLowerCase()) {
+      if (!/^[1-9]\d*$/.test(value)) throw new Error(`${MAX_APPEND_PARAM}=${value}: not a positive number of bytes`);
+      maxAppendBytes = Number(value);
+    } else kept.push(pair);
   }
-  return { clientUrl: kept.length ? `${url.slice(0, q)}?${kept.join('&')}` : url.slice(0, q), prefix };
+  return { clientUrl: kept.length ? `${url.slice(0, q)}?${kept.join('&')}` : url.slice(0, q), prefix, ...(maxAppendBytes ? { maxAppendBytes } : {}) };
 }
 
 /**
@@ -93,7 +99,7 @@ const HINTS: Record<ConnectionProblem, string> = {
   timeout: 'the server did not answer in time (raise ?defaultDeadline=<ms> for a slow link)',
   'access-denied': 'access denied (check the user and password in the URL, and the stream ACLs)',
   'not-kurrentdb': 'something answered, but not the KurrentDB gRPC API (wrong host or port? the gRPC port is usually 2113)',
-  tls: 'the TLS handshake failed (use ?tls=false for an insecure node, or ?tlsCaFile=<ca.crt> / ?tlsVerifyCert=false for a self-signed one)',
+  tls: 'TLS could not be set up or its handshake failed (use ?tls=false for an insecure node, or ?tlsCaFile=<ca.crt> / ?tlsVerifyCert=false for a self-signed one)',
   'bad-url': 'not a valid KurrentDB connection string',
 };
 

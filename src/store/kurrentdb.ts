@@ -44,16 +44,38 @@ export interface KurrentDbStoreOptions {
   ownsClient?: boolean;
   /** events per chunk of readChunks (default 512) */
   chunkSize?: number;
+  /**
+   * Largest append sent, in bytes of event data plus an allowance per event (default 1,000,000, under the
+   * server's MaxAppendSize of 1 MiB). A request larger than this is written as several appends, in order.
+   */
+  maxAppendBytes?: number;
 }
+
+/** Bytes counted per event on top of its data when sizing appends (id, type, metadata, framing). */
+const EVENT_ALLOWANCE = 96;
 
 /** Event type of snapshot events in the snapshot streams. */
 export const SNAPSHOT_EVENT_TYPE = 'devrec-snapshot';
 
-/** appendMany wrote some requests and then failed: `written` names what is durable. */
+/**
+ * An append wrote part of what it was asked to and then failed: `written` are the requests written whole,
+ * `failedStream` the request that failed, of which the first `failedWrittenEvents` events were written (a request
+ * larger than maxAppendBytes goes out as several appends).
+ */
 export class PartialAppendError extends Error {
-  constructor(readonly written: AppendResult[], readonly writtenStreams: string[], readonly failedStream: string, cause: Error) {
-    super(`appendMany: ${written.length} request(s) were written (${writtenStreams.join(', ')}), then stream "${failedStream}" failed: ${cause.message}`, { cause });
+  constructor(
+    readonly written: AppendResult[], readonly writtenStreams: string[], readonly failedStream: string,
+    readonly failedWrittenEvents: number, cause: Error,
+  ) {
+    super(`append: ${written.length} request(s) were written${writtenStreams.length ? ` (${writtenStreams.join(', ')})` : ''}${failedWrittenEvents ? ` and ${failedWrittenEvents} event(s) of the next` : ''}, then stream "${failedStream}" failed: ${cause.message}`, { cause });
     this.name = 'PartialAppendError';
+  }
+}
+
+/** A request failed after `written` of its events were durable. */
+class RequestFailure extends Error {
+  constructor(readonly written: number, readonly failure: Error) {
+    super(failure.message);
   }
 }
 
@@ -71,6 +93,7 @@ export class KurrentDbEventStore implements EventStore {
   private readonly readOnly: boolean;
   private readonly ownsClient: boolean;
   private readonly chunkSize: number;
+  private readonly maxAppendBytes: number;
   /** last revision we know of per stream (our appends, head reads, conflicts); a hint, never trusted blindly */
   private readonly knownHeads = new Map<string, number>();
   private readonly live = new Set<Subscriber<StoredEvent>>();
@@ -83,6 +106,7 @@ export class KurrentDbEventStore implements EventStore {
     this.readOnly = options.readOnly ?? false;
     this.ownsClient = options.ownsClient ?? false;
     this.chunkSize = options.chunkSize ?? 512;
+    this.maxAppendBytes = options.maxAppendBytes ?? 1_000_000;
   }
 
   /**
@@ -90,16 +114,26 @@ export class KurrentDbEventStore implements EventStore {
    * checks the server answers; a refused connection, a timeout or refused credentials throw StoreConnectionError.
    */
   static async connect(url: string, options: Omit<KurrentDbStoreOptions, 'url' | 'ownsClient'> = {}): Promise<KurrentDbEventStore> {
-    const { clientUrl, prefix } = parseKurrentDbUrl(url);
+    let parsed: ReturnType<typeof parseKurrentDbUrl>;
+    try {
+      parsed = parseKurrentDbUrl(url);
+    } catch (err) {
+      throw new StoreConnectionError(url, 'bad-url', (err as Error).message, { cause: err });
+    }
+    const { clientUrl, prefix, maxAppendBytes } = parsed;
     let client: KurrentDBClient;
     try {
       client = KurrentDBClient.connectionString(clientUrl);
     } catch (err) {
+      // A ParseError's message repeats the URL, password included: say where it failed instead.
       const e = err as Error & { expected?: string; location?: [number, number] };
-      const detail = e.expected !== undefined && e.location ? `expected ${e.expected} at character ${e.location[0]}` : '';
-      throw new StoreConnectionError(url, 'bad-url', detail, { cause: err });
+      const parse = e.expected !== undefined && e.location !== undefined;
+      const detail = parse ? `expected ${e.expected} at character ${e.location![0]}` : e.message;
+      throw new StoreConnectionError(url, parse ? 'bad-url' : connectionProblemOf(err) ?? 'bad-url', detail, { cause: err });
     }
-    const store = new KurrentDbEventStore(client, { prefix: options.prefix ?? prefix, readOnly: options.readOnly, chunkSize: options.chunkSize, url, ownsClient: true });
+    const store = new KurrentDbEventStore(client, {
+      ...options, prefix: options.prefix ?? prefix, maxAppendBytes: options.maxAppendBytes ?? maxAppendBytes, url, ownsClient: true,
+    });
     try {
       await store.ping();
     } catch (err) {
@@ -148,8 +182,10 @@ export class KurrentDbEventStore implements EventStore {
         results.push({ firstRevision: first, nextExpectedRevision: first + request.events.length - 1, position: -1 });
         lastRevisions.push(first + request.events.length - 1);
       } catch (err) {
-        if (results.length === 0) throw err;
-        throw new PartialAppendError(results, plan.slice(0, results.length).map((p) => p.request.stream), request.stream, err as Error);
+        const partial = err instanceof RequestFailure ? err.written : 0;
+        const cause = err instanceof RequestFailure ? err.failure : (err as Error);
+        if (results.length === 0 && partial === 0) throw cause;
+        throw new PartialAppendError(results, plan.slice(0, results.length).map((p) => p.request.stream), request.stream, partial, cause);
       }
     }
     // The server's append response carries a transaction/log position, not the $all position of the last event:
@@ -191,35 +227,70 @@ export class KurrentDbEventStore implements EventStore {
     return out;
   }
 
-  /** One atomic append of one request after `base`; returns its first revision. */
+  /**
+   * Writes one request after `base`; returns its first revision. One atomic append when it fits maxAppendBytes,
+   * else consecutive appends, each with its exact expected revision. A conflict on the first append of an 'any'
+   * or 'stream-exists' request is a racing writer: re-encode after its events and retry. A failure after part of
+   * the request is durable throws RequestFailure with the count written.
+   */
   private async writeRequest(r: AppendRequest, base: number, bytes: Uint8Array[]): Promise<number> {
     const name = this.names.device(r.stream);
     const flexible = r.expectedRevision === undefined || r.expectedRevision === 'any' || r.expectedRevision === 'stream-exists';
     if (r.events.length === 0) return base + 1;
     for (let attempt = 0; ; attempt++) {
-      const events = r.events.map((e, i) => binaryEvent({ type: e.body.kind, data: bytes[i]! }));
-      const streamState: AppendStreamState = base < 0 ? NO_STREAM : BigInt(base);
-      let actual: number;
-      try {
-        const res = await this.client.appendToStream(name, events, { streamState });
-        if (res.success !== false) {
-          this.knownHeads.set(r.stream, base + r.events.length);
-          return base + 1;
+      const parts = this.splitBySize(bytes);
+      let written = 0;
+      for (const [start, end] of parts) {
+        const events = r.events.slice(start, end).map((e, i) => binaryEvent({ type: e.body.kind, data: bytes[start + i]! }));
+        const after = base + start;
+        let actual: number | undefined;
+        try {
+          const res = await this.client.appendToStream(name, events, { streamState: after < 0 ? NO_STREAM : BigInt(after) });
+          // throwOnAppendFailure=false in the URL: a conflict comes back as success: false.
+          if (res.success === false) actual = toNumber(res.nextExpectedRevision);
+        } catch (err) {
+          if (!isWrongExpectedVersion(err)) {
+            if (written > 0) throw new RequestFailure(written, this.fail(err));
+            throw this.fail(err);
+          }
+          const state = (err as { actualState?: unknown }).actualState;
+          actual = typeof state === 'bigint' ? toNumber(state) : -1;
         }
-        // throwOnAppendFailure=false in the URL: a conflict comes back as success: false.
-        actual = toNumber(res.nextExpectedRevision);
-      } catch (err) {
-        if (!isWrongExpectedVersion(err)) throw this.fail(err);
-        const state = (err as { actualState?: unknown }).actualState;
-        actual = typeof state === 'bigint' ? toNumber(state) : -1;
+        if (actual === undefined) {
+          written = end;
+          this.knownHeads.set(r.stream, base + end);
+          continue;
+        }
+        this.knownHeads.set(r.stream, actual);
+        const conflict = new WrongExpectedRevisionError(r.stream, written > 0 ? after : r.expectedRevision ?? 'any', actual);
+        if (written > 0) throw new RequestFailure(written, conflict);
+        const retry = flexible && (r.expectedRevision !== 'stream-exists' || actual >= 0) && attempt < MAX_ANY_RETRIES;
+        if (!retry) throw conflict;
+        break;
       }
-      this.knownHeads.set(r.stream, actual);
-      const stillOk = flexible && (r.expectedRevision !== 'stream-exists' || actual >= 0);
-      if (!stillOk || attempt >= MAX_ANY_RETRIES) throw new WrongExpectedRevisionError(r.stream, r.expectedRevision ?? 'any', actual);
+      if (written === r.events.length) return base + 1;
       // Another writer got in first: write after its events, with our revisions re-encoded.
-      base = actual;
+      base = this.knownHeads.get(r.stream)!;
       bytes = encodeAll(r.events, base + 1);
     }
+  }
+
+  /** [start, end) ranges of events whose appends stay within maxAppendBytes (at least one event each). */
+  private splitBySize(bytes: Uint8Array[]): [number, number][] {
+    const parts: [number, number][] = [];
+    let start = 0;
+    let size = 0;
+    bytes.forEach((b, i) => {
+      const cost = b.length + EVENT_ALLOWANCE;
+      if (i > start && size + cost > this.maxAppendBytes) {
+        parts.push([start, i]);
+        start = i;
+        size = 0;
+      }
+      size += cost;
+    });
+    parts.push([start, bytes.length]);
+    return parts;
   }
 
   private async positionOf(stream: string, revision: number): Promise<number> {
@@ -475,6 +546,10 @@ export class KurrentDbEventStore implements EventStore {
     if (err instanceof StoreConnectionError) return err;
     const problem = connectionProblemOf(err);
     if (problem) return new StoreConnectionError(this.url, problem, (err as Error).message, { cause: err });
+    const e = err as { type?: unknown; maxAppendSize?: unknown };
+    if (e?.type === 'maximum-append-size-exceeded') {
+      return new Error(`store ${this.url}: an append exceeds the server's MaxAppendSize (${String(e.maxAppendSize)} bytes): add ?devrecMaxAppendBytes=<fewer bytes> to the store URL`, { cause: err });
+    }
     return err instanceof Error ? err : new Error(String(err));
   }
 

@@ -137,6 +137,24 @@ describe('CLI', function () {
     expect(unknown.stderr).to.contain('--rule "nope" is not a rule');
   });
 
+  it('import qemu-trace makes one stream per device; lint and state work on them', async function () {
+    const store = `file:${tmpDir()}`;
+    const r = await devrec(['import', 'qemu-trace', 'streams/qemu/pc-legacy-msix/trace.log.gz', '--store', store]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/virtio-net-pci@00:02\.0\s+net\s+pci-legacy\s+\d+ events/);
+    const again = await devrec(['import', 'qemu-trace', 'streams/qemu/pc-legacy-msix/trace.log.gz', '--store', store]);
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.contain('is already in the store');
+    const prefixed = await devrec(['import', 'qemu-trace', 'streams/qemu/pc-legacy-msix/trace.log.gz', '--store', store, '--prefix', 'vm2/', '--json']);
+    expect(JSON.parse(prefixed.stdout).devices.map((d: { id: string }) => d.id)).to.include('vm2/virtio-blk-pci@00:04.0');
+    expect((await devrec(['lint', 'virtio-net-pci@00:02.0', '--store', store])).code).to.equal(0);
+    const st = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json'])).stdout);
+    expect(st.config.startsWith('525400de0e01')).to.equal(true);
+    const missing = await devrec(['import', 'qemu-trace', 'nope.log', '--store', store]);
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.contain('nope.log: no such file');
+  });
+
   it('demo runs a lifecycle end to end on the embedded store', async function () {
     const dir = tmpDir();
     const r = await devrec(['demo', '--dir', dir, '--rounds', '100']);

@@ -2,7 +2,7 @@
 // claims about the double (which follows the client's documented API), not about a real server.
 import { expect } from 'chai';
 import {
-  ANY, BACKWARDS, END, NO_STREAM, START, STREAM_EXISTS, StreamNotFoundError, UnavailableError, WrongExpectedVersionError,
+  ANY, BACKWARDS, END, MaxAppendSizeExceededError, NO_STREAM, START, STREAM_EXISTS, StreamNotFoundError, UnavailableError, WrongExpectedVersionError,
   binaryEvent, jsonEvent, streamNameFilter, type ResolvedEvent,
 } from '@kurrent/kurrentdb-client';
 import { KurrentDbClientDouble } from './kurrentdb-double.js';
@@ -55,6 +55,16 @@ describe('KurrentDbClientDouble (test double of the client boundary)', function 
     // an empty append creates nothing
     await c.appendToStream('empty', [], { streamState: NO_STREAM });
     expect(c.streamNames()).to.not.include('empty');
+  });
+
+  it('double: refuses an append larger than MaxAppendSize and writes nothing of it', async () => {
+    const c = new KurrentDbClientDouble({ maxAppendSize: 100 });
+    await c.appendToStream('s', binaryEvent({ type: 't', data: new Uint8Array(60) }));
+    const err = await rejection(c.appendToStream('s', [binaryEvent({ type: 't', data: new Uint8Array(60) }), binaryEvent({ type: 't', data: new Uint8Array(60) })]));
+    expect(err).to.be.instanceOf(MaxAppendSizeExceededError);
+    expect(c.stored('s')).to.have.length(1);
+    expect((await c.newClient().appendToStream('s', binaryEvent({ type: 't', data: new Uint8Array(90) }))).nextExpectedRevision).to.equal(1n);
+    expect(await rejection(new KurrentDbClientDouble().appendToStream('big', binaryEvent({ type: 't', data: new Uint8Array(1024 * 1024 + 1) })))).to.be.instanceOf(MaxAppendSizeExceededError);
   });
 
   it('double: positions are increasing byte offsets, not 0..n, and the append result describes the write', async () => {

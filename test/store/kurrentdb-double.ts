@@ -19,6 +19,8 @@
 //  - subscribeToStream / subscribeToAll as objectMode Readables (with unsubscribe()) that emit 'confirmation',
 //    the existing events after the (exclusive) start, 'caughtUp', then live events, with no gap or duplicate;
 //  - metadata: Uint8Array kept as bytes, JSON objects stored as JSON bytes and parsed back on read, like the client;
+//  - the server's MaxAppendSize (1 MiB unless set): an append whose data + metadata bytes exceed it throws the
+//    client's MaxAppendSizeExceededError and writes nothing;
 //  - dispose(): ends this client's subscriptions; calls after it throw. Several clients can share one log
 //    (`newClient()`), like several connections to one server.
 //  - fault injection: `failWith(error)` makes every call fail with that error (connection problems).
@@ -31,7 +33,8 @@ import { Readable, type ReadableOptions } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import {
-  ANY, BACKWARDS, END, NO_STREAM, START, STREAM_EXISTS, StreamNotFoundError, UnknownError, WrongExpectedVersionError,
+  ANY, BACKWARDS, END, MaxAppendSizeExceededError, NO_STREAM, START, STREAM_EXISTS, StreamNotFoundError, UnknownError,
+  WrongExpectedVersionError,
   type AllStreamResolvedEvent, type AllStreamSubscription, type AppendResult, type AppendToStreamOptions,
   type EventData, type EventType, type Filter, type Position, type ReadAllOptions, type ReadStreamOptions,
   type ResolvedEvent, type StreamSubscription, type SubscribeToAllOptions, type SubscribeToStreamOptions,
@@ -52,15 +55,22 @@ interface LogRecord {
 
 const FIRST_POSITION = 1024n;
 
+export interface DoubleSettings {
+  /** the server's MaxAppendSize in bytes of event data + metadata (default 1 MiB, as on a server) */
+  maxAppendSize?: number;
+}
+
 /** The shared state of one "server": the log, the streams, and live appends. */
 class DoubleLog extends EventEmitter {
   readonly records: LogRecord[] = [];
   readonly streams = new Map<string, LogRecord[]>();
   end = FIRST_POSITION;
+  readonly maxAppendSize: number;
 
-  constructor() {
+  constructor(settings: DoubleSettings) {
     super();
     this.setMaxListeners(0);
+    this.maxAppendSize = settings.maxAppendSize ?? 1024 * 1024;
   }
 
   write(streamId: string, events: EventData[], firstRevision: bigint): LogRecord[] {
@@ -106,11 +116,18 @@ export class KurrentDbClientDouble implements KurrentDbClientLike {
   private failure: Error | undefined;
   private readonly subs = new Set<Sub>();
 
-  constructor(private readonly log: DoubleLog = seededLog()) {}
+  private readonly log: DoubleLog;
+
+  /** A client of a new "server" with these settings. */
+  constructor(settings: DoubleSettings = {}) {
+    this.log = sharedLogs.get(settings) ?? seededLog(settings);
+  }
 
   /** Another client on the same log (another connection to the same "server"). */
   newClient(): KurrentDbClientDouble {
-    return new KurrentDbClientDouble(this.log);
+    const handle: DoubleSettings = {};
+    sharedLogs.set(handle, this.log);
+    return new KurrentDbClientDouble(handle);
   }
 
   /** Makes every later call fail with `error` (undefined: work again). */
@@ -146,6 +163,8 @@ export class KurrentDbClientDouble implements KurrentDbClientLike {
       if (typeof e.type !== 'string' || e.type.length === 0) throw new UnknownError(undefined, 'KurrentDbClientDouble: an event needs a type');
       if (e.contentType !== 'application/json' && !(e.data instanceof Uint8Array)) throw new UnknownError(undefined, 'KurrentDbClientDouble: binary event data must be a Uint8Array');
     }
+    const size = events.reduce((n, e) => n + sizeOf(e.data, e.contentType) + sizeOf(e.metadata), 0);
+    if (size > this.log.maxAppendSize) throw MaxAppendSizeExceededError.fromMaxAppendSize(this.log.maxAppendSize);
     const list = this.log.streams.get(streamName);
     const current: bigint | typeof NO_STREAM = list?.length ? list[list.length - 1]!.revision : NO_STREAM;
     const ok = streamState === ANY ? true
@@ -352,9 +371,18 @@ function parseMetadata(bytes: Uint8Array): unknown {
   }
 }
 
+/** newClient() hands the log over through a settings object only it knows. */
+const sharedLogs = new WeakMap<DoubleSettings, DoubleLog>();
+
+function sizeOf(value: unknown, contentType?: string): number {
+  if (value === undefined) return 0;
+  if (value instanceof Uint8Array && contentType !== 'application/json') return value.length;
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
 /** A log that already holds what a real server's $all has before devrec writes: a system event and another app's stream. */
-function seededLog(): DoubleLog {
-  const log = new DoubleLog();
+function seededLog(settings: DoubleSettings): DoubleLog {
+  const log = new DoubleLog(settings);
   log.write('$settings', [{ id: randomUUID(), contentType: 'application/json', type: '$settings', data: { $userStreamAcl: {} }, metadata: undefined }], 0n);
   log.write('orders-1', [{ id: randomUUID(), contentType: 'application/json', type: 'OrderPlaced', data: { id: 1 }, metadata: undefined }], 0n);
   return log;

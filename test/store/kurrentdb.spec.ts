@@ -179,6 +179,39 @@ describe('kurrentdb store (adapter on KurrentDbClientDouble, a test double)', fu
     await intruder.close();
   });
 
+  it('double: a request larger than maxAppendBytes goes out as consecutive exact appends; a race between them is a partial append', async () => {
+    const small = new KurrentDbClientDouble({ maxAppendSize: 1000 });
+    const racing = new RacingClient(small.newClient());
+    const s = new KurrentDbEventStore(racing, { prefix, maxAppendBytes: 400, ownsClient: true });
+    const events = Array.from({ length: 40 }, (_, i) => statusEv(i));
+    let appends = 0;
+    racing.beforeAppend = async () => {
+      appends++;
+    };
+    const r = await s.append('d', events);
+    expect(r).to.include({ firstRevision: 0, nextExpectedRevision: 39 });
+    expect(appends).to.be.greaterThan(2);
+    const back = await collect(s.read('d'));
+    expect(back.map((e) => [e.revision, e.event.revision, (e.event.body as { status: number }).status])).to.deep.equal(events.map((_, i) => [i, i, i]));
+    // a writer that slips in after the first part
+    const intruder = new KurrentDbEventStore(small.newClient(), { prefix, ownsClient: true });
+    let parts = 0;
+    racing.beforeAppend = async () => {
+      if (++parts === 2) await intruder.append('d', [statusEv(99)]);
+    };
+    const err = await expectRejected(s.append('d', events), PartialAppendError) as PartialAppendError;
+    expect(err.failedStream).to.equal('d');
+    expect(err.failedWrittenEvents).to.be.greaterThan(0).and.lessThan(40);
+    expect(err.cause).to.be.instanceOf(WrongExpectedRevisionError);
+    expect(await s.head('d')).to.equal(39 + err.failedWrittenEvents + 1);
+    // without a split, a request is one append: the server's limit is then the server's error
+    const whole = new KurrentDbEventStore(small.newClient(), { prefix, maxAppendBytes: 1e9, ownsClient: true });
+    const many = Array.from({ length: 200 }, (_, i) => statusEv(i));
+    expect((await expectRejected(whole.append('e', many), Error)).message).to.contain("exceeds the server's MaxAppendSize (1000 bytes): add ?devrecMaxAppendBytes=");
+    expect(await whole.head('e')).to.equal(-1);
+    await Promise.all([s.close(), intruder.close(), whole.close()]);
+  });
+
   it('double: snapshots are events in <prefix>-snapshots-<id> with the revision in metadata, read backwards', async () => {
     await store.append('d', [statusEv(1), statusEv(2), statusEv(3), statusEv(4)]);
     await store.saveSnapshot('d', 3, Uint8Array.from([3]));
@@ -246,6 +279,12 @@ describe('kurrentdb store (adapter on KurrentDbClientDouble, a test double)', fu
         expect(err.cause).to.equal(error);
       }
     }
+    // a subscription the server refuses at the start, per stream and on $all
+    failing.failWith(new UnavailableError());
+    for (const target of ['d', null]) {
+      const err = await expectRejected(firstValueFrom(s.subscribe(target).pipe(timeout(5000))), StoreConnectionError) as StoreConnectionError;
+      expect(err.problem).to.equal('unreachable');
+    }
     failing.failWith(undefined);
     const sub = firstValueFrom(s.subscribe('d').pipe(timeout(5000)));
     await new Promise((r) => setTimeout(r, 10));
@@ -263,6 +302,8 @@ describe('kurrentdb store: URLs and connecting (real client, no server)', functi
   it('splits devrecPrefix off the connection string and hides passwords', () => {
     expect(parseKurrentDbUrl('kurrentdb://h:2113?tls=false&devrecPrefix=lab-1')).to.deep.equal({ clientUrl: 'kurrentdb://h:2113?tls=false', prefix: 'lab-1' });
     expect(parseKurrentDbUrl('kurrentdb://h:2113')).to.deep.equal({ clientUrl: 'kurrentdb://h:2113', prefix: 'devrec' });
+    expect(parseKurrentDbUrl('kurrentdb://h:2113?devrecMaxAppendBytes=500000&tls=false')).to.deep.equal({ clientUrl: 'kurrentdb://h:2113?tls=false', prefix: 'devrec', maxAppendBytes: 500000 });
+    expect(() => parseKurrentDbUrl('kurrentdb://h:2113?devrecMaxAppendBytes=lots')).to.throw(/not a positive number of bytes/);
     expect(parseKurrentDbUrl('esdb+discover://a:2113,b:2113?devrecPrefix=x')).to.deep.equal({ clientUrl: 'esdb+discover://a:2113,b:2113', prefix: 'x' });
     expect(redactUrl('kurrentdb://admin:changeit@h:2113?tls=true')).to.equal('kurrentdb://admin:***@h:2113?tls=true');
     expect(redactUrl('kurrentdb://h:2113?tls=false')).to.equal('kurrentdb://h:2113?tls=false');

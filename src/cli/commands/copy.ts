@@ -4,7 +4,7 @@
 // on a terminal, never under CI or with --json.
 import { Command } from '@commander-js/extra-typings';
 import path from 'node:path';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { copyStores, type CopyProgress, type CopyReport } from '../../store/copy.js';
 import { FileEventStore } from '../../store/file-store.js';
 import { openStore } from '../../store/open.js';
@@ -12,7 +12,7 @@ import type { EventStore } from '../../store/types.js';
 import { CliError, writeJson } from '../common.js';
 
 /** Errors whose message is complete for the user: shown as one line, never with a stack. */
-const USER_ERRORS = new Set(['StoreConnectionError', 'CopyMismatchError', 'CopyInterruptedError', 'CopyVerifyError', 'WrongExpectedRevisionError', 'PartialAppendError', 'StoreLockedError', 'StoreCorruptError']);
+const USER_ERRORS = new Set(['CopyError', 'StoreConnectionError', 'CopyMismatchError', 'CopyInterruptedError', 'CopyVerifyError', 'WrongExpectedRevisionError', 'PartialAppendError', 'StoreLockedError', 'StoreCorruptError']);
 
 function sameStore(a: string, b: string): boolean {
   const norm = (u: string) => (u.startsWith('file:') ? `file:${path.resolve(u.slice('file:'.length).replace(/^\/\/(?=\/)/, ''))}` : u);
@@ -62,7 +62,8 @@ export function copyCommand() {
     .option('--json', 'print a JSON summary on stdout (and no progress)')
     .action(async (ids, opts) => {
       if (sameStore(opts.from, opts.to)) throw new CliError(`--from and --to name the same store (${opts.from})`);
-      const showProgress = !opts.json && process.stderr.isTTY === true && !process.env['CI'];
+      // A terminal with a width (a pty of 0 columns makes the spinner redraw without end); never under CI or --json.
+      const showProgress = !opts.json && process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0 && !process.env['CI'];
       const source = await open(opts.from, true, 'from');
       let target: EventStore | undefined;
       let spinner: Ora | undefined;
@@ -71,7 +72,10 @@ export function copyCommand() {
       process.once('SIGINT', onSigint);
       try {
         target = await open(opts.to, false, 'to');
-        if (showProgress) spinner = ora({ stream: process.stderr, text: `copying ${source.url} -> ${target.url}`, discardStdin: false }).start();
+        if (showProgress) {
+          const { default: ora } = await import('ora'); // only on a terminal: nothing to load otherwise
+          spinner = ora({ stream: process.stderr, text: `copying ${source.url} -> ${target.url}`, discardStdin: false }).start();
+        }
         let last = 0;
         const report = await copyStores(source, target, {
           ...(ids.length ? { streams: ids } : {}),
