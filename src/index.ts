@@ -13,3 +13,11 @@ export { Recorder, type RecorderOptions, type RecordInput } from './record/recor
 export { Projector, UnknownDeviceError } from './project/projector.js';
 export { reduce, applyInPlace } from './project/reducer.js';
 export { initialState, stateToJson, type DeviceState, type QueueState } from './project/state.js';
+export { exportDevice, type ExportFormat, type ExportOptions, type ExportResult } from './migration/exporter.js';
+export { parseMigrationStream, importStream, MigrationImportError, type ParsedMigration } from './migration/importer.js';
+export { VfioDeviceFsm, VfioFsmError, nextStep as vfioNextStep, path as vfioPath } from './migration/vfio-fsm.js';
+export { createDecoder, PciDevice, type RawAccess, type TransportDecoder, type DecoderOptions } from './transport/index.js';
+export { Linter, lintStream } from './project/rules/lint.js';
+export { RULES as LINT_RULES } from './project/rules/table.js';
+export { importQemuTrace } from './sources/import-trace.js';
+export { QemuTraceImporter, TraceFormatError } from './sources/qemu-trace.js';
