@@ -112,13 +112,16 @@ export async function readQemuStreamFile(file: string, options: Omit<ParseOption
     const parser = new QemuStreamParser(popts);
     let offset = 0;
     const gunzip = createGunzip();
-    const src = createReadStream(file).pipe(gunzip);
+    const raw = createReadStream(file);
+    raw.on('error', (e) => gunzip.destroy(e));
+    const src = raw.pipe(gunzip);
     try {
       for await (const chunk of src as AsyncIterable<Buffer>) {
         parser.push(chunk);
         offset += chunk.length;
       }
     } catch (e) {
+      raw.destroy();
       src.destroy();
       if (e instanceof QemuStreamError) throw e;
       throw new QemuStreamError(offset, `not a readable gzip stream: ${(e as Error).message}`, undefined, file);
@@ -139,12 +142,12 @@ export async function readQemuStreamFile(file: string, options: Omit<ParseOption
       if (vm) popts.vmdesc = vm;
     }
     const parser = new QemuStreamParser(popts);
+    const chunk = new Uint8Array(Math.min(READ_CHUNK, size)); // reused: push keeps no view of it
     let pos = 0;
     while (pos < size) {
-      const chunk = new Uint8Array(Math.min(READ_CHUNK, size - pos));
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, pos);
+      const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - pos), pos);
       if (bytesRead === 0) break;
-      parser.push(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
+      parser.push(chunk.subarray(0, bytesRead));
       pos += bytesRead;
     }
     return parser.finish();

@@ -102,6 +102,7 @@ export class Cursor {
   checkLength(n: number, cap: number, what: string, at = this.offset): void {
     if (!Number.isSafeInteger(n) || n < 0) throw this.error(`${what}: length ${n} is not valid`, at);
     if (n > cap) throw this.error(`${what}: length ${n} is over the limit of ${cap}`, at);
+    if (this.pos + n <= this.end) return; // held, so inside the input
     const knownEnd = this.knownEnd;
     if (knownEnd !== undefined && this.offset + n > knownEnd) {
       throw this.error(`${what}: length ${n} points past the end of the stream (offset ${knownEnd})`, at);

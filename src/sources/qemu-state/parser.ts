@@ -117,6 +117,7 @@ type State = 'header' | 'top' | 'ram' | 'after-eof' | 'done';
 
 export class QemuStreamParser {
   private buf: Uint8Array = new Uint8Array(0);
+  private own: Uint8Array = new Uint8Array(0);
   private borrowed = false;
   private start = 0;
   private end = 0;
@@ -129,6 +130,8 @@ export class QemuStreamParser {
   private readonly seenSids = new Set<number>();
   private readonly started = new Map<number, { idstr: string; instance: number; version: number }>();
   private ram: RamContext | undefined;
+  /** id of the section being parsed: a "next header" inside it cannot reuse it */
+  private currentSid = -1;
   private ramSection: QemuSection | undefined;
   private readonly maxSection: number;
   private readonly result: QemuStreamResult;
@@ -141,27 +144,37 @@ export class QemuStreamParser {
     };
   }
 
-  /** Feeds bytes; parses every unit that is complete. Throws QemuStreamError on the first wrong byte. */
+  /**
+   * Feeds bytes; parses every unit that is complete. Throws QemuStreamError on the first wrong byte. The parser
+   * keeps no reference to `chunk` after returning (a unit left unfinished is copied), so callers may reuse it.
+   */
   push(chunk: Uint8Array): void {
     if (this.failed) throw this.failed;
     if (this.final) throw this.fail(new QemuStreamError(this.base + this.end, 'bytes pushed after the end of the input'));
+    const chunkBase = this.base + this.end;
     let off = 0;
     while (off < chunk.length) {
-      if (this.end - this.start === 0) {
-        // nothing pending: parse straight from the caller's bytes (never written to)
-        this.base += this.end;
-        this.buf = chunk.subarray(off);
+      const at = this.base + this.start;
+      if (at >= chunkBase) {
+        // everything pending is in this chunk: parse straight from the caller's bytes (never written to)
+        const from = at - chunkBase;
+        this.buf = chunk.subarray(from);
+        this.base = at;
         this.borrowed = true;
         this.start = 0;
         this.end = this.buf.length;
         off = chunk.length;
       } else {
-        const piece = chunk.subarray(off, off + SLICE);
+        // a unit straddles the previous input and this chunk: copy only as much as it needs (growing geometrically)
+        const live = this.end - this.start;
+        const want = Math.max(64 * 1024, live, this.waitUntil - (this.base + this.end));
+        const piece = chunk.subarray(off, off + want);
         this.append(piece);
         off += piece.length;
       }
       if (this.base + this.end >= this.waitUntil) this.run();
     }
+    if (this.borrowed) this.adopt();
   }
 
   /** Marks the end of the input, parses what is left and returns the result. */
@@ -182,39 +195,67 @@ export class QemuStreamParser {
     return this.failed;
   }
 
-  private append(piece: Uint8Array): void {
-    const live = this.end - this.start;
-    const needed = live + piece.length;
-    if (needed > this.maxSection + 2 * SLICE) {
+  private get windowLimit(): number {
+    return Math.max(this.maxSection, MAX_VMDESC_BYTES + 16) + 2 * SLICE;
+  }
+
+  /** Makes room for `needed` live bytes in the parser's own buffer (reused from call to call). */
+  private ownBuffer(needed: number): Uint8Array {
+    if (needed > this.windowLimit) {
       throw this.fail(new QemuStreamError(this.base + this.start, `a section of the stream is longer than the ${this.maxSection}-byte limit`, this.currentSection));
     }
-    if (!this.borrowed && this.end + piece.length <= this.buf.length) {
+    if (this.own.length < needed) this.own = new Uint8Array(Math.max(needed, Math.min(this.windowLimit, Math.max(64 * 1024, 2 * needed))));
+    return this.own;
+  }
+
+  /** Copies the unfinished unit out of a borrowed chunk into the parser's own buffer. */
+  private adopt(): void {
+    const live = this.end - this.start;
+    if (live === 0) {
+      this.base += this.end;
+      this.buf = this.own;
+      this.start = this.end = 0;
+    } else {
+      const target = this.ownBuffer(live);
+      target.set(this.buf.subarray(this.start, this.end), 0);
+      this.base += this.start;
+      this.buf = target;
+      this.start = 0;
+      this.end = live;
+    }
+    this.borrowed = false;
+  }
+
+  private append(piece: Uint8Array): void {
+    if (this.borrowed) this.adopt();
+    const live = this.end - this.start;
+    const needed = live + piece.length;
+    if (this.end + piece.length <= this.buf.length) {
       this.buf.set(piece, this.end);
       this.end += piece.length;
       return;
     }
-    let target: Uint8Array;
-    if (!this.borrowed && needed <= this.buf.length) {
+    if (needed <= this.buf.length) {
       this.buf.copyWithin(0, this.start, this.end);
-      target = this.buf;
     } else {
-      target = new Uint8Array(Math.max(needed, Math.min(this.maxSection + 2 * SLICE, Math.max(64 * 1024, 2 * needed))));
+      const target = this.ownBuffer(needed);
       target.set(this.buf.subarray(this.start, this.end), 0);
+      this.buf = target;
     }
-    target.set(piece, live);
+    this.buf.set(piece, live);
     this.base += this.start;
-    this.buf = target;
-    this.borrowed = false;
     this.start = 0;
     this.end = needed;
   }
 
   private run(): void {
+    const ctx: { section?: string; totalSize?: number } = {};
+    if (this.options.totalSize !== undefined) ctx.totalSize = this.options.totalSize;
+    const c = new Cursor(this.buf, this.start, this.end, this.base, this.final, ctx);
     for (;;) {
-      const c = new Cursor(this.buf, this.start, this.end, this.base, this.final, {
-        ...(this.currentSection !== undefined ? { section: this.currentSection } : {}),
-        ...(this.options.totalSize !== undefined ? { totalSize: this.options.totalSize } : {}),
-      });
+      c.pos = this.start;
+      if (this.currentSection !== undefined) ctx.section = this.currentSection;
+      else delete ctx.section;
       try {
         const more = this.step(c);
         this.start = c.pos;
@@ -386,6 +427,7 @@ export class QemuStreamParser {
       ({ idstr, instance, version } = s);
       this.currentSection = c.ctx.section = idstr;
     }
+    this.currentSid = sid;
     const bodyOffset = c.offset;
     const sec: QemuSection = { type, id: sid, idstr, instance, version, offset: at, length: 0, bodyOffset, bodyLength: 0, walk: 'footer-search' };
     const ctx: SectionContext = { sid, idstr, instance, version, offset: at, validNextAt: (cc, p) => this.validNextAt(cc, p) };
@@ -553,7 +595,7 @@ export class QemuStreamParser {
         if ((r = need(6)) !== undefined) return r;
         const sid = be32At(b, p + 1);
         const len = b[p + 5]!;
-        if (len === 0 || this.seenSids.has(sid)) return false;
+        if (len === 0 || this.seenSids.has(sid) || sid === this.currentSid) return false;
         if ((r = need(6 + len + 8)) !== undefined) return r;
         if (!isPrintable(b, p + 6, len)) return false;
         return be32At(b, p + 6 + len + 4) <= MAX_VERSION;

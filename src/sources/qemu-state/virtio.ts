@@ -276,8 +276,7 @@ function decodePciConfig(c: Cursor, dev: QemuVirtioDevice): void {
   const first = c.bytes(PCI_CONFIG_SPACE_SIZE, 'PCI config space', PCI_CONFIG_SPACE_SIZE);
   // A PCI Express device saves its whole 4 KiB extended config space (is_pcie_device): it has the Express capability.
   const express = findCap(first, 0x10) !== undefined;
-  const config = express ? first.slice() : first.slice();
-  let full = config;
+  let full = first.slice();
   if (express) {
     const rest = c.bytes(PCIE_CONFIG_SPACE_SIZE - PCI_CONFIG_SPACE_SIZE, 'PCI Express extended config space', PCIE_CONFIG_SPACE_SIZE);
     full = new Uint8Array(PCIE_CONFIG_SPACE_SIZE);
@@ -531,6 +530,30 @@ function decodeMmioExtra(c: Cursor, dev: QemuVirtioDevice): void {
   }
 }
 
+type DevSnapshot = Pick<QemuVirtioDevice, 'guestFeatures' | 'driverFeatures' | 'deviceFeatureSelect' | 'driverFeatureSelect' | 'deviceEndian' | 'broken' | 'started' | 'disabled'> & {
+  queues: QemuVirtioQueue[]; subsections: number; hints: QemuVirtioDevice['hostFeatureHints']; mmioVersion: 1 | 2 | undefined;
+};
+
+/** What the device part and the subsections may change: saved before an attempt, put back when it fails. */
+function saveDev(dev: QemuVirtioDevice): DevSnapshot {
+  return {
+    guestFeatures: dev.guestFeatures, driverFeatures: dev.driverFeatures, deviceFeatureSelect: dev.deviceFeatureSelect,
+    driverFeatureSelect: dev.driverFeatureSelect, deviceEndian: dev.deviceEndian, broken: dev.broken, started: dev.started,
+    disabled: dev.disabled, queues: dev.queues.map((q) => ({ ...q })), subsections: dev.subsections.length,
+    hints: { ...dev.hostFeatureHints }, mmioVersion: dev.mmio?.version,
+  };
+}
+
+function restoreDev(dev: QemuVirtioDevice, s: DevSnapshot): void {
+  const { queues, subsections, hints, mmioVersion, ...fields } = s;
+  for (const k of ['deviceEndian', 'broken', 'started', 'disabled'] as const) delete dev[k];
+  Object.assign(dev, Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)));
+  dev.queues = queues.map((q) => ({ ...q }));
+  dev.subsections.length = subsections;
+  dev.hostFeatureHints = { ...hints };
+  if (dev.mmio && mmioVersion) dev.mmio.version = mmioVersion;
+}
+
 /** Is the section footer (0x7e + this section's id) at buf index p, followed by a valid next header or EOF? */
 function footerAt(c: Cursor, p: number, ctx: SectionContext): boolean | 'need-more' {
   if (p + 5 > c.end) return c.final ? false : 'need-more';
@@ -547,6 +570,7 @@ function footerAt(c: Cursor, p: number, ctx: SectionContext): boolean | 'need-mo
 function findChain(c: Cursor, dev: QemuVirtioDevice, ctx: SectionContext, from: number): void {
   let tried = 0;
   const tag = [0x76, 0x69, 0x72, 0x74, 0x69, 0x6f, 0x2f]; // "virtio/"
+  const before = saveDev(dev);
   for (let p = from; ; p++) {
     if (p >= c.end) {
       if (c.final) throw c.error(`device part not decoded and no virtio subsection chain or section footer found after offset ${c.base + from}`);
@@ -566,7 +590,6 @@ function findChain(c: Cursor, dev: QemuVirtioDevice, ctx: SectionContext, from: 
     }
     if (++tried > MAX_CHAIN_CANDIDATES) throw c.error(`device part not decoded: gave up after ${MAX_CHAIN_CANDIDATES} candidate positions for the subsection chain`);
     const save = c.pos;
-    const subsSave = dev.subsections.length;
     try {
       c.pos = p;
       if (isChain) decodeVirtioSubsections(c, dev);
@@ -580,7 +603,7 @@ function findChain(c: Cursor, dev: QemuVirtioDevice, ctx: SectionContext, from: 
       if (!(e instanceof QemuStreamError)) throw e;
     }
     c.pos = save;
-    dev.subsections.length = subsSave;
+    restoreDev(dev, before);
   }
 }
 
@@ -640,6 +663,7 @@ export function decodeVirtioSection(c: Cursor, name: VirtioSectionName, ctx: Sec
     });
   }
   const partStart = c.pos;
+  const beforePart = saveDev(dev);
   try {
     if (known.type === 'net' && ctx.version === 11) dev.device = decodeNet(c, dev, ctx);
     else if (known.type === 'blk' && ctx.version === 2) dev.device = decodeBlk(c, dev);
@@ -651,12 +675,9 @@ export function decodeVirtioSection(c: Cursor, name: VirtioSectionName, ctx: Sec
     if (be32At(c.buf, c.pos + 1) !== ctx.sid) throw c.error(`section footer names section ${be32At(c.buf, c.pos + 1)}, not ${ctx.sid}`);
   } catch (e) {
     if (!(e instanceof QemuStreamError)) throw e;
-    const partEnd = c.offset;
     dev.notes.push(`device part not decoded (${e.reason} at offset ${e.offset}); walked instead`);
     c.pos = partStart;
-    dev.subsections.length = 0;
-    dev.hostFeatureHints = { version1: false, above32: false, ringPacked: false };
-    void partEnd;
+    restoreDev(dev, beforePart);
     findChain(c, dev, ctx, partStart);
   }
   finish(dev);
