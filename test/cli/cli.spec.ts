@@ -155,6 +155,25 @@ describe('CLI', function () {
     expect(missing.stderr).to.contain('nope.log: no such file');
   });
 
+  it('import qemu-state and inspect read a real QEMU device-state stream', async function () {
+    const store = `file:${tmpDir()}`;
+    const r = await devrec(['import', 'qemu-state', 'streams/qemu/pc-legacy-msix/devstate.bin.gz', '--store', store, '--json']);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout).devices.map((d: { id: string }) => d.id)).to.deep.equal(['virtio-net-pci@00:02.0', 'virtio-net-pci@00:03.0', 'virtio-blk-pci@00:04.0']);
+    const st = JSON.parse((await devrec(['state', 'virtio-blk-pci@00:04.0', '--store', store, '--json'])).stdout);
+    expect(st).to.deep.include({ status: 7, transport: 'pci-legacy' });
+    expect(st.features.acceptedVia).to.equal('snapshot');
+    const i = await devrec(['inspect', 'streams/qemu/pc-legacy-msix/devstate.bin.gz']);
+    expect(i.code, i.stderr).to.equal(0);
+    expect(i.stdout).to.match(/QEMU savevm stream \(QEVM v3\)/);
+    expect(i.stdout).to.contain('virtio-net-pci@00:02.0  net  pci-legacy  status 0x7  3 queues');
+    const bad = path.join(tmpDir(), 'bad.bin');
+    writeFileSync(bad, Buffer.concat([Buffer.from('QEVM'), Buffer.from([0, 0, 0, 3, 4, 0, 0, 0])]));
+    const b = await devrec(['inspect', bad]);
+    expect(b.code).to.equal(1);
+    expect(b.stderr).to.match(/bad\.bin: .*offset/);
+  });
+
   it('demo runs a lifecycle end to end on the embedded store', async function () {
     const dir = tmpDir();
     const r = await devrec(['demo', '--dir', dir, '--rounds', '100']);

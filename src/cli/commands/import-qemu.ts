@@ -26,3 +26,30 @@ export function qemuTraceSubcommand() {
       });
     });
 }
+
+// devrec import qemu-state FILE[.gz] [--prefix P]: a QEMU savevm / device-state stream -> snapshot events.
+export function qemuStateSubcommand() {
+  return new Command('qemu-state')
+    .description('import a QEMU savevm stream (xen-save-devices-state or a full migration stream, plain or .gz) as snapshot events per virtio device')
+    .argument('<file>', 'QEMU stream (magic QEVM, version 3)')
+    .option('--prefix <prefix>', 'prefix for the device ids')
+    .addOption(storeOption())
+    .option('--json', 'JSON summary')
+    .action(async (file, opts) => {
+      const { importQemuState } = await import('../../sources/qemu-savevm.js');
+      await withStore(opts.store, false, async (store) => {
+        let summary;
+        try {
+          summary = await importQemuState(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {});
+        } catch (err) {
+          throw new CliError(`${file}: ${(err as Error).message}`);
+        }
+        if (opts.json) return writeJson(summary);
+        process.stdout.write(`${file}: ${summary.size} bytes, ${summary.sections} sections (${Object.entries(summary.walks).map(([k, v]) => `${v} ${k}`).join(', ')}), ${summary.devices.length} virtio device(s)\n`);
+        for (const d of summary.devices) {
+          process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  status 0x${d.status.toString(16)}  ${d.numQueues} queues  revisions ${d.firstRevision}..${d.lastRevision}${d.continued ? ' (continued)' : ''}\n`);
+          for (const n of d.notes) process.stdout.write(`    note: ${n}\n`);
+        }
+      });
+    });
+}

@@ -2,10 +2,10 @@
 // command factory to IMPORT_SUBCOMMANDS (e.g. qemu-trace, qemu-state).
 import { Command } from '@commander-js/extra-typings';
 import { importStreamCommand } from './import-stream.js';
-import { qemuTraceSubcommand } from './import-qemu.js';
+import { qemuStateSubcommand, qemuTraceSubcommand } from './import-qemu.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const IMPORT_SUBCOMMANDS: (() => Command<any, any, any>)[] = [importStreamCommand, qemuTraceSubcommand];
+export const IMPORT_SUBCOMMANDS: (() => Command<any, any, any>)[] = [importStreamCommand, qemuTraceSubcommand, qemuStateSubcommand];
 
 export function importCommand() {
   const cmd = new Command('import').description('bring recordings and migration streams into the store');

@@ -57,13 +57,41 @@ export function renderInspect(file: string, r: InspectReport): string {
   return out.join('\n') + '\n';
 }
 
+function renderQemuInspect(file: string, r: import('../../sources/qemu-savevm.js').QemuInspectReport): string {
+  const out: string[] = [];
+  out.push(`${file}: QEMU savevm stream (QEVM v${r.header.version}), ${r.size} bytes, ${r.sections.length} sections${r.vmdesc ? ', with vmdesc' : ''}`);
+  out.push(`  ${'OFFSET'.padEnd(8)} ${'TYPE'.padEnd(6)} ${'ID'.padStart(3)}  ${'LENGTH'.padStart(7)}  ${'HOW'.padEnd(10)} SECTION`);
+  for (const s of r.sections) {
+    out.push(`  ${String(s.offset).padEnd(8)} ${String(s.type).padEnd(6)} ${String(s.id).padStart(3)}  ${String(s.length).padStart(7)}  ${String(s.walk).padEnd(10)} ${s.idstr ?? ''}${s.instance !== undefined ? ` instance ${s.instance}` : ''}${s.version !== undefined ? ` v${s.version}` : ''}`);
+  }
+  out.push(`virtio devices: ${r.devices.length}`);
+  for (const d of r.devices) {
+    const dev = d as unknown as { id?: string; idstr?: string; type: string; transport: string; status: number; numQueues: number; notes: string[] };
+    out.push(`  ${dev.id ?? dev.idstr}  ${dev.type}  ${dev.transport}  status 0x${dev.status.toString(16)}  ${dev.numQueues} queues${dev.notes.length ? '  (' + dev.notes.join('; ') + ')' : ''}`);
+  }
+  return out.join('\n') + '\n';
+}
+
 export function inspectCommand() {
   return new Command('inspect')
-    .description('decode a devrec (or qemu-vfio wrapped) migration stream; exit 1 when it is not importable')
+    .description('decode a devrec (or qemu-vfio wrapped) migration stream, or a QEMU savevm stream; exit 1 when it is not readable')
     .argument('<file>', 'migration stream')
     .option('--json', 'JSON output')
     .action(async (file, opts) => {
-      const report = inspectMigrationStream(readMigrationFile(file));
+      const bytes = readMigrationFile(file);
+      const qemu = await import('../../sources/qemu-savevm.js');
+      if (qemu.looksLikeQemuStream(bytes)) {
+        let r;
+        try {
+          r = qemu.inspectQemuStream(bytes, { input: file });
+        } catch (err) {
+          throw new CliError(`${file}: ${(err as Error).message}`);
+        }
+        if (opts.json) return writeJson(qemu.qemuInspectToJson(r));
+        process.stdout.write(renderQemuInspect(file, r));
+        return;
+      }
+      const report = inspectMigrationStream(bytes);
       if (opts.json) writeJson(report);
       else process.stdout.write(renderInspect(file, report));
       if (!report.ok) throw new CliError(`${file}: ${report.error!.message}`);
