@@ -1,0 +1,335 @@
+// Device profiles: what a migration target offers (docs/compat.md). A profile is JSON with a `profileVersion`;
+// `deriveProfile` makes one from a recorded device (what that device offered), operators can write one by hand.
+// `parseProfile` validates every field and names the file and the field in its errors.
+import type { Transport } from '../events/types.js';
+import { hex64 } from '../events/json.js';
+import { deviceTypeByName, featureNames, parseFeatureNames } from '../model/index.js';
+import { VFIO_MIGRATION_ALL } from '../migration/vfio-fsm.js';
+import type { DeviceState } from '../project/state.js';
+import { type Capability, capabilityChain } from './caps.js';
+
+export const PROFILE_VERSION = 1;
+
+export type LegacyAccess = 'io-bar' | 'admin-cmd' | 'mmio';
+export const LEGACY_ACCESS: readonly LegacyAccess[] = ['io-bar', 'admin-cmd', 'mmio'];
+export const TRANSPORTS: readonly Transport[] = ['pci-modern', 'pci-legacy', 'mmio-modern', 'mmio-legacy', 'vdpa', 'vfio'];
+export type Endian = 'little' | 'big';
+
+export interface ProfileLegacy {
+  /** the target accepts a driver on the legacy (0.9.5) interface */
+  supported: boolean;
+  /** the target is a transitional device (legacy and modern interfaces, transitional PCI device id) */
+  transitional: boolean;
+  /** how legacy access reaches the device: a real IO BAR, admin legacy commands (virtio-vfio), virtio-mmio v1 */
+  access: LegacyAccess[];
+  /** guest byte orders the legacy interface works for (null: no limit declared) */
+  guestEndian: Endian[] | null;
+  /** guest architectures the legacy interface works for, e.g. ["x86_64"] (null: no limit declared) */
+  guestArch: string[] | null;
+}
+
+export interface ProfilePci { vendor: number; device: number; subsystemVendor: number; subsystem: number; revision: number }
+
+export interface ProfileProvisioned {
+  /** each null when not given at `vdpa dev add` */
+  deviceFeatures: bigint | null;
+  mac: string | null;
+  mtu: number | null;
+  maxVqp: number | null;
+}
+
+export interface Profile {
+  profileVersion: number;
+  deviceType: string;
+  transport: Transport;
+  legacy: ProfileLegacy;
+  pci: ProfilePci | null;
+  /** config-space capability chain; null: not declared (no layout check) */
+  capabilities: Capability[] | null;
+  persona: { id: string; version: string } | null;
+  features: { offered: bigint; parent: bigint | null };
+  provisioned: ProfileProvisioned | null;
+  queues: { count: number; maxSizes: number[]; split: boolean; packed: boolean };
+  msixVectors: number | null;
+  configSize: number | null;
+  vfio: { migrationFlags: number } | null;
+  /** where a derived profile came from (informational) */
+  derivedFrom?: { device: string; revision: number; backend: string };
+}
+
+export class ProfileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProfileError';
+  }
+}
+
+const LEGACY_TRANSPORTS = new Set<string>(['pci-legacy', 'mmio-legacy']);
+const RING_PACKED = 1n << 34n;
+
+export interface SourceInfo {
+  persona?: { id: string; version: string };
+  /** VFIO_MIGRATION_* flags the source ran with */
+  vfioFlags?: number;
+  guestEndian?: Endian;
+  guestArch?: string;
+}
+
+function macText(mac: Uint8Array): string {
+  return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The profile of a recorded device: what it offered. A target with this profile can take the device. */
+export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
+  const legacy = LEGACY_TRANSPORTS.has(s.transport);
+  const pciLike = !s.transport.startsWith('mmio');
+  const caps = capabilityChain(s.pci.config);
+  const p = s.provisioned;
+  return {
+    profileVersion: PROFILE_VERSION,
+    deviceType: s.type,
+    transport: s.transport,
+    legacy: {
+      supported: legacy,
+      transitional: s.transport === 'pci-legacy' || (s.pci.device >= 0x1000 && s.pci.device <= 0x103f),
+      access: legacy ? [s.transport === 'mmio-legacy' ? 'mmio' : 'io-bar'] : [],
+      guestEndian: null,
+      guestArch: null,
+    },
+    pci: pciLike ? { vendor: s.pci.vendor, device: s.pci.device, subsystemVendor: s.pci.subsystemVendor, subsystem: s.pci.subsystem, revision: s.pci.revision } : null,
+    capabilities: s.pci.config.length ? caps : null,
+    persona: info.persona ?? null,
+    features: { offered: s.features.device, parent: s.features.parent ?? null },
+    provisioned: p
+      ? {
+          deviceFeatures: p.deviceFeaturesGiven ? p.deviceFeatures : null,
+          mac: p.macGiven ? macText(p.mac) : null,
+          mtu: p.mtuGiven ? p.mtu : null,
+          maxVqp: p.maxVqpGiven ? p.maxVqp : null,
+        }
+      : null,
+    queues: {
+      count: Math.max(s.numQueues, s.queues.length ? s.queues[s.queues.length - 1]!.index + 1 : 0),
+      maxSizes: fillSizes(s),
+      split: true,
+      packed: (s.features.device & RING_PACKED) !== 0n,
+    },
+    msixVectors: s.msix.tableSize || null,
+    configSize: s.config.length,
+    vfio: info.vfioFlags !== undefined ? { migrationFlags: info.vfioFlags } : s.transport === 'vfio' ? { migrationFlags: VFIO_MIGRATION_ALL } : null,
+    derivedFrom: { device: s.device, revision: s.revision, backend: s.backend },
+  };
+}
+
+function fillSizes(s: DeviceState): number[] {
+  const n = Math.max(s.numQueues, s.queues.length ? s.queues[s.queues.length - 1]!.index + 1 : 0);
+  const out = new Array<number>(n).fill(0);
+  for (const q of s.queues) out[q.index] = q.maxSize || q.size;
+  return out;
+}
+
+const typeOf = (t: string) => (deviceTypeByName(t) ? t : undefined);
+
+/** The JSON form written by `devrec profile` (features as hex with their names beside, informational). */
+export function profileToJson(p: Profile): Record<string, unknown> {
+  const t = typeOf(p.deviceType);
+  return {
+    profileVersion: p.profileVersion,
+    deviceType: p.deviceType,
+    transport: p.transport,
+    legacy: p.legacy,
+    pci: p.pci,
+    capabilities: p.capabilities,
+    persona: p.persona,
+    features: {
+      offered: hex64(p.features.offered),
+      offeredNames: featureNames(p.features.offered, t),
+      parent: p.features.parent === null ? null : hex64(p.features.parent),
+    },
+    provisioned: p.provisioned ? { ...p.provisioned, deviceFeatures: p.provisioned.deviceFeatures === null ? null : hex64(p.provisioned.deviceFeatures) } : null,
+    queues: p.queues,
+    msixVectors: p.msixVectors,
+    configSize: p.configSize,
+    vfio: p.vfio,
+    ...(p.derivedFrom ? { derivedFrom: p.derivedFrom } : {}),
+  };
+}
+
+// ---- validation ----
+
+type Obj = Record<string, unknown>;
+
+class V {
+  constructor(readonly file: string) {}
+  fail(field: string, why: string): never {
+    throw new ProfileError(`${this.file}: field "${field}": ${why}`);
+  }
+  obj(v: unknown, field: string): Obj {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(field, `expected an object, got ${show(v)}`);
+    return v as Obj;
+  }
+  req(o: Obj, key: string, field: string): unknown {
+    if (!(key in o)) this.fail(field, 'missing');
+    return o[key];
+  }
+  bool(v: unknown, field: string): boolean {
+    if (typeof v !== 'boolean') this.fail(field, `expected true or false, got ${show(v)}`);
+    return v;
+  }
+  str(v: unknown, field: string): string {
+    if (typeof v !== 'string') this.fail(field, `expected a string, got ${show(v)}`);
+    return v;
+  }
+  int(v: unknown, field: string, max: number, min = 0): number {
+    let n = v;
+    if (typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)) n = Number.parseInt(v.slice(2), 16);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) this.fail(field, `expected an integer ${min}..${max}, got ${show(v)}`);
+    return n as number;
+  }
+  /** "0x..." hex, or a list of feature names (catalog names, aliases, bit_<n>) */
+  features(v: unknown, field: string, type: string | undefined): bigint {
+    if (typeof v === 'string') {
+      if (!/^0x[0-9a-f]+$/i.test(v)) this.fail(field, `expected a "0x..." hex mask or a list of feature names, got ${show(v)}`);
+      return BigInt(v);
+    }
+    if (Array.isArray(v)) {
+      v.forEach((n, i) => { if (typeof n !== 'string') this.fail(`${field}[${i}]`, `expected a feature name, got ${show(n)}`); });
+      try {
+        return parseFeatureNames(v as string[], type);
+      } catch (e) {
+        this.fail(field, (e as Error).message);
+      }
+    }
+    this.fail(field, `expected a "0x..." hex mask or a list of feature names, got ${show(v)}`);
+  }
+  nullable<T>(v: unknown, fn: (x: unknown) => T): T | null {
+    return v === null || v === undefined ? null : fn(v);
+  }
+  oneOf<T extends string>(v: unknown, field: string, allowed: readonly T[]): T {
+    if (typeof v !== 'string' || !allowed.includes(v as T)) this.fail(field, `expected one of ${allowed.join(', ')}, got ${show(v)}`);
+    return v as T;
+  }
+}
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+const KNOWN_KEYS = new Set(['profileVersion', 'deviceType', 'transport', 'legacy', 'pci', 'capabilities', 'persona', 'features', 'provisioned', 'queues', 'msixVectors', 'configSize', 'vfio', 'derivedFrom', 'description']);
+
+/** Validates a profile's JSON text. Throws ProfileError naming the file and the field. */
+export function parseProfile(text: string, file: string): Profile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ProfileError(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  const v: V = new V(file);
+  const o = v.obj(raw, '(top level)');
+  for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) v.fail(k, `unknown field (known: ${[...KNOWN_KEYS].join(', ')})`);
+  const version = v.int(v.req(o, 'profileVersion', 'profileVersion'), 'profileVersion', 1 << 16);
+  if (version !== PROFILE_VERSION) v.fail('profileVersion', `profile version ${version} is not one this devrec reads (${PROFILE_VERSION})`);
+  const deviceType = v.str(v.req(o, 'deviceType', 'deviceType'), 'deviceType');
+  if (!deviceTypeByName(deviceType)) v.fail('deviceType', `unknown virtio device type ${show(deviceType)}`);
+  const transport = v.oneOf(v.req(o, 'transport', 'transport'), 'transport', TRANSPORTS);
+
+  const lo = v.obj(v.req(o, 'legacy', 'legacy'), 'legacy');
+  const legacy: ProfileLegacy = {
+    supported: v.bool(v.req(lo, 'supported', 'legacy.supported'), 'legacy.supported'),
+    transitional: v.bool(lo['transitional'] ?? false, 'legacy.transitional'),
+    access: ((): LegacyAccess[] => {
+      const a = lo['access'] ?? [];
+      if (!Array.isArray(a)) v.fail('legacy.access', `expected a list of ${LEGACY_ACCESS.join(', ')}`);
+      return a.map((x, i) => v.oneOf(x, `legacy.access[${i}]`, LEGACY_ACCESS));
+    })(),
+    guestEndian: v.nullable(lo['guestEndian'], (x) => {
+      if (!Array.isArray(x)) v.fail('legacy.guestEndian', 'expected a list of "little", "big" or null');
+      return x.map((e, i) => v.oneOf(e, `legacy.guestEndian[${i}]`, ['little', 'big'] as const));
+    }),
+    guestArch: v.nullable(lo['guestArch'], (x) => {
+      if (!Array.isArray(x)) v.fail('legacy.guestArch', 'expected a list of architecture names or null');
+      return x.map((e, i) => v.str(e, `legacy.guestArch[${i}]`));
+    }),
+  };
+  if (legacy.supported && legacy.access.length === 0) v.fail('legacy.access', 'legacy.supported is true: say how legacy access works (io-bar, admin-cmd, mmio)');
+
+  const pci = v.nullable(o['pci'], (x) => {
+    const po = v.obj(x, 'pci');
+    const f = (k: string, max: number) => v.int(v.req(po, k, `pci.${k}`), `pci.${k}`, max);
+    return { vendor: f('vendor', 0xffff), device: f('device', 0xffff), subsystemVendor: f('subsystemVendor', 0xffff), subsystem: f('subsystem', 0xffff), revision: f('revision', 0xff) };
+  });
+
+  const capabilities = v.nullable(o['capabilities'], (x) => {
+    if (!Array.isArray(x)) v.fail('capabilities', 'expected a list of {space, id, offset, length} or null');
+    return x.map((c, i): Capability => {
+      const f = `capabilities[${i}]`;
+      const co = v.obj(c, f);
+      const space = v.oneOf(co['space'] ?? 'pci', `${f}.space`, ['pci', 'pcie-ext'] as const);
+      const cap: Capability = {
+        space,
+        id: v.int(v.req(co, 'id', `${f}.id`), `${f}.id`, space === 'pci' ? 0xff : 0xffff),
+        offset: v.int(v.req(co, 'offset', `${f}.offset`), `${f}.offset`, 0xfff),
+        length: v.int(v.req(co, 'length', `${f}.length`), `${f}.length`, 0x1000),
+      };
+      if (typeof co['name'] === 'string') cap.name = co['name'];
+      if (co['pasidWidth'] !== undefined && co['pasidWidth'] !== null) cap.pasidWidth = v.int(co['pasidWidth'], `${f}.pasidWidth`, 20);
+      return cap;
+    });
+  });
+
+  const persona = v.nullable(o['persona'], (x) => {
+    const po = v.obj(x, 'persona');
+    return { id: v.str(v.req(po, 'id', 'persona.id'), 'persona.id'), version: v.str(v.req(po, 'version', 'persona.version'), 'persona.version') };
+  });
+
+  const fo = v.obj(v.req(o, 'features', 'features'), 'features');
+  const features = {
+    offered: v.features(v.req(fo, 'offered', 'features.offered'), 'features.offered', deviceType),
+    parent: v.nullable(fo['parent'], (x) => v.features(x, 'features.parent', deviceType)),
+  };
+
+  const provisioned = v.nullable(o['provisioned'], (x) => {
+    const po = v.obj(x, 'provisioned');
+    return {
+      deviceFeatures: v.nullable(po['deviceFeatures'], (y) => v.features(y, 'provisioned.deviceFeatures', deviceType)),
+      mac: v.nullable(po['mac'], (y) => {
+        const s = v.str(y, 'provisioned.mac');
+        if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(s)) v.fail('provisioned.mac', `expected a MAC address like 52:54:00:12:34:56, got ${show(s)}`);
+        return s.toLowerCase();
+      }),
+      mtu: v.nullable(po['mtu'], (y) => v.int(y, 'provisioned.mtu', 0xffff)),
+      maxVqp: v.nullable(po['maxVqp'], (y) => v.int(y, 'provisioned.maxVqp', 0xffff, 1)),
+    };
+  });
+
+  const qo = v.obj(v.req(o, 'queues', 'queues'), 'queues');
+  const count = v.int(v.req(qo, 'count', 'queues.count'), 'queues.count', 65535);
+  const ms = v.req(qo, 'maxSizes', 'queues.maxSizes');
+  let maxSizes: number[];
+  if (typeof ms === 'number') maxSizes = new Array<number>(count).fill(v.int(ms, 'queues.maxSizes', 32768));
+  else {
+    if (!Array.isArray(ms)) v.fail('queues.maxSizes', 'expected a list of sizes (one per queue) or one size for all');
+    maxSizes = ms.map((x, i) => v.int(x, `queues.maxSizes[${i}]`, 32768));
+    if (maxSizes.length !== count) v.fail('queues.maxSizes', `lists ${maxSizes.length} sizes, queues.count is ${count}`);
+  }
+  const queues = {
+    count, maxSizes,
+    split: v.bool(qo['split'] ?? true, 'queues.split'),
+    packed: v.bool(qo['packed'] ?? false, 'queues.packed'),
+  };
+  if (!queues.split && !queues.packed) v.fail('queues', 'neither split nor packed rings: the device has no ring layout');
+
+  const vfio = v.nullable(o['vfio'], (x) => {
+    const vo = v.obj(x, 'vfio');
+    return { migrationFlags: v.int(v.req(vo, 'migrationFlags', 'vfio.migrationFlags'), 'vfio.migrationFlags', 0xffffffff) };
+  });
+
+  return {
+    profileVersion: version, deviceType, transport, legacy, pci, capabilities, persona, features, provisioned, queues,
+    msixVectors: v.nullable(o['msixVectors'], (x) => v.int(x, 'msixVectors', 2048)),
+    configSize: v.nullable(o['configSize'], (x) => v.int(x, 'configSize', 4096)),
+    vfio,
+  };
+}

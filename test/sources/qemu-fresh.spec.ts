@@ -1,0 +1,55 @@
+// Captures made fresh in this run by CI (.ci/run sets DEVREC_FRESH_CAPTURES): the device-state stream and, when
+// the capture kept one, the full migration stream (RAM included, ~77 MB) decode to QEMU's own answers.
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { applyInPlace } from '../../src/project/reducer.js';
+import { initialState } from '../../src/project/state.js';
+import { qmpFeatureMask, qmpStatusByte } from '../../src/sources/qemu-names.js';
+import { readQemuStreamFile, deviceEvents } from '../../src/sources/qemu-savevm.js';
+
+const FRESH = (process.env['DEVREC_FRESH_CAPTURES'] ?? '').split(':').filter(Boolean);
+
+interface QmpDevice {
+  qemuType: string; pciAddress?: string; mmioBase?: string;
+  status: { status: Parameters<typeof qmpStatusByte>[0]; 'guest-features': Parameters<typeof qmpFeatureMask>[0] };
+  queues: { 'queue-index': number; 'vring-num': number; 'vring-desc': number; 'vring-avail': number; 'vring-used': number; 'last-avail-idx': number }[];
+}
+
+describe('fresh QEMU captures of this run: device-state and full migration streams against QMP', function () {
+  this.timeout(300000);
+  if (FRESH.length === 0) {
+    it('skipped: no DEVREC_FRESH_CAPTURES (CI sets it after capturing with the installed QEMU)');
+    return;
+  }
+  for (const dir of FRESH) {
+    for (const file of ['devstate.bin.gz', 'migration.bin.gz']) {
+      const full = path.join(dir, file);
+      const title = `${path.basename(dir)}/${file}`;
+      if (!existsSync(full)) {
+        it(`${title}: not kept by this capture`);
+        continue;
+      }
+      it(`${title}: every virtio device equals QEMU's answers`, async function () {
+        const qmp = JSON.parse(readFileSync(path.join(dir, 'qmp.json'), 'utf8')) as { devices: QmpDevice[] };
+        const r = await readQemuStreamFile(full);
+        expect(r.devices.length).to.equal(qmp.devices.length);
+        for (const d of qmp.devices) {
+          const id = d.pciAddress ? `${d.qemuType}@${d.pciAddress}` : `${d.qemuType}@${BigInt(d.mmioBase!).toString(16).padStart(8, '0')}`;
+          const dev = r.devices.find((x) => x.id === id);
+          expect(dev, id).to.not.equal(undefined);
+          const s = initialState(id);
+          deviceEvents(dev!, 1n).events.forEach((e, i) => applyInPlace(s, { ...e, revision: i }));
+          expect(s.status, `${id} status`).to.equal(qmpStatusByte(d.status.status));
+          expect(s.features.accepted, `${id} features`).to.equal(qmpFeatureMask(d.status['guest-features']));
+          for (const q of d.queues) {
+            const mine = s.queues.find((x) => x.index === q['queue-index'])!;
+            expect([mine.size, mine.desc, mine.driver, mine.device, mine.lastAvailIdx], `${id} queue ${q['queue-index']}`).to.deep.equal([
+              q['vring-num'], BigInt(q['vring-desc']), BigInt(q['vring-avail']), BigInt(q['vring-used']), q['last-avail-idx'],
+            ]);
+          }
+        }
+      });
+    }
+  }
+});
