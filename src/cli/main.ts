@@ -14,6 +14,12 @@ import { verifyCommand } from './commands/verify.js';
 import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { inspectCommand } from './commands/inspect.js';
+import { migrateCommand } from './commands/migrate.js';
+import { profileCommand } from './commands/profile.js';
+import { checkCommand } from './commands/check.js';
+import { diffCommand } from './commands/diff.js';
+import { reportCommand } from './commands/report.js';
+import { tailCommand } from './commands/tail.js';
 
 export const VERSION = '0.1.0';
 
@@ -23,7 +29,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), copyCommand(), demoCommand(), exportCommand(), inspectCommand(), importCommand()]) {
+  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), copyCommand(), demoCommand(), exportCommand(), inspectCommand(), importCommand(), reportCommand(), tailCommand(), profileCommand(), checkCommand(), diffCommand(), migrateCommand()]) {
     program.addCommand(c.exitOverride());
   }
   return program;

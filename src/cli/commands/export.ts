@@ -6,6 +6,7 @@ import { EXPORT_FORMATS, type ExportFormat, exportDevice } from '../../migration
 import { FORMAT_MAJOR, FORMAT_MINOR, MigrationExportError } from '../../migration/format.js';
 import { VfioFsmError, upper } from '../../migration/vfio-fsm.js';
 import { CliError, parseRevision, storeOption, withStore } from '../common.js';
+import { withProgress } from '../progress.js';
 
 export function exportCommand() {
   return new Command('export')
@@ -19,7 +20,7 @@ export function exportCommand() {
       await withStore(opts.store, false, async (store) => {
         let result;
         try {
-          result = await exportDevice(store, id, { ...(opts.at !== undefined ? { at: opts.at } : {}), format: opts.format as ExportFormat });
+          result = await withProgress(`exporting ${id}`, {}, () => exportDevice(store, id, { ...(opts.at !== undefined ? { at: opts.at } : {}), format: opts.format as ExportFormat }));
         } catch (e) {
           if (e instanceof MigrationExportError || e instanceof VfioFsmError) throw new CliError(`export ${id}: ${e.message}`);
           throw e;

@@ -2,6 +2,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
+import { withProgress } from '../progress.js';
 
 export function qemuTraceSubcommand() {
   return new Command('qemu-trace')
@@ -14,7 +15,7 @@ export function qemuTraceSubcommand() {
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await importQemuTrace(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {});
+          summary = await withProgress(`importing ${file}`, opts, () => importQemuTrace(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {}));
         } catch (err) {
           throw new CliError((err as Error).message);
         }

@@ -3,6 +3,7 @@ import { Command } from '@commander-js/extra-typings';
 import { storeUrlFromEnv } from '../../store/open.js';
 import { verifyFileStore } from '../../store/file-verify.js';
 import { CliError, EXIT_ERROR, storeOption, writeJson } from '../common.js';
+import { withProgress } from '../progress.js';
 
 export function verifyCommand() {
   return new Command('verify')
@@ -12,7 +13,7 @@ export function verifyCommand() {
     .action(async (opts) => {
       const url = storeUrlFromEnv(opts.store);
       if (!url.startsWith('file:')) throw new CliError(`verify checks file: stores; ${url} keeps its own integrity`);
-      const report = await verifyFileStore(url.slice('file:'.length));
+      const report = await withProgress(`verifying ${url}`, opts, () => verifyFileStore(url.slice('file:'.length)));
       if (opts.json) writeJson(report);
       else {
         process.stdout.write(`${report.dir}: ${report.segments} segment(s), ${report.records} record(s), ${report.events} event(s), ${report.streams} stream(s), ${report.bytes} bytes\n`);
