@@ -1,7 +1,7 @@
 // The linter: replays a device's events through the reducer and runs every rule on each step.
 import type { DeviceEvent } from '../../events/types.js';
 import type { EventStore } from '../../store/types.js';
-import { reduce } from '../reducer.js';
+import { applyInPlace } from '../reducer.js';
 import { type DeviceState, initialState } from '../state.js';
 import { RULES } from './table.js';
 import type { Finding, LintMemory, LintOptions, Rule } from './types.js';
@@ -21,8 +21,8 @@ export class Linter {
 
   /** Applies one event; returns the findings it causes. */
   step(event: DeviceEvent): Finding[] {
-    const before = this.state;
-    const after = reduce(before, event);
+    const before = beforeView(this.state, event);
+    const after = applyInPlace(this.state, event);
     const findings: Finding[] = [];
     const ctx = { before, after, event, mem: this.mem, options: this.options };
     for (const rule of this.rules) {
@@ -52,6 +52,18 @@ export class Linter {
       m.offerKnown = 'all';
     }
   }
+}
+
+/**
+ * What rules may read of the state before an event, copied before the event is applied in place: the scalar
+ * fields, the feature sets, and the queue the event touches (rules only compare that one; see RuleContext).
+ * Copying this instead of the whole state keeps linting at replay speed.
+ */
+function beforeView(s: DeviceState, e: DeviceEvent): DeviceState {
+  const b = e.body;
+  const index = b.kind === 'vqIndex' || b.kind === 'queueConfigured' ? b.index : -1;
+  const q = index >= 0 ? s.queues.find((x) => x.index === index) : undefined;
+  return { ...s, features: { ...s.features }, queues: q ? [{ ...q }] : [] };
 }
 
 export interface LintResult {

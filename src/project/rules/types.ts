@@ -19,6 +19,7 @@ export interface LintMemory {
 }
 
 export interface RuleContext {
+  /** the state before the event: scalar fields and feature sets, and in `queues` only the queue the event touches */
   before: DeviceState;
   after: DeviceState;
   event: DeviceEvent;
