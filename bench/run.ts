@@ -14,6 +14,10 @@ import { Projector } from '../src/project/projector.js';
 import { Recorder } from '../src/record/recorder.js';
 import { netLifecycle } from '../src/sim/net-lifecycle.js';
 import { FileEventStore } from '../src/store/file-store.js';
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { QemuTraceImporter } from '../src/sources/qemu-trace.js';
+import { Linter } from '../src/project/rules/lint.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number) => {
@@ -184,6 +188,41 @@ async function main(): Promise<void> {
   log(`| stateAt(revision) | ${pct(0.5)} ms | ${pct(0.95)} ms | ${lat[lat.length - 1]!.toFixed(2)} ms |`);
   log('');
   rmSync(bigRoot, { recursive: true, force: true });
+
+  // --- QEMU trace import and lint -----------------------------------------------------------------------
+  const traceLines = gunzipSync(readFileSync(path.resolve('streams/qemu/pc-modern-net-blk/trace.log.gz'))).toString('utf8').split('\n');
+  const reps = quick ? 60 : 600;
+  let imported = 0;
+  const importer = new QemuTraceImporter('bench', async (_d, evs) => void (imported += evs.length));
+  let traceReadMs = 0;
+  {
+    // baseline: splitting and matching the same lines with the line regex only
+    const t = performance.now();
+    let matched = 0;
+    for (let r = 0; r < reps; r++) for (const l of traceLines) if (/^([a-z0-9_]+) /.test(l)) matched++;
+    traceReadMs = performance.now() - t;
+    void matched;
+  }
+  const [, traceMs] = await timeAsync(async () => {
+    for (let r = 0; r < reps; r++) for (const l of traceLines) {
+      const p = importer.line(l);
+      if (p) await p;
+    }
+    await importer.finish();
+  });
+  const nLines = reps * traceLines.length;
+  log(`## QEMU trace import, ${nLines.toLocaleString('en-US')} lines (the pc-modern-net-blk capture, ${reps} times)`);
+  log('');
+  log('| what | time | throughput |');
+  log('|---|---|---|');
+  log(`| baseline: test each line against one regex | ${traceReadMs.toFixed(0)} ms | ${Math.round(nLines / (traceReadMs / 1000)).toLocaleString('en-US')} lines/s |`);
+  log(`| parse + map to devices + decode (${imported.toLocaleString('en-US')} events out) | ${traceMs.toFixed(0)} ms | ${Math.round(nLines / (traceMs / 1000)).toLocaleString('en-US')} lines/s |`);
+  const lintEvents: NewEvent[] = [];
+  for (const { event } of netLifecycle({ trafficRounds: quick ? 50_000 : 250_000 })) lintEvents.push(event);
+  const linter = new Linter('bench');
+  const [, lintMs] = time(() => lintEvents.forEach((e, i) => linter.step({ ...e, revision: i })));
+  log(`| lint (every rule on every event), ${lintEvents.length.toLocaleString('en-US')} events | ${lintMs.toFixed(0)} ms | ${rate(lintEvents.length, lintMs)} |`);
+  log('');
 
   if (!args.includes('--no-write')) {
     writeFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'RESULTS.md'), lines.join('\n') + '\n');
