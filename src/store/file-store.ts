@@ -94,6 +94,8 @@ class StreamIndex {
 
 interface LoadedRecord {
   payload: Buffer;
+  /** the same bytes as a plain Uint8Array view: the generated decoder stays monomorphic and allocates no view */
+  bytes: Uint8Array;
   header: RecordHeader;
 }
 
@@ -437,14 +439,14 @@ export class FileEventStore implements EventStore {
     if (bytesRead !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${bytesRead} of ${len} bytes)`);
     if (payloadCrc(payload) !== prefix.readUInt32LE(4)) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
     try {
-      return { payload, header: parseRecordHeader(payload) };
+      return { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header: parseRecordHeader(payload) };
     } catch (err) {
       if (err instanceof FrameError) throw new StoreCorruptError(seg.name, off + RECORD_PREFIX_BYTES + err.offset, err.message);
       throw err;
     }
   }
 
-  private decodeAt(rec: number, payload: Buffer, start: number, end: number): DeviceEvent {
+  private decodeAt(rec: number, payload: Uint8Array, start: number, end: number): DeviceEvent {
     try {
       return fastDecodeEvent(payload, start, end);
     } catch (err) {
@@ -469,7 +471,7 @@ export class FileEventStore implements EventStore {
       const runLast = runFirst + idx.runCount.get(run) - 1;
       if (backwards ? runLast < lo : runFirst > hi) break;
       const rec = idx.runRecord.get(run);
-      const { payload, header } = await this.loadRecord(rec);
+      const { payload, bytes, header } = await this.loadRecord(rec);
       const slot = header.streams.findIndex((s) => s.name === stream);
       const chunk: StoredEvent[] = [];
       let revision = runFirst;
@@ -478,7 +480,7 @@ export class FileEventStore implements EventStore {
         if (si !== slot) return;
         const r = revision++;
         if (r < lo || r > hi) return;
-        chunk.push({ stream, revision: r, position: firstPos + ei, event: this.decodeAt(rec, payload, start, end) });
+        chunk.push({ stream, revision: r, position: firstPos + ei, event: this.decodeAt(rec, bytes, start, end) });
       });
       if (backwards) chunk.reverse();
       if (chunk.length > remaining) chunk.length = remaining;
@@ -501,20 +503,23 @@ export class FileEventStore implements EventStore {
       const runFirst = idx.runFirstRevision.get(run);
       if (runFirst > hi) break;
       const rec = idx.runRecord.get(run);
-      const { payload, header } = await this.loadRecord(rec);
+      const { bytes, header } = await this.loadRecord(rec);
       const slot = header.streams.findIndex((s) => s.name === stream);
+      const slotLo = slot & 0xff;
+      const slotHi = slot >> 8;
       // Walk the events region inline: nothing is allocated per event but the decoded event itself.
       let off = header.eventsOffset;
       let revision = runFirst;
+      const order = header.indexOffset;
       for (let i = 0; i < header.count; i++) {
-        const len = payload.readUInt32LE(off);
+        const len = (bytes[off]! | (bytes[off + 1]! << 8) | (bytes[off + 2]! << 16) | (bytes[off + 3]! << 24)) >>> 0;
         const start = off + 4;
         off = start + len;
-        if (off > payload.length) throw new StoreCorruptError(this.segments[this.recSegment.get(rec)]!.name, this.recOffset.get(rec) + RECORD_PREFIX_BYTES + start - 4, `event ${i} runs past the end of the record`);
-        if (payload[header.indexOffset + 2 * i] !== (slot & 0xff) || payload[header.indexOffset + 2 * i + 1] !== slot >> 8) continue;
+        if (off > bytes.length) throw new StoreCorruptError(this.segments[this.recSegment.get(rec)]!.name, this.recOffset.get(rec) + RECORD_PREFIX_BYTES + start - 4, `event ${i} runs past the end of the record`);
+        if (bytes[order + 2 * i] !== slotLo || bytes[order + 2 * i + 1] !== slotHi) continue;
         const r = revision++;
         if (r < lo || r > hi) continue;
-        visit(this.decodeAt(rec, payload, start, off));
+        visit(this.decodeAt(rec, bytes, start, off));
         n++;
       }
     }
@@ -523,14 +528,14 @@ export class FileEventStore implements EventStore {
 
   async *readAll(fromPosition = 0): AsyncIterable<StoredEvent> {
     for (let rec = this.findRecord(fromPosition); rec >= 0 && rec < this.recSegment.length; rec++) {
-      const { payload, header } = await this.loadRecord(rec);
+      const { payload, bytes, header } = await this.loadRecord(rec);
       const counters = header.streams.map((s) => s.firstRevision);
       const out: StoredEvent[] = [];
       forEachEvent(payload, header, (si, ei, start, end) => {
         const revision = counters[si]!++;
         const position = header.firstPosition + ei;
         if (position < fromPosition) return;
-        out.push({ stream: header.streams[si]!.name, revision, position, event: this.decodeAt(rec, payload, start, end) });
+        out.push({ stream: header.streams[si]!.name, revision, position, event: this.decodeAt(rec, bytes, start, end) });
       });
       yield* out;
     }
