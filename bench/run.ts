@@ -224,6 +224,33 @@ async function main(): Promise<void> {
   log(`| lint (every rule on every event), ${lintEvents.length.toLocaleString('en-US')} events | ${lintMs.toFixed(0)} ms | ${rate(lintEvents.length, lintMs)} |`);
   log('');
 
+  // --- migration stream size next to QEMU's own device state for the same device ---------------------------
+  {
+    const { MemoryEventStore } = await import('../src/store/memory.js');
+    const { importQemuTrace } = await import('../src/sources/import-trace.js');
+    const { exportDevice } = await import('../src/migration/exporter.js');
+    const { inspectQemuStream } = await import('../src/sources/qemu-savevm.js');
+    const cap = path.resolve('streams/qemu/pc-modern-net-blk');
+    const mem = new MemoryEventStore();
+    await importQemuTrace(mem, path.join(cap, 'trace.log.gz'));
+    const qemu = inspectQemuStream(readFileSync(path.join(cap, 'devstate.bin.gz')));
+    log('## Migration data size: devrec export vs QEMU\'s device-state section (pc-modern-net-blk capture)');
+    log('');
+    log('| device | devrec stream | qemu-vfio wrapped | QEMU device-state section |');
+    log('|---|---|---|---|');
+    for (const [id, idstr] of [['virtio-net-pci@00:02.0', '0000:00:02.0/virtio-net'], ['virtio-blk-pci@00:04.0', '0000:00:04.0/virtio-blk']] as const) {
+      const [ex, exMs] = await timeAsync(() => exportDevice(mem, id, { format: 'devrec' }));
+      const wrapped = await exportDevice(mem, id, { format: 'qemu-vfio' });
+      const section = qemu.sections.find((x) => x.idstr === idstr);
+      log(`| ${id} | ${ex.bytes.length} bytes (export ${exMs.toFixed(1)} ms) | ${wrapped.bytes.length} bytes | ${section ? section.length + ' bytes' : 'n/a'} |`);
+    }
+    log('');
+    log('QEMU\'s section carries the PCI config space, the MSI-X table and PBA, the device vmstate (MAC table, VLAN');
+    log('bitmap, in-flight requests) and its per-queue subsection arrays, sized for every queue QEMU could have;');
+    log('devrec carries the virtio device parts, ring state and what it recorded of PCI config and MSI-X.');
+    log('');
+  }
+
   if (!args.includes('--no-write')) {
     writeFileSync(path.join(path.dirname(new URL(import.meta.url).pathname), 'RESULTS.md'), lines.join('\n') + '\n');
     console.log('\nwrote bench/RESULTS.md');
