@@ -9,40 +9,17 @@
 // little-endian unconditionally, and makes the device fail an access that is not exactly one field. Effects
 // are decided only from commands that completed with status OK: a failed command (flagged admin-failed) and a
 // command not completed yet change nothing.
-import type { NewEvent, Transport } from '../events/types.js';
 import { ADMIN_LEGACY_MAX_OFFSET, ADMIN_STATUS_OK, LEGACY_PCI_HEADER, MAX_DEVICE_CONFIG, adminOpcode } from '../model/registers.js';
-import { PciFunctionState } from './pci-config.js';
-import { LegacyRegisters } from './pci-legacy.js';
-import {
-  type Decoded, type RawContext, accessValue, bytesValue, configBytes, guarded, shapeAnomaly, toEvents, valueKnown,
-} from './support.js';
-import type { Anomaly, DecoderOptions, RawAccess, TransportDecoder } from './types.js';
+import { LegacyFrontEnd } from './pci-legacy.js';
+import { type Decoded, accessValue, bytesValue, configBytes, shapeAnomaly, valueKnown } from './support.js';
+import type { Anomaly, RawAccess } from './types.js';
 
 const LEGACY_NOTIFY_INFO = 0x6;
 
-export class AdminLegacyDecoder implements TransportDecoder {
-  readonly transport: Transport = 'pci-legacy';
-  readonly registers: LegacyRegisters;
+export class AdminLegacyDecoder extends LegacyFrontEnd {
+  protected readonly path = 'admin-cmd' as const;
 
-  constructor(readonly opts: DecoderOptions, readonly pci = new PciFunctionState(opts), registers = new LegacyRegisters(opts)) {
-    this.registers = registers;
-  }
-
-  decode(a: RawAccess): NewEvent[] {
-    return guarded(a, () => this.context(), () => {
-      const ctx = this.context();
-      return toEvents(a, ctx, this.decodeAccess(a));
-    });
-  }
-
-  private context(): RawContext {
-    return {
-      transport: this.transport, path: 'admin-cmd', msixEnabled: this.pci.msixEnabled,
-      selectedQueue: this.registers.shadow.queueSelect,
-    };
-  }
-
-  private decodeAccess(a: RawAccess): Decoded {
+  protected decodeAccess(a: RawAccess): Decoded {
     const shape = shapeAnomaly(a);
     if (shape) return { anomalies: [shape], outs: [] };
     const anomalies: Anomaly[] = [];

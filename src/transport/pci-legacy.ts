@@ -107,29 +107,37 @@ export class LegacyRegisters {
   }
 }
 
-export class LegacyPciDecoder implements TransportDecoder {
+/**
+ * A way into the legacy register file: the IO BAR, or admin legacy commands through the owner device. Both share
+ * the register file and the PCI function state; they differ in the access path and in how an access is read.
+ */
+export abstract class LegacyFrontEnd implements TransportDecoder {
   readonly transport: Transport = 'pci-legacy';
   readonly registers: LegacyRegisters;
+  protected abstract readonly path: NewEvent['path'];
 
   constructor(readonly opts: DecoderOptions, readonly pci = new PciFunctionState(opts), registers = new LegacyRegisters(opts)) {
     this.registers = registers;
   }
 
   decode(a: RawAccess): NewEvent[] {
-    return guarded(a, () => this.context(), () => {
-      const ctx = this.context();
-      return toEvents(a, ctx, this.decodeAccess(a));
-    });
+    return guarded(a, () => this.context(), () => toEvents(a, this.context(), this.decodeAccess(a)));
   }
 
   private context(): RawContext {
     return {
-      transport: this.transport, path: 'io-bar', msixEnabled: this.pci.msixEnabled,
+      transport: this.transport, path: this.path, msixEnabled: this.pci.msixEnabled,
       selectedQueue: this.registers.shadow.queueSelect,
     };
   }
 
-  private decodeAccess(a: RawAccess): Decoded {
+  protected abstract decodeAccess(a: RawAccess): Decoded;
+}
+
+export class LegacyPciDecoder extends LegacyFrontEnd {
+  protected readonly path = 'io-bar' as const;
+
+  protected decodeAccess(a: RawAccess): Decoded {
     const shape = shapeAnomaly(a);
     if (shape) return { anomalies: [shape], outs: [] };
     if (a.region !== 'legacy-io') return { anomalies: ['unknown-register'], outs: [] };

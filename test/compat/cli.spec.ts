@@ -4,20 +4,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
+import { devrec, type Run } from '../helpers/cli.js';
 
-interface Run { code: number; stdout: string; stderr: string }
-function devrec(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.resolve('bin/devrec'), ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end('');
-  });
-}
 
 const NET = 'virtio-net-pci@00:02.0';
 const noStack = (r: Run) => expect(r.stderr).not.to.match(/\n\s+at /);
@@ -50,7 +38,7 @@ describe('CLI: profile, check, diff', function () {
     expect(ok.code, ok.stderr + ok.stdout).to.equal(0);
     expect(ok.stdout).to.contain('COMPATIBLE');
 
-    const bad = await devrec(['check', stream, '--target', legacy], { NO_COLOR: '1' });
+    const bad = await devrec(['check', stream, '--target', legacy], '', { NO_COLOR: '1' });
     expect(bad.code).to.equal(2);
     expect(bad.stdout).to.contain('INCOMPATIBLE').and.to.contain('bit 32 VIRTIO_F_VERSION_1').and.to.contain('Allowed features: 0x79bf8064');
     expect(bad.stdout).not.to.contain('\x1b[');
@@ -68,7 +56,7 @@ describe('CLI: profile, check, diff', function () {
   });
 
   it('diff: the modern net device against the legacy one, by name; --json sorted and without colour', async function () {
-    const d = await devrec(['diff', NET, `legacy/${NET}`, '--store', store], { FORCE_COLOR: '1' });
+    const d = await devrec(['diff', NET, `legacy/${NET}`, '--store', store], '', { FORCE_COLOR: '1' });
     expect(d.code, d.stderr).to.equal(0);
     const plain = d.stdout.replace(/\x1b\[[0-9;]*m/g, '');
     expect(plain).to.contain('identity.transport: pci-modern -> pci-legacy');
@@ -77,7 +65,7 @@ describe('CLI: profile, check, diff', function () {
     expect(plain).to.match(/event logs: diverge at revision \d+/);
     expect(d.stdout).to.contain('\x1b['); // FORCE_COLOR
 
-    const j = await devrec(['diff', NET, `legacy/${NET}@100`, '--store', store, '--json'], { FORCE_COLOR: '1' });
+    const j = await devrec(['diff', NET, `legacy/${NET}@100`, '--store', store, '--json'], '', { FORCE_COLOR: '1' });
     expect(j.code).to.equal(0);
     expect(j.stdout).not.to.contain('\x1b[');
     const out = JSON.parse(j.stdout);

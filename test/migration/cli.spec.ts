@@ -7,20 +7,8 @@ import path from 'node:path';
 import { eventToJson } from '../../src/events/json.js';
 import { netLifecycle } from '../../src/sim/net-lifecycle.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { devrec, type Run } from '../helpers/cli.js';
 
-interface Run { code: number; stdout: string; stderr: string }
-function devrec(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.resolve('bin/devrec'), ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end('');
-  });
-}
 
 const DEV = 'virtio-net-pci@00:02.0';
 

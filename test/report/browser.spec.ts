@@ -9,20 +9,8 @@ import { importQemuTrace } from '../../src/sources/import-trace.js';
 import { FileEventStore } from '../../src/store/file-store.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { CHROMIUM, haveChromium, launchChromium } from './chromium.js';
+import { devrec, type Run } from '../helpers/cli.js';
 
-interface Run { code: number; stdout: string; stderr: string }
-function devrec(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.resolve('bin/devrec'), ...args], { env: { ...process.env, CI: 'true' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end();
-  });
-}
 
 const BLK = 'virtio-blk-pci@00:04.0';
 const NET = 'virtio-net-pci@00:03.0';
