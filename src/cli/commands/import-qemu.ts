@@ -41,7 +41,7 @@ export function qemuStateSubcommand() {
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await importQemuState(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {});
+          summary = await withProgress(`importing ${file}`, opts, () => importQemuState(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {}));
         } catch (err) {
           throw new CliError(`${file}: ${(err as Error).message}`);
         }

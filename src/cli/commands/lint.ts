@@ -6,6 +6,7 @@ import { UnknownDeviceError } from '../../project/projector.js';
 import { lintStream } from '../../project/rules/lint.js';
 import { RULES, ruleById } from '../../project/rules/table.js';
 import { CliError, EXIT_INCOMPATIBLE, storeOption, withStore, writeJson } from '../common.js';
+import { withProgress } from '../progress.js';
 
 export function lintCommand() {
   return new Command('lint')
@@ -17,7 +18,7 @@ export function lintCommand() {
     .action(async (id, opts) => {
       await withStore(opts.store, true, async (store) => {
         if ((await store.head(id)) < 0) throw new CliError(new UnknownDeviceError(id).message);
-        const result = await lintStream(store, id);
+        const result = await withProgress(`linting ${id}`, opts, () => lintStream(store, id));
         if (opts.json) writeJson(result);
         else {
           process.stdout.write(`${id}: ${result.events} events, ${result.errors} error(s), ${result.warnings} warning(s), ${result.findings.length - result.errors - result.warnings} note(s)\n`);
@@ -41,7 +42,7 @@ export function bisectCommand() {
       if (!rule) throw new CliError(`--rule "${opts.rule}" is not a rule; rules: ${RULES.map((r) => r.id).join(', ')}`);
       await withStore(opts.store, true, async (store) => {
         if ((await store.head(id)) < 0) throw new CliError(new UnknownDeviceError(id).message);
-        const result = await lintStream(store, id, {}, rule.id);
+        const result = await withProgress(`bisecting ${id} on ${rule.id}`, opts, () => lintStream(store, id, {}, rule.id));
         const hit = result.findings.find((f) => f.rule === rule.id);
         if (!hit) {
           if (opts.json) writeJson({ device: id, rule: rule.id, failsAt: null, events: result.events });
