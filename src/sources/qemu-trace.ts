@@ -63,15 +63,28 @@ export interface TraceLine {
 const LINE_RE = /^(?:(\d+)@(\d+)\.(\d+):)?([a-z0-9_]+)(?: (.*))?$/;
 
 export function parseTraceLine(line: string): TraceLine | undefined {
-  const m = LINE_RE.exec(line);
-  if (!m) return undefined;
-  const out: TraceLine = { name: m[4]!, args: m[5] ?? '' };
-  if (m[2] !== undefined) out.timestampNs = BigInt(m[2]) * 1_000_000_000n + BigInt(m[3]!.padEnd(6, '0').slice(0, 6)) * 1000n;
-  return out;
+  const c = line.charCodeAt(0);
+  if (c >= 48 && c <= 57) {
+    // pid@sec.usec:name args (the log backend's prefix): the rare form, parsed with the full pattern
+    const m = LINE_RE.exec(line);
+    if (!m) return undefined;
+    const out: TraceLine = { name: m[4]!, args: m[5] ?? '' };
+    if (m[2] !== undefined) out.timestampNs = BigInt(m[2]) * 1_000_000_000n + BigInt(m[3]!.padEnd(6, '0').slice(0, 6)) * 1000n;
+    return out;
+  }
+  const sp = line.indexOf(' ');
+  const name = sp < 0 ? line : line.slice(0, sp);
+  if (!NAME_RE.test(name)) return undefined;
+  return { name, args: sp < 0 ? '' : line.slice(sp + 1) };
 }
+const NAME_RE = /^[a-z][a-z0-9_]*$/;
+/** The trace events the importer reads (QemuTraceImporter.line). */
+const HANDLED = new Set(['pci_cfg_write', 'memory_region_ops_write', 'memory_region_ops_read', 'virtio_queue_notify', 'virtqueue_pop', 'virtqueue_flush', 'virtqueue_fill']);
 
 const PCI_CFG_RE = /^(\S+) (\d+):(\d+)\.(\d+) @0x([0-9a-f]+) <- 0x([0-9a-f]+)$/;
-const MR_RE = /^cpu -?\d+ mr 0x[0-9a-f]+ addr 0x([0-9a-f]+) value 0x([0-9a-f]+) size (\d+) name '([^']*)'$/;
+const MR_HEAD_RE = /^cpu -?\d+ mr 0x[0-9a-f]+$/;
+const HEX_RE = /^[0-9a-f]{1,16}$/;
+const DEC_RE = /^\d{1,3}$/;
 const NOTIFY_RE = /^vdev (0x[0-9a-f]+) n (\d+) vq (0x[0-9a-f]+)$/;
 const POP_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ in_num \d+ out_num \d+$/;
 const FLUSH_RE = /^vq (0x[0-9a-f]+) count (\d+)$/;
@@ -144,6 +157,10 @@ export class QemuTraceImporter {
   line(text: string): Promise<void> | undefined {
     this.lineNo++;
     if (text.length === 0) return undefined;
+    // Most lines of a raw trace are events devrec does not read: skip them before cutting the line up.
+    const sp = text.indexOf(' ');
+    const c0 = text.charCodeAt(0);
+    if (c0 >= 97 && !HANDLED.has(sp < 0 ? text : text.slice(0, sp))) return undefined;
     const t = parseTraceLine(text);
     if (!t) return undefined; // not a trace line (QEMU warnings in the same log): skip
     // Time: the prefix when the trace has one; otherwise the line number, so order is kept and stated.
@@ -189,7 +206,7 @@ export class QemuTraceImporter {
       dev.bars[(offset - 0x10) / 4] = value;
       this.pageCache.clear();
     }
-    return this.access(dev, { timestampNs: this.clockNs, region: 'pci-cfg-space', offset, width: cfgWidth(offset, value), direction: 'write', value: BigInt(value) });
+    return this.access(dev, { timestampNs: this.clockNs, source: 'qemu-trace', region: 'pci-cfg-space', offset, width: cfgWidth(offset, value), direction: 'write', value: BigInt(value) });
   }
 
   private newDevice(id: string, qemuType: string, type: string): Device {
@@ -222,13 +239,22 @@ export class QemuTraceImporter {
   }
 
   private mrAccess(args: string, direction: 'read' | 'write'): Promise<void> | undefined {
-    const m = MR_RE.exec(args);
-    if (!m) this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
-    const region = regionOf(m[4]!);
+    // The hottest line of a trace: cut it at its fixed markers instead of one big regex, then check each piece.
+    const ai = args.indexOf(' addr 0x');
+    const vi = ai < 0 ? -1 : args.indexOf(' value 0x', ai);
+    const si = vi < 0 ? -1 : args.indexOf(' size ', vi);
+    const ni = si < 0 ? -1 : args.indexOf(" name '", si);
+    const addrHex = args.slice(ai + 8, vi);
+    const valueHex = args.slice(vi + 9, si);
+    const sizeText = args.slice(si + 6, ni);
+    if (ni < 0 || args.charCodeAt(args.length - 1) !== 39 || !HEX_RE.test(addrHex) || !HEX_RE.test(valueHex) || !DEC_RE.test(sizeText) || !MR_HEAD_RE.test(args.slice(0, ai))) {
+      this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
+    }
+    const region = regionOf(args.slice(ni + 7, args.length - 1));
     if (!region) return undefined;
-    const addr = parseInt(m[1]!, 16);
-    const value = m[2]!.length <= 13 ? BigInt(parseInt(m[2]!, 16)) : BigInt('0x' + m[2]!);
-    const width = Number(m[3]!);
+    const addr = parseInt(addrHex, 16);
+    const value = valueHex.length <= 13 ? BigInt(parseInt(valueHex, 16)) : BigInt('0x' + valueHex);
+    const width = Number(sizeText);
     if (region.kind === 'mmio') {
       const windowBase = addr - (addr % MMIO_WINDOW);
       let dev = this.byWindow.get(windowBase);
@@ -237,13 +263,13 @@ export class QemuTraceImporter {
         dev.mmioBase = windowBase;
         this.byWindow.set(windowBase, dev);
       }
-      return this.mmioAccess(dev, { timestampNs: this.clockNs, region: 'mmio-regs', offset: addr - windowBase, width, direction, value });
+      return this.mmioAccess(dev, { timestampNs: this.clockNs, source: 'qemu-trace', region: 'mmio-regs', offset: addr - windowBase, width, direction, value });
     }
     const dev = this.byBar(addr, region);
     if (!dev) return this.orphan(region.name, addr);
     const barBase = region.base(dev)!;
     const offset = region.kind === 'modern' ? (addr - barBase) % MODERN_PAGE : addr - barBase;
-    return this.access(dev, { timestampNs: this.clockNs, region: region.region, bar: region.bar, offset, width, direction, value }, region.decides);
+    return this.access(dev, { timestampNs: this.clockNs, source: 'qemu-trace', region: region.region, bar: region.bar, offset, width, direction, value }, region.decides);
   }
 
   /** virtio-mmio: the device type comes from the DeviceID read, the version (legacy 1 / modern 2) from Version. */
@@ -304,10 +330,11 @@ export class QemuTraceImporter {
   }
 
   private decodeInto(dev: Device, a: RawAccess): void {
-    for (const e of dev.decoder!.decode({ ...a, source: 'qemu-trace' })) {
+    // accesses are built with source 'qemu-trace', which the decoders carry into every event
+    for (const e of dev.decoder!.decode(a)) {
       if (e.body.kind === 'featuresNegotiated' && e.body.accepted) dev.packed = (e.body.features & RING_PACKED) !== 0n;
       else if (e.body.kind === 'statusWritten' && e.body.status === 0) dev.packed = false;
-      dev.events.push({ ...e, source: 'qemu-trace' });
+      dev.events.push(e);
     }
   }
 
