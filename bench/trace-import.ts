@@ -1,0 +1,24 @@
+// npx tsx bench/trace-import.ts: QEMU trace import alone (no other work in the process), over the committed
+// pc-modern-net-blk capture repeated 300 times, three rounds; prints lines/s per round.
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import path from 'node:path';
+import { QemuTraceImporter } from '../src/sources/qemu-trace.js';
+
+const lines = gunzipSync(readFileSync(path.resolve('streams/qemu/pc-modern-net-blk/trace.log.gz'))).toString('utf8').split('\n');
+for (let round = 1; round <= 3; round++) {
+  let events = 0;
+  const importer = new QemuTraceImporter('bench', async (_d, evs) => void (events += evs.length));
+  const t = performance.now();
+  let n = 0;
+  for (let r = 0; r < 300; r++) {
+    for (const l of lines) {
+      const p = importer.line(l);
+      if (p) await p;
+      n++;
+    }
+  }
+  await importer.finish();
+  const ms = performance.now() - t;
+  console.log(`round ${round}: ${n.toLocaleString('en-US')} lines in ${ms.toFixed(0)} ms = ${Math.round(n / (ms / 1000)).toLocaleString('en-US')} lines/s, ${events.toLocaleString('en-US')} events`);
+}
