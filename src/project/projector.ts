@@ -20,7 +20,7 @@ export class UnknownDeviceError extends Error {
 export class Projector {
   readonly snapshotEvery: number;
   constructor(private readonly store: EventStore, options: ProjectorOptions = {}) {
-    this.snapshotEvery = options.snapshotEvery ?? 8192;
+    this.snapshotEvery = options.snapshotEvery ?? 4096;
   }
 
   /** State after applying events 0..revision (default: the last). */
