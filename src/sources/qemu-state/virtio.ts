@@ -489,18 +489,26 @@ function decodePciExtra(c: Cursor, dev: QemuVirtioDevice): void {
     const lo = c.u32('guest_features[0]');
     const hi = c.u32('guest_features[1]');
     dev.driverFeatures = addr64(lo, hi);
-    for (let i = 0; i < VIRTIO_QUEUE_MAX; i++) {
-      const num = c.u16(`vq ${i} num`);
-      c.u8('unused');
-      const enabled = c.bool(`vq ${i} enabled`);
-      const desc = addr64(c.u32('desc lo'), c.u32('desc hi'));
-      const avail = addr64(c.u32('avail lo'), c.u32('avail hi'));
-      const used = addr64(c.u32('used lo'), c.u32('used hi'));
-      const q = dev.queues[i];
-      if (q) {
-        q.transport = { num, enabled, desc, avail, used };
-        q.enabled = enabled;
-      }
+    readTransportQueues(c, dev, true);
+  }
+}
+
+/**
+ * The transport's own per-queue state, written for every possible queue (VIRTIO_QUEUE_MAX): virtio-pci's
+ * modern_queue_state has an unused byte after num, virtio-mmio's state does not.
+ */
+function readTransportQueues(c: Cursor, dev: QemuVirtioDevice, unusedByte: boolean): void {
+  for (let i = 0; i < VIRTIO_QUEUE_MAX; i++) {
+    const num = c.u16(`vq ${i} num`);
+    if (unusedByte) c.u8('unused');
+    const enabled = c.bool(`vq ${i} enabled`);
+    const desc = addr64(c.u32('desc lo'), c.u32('desc hi'));
+    const avail = addr64(c.u32('avail lo'), c.u32('avail hi'));
+    const used = addr64(c.u32('used lo'), c.u32('used hi'));
+    const q = dev.queues[i];
+    if (q) {
+      q.transport = { num, enabled, desc, avail, used };
+      q.enabled = enabled;
     }
   }
 }
@@ -515,18 +523,7 @@ function decodeMmioExtra(c: Cursor, dev: QemuVirtioDevice): void {
     const lo = c.u32('guest_features[0]');
     const hi = c.u32('guest_features[1]');
     dev.driverFeatures = addr64(lo, hi);
-    for (let i = 0; i < VIRTIO_QUEUE_MAX; i++) {
-      const num = c.u16(`vq ${i} num`);
-      const enabled = c.bool(`vq ${i} enabled`);
-      const desc = addr64(c.u32('desc lo'), c.u32('desc hi'));
-      const avail = addr64(c.u32('avail lo'), c.u32('avail hi'));
-      const used = addr64(c.u32('used lo'), c.u32('used hi'));
-      const q = dev.queues[i];
-      if (q) {
-        q.transport = { num, enabled, desc, avail, used };
-        q.enabled = enabled;
-      }
-    }
+    readTransportQueues(c, dev, false);
   }
 }
 
