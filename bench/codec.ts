@@ -34,7 +34,7 @@ const CASES: { name: string; make: (i: number) => EventBody }[] = [
     make: (i) => ({
       kind: 'registerAccess', transport: 'pci-modern', region: 'common-cfg', bar: 4, offset: 0x1c + (i & 7), width: 2,
       direction: 'write', value: BigInt(i & 0xffff), msixEnabled: true, selectedQueue: i & 3, data: new Uint8Array(0),
-      anomalies: [],
+      anomalies: [], valueUnseen: false,
     }),
   },
 ];

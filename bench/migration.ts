@@ -56,7 +56,7 @@ try {
         enc.push(await time(() => {
           for (let k = 0; k < 100; k++) {
             const c = encodeChunks(state, { vfioFlags: 7, exportedAtNs: 1n });
-            if (format === 'qemu-vfio') wrapQemuVfio(c.precopy, c.stopCopy, state.pci.config);
+            if (format === 'qemu-vfio') wrapQemuVfio(c.precopy, c.stopCopy, state.pci?.config ?? new Uint8Array(0));
           }
         }) / 100);
         parse.push(await time(() => {

@@ -2,7 +2,10 @@
 import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIsoNs } from '../events/describe.js';
-import type { DeviceState } from '../project/state.js';
+import { type DeviceState, NO_VECTOR, known } from '../project/state.js';
+
+const vector = (v: number): string => (v === NO_VECTOR ? 'none' : String(v));
+const pciId = (v: number): string => v.toString(16).padStart(4, '0');
 
 function wrapNames(names: string[], indent: string, width = 100): string {
   const lines: string[] = [];
@@ -24,25 +27,28 @@ export function renderState(s: DeviceState): string {
   // Imports without wall-clock time (QEMU traces without the pid@time prefix) are stamped with line numbers.
   const wallClock = s.timestampNs > 1_000_000_000_000_000n;
   out.push(`${s.device}  ${s.type || '?'}  ${s.transport}  revision ${s.revision}${wallClock ? '  ' + nsToIsoNs(s.timestampNs) : ''}`);
-  out.push(`status     0x${s.status.toString(16).padStart(2, '0')}  ${statusNames(s.status).join(' ') || '(reset)'}${s.resetPending ? '  [reset pending]' : ''}`);
-  const feat = (label: string, mask: bigint, extra = '') => {
-    out.push(`${label.padEnd(10)} ${hex64(mask)}${extra}`);
-    const names = featureNames(mask, type);
+  out.push(s.status === null
+    ? `status     ?${s.resetPending ? '  [reset pending]' : ''}`
+    : `status     0x${s.status.toString(16).padStart(2, '0')}  ${statusNames(s.status).join(' ') || '(reset)'}${s.resetPending ? '  [reset pending]' : ''}`);
+  const feat = (label: string, mask: bigint | null, extra = '') => {
+    out.push(`${label.padEnd(10)} ${mask === null ? '?' : hex64(mask)}${extra}`);
+    const names = mask === null ? [] : featureNames(mask, type);
     if (names.length) out.push(wrapNames(names, '             '));
   };
   // Show each set once: the offer in full, then what the driver left out or added, then acceptance.
   const f = s.features;
-  feat('offered', f.device);
-  if (f.parent !== undefined) feat('parent', f.parent);
-  if (f.driver === 0n) out.push('driver     0x0');
+  feat('offered', f.device, f.device === null ? '  (no source has shown the offer)' : '');
+  if (f.parent !== null) feat('parent', f.parent);
+  if (f.driver === null || f.driver === 0n) out.push(`driver     ${f.driver === null ? '?' : '0x0'}`);
+  else if (f.device === null) feat('driver', f.driver);
   else {
     const left = featureNames(f.device & ~f.driver, type);
     const extra = featureNames(f.driver & ~f.device, type);
     out.push(`driver     ${hex64(f.driver)}` + (f.device ? `  = offered${left.length ? ' without ' + left.join(' ') : ''}${extra.length ? ', plus NOT OFFERED ' + extra.join(' ') : ''}` : ''));
     if (!f.device) out.push(wrapNames(featureNames(f.driver, type), '             '));
   }
-  const via = f.acceptedVia ? ` (${f.acceptedVia})` : f.negotiation === 'refused' ? ' (refused by the device)' : '';
-  if (f.accepted !== 0n && f.accepted === f.driver) out.push(`accepted   ${hex64(f.accepted)}  = driver${via}`);
+  const via = f.acceptedVia !== 'none' ? ` (${f.acceptedVia})` : f.negotiation === 'refused' ? ' (refused by the device)' : '';
+  if (f.accepted !== null && f.accepted !== 0n && f.accepted === f.driver) out.push(`accepted   ${hex64(f.accepted)}  = driver${via}`);
   else feat('accepted', f.accepted, via ? ' ' + via : '');
   if (s.provisioned) {
     const p = s.provisioned;
@@ -55,10 +61,18 @@ export function renderState(s: DeviceState): string {
   if (s.queues.length) {
     out.push('queues     idx  size  on  desc                driver              device              last_avail  used  vector');
     for (const q of s.queues) {
-      out.push(`           ${String(q.index).padStart(3)}  ${String(q.size).padStart(4)}  ${q.enabled ? 'y ' : 'n '}  ${hex64(q.desc).padEnd(18)}  ${hex64(q.driver).padEnd(18)}  ${hex64(q.device).padEnd(18)}  ${String(q.lastAvailIdx).padStart(10)}  ${String(q.usedIdx).padStart(4)}  ${q.msixVector === 0xffff ? 'none' : q.msixVector}${q.resetPending ? '  [reset pending]' : ''}`);
+      out.push(`           ${String(q.index).padStart(3)}  ${known(q.size).padStart(4)}  ${q.enabled === null ? '? ' : q.enabled ? 'y ' : 'n '}  ${known(q.desc, hex64).padEnd(18)}  ${known(q.driver, hex64).padEnd(18)}  ${known(q.device, hex64).padEnd(18)}  ${known(q.lastAvailIdx).padStart(10)}  ${known(q.usedIdx).padStart(4)}  ${known(q.msixVector, vector)}${q.resetPending ? '  [reset pending]' : ''}`);
     }
   }
-  out.push(`msix       ${s.msix.enabled ? 'enabled' : 'disabled'}, config vector ${s.msix.configVector === 0xffff ? 'none' : s.msix.configVector}`);
+  if (s.msix) {
+    const m = s.msix;
+    out.push(`msix       ${m.enabled === null ? '?' : m.enabled ? 'enabled' : 'disabled'}, config vector ${known(m.configVector, vector)}, table size ${known(m.tableSize)}`);
+  }
+  if (s.pci) {
+    const p = s.pci;
+    out.push(`pci        ${known(p.vendor, pciId)}:${known(p.device, pciId)} subsystem ${known(p.subsystemVendor, pciId)}:${known(p.subsystem, pciId)} revision ${known(p.revision)}`);
+  }
+  if (s.sources.length) out.push(`sources    ${s.sources.join(' ')}`);
   if (s.config.length) out.push(`config     ${bytesToHex(s.config)}`);
   if (s.vfioState) out.push(`vfio       ${s.vfioState.toUpperCase()}`);
   if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);

@@ -17,6 +17,46 @@ export interface CheckContext {
   source: DeviceState;
   target: Profile;
   info: SourceInfo;
+  /** records that part of the rule could not be checked: `field` is unknown (the rule goes on with the rest) */
+  unknown(field: UnknownField): void;
+}
+
+/**
+ * Values a rule may need that a source may not have seen, and how to learn each. A rule that needs one of them
+ * unknown is not checked (listed in `notChecked`), never compared with 0.
+ */
+export const UNKNOWN_FIELDS = {
+  'features.device': "the device's offered features: record the driver's probe (a QEMU trace with memory_region_ops_read), QMP x-query-virtio-status, or `vdpa dev config show`; a device-state stream does not carry them",
+  'features.accepted': 'the accepted features: record from before FEATURES_OK (a trace) or import a device-state stream',
+  'pci.device': 'the PCI device id: import a device-state stream (it holds the config space) or QMP query-pci',
+  'pci.identity': 'the PCI identity (vendor, device, subsystem, revision): import a device-state stream or QMP query-pci',
+  'pci.capabilities': 'the capability chain: import a device-state stream (a trace holds only the driver\'s config writes)',
+  'queues.size': 'queue sizes: record the queue setup (a trace) or import a device-state stream',
+  'msix': 'MSI-X table size and enable: import a device-state stream of a PCI device, or record its MSI-X capability',
+  'target.features.offered': "the target's offered features: the profile was derived from a source without the offer; add features.offered to it",
+  'target.pci': "the target's PCI identity: add pci to the profile",
+  'target.queues.maxSizes': "the target's queue maxima: add queues.maxSizes to the profile",
+} as const;
+export type UnknownField = keyof typeof UNKNOWN_FIELDS;
+
+export interface NotChecked {
+  rule: string;
+  /** the unknown values the rule (or part of it) needed */
+  needs: UnknownField[];
+  /** how to learn them */
+  learn: string[];
+}
+
+class UnknownInput extends Error {
+  constructor(readonly field: UnknownField) {
+    super(`unknown ${field}`);
+  }
+}
+
+/** The value, or stop the rule: it needs `field`, which no source has told us. */
+function need<T>(v: T | null | undefined, field: UnknownField): T {
+  if (v === null || v === undefined) throw new UnknownInput(field);
+  return v;
 }
 
 export interface CompatRule {
@@ -54,6 +94,8 @@ export interface CompatResult {
   errors: number;
   warnings: number;
   findings: CompatFinding[];
+  /** rules (or parts of rules) that needed a value no source has told us */
+  notChecked: NotChecked[];
 }
 
 // ---- helpers ----
@@ -106,9 +148,9 @@ function le16(b: Uint8Array, off: number): number | undefined {
   return b.length >= off + 2 ? b[off]! | (b[off + 1]! << 8) : undefined;
 }
 
-/** net config max_virtqueue_pairs (offset 8), valid with MQ */
+/** net config max_virtqueue_pairs (offset 8), valid with MQ (accepted implies offered) */
 function maxVqPairs(s: DeviceState): number | undefined {
-  return has(s.features.device, F.MQ) ? le16(s.config, 8) : undefined;
+  return s.features.accepted !== null && has(s.features.accepted, F.MQ) ? le16(s.config, 8) : undefined;
 }
 
 function macText(b: Uint8Array): string {
@@ -135,8 +177,11 @@ function sourceProvisioned(s: DeviceState) {
   };
 }
 
-function sourceCaps(s: DeviceState): Capability[] {
-  return capabilityChain(s.pci.config);
+/** The capability chain, when the recorded config space holds one (status register bit 4, capabilities list). */
+export function recordedCaps(s: DeviceState): Capability[] | null {
+  const cfg = s.pci?.config;
+  if (!cfg || cfg.length < 0x40 || (cfg[0x06]! & 0x10) === 0) return null;
+  return capabilityChain(cfg);
 }
 
 const VDPA_REF = 'seed-vdpa-device-features.md 4.2, 9.7-9.9 ("vdpa: allow provisioning device features")';
@@ -168,9 +213,11 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'the guest negotiated features the target does not offer',
     fix: 'offer the named features on the target (newer QEMU / machine type, or a device with them), or restart the guest on the target (cold)',
     check: ({ source, target }) => {
-      const missing = source.features.accepted & ~target.features.offered;
+      const accepted = need(source.features.accepted, 'features.accepted');
+      const offered = need(target.features.offered, 'target.features.offered');
+      const missing = accepted & ~offered;
       if (missing === 0n) return [];
-      return [`Features ${hex(source.features.accepted)} unsupported. Allowed features: ${hex(target.features.offered)}: the target lacks ${bitList(missing, source.type)}`];
+      return [`Features ${hex(accepted)} unsupported. Allowed features: ${hex(offered)}: the target lacks ${bitList(missing, source.type)}`];
     },
   },
   {
@@ -192,7 +239,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
       }
       // one side provisioned: compare the provisioned mask with the other side's actual device features
       const given = (a ?? b)!;
-      const other = a !== null ? target.features.offered : source.features.device;
+      const other = a !== null ? need(target.features.offered, 'target.features.offered') : need(source.features.device, 'features.device');
       if (given === other) return [];
       return [`${a !== null ? 'source' : 'target'} provisioned device_features ${hex64(given)}, the ${a !== null ? 'target' : 'source'} was not provisioned and offers ${hex64(other)}`];
     },
@@ -217,9 +264,9 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     check: ({ source, target }) => {
       const vdpa = source.transport === 'vdpa' || target.transport === 'vdpa';
       if (!vdpa || sourceProvisioned(source)?.deviceFeatures != null || target.provisioned?.deviceFeatures != null) return [];
-      const a = source.features.device;
-      const b = target.features.offered;
-      if (a === 0n) return [`the source's device features were not recorded: cannot compare (parent features ${source.features.parent !== undefined ? hex64(source.features.parent) : 'unknown'} are not used as a stand-in)`];
+      // parent features are not used as a stand-in for unknown device features
+      const a = need(source.features.device, 'features.device');
+      const b = need(target.features.offered, 'target.features.offered');
       if (a === b) return [];
       const parts = [];
       if (a & ~b) parts.push(`only the source has ${bitList(a & ~b, source.type)}`);
@@ -233,9 +280,9 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'the target offers another feature set (the guest sees it after its next reset)',
     fix: 'offer the same features on the target (same machine type / device options)',
     check: ({ source, target }) => {
-      if (source.transport === 'vdpa' || target.transport === 'vdpa' || source.features.device === 0n) return [];
-      const a = source.features.device;
-      const b = target.features.offered;
+      if (source.transport === 'vdpa' || target.transport === 'vdpa') return [];
+      const a = need(source.features.device, 'features.device');
+      const b = need(target.features.offered, 'target.features.offered');
       if (a === b) return [];
       const parts = [];
       if (a & ~b) parts.push(`not offered by the target: ${bitList(a & ~b, source.type)}`);
@@ -251,7 +298,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     check: ({ source, target }) => {
       const parent = target.features.parent;
       if (parent === null) return [];
-      const want = sourceProvisioned(source)?.deviceFeatures ?? source.features.device;
+      const want = sourceProvisioned(source)?.deviceFeatures ?? need(source.features.device, 'features.device');
       const missing = want & ~parent;
       return missing ? [`cannot provision a matching device: the target parent supports ${hex64(parent)}, lacking ${bitList(missing, source.type)}`] : [];
     },
@@ -314,7 +361,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'the guest drives the device through the legacy interface, the target is modern-only',
     fix: 'use a transitional target with legacy access (IO BAR, or admin legacy commands on a legacy-capable PF)',
     check: ({ source, target }) => legacyNegotiated(source) && !target.legacy.supported
-      ? [`the source device was negotiated through the legacy interface (${source.transport}, accepted via ${source.features.acceptedVia || 'legacy transport'}); the target (${target.transport}) has no legacy support`]
+      ? [`the source device was negotiated through the legacy interface (${source.transport}, accepted via ${source.features.acceptedVia !== 'none' ? source.features.acceptedVia : 'legacy transport'}); the target (${target.transport}) has no legacy support`]
       : [],
   },
   {
@@ -324,9 +371,10 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     fix: 'keep the same transitional / modern-only identity on the target',
     check: ({ source, target }) => {
       if (family(source.transport) !== 'PCI') return [];
-      const src = source.transport === 'pci-legacy' || (source.pci.device >= 0x1000 && source.pci.device <= 0x103f);
-      const known = source.transport === 'pci-legacy' || source.pci.device !== 0;
-      if (!known || src === target.legacy.transitional) return [];
+      const id = source.pci?.device ?? null;
+      if (source.transport !== 'pci-legacy') need(id, 'pci.device');
+      const src = source.transport === 'pci-legacy' || (id !== null && id >= 0x1000 && id <= 0x103f);
+      if (src === target.legacy.transitional) return [];
       return [`source is ${src ? 'a transitional' : 'a modern-only'} PCI device, the target is ${target.legacy.transitional ? 'transitional' : 'modern-only'}`];
     },
   },
@@ -335,14 +383,15 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     reference: 'seed-vfio-virtio-legacy-driver.md 3.2 item 10, 3.3 (a change in PCI identity is a guest-visible ABI change)',
     summary: 'PCI vendor, device, subsystem vendor, subsystem or revision differs',
     fix: 'present the same PCI identity on the target',
-    check: ({ source, target }) => {
+    check: ({ source, target, unknown }) => {
       if (family(source.transport) !== 'PCI' || !target.pci) return [];
       const out: string[] = [];
       for (const k of ['vendor', 'device', 'subsystemVendor', 'subsystem', 'revision'] as const) {
-        const a = source.pci[k];
-        // 0 in the state: not recorded (revision 0 is only compared when the device id was recorded)
-        if ((a === 0 && k !== 'revision') || (k === 'revision' && source.pci.device === 0)) continue;
-        if (a !== target.pci[k]) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(target.pci[k])}`);
+        const a = source.pci?.[k] ?? null;
+        const b = target.pci[k];
+        if (a === null) unknown('pci.identity');
+        else if (b === null) unknown('target.pci');
+        else if (a !== b) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(b)}`);
       }
       return out;
     },
@@ -355,7 +404,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     check: ({ source, target }) => {
       if (!target.capabilities) return [];
       const out: string[] = [];
-      for (const c of sourceCaps(source)) {
+      for (const c of need(recordedCaps(source), 'pci.capabilities')) {
         const same = target.capabilities.filter((t) => t.space === c.space && t.id === c.id);
         if (same.length === 0) {
           out.push(`${capName(c)} at 0x${c.offset.toString(16)} is missing on the target`);
@@ -393,7 +442,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'the target has fewer queues than the source uses',
     fix: 'configure the target with at least as many queues',
     check: ({ source, target }) => {
-      const used = source.queues.filter((q) => q.size > 0 || q.enabled || q.desc !== 0n || q.pfn !== 0);
+      const used = source.queues.filter((q) => (q.size !== null && q.size > 0) || q.enabled === true || (q.desc !== null && q.desc !== 0n) || q.pfn !== 0);
       const need = used.length ? used[used.length - 1]!.index + 1 : 0;
       return need > target.queues.count ? [`source uses ${need} queues, the target has ${target.queues.count}`] : [];
     },
@@ -403,13 +452,15 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     reference: 'QEMU virtio_load (ringsize subsection, "VQ %d size 0x%x ..."); propolis #1117',
     summary: 'a queue of the source is larger than the target maximum',
     fix: 'raise the target queue sizes (e.g. rx_queue_size / tx_queue_size / queue-size)',
-    check: ({ source, target }) => {
+    check: ({ source, target, unknown }) => {
       const out: string[] = [];
       for (const q of source.queues) {
         const max = target.queues.maxSizes[q.index];
         if (max === undefined) continue;
         const size = q.size || q.maxSize;
-        if (size > max) out.push(`queue ${q.index}: size ${size} on the source, the target maximum is ${max}`);
+        if (size === null) unknown('queues.size');
+        else if (max === null) unknown('target.queues.maxSizes');
+        else if (size > max) out.push(`queue ${q.index}: size ${size} on the source, the target maximum is ${max}`);
       }
       return out;
     },
@@ -420,7 +471,10 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'a queue maximum differs (the guest sees it after a reset)',
     fix: 'use the same queue size options on the target',
     check: ({ source, target }) => source.queues
-      .filter((q) => q.maxSize && target.queues.maxSizes[q.index] !== undefined && target.queues.maxSizes[q.index] !== q.maxSize && q.size <= target.queues.maxSizes[q.index]!)
+      .filter((q) => {
+        const max = target.queues.maxSizes[q.index];
+        return q.maxSize && q.size !== null && max !== undefined && max !== null && max !== q.maxSize && q.size <= max;
+      })
       .map((q) => `queue ${q.index}: maximum ${q.maxSize} on the source, ${target.queues.maxSizes[q.index]} on the target`),
   },
   {
@@ -429,7 +483,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'the source uses packed (or split) rings, the target does not support them',
     fix: 'enable the same ring layout on the target (packed=on)',
     check: ({ source, target }) => {
-      const packed = has(source.features.accepted, F.RING_PACKED);
+      const packed = has(need(source.features.accepted, 'features.accepted'), F.RING_PACKED);
       if (packed && !target.queues.packed) return ['the source negotiated VIRTIO_F_RING_PACKED: its rings are packed, the target has split rings only'];
       if (!packed && !target.queues.split) return ['the source uses split rings, the target has packed rings only'];
       return [];
@@ -442,8 +496,9 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     fix: 'offer VIRTIO_F_VERSION_1 / VIRTIO_NET_F_MRG_RXBUF on the target as on the source',
     check: ({ source, target }) => {
       if (source.type !== 'net') return [];
-      const a = netHeaderSize(source.features.accepted);
-      const b = netHeaderSize(source.features.accepted & target.features.offered);
+      const accepted = need(source.features.accepted, 'features.accepted');
+      const a = netHeaderSize(accepted);
+      const b = netHeaderSize(accepted & need(target.features.offered, 'target.features.offered'));
       return a !== b ? [`the source uses ${a}-byte virtio-net headers; with the features the target offers it would use ${b}`] : [];
     },
   },
@@ -453,12 +508,13 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'multiqueue: the target cannot offer the same number of queue pairs',
     fix: 'configure the target with the same queue pairs (queues=N / max_vqp N)',
     check: ({ source, target }) => {
-      if (source.type !== 'net' || !has(source.features.accepted, F.MQ)) return [];
+      if (source.type !== 'net' || !has(need(source.features.accepted, 'features.accepted'), F.MQ)) return [];
       const pairs = maxVqPairs(source);
       if (pairs === undefined) return [];
       const out: string[] = [];
-      if (!has(target.features.offered, F.MQ)) out.push(`the source negotiated VIRTIO_NET_F_MQ with ${pairs} queue pairs, the target does not offer MQ`);
-      const tp = target.provisioned?.maxVqp ?? Math.floor((target.queues.count - (has(target.features.offered, F.CTRL_VQ) ? 1 : 0)) / 2);
+      const offered = need(target.features.offered, 'target.features.offered');
+      if (!has(offered, F.MQ)) out.push(`the source negotiated VIRTIO_NET_F_MQ with ${pairs} queue pairs, the target does not offer MQ`);
+      const tp = target.provisioned?.maxVqp ?? Math.floor((target.queues.count - (has(offered, F.CTRL_VQ) ? 1 : 0)) / 2);
       if (tp !== pairs) out.push(`max_virtqueue_pairs ${pairs} on the source, ${tp} on the target (QEMU requires them equal)`);
       return out;
     },
@@ -523,10 +579,11 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'the source uses more MSI-X vectors than the target has',
     fix: 'configure the target with at least as many MSI-X vectors (vectors=N)',
     check: ({ source, target }) => {
-      if (target.msixVectors === null || !source.msix.enabled) return [];
-      const used = [source.msix.configVector, ...source.queues.map((q) => q.msixVector)].filter((v) => v !== 0xffff);
-      const need = Math.max(source.msix.tableSize, used.length ? Math.max(...used) + 1 : 0);
-      return need > target.msixVectors ? [`the source uses ${need} MSI-X vectors, the target has ${target.msixVectors}`] : [];
+      if (target.msixVectors === null || !source.msix) return [];
+      if (!need(source.msix.enabled, 'msix')) return [];
+      const used = [source.msix.configVector, ...source.queues.map((q) => q.msixVector)].filter((v): v is number => v !== null && v !== 0xffff);
+      const wanted = Math.max(need(source.msix.tableSize, 'msix'), used.length ? Math.max(...used) + 1 : 0);
+      return wanted > target.msixVectors ? [`the source uses ${wanted} MSI-X vectors, the target has ${target.msixVectors}`] : [];
     },
   },
   {
@@ -547,12 +604,23 @@ export function compatRuleById(id: string): CompatRule | undefined {
 const MOVE_NAMES: [number, string][] = [[MOVE_COLD, 'cold'], [MOVE_LIVE, 'live']];
 
 export function checkCompatibility(source: DeviceState, target: Profile, info: SourceInfo = {}): CompatResult {
-  const ctx: CheckContext = { source, target, info };
   const findings: CompatFinding[] = [];
+  const notChecked: NotChecked[] = [];
   let allowed = MOVE_COLD | MOVE_LIVE;
   const limiting = new Set<Category>();
   for (const r of COMPAT_RULES) {
-    for (const message of r.check(ctx)) {
+    const needs = new Set<UnknownField>();
+    const ctx: CheckContext = { source, target, info, unknown: (f) => needs.add(f) };
+    let messages: string[];
+    try {
+      messages = r.check(ctx);
+    } catch (e) {
+      if (!(e instanceof UnknownInput)) throw e;
+      needs.add(e.field);
+      messages = [];
+    }
+    if (needs.size) notChecked.push({ rule: r.id, needs: [...needs], learn: [...needs].map((f) => UNKNOWN_FIELDS[f]) });
+    for (const message of messages) {
       findings.push({ rule: r.id, severity: r.severity, category: r.category, message, fix: r.fix, reference: r.reference });
       if (r.severity === 'error') {
         allowed &= r.blocks === 'all' ? 0 : ~MOVE_LIVE;
@@ -562,11 +630,12 @@ export function checkCompatibility(source: DeviceState, target: Profile, info: S
   }
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.filter((f) => f.severity === 'warning').length;
+  // a rule that could not be checked is a warning-level outcome: "compatible" would claim what nobody checked
   return {
-    verdict: errors ? 'incompatible' : warnings ? 'compatible-with-warnings' : 'compatible',
+    verdict: errors ? 'incompatible' : warnings || notChecked.length ? 'compatible-with-warnings' : 'compatible',
     allowedMoves: allowed,
     moves: MOVE_NAMES.filter(([b]) => allowed & b).map(([, n]) => n),
     limitingFactors: [...limiting].sort(),
-    errors, warnings, findings,
+    errors, warnings, findings, notChecked,
   };
 }

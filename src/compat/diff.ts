@@ -1,7 +1,8 @@
 // Structured diff of two device states (and, for two devices in a store, where their event logs part). Both
 // states are turned into a normalized view (features by name, status bits, per-queue fields, config bytes by field
 // for known device types, PCI identity, provenance) and compared with microdiff; every difference is classed
-// ABI-breaking, runtime-only or provenance.
+// ABI-breaking, runtime-only or provenance; a field unknown on one side (null: its source could not see it) is its
+// own class, `unknown`, never ABI-breaking.
 import diff from 'microdiff';
 import { eventToJson, hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature, statusNames } from '../model/index.js';
@@ -10,7 +11,8 @@ import type { EventStore } from '../store/types.js';
 import { capabilityChain } from './caps.js';
 import { legacyNegotiated, netHeaderBasis, netHeaderSize } from './check.js';
 
-export type DiffClass = 'abi' | 'runtime' | 'provenance';
+export type DiffClass = 'abi' | 'runtime' | 'unknown' | 'provenance';
+export const DIFF_CLASSES: readonly DiffClass[] = ['abi', 'runtime', 'unknown', 'provenance'];
 export type Change = 'changed' | 'only-in-a' | 'only-in-b';
 
 export interface Difference {
@@ -34,11 +36,12 @@ export interface StateDiff {
   netHeader?: { a: NetHeader; b: NetHeader };
 }
 
-type View = Record<string, Record<string, unknown>>;
+type View = Record<string, Record<string, unknown> | null>;
 
-function featureMap(mask: bigint | undefined, type: string | undefined): Record<string, number> {
+/** Features by name; null when the mask is unknown. */
+function featureMap(mask: bigint | null, type: string | undefined): Record<string, number> | null {
+  if (mask === null) return null;
   const out: Record<string, number> = {};
-  if (mask === undefined) return out;
   for (let b = 0; mask >> BigInt(b) !== 0n; b++) {
     if ((mask >> BigInt(b)) & 1n) out[describeFeature(b, type)?.name ?? `bit_${b}`] = b;
   }
@@ -70,31 +73,44 @@ export const CONFIG_FIELDS: Readonly<Record<string, FieldSpec[]>> = {
 };
 const RUNTIME_CONFIG = new Set(Object.values(CONFIG_FIELDS).flat().filter((x) => !x.abi).map((x) => x.name));
 
+/** Config fields by name; a field past the bytes the source saw is unknown (null). */
 function configView(s: DeviceState): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const fields = CONFIG_FIELDS[s.type] ?? [];
   let covered = 0;
   for (const fs of fields) {
-    const v = fs.read(s.config);
-    if (v === undefined) continue;
-    out[fs.name] = v;
+    out[fs.name] = fs.read(s.config) ?? null;
     covered = Math.max(covered, fs.offset + fs.size);
   }
   for (let i = covered; i < s.config.length; i++) out[`byte${String(i).padStart(3, '0')}`] = s.config[i];
-  out['length'] = s.config.length;
   return out;
 }
 
+/**
+ * The capability chain, when the config space holds it: the status register's capabilities-list bit (PCI 3.0
+ * 6.2.3) is set. A recording of the driver's config writes only never has it: unknown (null), not "no capabilities".
+ */
+function capsView(s: DeviceState): Record<string, unknown> | null {
+  const cfg = s.pci?.config;
+  if (!cfg || cfg.length < 0x40 || (cfg[0x06]! & 0x10) === 0) return null;
+  const caps: Record<string, unknown> = {};
+  for (const c of capabilityChain(cfg)) caps[`${c.space}:0x${c.id.toString(16)}@0x${c.offset.toString(16)}`] = { length: c.length, ...(c.pasidWidth !== undefined ? { pasidWidth: c.pasidWidth } : {}) };
+  return caps;
+}
+
+const hexN = (v: bigint | null): string | null => (v === null ? null : hex64(v));
+
 export function stateView(s: DeviceState): View {
   const type = deviceTypeByName(s.type) ? s.type : undefined;
-  const caps: Record<string, unknown> = {};
-  for (const c of capabilityChain(s.pci.config)) caps[`${c.space}:0x${c.id.toString(16)}@0x${c.offset.toString(16)}`] = { length: c.length, ...(c.pasidWidth !== undefined ? { pasidWidth: c.pasidWidth } : {}) };
-  const status: Record<string, boolean> = {};
-  for (const n of statusNames(s.status)) status[n] = true;
+  let status: Record<string, boolean> | null = null;
+  if (s.status !== null) {
+    status = {};
+    for (const n of statusNames(s.status)) status[n] = true;
+  }
   const queues: Record<string, unknown> = {};
   for (const q of s.queues) {
     queues[String(q.index)] = {
-      maxSize: q.maxSize, size: q.size, enabled: q.enabled, desc: hex64(q.desc), driver: hex64(q.driver), device: hex64(q.device),
+      maxSize: q.maxSize, size: q.size, enabled: q.enabled, desc: hexN(q.desc), driver: hexN(q.driver), device: hexN(q.device),
       pfn: q.pfn, align: q.align, msixVector: q.msixVector, notifyOff: q.notifyOff, lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx,
       availWrap: q.availWrap, usedWrap: q.usedWrap, availIdx: q.availIdx, resetPending: q.resetPending,
     };
@@ -103,11 +119,12 @@ export function stateView(s: DeviceState): View {
   return {
     identity: {
       type: s.type, virtioId: s.virtioId, transport: s.transport, legacy: legacyNegotiated(s),
-      pciVendor: s.pci.vendor, pciDevice: s.pci.device, pciSubsystemVendor: s.pci.subsystemVendor, pciSubsystem: s.pci.subsystem,
-      pciRevision: s.pci.revision, queueCount: s.queues.length, msixTableSize: s.msix.tableSize,
-      ...(s.type === 'net' ? { netHeaderSize: netHeaderSize(s.features.accepted), netHeaderDecidedBy: netHeaderBasis(s.features.accepted) } : {}),
+      pciVendor: s.pci?.vendor ?? null, pciDevice: s.pci?.device ?? null, pciSubsystemVendor: s.pci?.subsystemVendor ?? null,
+      pciSubsystem: s.pci?.subsystem ?? null, pciRevision: s.pci?.revision ?? null, numQueues: s.numQueues,
+      msixTableSize: s.msix?.tableSize ?? null,
+      ...(s.type === 'net' ? netHeaderView(s.features.accepted) : {}),
     },
-    capabilities: caps,
+    capabilities: capsView(s),
     'features.offered': featureMap(s.features.device, type),
     'features.accepted': featureMap(s.features.accepted, type),
     'features.parent': featureMap(s.features.parent, type),
@@ -124,20 +141,28 @@ export function stateView(s: DeviceState): View {
     queues,
     config: configView(s),
     runtime: {
-      msixEnabled: s.msix.enabled, msixFunctionMask: s.msix.functionMask, configVector: s.msix.configVector, isr: s.isr,
+      msixEnabled: s.msix?.enabled ?? null, msixFunctionMask: s.msix?.functionMask ?? null, configVector: s.msix?.configVector ?? null, isr: s.isr,
       configGeneration: s.configGeneration, resetPending: s.resetPending, vfioState: s.vfioState ?? null,
       control: s.control.map((c) => `${c.class}/${c.command}=${Buffer.from(c.data).toString('hex')}${c.ack !== undefined ? ` ack ${c.ack}` : ''}`).join(' '),
     },
     provenance: {
-      device: s.device, backend: s.backend, revision: s.revision, eventCount: s.eventCount, timestampNs: hex64(s.timestampNs),
+      device: s.device, backend: s.backend, revision: s.revision, eventCount: s.eventCount, timestampNs: s.timestampNs.toString(),
+      sources: s.sources.join(' '),
     },
   };
 }
 
+function netHeaderView(accepted: bigint | null): Record<string, unknown> {
+  return accepted === null
+    ? { netHeaderSize: null, netHeaderDecidedBy: null }
+    : { netHeaderSize: netHeaderSize(accepted), netHeaderDecidedBy: netHeaderBasis(accepted) };
+}
+
 const ABI_SECTIONS = new Set(['identity', 'capabilities', 'features.offered', 'features.accepted', 'features.parent', 'negotiation', 'provisioned']);
 
-function classify(path: (string | number)[]): DiffClass {
+function classify(path: (string | number)[], a: unknown, b: unknown): DiffClass {
   const [sec, key, field] = path.map(String);
+  if (sec !== 'provenance' && (a === null || b === null)) return 'unknown';
   if (sec === 'provenance') return 'provenance';
   if (ABI_SECTIONS.has(sec!)) return sec === 'negotiation' && key === 'negotiation' ? 'runtime' : 'abi';
   if (sec === 'queues') return field === 'maxSize' || field === undefined ? 'abi' : 'runtime';
@@ -156,12 +181,14 @@ export function diffStates(a: DeviceState, b: DeviceState): StateDiff {
     const isFeature = sec.startsWith('features.') && c.path.length === 2;
     const av = c.type === 'CREATE' ? undefined : c.oldValue;
     const bv = c.type === 'REMOVE' ? undefined : c.value;
+    // a whole section unknown on one side (a feature set, the capability chain, the status): one `unknown` entry
+    const wholeUnknown = c.path.length === 1 && (av === null || bv === null);
     const d: Difference = {
       path: isFeature ? sec : c.path.join('.'),
-      class: classify(c.path),
+      class: classify(c.path, av, bv),
       change: CHANGE[c.type]!,
-      a: isFeature ? c.type !== 'CREATE' : av ?? null,
-      b: isFeature ? c.type !== 'REMOVE' : bv ?? null,
+      a: isFeature ? c.type !== 'CREATE' : wholeUnknown ? shown(sec, a, av) : av ?? null,
+      b: isFeature ? c.type !== 'REMOVE' : wholeUnknown ? shown(sec, b, bv) : bv ?? null,
     };
     if (isFeature) {
       d.bit = (c.type === 'CREATE' ? c.value : c.oldValue) as number;
@@ -170,10 +197,23 @@ export function diffStates(a: DeviceState, b: DeviceState): StateDiff {
     out.push(d);
   }
   out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : (x.bit ?? -1) - (y.bit ?? -1)));
-  const counts: Record<DiffClass, number> = { abi: 0, runtime: 0, provenance: 0 };
+  const counts: Record<DiffClass, number> = { abi: 0, runtime: 0, unknown: 0, provenance: 0 };
   for (const d of out) counts[d.class]++;
-  const hdr = (s: DeviceState): NetHeader => ({ size: netHeaderSize(s.features.accepted), decidedBy: netHeaderBasis(s.features.accepted) });
-  return { differences: out, counts, ...(a.type === 'net' && b.type === 'net' ? { netHeader: { a: hdr(a), b: hdr(b) } } : {}) };
+  const hdr = (s: DeviceState): NetHeader | null =>
+    s.features.accepted === null ? null : { size: netHeaderSize(s.features.accepted), decidedBy: netHeaderBasis(s.features.accepted) };
+  const ha = hdr(a);
+  const hb = hdr(b);
+  return { differences: out, counts, ...(a.type === 'net' && b.type === 'net' && ha && hb ? { netHeader: { a: ha, b: hb } } : {}) };
+}
+
+/** A whole section on the side that knows it: feature sets as their hex mask, others as they are. */
+function shown(section: string, s: DeviceState, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  const masks: Record<string, bigint | null> = {
+    'features.offered': s.features.device, 'features.accepted': s.features.accepted, 'features.parent': s.features.parent,
+    'features.driver': s.features.driver,
+  };
+  return section in masks ? hexN(masks[section]!) : v;
 }
 
 export interface Divergence {

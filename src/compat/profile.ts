@@ -3,10 +3,11 @@
 // `parseProfile` validates every field and names the file and the field in its errors.
 import type { Transport } from '../events/types.js';
 import { hex64 } from '../events/json.js';
-import { deviceTypeByName, featureNames, parseFeatureNames } from '../model/index.js';
+import { LEGACY_TRANSPORTS, deviceTypeByName, featureNames, parseFeatureNames } from '../model/index.js';
 import { VFIO_MIGRATION_ALL } from '../migration/vfio-fsm.js';
-import type { DeviceState } from '../project/state.js';
-import { type Capability, capabilityChain } from './caps.js';
+import { type DeviceState, pciIdHex } from '../project/state.js';
+import type { Capability } from './caps.js';
+import { recordedCaps } from './check.js';
 
 export const PROFILE_VERSION = 1;
 
@@ -28,7 +29,8 @@ export interface ProfileLegacy {
   guestArch: string[] | null;
 }
 
-export interface ProfilePci { vendor: number; device: number; subsystemVendor: number; subsystem: number; revision: number }
+/** PCI identity; a field is null when the profile's source did not show it (not compared). */
+export interface ProfilePci { vendor: number | null; device: number | null; subsystemVendor: number | null; subsystem: number | null; revision: number | null }
 
 export interface ProfileProvisioned {
   /** each null when not given at `vdpa dev add` */
@@ -47,9 +49,11 @@ export interface Profile {
   /** config-space capability chain; null: not declared (no layout check) */
   capabilities: Capability[] | null;
   persona: { id: string; version: string } | null;
-  features: { offered: bigint; parent: bigint | null };
+  /** offered null: the profile's source did not show the offer (a device-state stream does not carry it) */
+  features: { offered: bigint | null; parent: bigint | null };
   provisioned: ProfileProvisioned | null;
-  queues: { count: number; maxSizes: number[]; split: boolean; packed: boolean };
+  /** maxSizes: one per queue, null where the source did not show the maximum */
+  queues: { count: number; maxSizes: (number | null)[]; split: boolean; packed: boolean };
   msixVectors: number | null;
   configSize: number | null;
   vfio: { migrationFlags: number } | null;
@@ -64,7 +68,6 @@ export class ProfileError extends Error {
   }
 }
 
-const LEGACY_TRANSPORTS = new Set<string>(['pci-legacy', 'mmio-legacy']);
 const RING_PACKED = 1n << 34n;
 
 export interface SourceInfo {
@@ -82,24 +85,25 @@ function macText(mac: Uint8Array): string {
 /** The profile of a recorded device: what it offered. A target with this profile can take the device. */
 export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
   const legacy = LEGACY_TRANSPORTS.has(s.transport);
-  const pciLike = !s.transport.startsWith('mmio');
-  const caps = capabilityChain(s.pci.config);
+  const pciDevice = s.pci?.device ?? null;
   const p = s.provisioned;
+  // accepted is a subset of offered: a packed ring in use says the offer had it, even when the offer is unknown
+  const packedKnown = s.features.device ?? s.features.accepted ?? 0n;
   return {
     profileVersion: PROFILE_VERSION,
     deviceType: s.type,
     transport: s.transport,
     legacy: {
       supported: legacy,
-      transitional: s.transport === 'pci-legacy' || (s.pci.device >= 0x1000 && s.pci.device <= 0x103f),
+      transitional: s.transport === 'pci-legacy' || (pciDevice !== null && pciDevice >= 0x1000 && pciDevice <= 0x103f),
       access: legacy ? [s.transport === 'mmio-legacy' ? 'mmio' : 'io-bar'] : [],
       guestEndian: null,
       guestArch: null,
     },
-    pci: pciLike ? { vendor: s.pci.vendor, device: s.pci.device, subsystemVendor: s.pci.subsystemVendor, subsystem: s.pci.subsystem, revision: s.pci.revision } : null,
-    capabilities: s.pci.config.length ? caps : null,
+    pci: s.pci ? { vendor: s.pci.vendor, device: s.pci.device, subsystemVendor: s.pci.subsystemVendor, subsystem: s.pci.subsystem, revision: s.pci.revision } : null,
+    capabilities: recordedCaps(s),
     persona: info.persona ?? null,
-    features: { offered: s.features.device, parent: s.features.parent ?? null },
+    features: { offered: s.features.device, parent: s.features.parent },
     provisioned: p
       ? {
           deviceFeatures: p.deviceFeaturesGiven ? p.deviceFeatures : null,
@@ -109,21 +113,24 @@ export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
         }
       : null,
     queues: {
-      count: Math.max(s.numQueues, s.queues.length ? s.queues[s.queues.length - 1]!.index + 1 : 0),
+      count: queueCount(s),
       maxSizes: fillSizes(s),
       split: true,
-      packed: (s.features.device & RING_PACKED) !== 0n,
+      packed: (packedKnown & RING_PACKED) !== 0n,
     },
-    msixVectors: s.msix.tableSize || null,
+    msixVectors: s.msix?.tableSize || null,
     configSize: s.config.length,
     vfio: info.vfioFlags !== undefined ? { migrationFlags: info.vfioFlags } : s.transport === 'vfio' ? { migrationFlags: VFIO_MIGRATION_ALL } : null,
     derivedFrom: { device: s.device, revision: s.revision, backend: s.backend },
   };
 }
 
-function fillSizes(s: DeviceState): number[] {
-  const n = Math.max(s.numQueues, s.queues.length ? s.queues[s.queues.length - 1]!.index + 1 : 0);
-  const out = new Array<number>(n).fill(0);
+function queueCount(s: DeviceState): number {
+  return Math.max(s.numQueues ?? 0, s.queues.length ? s.queues[s.queues.length - 1]!.index + 1 : 0);
+}
+
+function fillSizes(s: DeviceState): (number | null)[] {
+  const out = new Array<number | null>(queueCount(s)).fill(null);
   for (const q of s.queues) out[q.index] = q.maxSize || q.size;
   return out;
 }
@@ -138,12 +145,15 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     deviceType: p.deviceType,
     transport: p.transport,
     legacy: p.legacy,
-    pci: p.pci,
+    pci: p.pci
+      ? { vendor: pciIdHex(p.pci.vendor), device: pciIdHex(p.pci.device), subsystemVendor: pciIdHex(p.pci.subsystemVendor), subsystem: pciIdHex(p.pci.subsystem), revision: p.pci.revision }
+      : null,
     capabilities: p.capabilities,
     persona: p.persona,
     features: {
-      offered: hex64(p.features.offered),
-      offeredNames: featureNames(p.features.offered, t),
+      offered: p.features.offered === null ? null : hex64(p.features.offered),
+      offeredNames: p.features.offered === null ? null : featureNames(p.features.offered, t),
+      ...(p.features.offered === null ? { offeredUnknown: "the profile's source did not show the device's offer: rules that need it are not checked" } : {}),
       parent: p.features.parent === null ? null : hex64(p.features.parent),
     },
     provisioned: p.provisioned ? { ...p.provisioned, deviceFeatures: p.provisioned.deviceFeatures === null ? null : hex64(p.provisioned.deviceFeatures) } : null,
@@ -257,7 +267,7 @@ export function parseProfile(text: string, file: string): Profile {
 
   const pci = v.nullable(o['pci'], (x) => {
     const po = v.obj(x, 'pci');
-    const f = (k: string, max: number) => v.int(v.req(po, k, `pci.${k}`), `pci.${k}`, max);
+    const f = (k: string, max: number) => v.nullable(v.req(po, k, `pci.${k}`), (x) => v.int(x, `pci.${k}`, max));
     return { vendor: f('vendor', 0xffff), device: f('device', 0xffff), subsystemVendor: f('subsystemVendor', 0xffff), subsystem: f('subsystem', 0xffff), revision: f('revision', 0xff) };
   });
 
@@ -286,7 +296,7 @@ export function parseProfile(text: string, file: string): Profile {
 
   const fo = v.obj(v.req(o, 'features', 'features'), 'features');
   const features = {
-    offered: v.features(v.req(fo, 'offered', 'features.offered'), 'features.offered', deviceType),
+    offered: v.nullable(v.req(fo, 'offered', 'features.offered'), (x) => v.features(x, 'features.offered', deviceType)),
     parent: v.nullable(fo['parent'], (x) => v.features(x, 'features.parent', deviceType)),
   };
 
@@ -307,11 +317,11 @@ export function parseProfile(text: string, file: string): Profile {
   const qo = v.obj(v.req(o, 'queues', 'queues'), 'queues');
   const count = v.int(v.req(qo, 'count', 'queues.count'), 'queues.count', 65535);
   const ms = v.req(qo, 'maxSizes', 'queues.maxSizes');
-  let maxSizes: number[];
+  let maxSizes: (number | null)[];
   if (typeof ms === 'number') maxSizes = new Array<number>(count).fill(v.int(ms, 'queues.maxSizes', 32768));
   else {
-    if (!Array.isArray(ms)) v.fail('queues.maxSizes', 'expected a list of sizes (one per queue) or one size for all');
-    maxSizes = ms.map((x, i) => v.int(x, `queues.maxSizes[${i}]`, 32768));
+    if (!Array.isArray(ms)) v.fail('queues.maxSizes', 'expected a list of sizes (one per queue, null: unknown) or one size for all');
+    maxSizes = ms.map((x, i) => v.nullable(x, (y) => v.int(y, `queues.maxSizes[${i}]`, 32768)));
     if (maxSizes.length !== count) v.fail('queues.maxSizes', `lists ${maxSizes.length} sizes, queues.count is ${count}`);
   }
   const queues = {

@@ -29,7 +29,7 @@ function queueFields(b: Extract<EventBody, { kind: 'queueConfigured' }>): string
 export function describeBody(b: EventBody, type?: string): string {
   switch (b.kind) {
     case 'registerAccess':
-      return `${b.direction} ${b.region}${b.bar ? ` bar${b.bar}` : ''} +${hex(b.offset)}/${b.width} ${b.direction === 'write' ? '<-' : '->'} ${hex64(b.value)}` +
+      return `${b.direction} ${b.region}${b.bar ? ` bar${b.bar}` : ''} +${hex(b.offset)}/${b.width} ${b.direction === 'write' ? '<-' : '->'} ${b.valueUnseen ? '?' : hex64(b.value)}` +
         `${b.msixEnabled ? ' [msix]' : ''}${b.selectedQueue !== undefined ? ` q${b.selectedQueue}` : ''}` +
         `${b.admin ? ` admin op=${hex(b.admin.opcode)} member=${b.admin.memberId} status=${b.admin.status}` : ''}` +
         `${b.anomalies.length ? ' !' + b.anomalies.join(',') : ''}`;
@@ -87,8 +87,11 @@ export function describeBody(b: EventBody, type?: string): string {
       return `ctrl class=${b.class} cmd=${b.command} data=${bytesToHex(b.data)}${b.ack !== undefined ? ` ack=${b.ack}` : ''}`;
     case 'vfioState':
       return `VFIO ${b.from.toUpperCase()} -> ${b.to.toUpperCase()}`;
-    case 'snapshot':
-      return `snapshot: status ${hex(b.state.status)}, ${b.state.queues.length} queues`;
+    case 'snapshot': {
+      const st = b.stateV2 ?? b.state;
+      const status = b.stateV2 ? b.stateV2.status : b.state?.status;
+      return `snapshot${b.stateV2 ? '' : ' (state v1)'}: status ${status === undefined ? '?' : hex(status)}, ${st?.queues.length ?? 0} queues`;
+    }
     case 'annotation':
       return `${b.severity}: ${b.code ? b.code + ': ' : ''}${b.message}`;
     case 'identified':

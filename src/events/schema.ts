@@ -14,6 +14,8 @@ const NUMBER_64 = new Set([
   'devrec.v1.RegisterAccess.offset',
   'devrec.v1.DeviceState.revision',
   'devrec.v1.DeviceState.eventCount',
+  'devrec.v1.DeviceStateV2.revision',
+  'devrec.v1.DeviceStateV2.eventCount',
 ]);
 
 export type ScalarKind = 'u32' | 'i32' | 'u64' | 'u64num' | 'i64num' | 'bool' | 'string' | 'bytes';
@@ -32,6 +34,8 @@ export interface FieldSpec {
   repeated: boolean;
   /** proto3 `optional` scalar or a message field: absence is meaningful */
   presence: boolean;
+  /** declared `optional` (a message field may have presence without being declared so) */
+  optional: boolean;
   scalar?: ScalarKind;
   enumSpec?: EnumSpec;
   message?: MessageSpec;
@@ -84,6 +88,7 @@ export function messageSpec(type: protobuf.Type): MessageSpec {
       fullName,
       repeated: f.repeated,
       presence: !f.repeated && (Boolean(f.options?.['proto3_optional']) || f.resolvedType instanceof protobuf.Type),
+      optional: Boolean(f.options?.['proto3_optional']),
     };
     if (f.resolvedType instanceof protobuf.Enum) field.enumSpec = enumSpecOf(f.resolvedType);
     else if (f.resolvedType instanceof protobuf.Type) field.message = messageSpec(f.resolvedType);
@@ -133,6 +138,8 @@ export const ENUMS = {
   source: EVENT_SPEC.byName.get('source')!.enumSpec!,
   transport: lookupMessage('DeviceIdentified').byName.get('transport')!.enumSpec!,
   vfioState: lookupMessage('VfioStateChanged').byName.get('to')!.enumSpec!,
+  acceptedVia: lookupMessage('DeviceStateV2.Features').byName.get('acceptedVia')!.enumSpec!,
+  negotiation: lookupMessage('DeviceStateV2.Features').byName.get('negotiation')!.enumSpec!,
 };
 
 /** The value a field has when the wire or the JSON leaves it out (proto3 defaults). */

@@ -2,11 +2,14 @@
 // Field names are the proto fields in camelCase; enums are kebab-case strings; 64-bit values are bigint
 // except stream positions and register offsets, which are plain numbers. Optional fields (`?`) are the
 // proto3 `optional` fields whose presence means "this changed".
+import type { DeviceStateWire } from '../project/generated/state-types.js';
 
 export type Actor = 'unspecified' | 'guest-driver' | 'vmm' | 'management-tool' | 'host-kernel' | 'device' | 'recorder';
 export type AccessPath =
   | 'unspecified' | 'io-bar' | 'mmio' | 'admin-cmd' | 'pci-config' | 'vhost-ioctl' | 'netlink' | 'vfio-ioctl' | 'internal';
-export type Source = 'unspecified' | 'api' | 'ndjson' | 'qemu-trace' | 'qemu-state' | 'migration-stream' | 'simulation';
+export type Source =
+  | 'unspecified' | 'api' | 'ndjson' | 'qemu-trace' | 'qemu-state' | 'migration-stream' | 'simulation' | 'qemu-migration'
+  | 'qmp' | 'vdpa' | 'vfio';
 export type Transport = 'unspecified' | 'pci-modern' | 'pci-legacy' | 'mmio-modern' | 'mmio-legacy' | 'vdpa' | 'vfio';
 export type Direction = 'unspecified' | 'read' | 'write';
 export type Region =
@@ -26,6 +29,8 @@ export interface RegisterAccess {
   transport: Transport; region: Region; bar: number; offset: number; width: number; direction: Direction;
   value: bigint; msixEnabled: boolean; selectedQueue?: number; admin?: AdminCommand; data: Uint8Array;
   anomalies: string[];
+  /** a read whose value the source could not see (`value` is then 0 and means nothing) */
+  valueUnseen: boolean;
 }
 export interface DeviceFeaturesOffered { kind: 'deviceFeatures'; select?: number; value: bigint; highWords: bigint[] }
 export interface ParentFeatures { kind: 'parentFeatures'; mgmtdev: string; value: bigint; maxVqp: number }
@@ -68,24 +73,25 @@ export interface DeviceIdentity {
 }
 export interface DeviceIdentified extends DeviceIdentity { kind: 'identified' }
 
-/** Wire form of a whole device state (snapshots and imports); see src/project/state.ts for the projected form. */
-export interface WireQueueState {
+/** Wire form of a whole device state, schema v1: read from older logs only (src/project/state-v1.ts). */
+export interface WireQueueStateV1 {
   index: number; size: number; maxSize: number; enabled: boolean; desc: bigint; driver: bigint; device: bigint;
   pfn: number; align: number; msixVector: number; notifyOff: number; lastAvailIdx: number; usedIdx: number;
   availWrap: boolean; usedWrap: boolean; resetPending: boolean; availIdx: number;
 }
-export interface WireDeviceState {
+export interface WireDeviceStateV1 {
   device: string; type: string; virtioId: number; transport: Transport; revision: number; timestampNs: bigint;
   status: number; deviceFeatures: bigint[]; driverFeatures: bigint[]; acceptedFeatures: bigint[]; acceptedVia: string;
   parentFeatures: bigint[]; hasParentFeatures: boolean; provisioned?: ProvisionedAttributes; hasProvisioned: boolean;
-  deviceFeatureSelect: number; driverFeatureSelect: number; queueSelect: number; queues: WireQueueState[];
+  deviceFeatureSelect: number; driverFeatureSelect: number; queueSelect: number; queues: WireQueueStateV1[];
   config: Uint8Array; msixEnabled: boolean; msixFunctionMask: boolean; msixConfigVector: number; msixTableSize: number;
   configGeneration: number; resetPending: boolean; vfioState: VfioState; hasVfioState: boolean; numQueues: number;
   guestPageSize: number; pciVendor: number; pciDevice: number; pciSubsystemVendor: number; pciSubsystem: number;
   pciRevision: number; pciConfig: Uint8Array; control: ControlCommandFields[]; eventCount: number; isr: number; negotiation: string;
   backend: string;
 }
-export interface Snapshot { kind: 'snapshot'; state: WireDeviceState }
+/** A whole device state: `stateV2` (schema v2) from current writers, `state` (schema v1) in older logs. */
+export interface Snapshot { kind: 'snapshot'; state?: WireDeviceStateV1; stateV2?: DeviceStateWire }
 export interface Annotation { kind: 'annotation'; severity: Severity; code: string; message: string }
 
 export type EventBody =

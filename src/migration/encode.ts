@@ -2,9 +2,16 @@
 // what a target needs first: the schema header, the transport mode, the feature parts, the accepted features,
 // vDPA facts, the device config; the stop-copy chunk (VFIO STOP_COPY) the rest of the device parts and the
 // queue, MSI-X, PCI and runtime state, then the integrity record.
+//
+// Unknown values (docs/migration-format.md, "Unknown values"): presence travels. A device part that is optional in
+// the spec (DEV_FEATURES, each PCI_COMMON_CFG field, VQ_NOTIFY_CFG) is left out when its value is unknown; the
+// devrec records' fields with presence are left out. A value the target needs to run the device (status, the
+// driver's and the accepted features, an active queue's size, addresses and enable) has no way to be unknown in
+// the spec's device parts: export refuses, naming it.
 import { encodeMessage } from '../events/codec.js';
 import { maskToWords } from '../project/snapshot-codec.js';
-import type { DeviceState } from '../project/state.js';
+import { type DeviceState, NO_VECTOR } from '../project/state.js';
+import { LEGACY_TRANSPORTS, isPciTransport } from '../model/index.js';
 import {
   PART, encodeCommonCfgPart, encodeFeaturesPart, encodeNetCvqPart, encodeStatusPart, encodeVqCfgPart, encodeVqNotifyPart,
 } from './device-parts.js';
@@ -15,7 +22,13 @@ import {
 import { pciCapabilities } from './pci-caps.js';
 import { MIGRATION_SPECS, SCHEMA_FINGERPRINT } from './schema.js';
 
-const LEGACY = new Set(['pci-legacy', 'mmio-legacy']);
+/** The value, or refuse the export: the target needs it and no source has told us. */
+function required<T>(s: DeviceState, v: T | null, field: string): T {
+  if (v === null) {
+    throw new MigrationExportError(`cannot export ${s.device} at revision ${s.revision}: ${field} is unknown (no source recorded it), and the target needs it; export a revision where it is known (after the driver's reset), or record it`);
+  }
+  return v;
+}
 
 export interface StreamMeta {
   /** VFIO_MIGRATION_* flags the source ran with */
@@ -49,7 +62,7 @@ export function headerRecord(s: DeviceState, meta: StreamMeta): EncodedRecord {
     deviceType: s.type,
     virtioId: s.virtioId,
     transport: s.transport,
-    pci: { vendor: s.pci.vendor, device: s.pci.device, subsystemVendor: s.pci.subsystemVendor, subsystem: s.pci.subsystem, revision: s.pci.revision },
+    ...(s.pci ? { pci: { vendor: s.pci.vendor, device: s.pci.device, subsystemVendor: s.pci.subsystemVendor, subsystem: s.pci.subsystem, revision: s.pci.revision } } : {}),
     personaId: meta.persona?.id ?? '',
     personaVersion: meta.persona?.version ?? '',
     provenance: {
@@ -70,13 +83,14 @@ export function headerRecord(s: DeviceState, meta: StreamMeta): EncodedRecord {
 
 /** Records of the precopy chunk (without STOP_COPY_SIZE, which the caller adds once it knows the stop-copy size). */
 export function precopyRecords(s: DeviceState, meta: StreamMeta): EncodedRecord[] {
-  const legacy = LEGACY.has(s.transport);
+  const legacy = LEGACY_TRANSPORTS.has(s.transport);
+  const pciDevice = s.pci?.device ?? null;
   const records: EncodedRecord[] = [
     headerRecord(s, meta),
     {
       tag: TAG.TRANSPORT_MODE, flags: 0, data: msg('TransportMode', {
         legacy,
-        transitional: s.transport.startsWith('pci') && isTransitionalPciId(s.pci.device),
+        transitional: s.transport.startsWith('pci') && pciDevice !== null && isTransitionalPciId(pciDevice),
         // virtio 1.x is little-endian by definition; the state does not record a legacy guest's byte order.
         guestEndian: legacy || s.transport === 'unspecified' ? 'unspecified' : 'little',
         guestPageSize: s.guestPageSize,
@@ -84,22 +98,25 @@ export function precopyRecords(s: DeviceState, meta: StreamMeta): EncodedRecord[
     },
     {
       tag: TAG.DEVICE_DATA, flags: 0, data: concat(
-        encodeFeaturesPart(PART.DEV_FEATURES, maskToWords(s.features.device)),
-        encodeFeaturesPart(PART.DRV_FEATURES, maskToWords(s.features.driver)),
+        // the offer is an optional part: left out when unknown (a device-state stream does not carry it)
+        ...(s.features.device !== null ? [encodeFeaturesPart(PART.DEV_FEATURES, maskToWords(s.features.device))] : []),
+        encodeFeaturesPart(PART.DRV_FEATURES, maskToWords(required(s, s.features.driver, 'the driver features'))),
       ),
     },
     {
       tag: TAG.FEATURE_NEGOTIATION, flags: 0, data: msg('FeatureNegotiation', {
-        accepted: maskToWords(s.features.accepted), acceptedVia: s.features.acceptedVia, negotiation: s.features.negotiation,
+        accepted: maskToWords(required(s, s.features.accepted, 'the accepted features')),
+        // format 1.0 wrote "" for no accepted set yet
+        acceptedVia: s.features.acceptedVia === 'none' ? '' : s.features.acceptedVia, negotiation: s.features.negotiation,
       }),
     },
   ];
-  if (s.features.parent !== undefined || s.provisioned !== undefined) {
+  if (s.features.parent !== null || s.provisioned !== null) {
     records.push({
       tag: TAG.VDPA, flags: RECORD_FLAG_OPTIONAL, data: msg('VdpaProvisioning', {
-        hasParentFeatures: s.features.parent !== undefined,
+        hasParentFeatures: s.features.parent !== null,
         parentFeatures: maskToWords(s.features.parent ?? 0n),
-        hasProvisioned: s.provisioned !== undefined,
+        hasProvisioned: s.provisioned !== null,
         ...(s.provisioned ? { provisioned: s.provisioned } : {}),
       }),
     });
@@ -116,22 +133,30 @@ export function stopCopySizeRecord(size: number): EncodedRecord {
 
 /** Records of the stop-copy chunk, integrity excluded. */
 export function stopCopyRecords(s: DeviceState): EncodedRecord[] {
-  const parts: Uint8Array[] = [
-    encodeCommonCfgPart(0, s.features.deviceFeatureSelect),
-    encodeCommonCfgPart(8, s.features.driverFeatureSelect),
-    encodeCommonCfgPart(16, u16(s.msix.configVector, 'config_msix_vector')),
-    encodeCommonCfgPart(18, u16(s.numQueues, 'num_queues')),
-    encodeCommonCfgPart(22, u16(s.queueSelect, 'queue_select')),
-    encodeStatusPart(u8(s.status, 'device_status')),
+  // each PCI_COMMON_CFG part is one field: a field the state does not know is left out
+  const common: [number, number | null, string, (v: number, what: string) => number][] = [
+    [0, s.features.deviceFeatureSelect, 'device_feature_select', (v) => v],
+    [8, s.features.driverFeatureSelect, 'driver_feature_select', (v) => v],
+    [16, s.msix?.configVector ?? null, 'config_msix_vector', u16],
+    [18, s.numQueues, 'num_queues', u16],
+    [22, s.queueSelect, 'queue_select', u16],
   ];
+  const parts: Uint8Array[] = [];
+  for (const [offset, v, what, check] of common) if (v !== null) parts.push(encodeCommonCfgPart(offset, check(v, what)));
+  parts.push(encodeStatusPart(u8(required(s, s.status, 'the device status'), 'device_status')));
+  const pci = isPciTransport(s.transport);
   for (const q of s.queues) {
+    const field = (what: string) => `queue ${q.index} ${what}`;
     parts.push(encodeVqCfgPart({
-      index: u16(q.index, 'virtqueue index'), queueSize: u16(q.size, `queue ${q.index} queue_size`),
-      vector: u16(q.msixVector, `queue ${q.index} vector`), enabled: q.enabled ? 1 : 0, desc: q.desc, driver: q.driver, device: q.device,
+      index: u16(q.index, 'virtqueue index'), queueSize: u16(required(s, q.size, field('size')), field('queue_size')),
+      // no MSI-X (virtio-mmio, vDPA): VIRTIO_MSI_NO_VECTOR, the spec's "no vector"
+      vector: u16(pci ? required(s, q.msixVector, field('MSI-X vector')) : q.msixVector ?? NO_VECTOR, field('vector')),
+      enabled: required(s, q.enabled, field('enable')) ? 1 : 0, desc: required(s, q.desc, field('descriptor area')),
+      driver: required(s, q.driver, field('driver area')), device: required(s, q.device, field('device area')),
     }));
   }
   // The state keeps no queue_notif_config_data (VIRTIO_F_NOTIF_CONFIG_DATA): written as 0.
-  for (const q of s.queues) parts.push(encodeVqNotifyPart(q.index, u16(q.notifyOff, `queue ${q.index} queue_notify_off`), 0));
+  for (const q of s.queues) if (q.notifyOff !== null) parts.push(encodeVqNotifyPart(q.index, u16(q.notifyOff, `queue ${q.index} queue_notify_off`), 0));
   if (s.control.length > 0) {
     if (s.type !== 'net') {
       throw new MigrationExportError(`device ${s.device} (type "${s.type || 'unknown'}") has control-queue commands recorded; only virtio-net has a device part (0x200) for them`);
@@ -157,8 +182,9 @@ export function stopCopyRecords(s: DeviceState): EncodedRecord[] {
     });
   }
   records.push(
-    { tag: TAG.MSIX, flags: 0, data: msg('MsixState', { enabled: s.msix.enabled, functionMask: s.msix.functionMask, tableSize: s.msix.tableSize }) },
-    { tag: TAG.PCI_CONFIG, flags: 0, data: msg('PciConfigSpace', { config: s.pci.config, capabilities: pciCapabilities(s.pci.config) }) },
+    // a device without MSI-X / PCI (virtio-mmio, vDPA): the records are empty
+    { tag: TAG.MSIX, flags: 0, data: msg('MsixState', s.msix ? { enabled: s.msix.enabled, functionMask: s.msix.functionMask, tableSize: s.msix.tableSize } : {}) },
+    { tag: TAG.PCI_CONFIG, flags: 0, data: msg('PciConfigSpace', s.pci ? { config: s.pci.config, capabilities: pciCapabilities(s.pci.config) } : {}) },
     { tag: TAG.RUNTIME, flags: 0, data: msg('DeviceRuntime', { isr: s.isr, configGeneration: s.configGeneration, resetPending: s.resetPending }) },
   );
   return records;

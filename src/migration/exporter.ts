@@ -48,8 +48,8 @@ const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
 /** A recorded device with nothing a target could take: no identity, no features, no queues, no config. */
 export function hasNoState(s: DeviceState): boolean {
-  return s.type === '' && s.virtioId === 0 && s.transport === 'unspecified' && s.features.device === 0n && s.features.driver === 0n
-    && s.queues.length === 0 && s.config.length === 0 && s.status === 0;
+  return s.type === '' && s.virtioId === null && s.transport === 'unspecified' && !s.features.device && !s.features.driver
+    && s.queues.length === 0 && s.config.length === 0 && !s.status;
 }
 
 function isDeviceReset(b: EventBody): boolean {
@@ -116,7 +116,7 @@ export async function exportDevice(store: EventStore, device: string, options: E
   await go('stop');                     // end of the data session (QEMU: save_cleanup)
 
   const bytes = format === 'qemu-vfio'
-    ? wrapQemuVfio(chunks.precopy, chunks.stopCopy, state.pci.config, precopy)
+    ? wrapQemuVfio(chunks.precopy, chunks.stopCopy, state.pci?.config ?? new Uint8Array(0), precopy)
     : concat(chunks.precopy, chunks.stopCopy);
   return {
     device, revision: at, format, bytes, precopyBytes: chunks.precopy.length, stopCopyBytes: chunks.stopCopy.length,

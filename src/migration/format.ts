@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+export const FORMAT_MINOR = 1;
 /** devrec's version, written into the provenance (a test keeps it equal to package.json's). */
 export const RECORDER_VERSION = '0.1.0';
 

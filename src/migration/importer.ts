@@ -4,8 +4,11 @@
 // the record tag when known. It never allocates from a length it has not checked against the bytes that follow.
 import { decodeMessageOf } from '../events/codec.js';
 import type { NewEvent, Transport, VfioState } from '../events/types.js';
-import { stateToWire } from '../project/snapshot-codec.js';
-import { type AcceptedVia, type DeviceState, type Negotiation, type QueueState, initialState } from '../project/state.js';
+import { stateToWire } from '../project/state-wire.js';
+import {
+  type AcceptedVia, type DeviceState, type Negotiation, type QueueState, initialState, unknownMsix,
+} from '../project/state.js';
+import { LEGACY_TRANSPORTS, isPciTransport } from '../model/index.js';
 import type { EventStore } from '../store/types.js';
 import { WrongExpectedRevisionError } from '../store/types.js';
 import {
@@ -25,8 +28,8 @@ import {
 import { VFIO_MIGRATION_ALL, VfioDeviceFsm, type VfioArc } from './vfio-fsm.js';
 
 const TRANSPORTS: ReadonlySet<string> = new Set(['unspecified', 'pci-modern', 'pci-legacy', 'mmio-modern', 'mmio-legacy', 'vdpa', 'vfio']);
-const LEGACY = new Set(['pci-legacy', 'mmio-legacy']);
-const ACCEPTED_VIA: ReadonlySet<string> = new Set(['', 'features-ok', 'legacy-write', 'snapshot']);
+const LEGACY = LEGACY_TRANSPORTS as ReadonlySet<string>;
+const ACCEPTED_VIA: ReadonlySet<string> = new Set(['', 'none', 'features-ok', 'legacy-write', 'snapshot']);
 const NEGOTIATIONS: ReadonlySet<string> = new Set(['none', 'accepted', 'refused']);
 
 export interface ParsedRecord {
@@ -233,27 +236,39 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
   }
 
   // ---- the state ----
+  // Format 1.1 fields have presence (absent: unknown). A 1.0 stream has none: its absent fields are proto3's 0.
+  const v10 = minor < 1;
+  const opt = <T>(v: T | undefined, zero: T): T | null => (v !== undefined ? v : v10 ? zero : null);
   const prov = header.provenance;
   const s = initialState(prov.sourceStream);
   s.type = header.deviceType;
-  s.virtioId = header.virtioId;
+  s.virtioId = opt(header.virtioId, 0) || null;
   s.transport = header.transport as Transport;
   s.backend = prov.backend;
   s.revision = safeNumber(prov.sourceRevision, 'source revision', headerAt);
   s.eventCount = safeNumber(prov.sourceEventCount, 'source event count', headerAt);
   s.timestampNs = prov.sourceTimestampNs;
-  s.pci = { vendor: header.pci?.vendor ?? 0, device: header.pci?.device ?? 0, subsystemVendor: header.pci?.subsystemVendor ?? 0, subsystem: header.pci?.subsystem ?? 0, revision: header.pci?.revision ?? 0, config: pci.config.slice() };
+  const pciDevice = isPciTransport(s.transport);
+  const hp = header.pci;
+  s.pci = pciDevice
+    ? {
+        vendor: opt(hp?.vendor, 0), device: opt(hp?.device, 0), subsystemVendor: opt(hp?.subsystemVendor, 0),
+        subsystem: opt(hp?.subsystem, 0), revision: opt(hp?.revision, 0), config: pci.config.slice(),
+      }
+    : null;
   s.guestPageSize = mode.guestPageSize;
   s.features.accepted = maskOf(negotiation.accepted);
-  s.features.acceptedVia = negotiation.acceptedVia as AcceptedVia;
+  s.features.acceptedVia = (negotiation.acceptedVia || 'none') as AcceptedVia;
   s.features.negotiation = negotiation.negotiation as Negotiation;
   s.config = dataAt('DEVICE_CONFIG').data.slice();
-  s.msix = { enabled: msix.enabled, functionMask: msix.functionMask, configVector: s.msix.configVector, tableSize: msix.tableSize };
-  s.isr = runtime.isr;
-  s.configGeneration = runtime.configGeneration;
+  s.msix = pciDevice
+    ? { enabled: opt(msix.enabled, false), functionMask: opt(msix.functionMask, false), configVector: null, tableSize: opt(msix.tableSize, 0) }
+    : null;
+  s.isr = opt(runtime.isr, 0);
+  s.configGeneration = opt(runtime.configGeneration, 0);
   s.resetPending = runtime.resetPending;
   if (vdpa) {
-    s.features.parent = vdpa.hasParentFeatures ? maskOf(vdpa.parentFeatures) : undefined;
+    s.features.parent = vdpa.hasParentFeatures ? maskOf(vdpa.parentFeatures) : null;
     if (vdpa.hasProvisioned) {
       const p = vdpa.provisioned;
       if (!p) throw new MigrationFormatError(recAt('VDPA'), 'VDPA record says provisioned but carries no attributes', TAG.VDPA);
@@ -271,7 +286,7 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
         const c = p as Extract<LocatedPart, { type: 0x102 }>;
         if (c.cfgOffset === 0) s.features.deviceFeatureSelect = c.value;
         else if (c.cfgOffset === 8) s.features.driverFeatureSelect = c.value;
-        else if (c.cfgOffset === 16) s.msix.configVector = c.value;
+        else if (c.cfgOffset === 16) (s.msix ??= unknownMsix()).configVector = c.value;
         else if (c.cfgOffset === 18) s.numQueues = c.value;
         else if (c.cfgOffset === 22) s.queueSelect = c.value;
         break;
@@ -279,9 +294,9 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
       case PART.VQ_CFG: {
         const c = p as Extract<LocatedPart, { type: 0x104 }>;
         queues.set(c.index, {
-          index: c.index, size: c.queueSize, maxSize: 0, enabled: c.enabled === 1, desc: c.desc, driver: c.driver, device: c.device,
-          pfn: 0, align: 0, msixVector: c.vector, notifyOff: 0, lastAvailIdx: 0, usedIdx: 0, availWrap: true, usedWrap: true,
-          availIdx: 0, resetPending: false,
+          index: c.index, size: c.queueSize, maxSize: null, enabled: c.enabled === 1, desc: c.desc, driver: c.driver, device: c.device,
+          pfn: 0, align: 0, msixVector: pciDevice ? c.vector : null, notifyOff: null, lastAvailIdx: null, usedIdx: null,
+          availWrap: null, usedWrap: null, availIdx: null, resetPending: false,
         });
         break;
       }
@@ -301,8 +316,9 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
     if (withProgress.has(v.index)) throw new MigrationFormatError(progressAt, `VQ_STATE has queue ${v.index} twice`, TAG.VQ_STATE);
     withProgress.add(v.index);
     Object.assign(q, {
-      lastAvailIdx: v.lastAvailIdx, usedIdx: v.usedIdx, availWrap: v.availWrap, usedWrap: v.usedWrap, availIdx: v.availIdx,
-      maxSize: v.maxSize, pfn: v.pfn, align: v.align, resetPending: v.resetPending,
+      lastAvailIdx: opt(v.lastAvailIdx, 0), usedIdx: opt(v.usedIdx, 0), availWrap: opt(v.availWrap, false),
+      usedWrap: opt(v.usedWrap, false), availIdx: opt(v.availIdx, 0), maxSize: opt(v.maxSize, 0), pfn: v.pfn, align: v.align,
+      resetPending: v.resetPending,
     });
   }
   for (const index of queues.keys()) {
@@ -362,10 +378,11 @@ export function parseMigrationStream(bytes: Uint8Array): ParsedMigration {
     if (looksLikeQemuVfio(bytes)) {
       const q = unwrapQemuVfio(bytes);
       const parsed = parseDevrec(q.inner, q.map);
-      const want = paddedPciConfig(parsed.state.pci.config);
+      const recorded = parsed.state.pci?.config ?? new Uint8Array(0);
+      const want = paddedPciConfig(recorded);
       const got = q.config.bytes;
       if (want.length !== got.length) {
-        throw new MigrationFormatError(q.config.offset, `DEV_CONFIG_STATE holds ${got.length} bytes of PCI config space, the devrec PCI_CONFIG record ${parsed.state.pci.config.length} (padded to ${want.length})`);
+        throw new MigrationFormatError(q.config.offset, `DEV_CONFIG_STATE holds ${got.length} bytes of PCI config space, the devrec PCI_CONFIG record ${recorded.length} (padded to ${want.length})`);
       }
       for (let i = 0; i < want.length; i++) {
         if (want[i] !== got[i]) throw new MigrationFormatError(q.config.offset + i, `DEV_CONFIG_STATE byte ${i} is 0x${got[i]!.toString(16)}, the devrec PCI_CONFIG record says 0x${want[i]!.toString(16)}`);
@@ -432,7 +449,7 @@ export async function importStream(store: EventStore, bytes: Uint8Array, options
   await fsm.set('resuming');
   const state = { ...parsed.state, device, vfioState: 'resuming' as VfioState };
   snapshotRevision = events.length;
-  events.push({ timestampNs: now(), actor: 'recorder', path: 'internal', source: 'migration-stream', body: { kind: 'snapshot', state: stateToWire(state) } });
+  events.push({ timestampNs: now(), actor: 'recorder', path: 'internal', source: 'migration-stream', body: { kind: 'snapshot', stateV2: stateToWire(state) } });
   await fsm.set('stop');
   await fsm.set('running');
   try {

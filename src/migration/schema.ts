@@ -45,13 +45,13 @@ export const SCHEMA_FINGERPRINT: Uint8Array = new Uint8Array(
 
 // ---- decoded shapes of the messages (field names as the codec produces them) ----
 
-export interface PciIdentityMsg { vendor: number; device: number; subsystemVendor: number; subsystem: number; revision: number }
+export interface PciIdentityMsg { vendor?: number; device?: number; subsystemVendor?: number; subsystem?: number; revision?: number }
 export interface ProvenanceMsg {
   backend: string; recorder: string; recorderVersion: string; sourceStream: string; sourceRevision: bigint;
   sourceEventCount: bigint; sourceTimestampNs: bigint; exportedAtNs: bigint;
 }
 export interface SchemaHeaderMsg {
-  deviceType: string; virtioId: number; transport: string; pci?: PciIdentityMsg; personaId: string; personaVersion: string;
+  deviceType: string; virtioId?: number; transport: string; pci?: PciIdentityMsg; personaId: string; personaVersion: string;
   provenance?: ProvenanceMsg; schemaFingerprint: Uint8Array; vfioMigrationFlags: number;
 }
 export interface TransportModeMsg { legacy: boolean; transitional: boolean; guestEndian: string; guestPageSize: number }
@@ -64,15 +64,15 @@ export interface VdpaProvisioningMsg {
   };
 }
 export interface VirtqueueProgressMsg {
-  index: number; lastAvailIdx: number; usedIdx: number; availWrap: boolean; usedWrap: boolean; availIdx: number;
-  maxSize: number; pfn: number; align: number; resetPending: boolean;
+  index: number; lastAvailIdx?: number; usedIdx?: number; availWrap?: boolean; usedWrap?: boolean; availIdx?: number;
+  maxSize?: number; pfn: number; align: number; resetPending: boolean;
 }
 export interface VirtqueueStatesMsg { queues: VirtqueueProgressMsg[] }
 export interface ControlAckMsg { class: number; command: number; ack?: number }
 export interface ControlAcksMsg { commands: ControlAckMsg[] }
-export interface MsixStateMsg { enabled: boolean; functionMask: boolean; tableSize: number }
+export interface MsixStateMsg { enabled?: boolean; functionMask?: boolean; tableSize?: number }
 export interface PciCapabilityMsg {
   offset: number; id: number; next: number; length: number; virtioCfgType: number; bar: number; barOffset: number; barLength: number;
 }
 export interface PciConfigSpaceMsg { config: Uint8Array; capabilities: PciCapabilityMsg[] }
-export interface DeviceRuntimeMsg { isr: number; configGeneration: number; resetPending: boolean }
+export interface DeviceRuntimeMsg { isr?: number; configGeneration?: number; resetPending: boolean }

@@ -2,3 +2,4 @@
 export * from './device-types.js';
 export * from './features.js';
 export * from './status.js';
+export * from './transports.js';

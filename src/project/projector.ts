@@ -34,11 +34,8 @@ export class Projector {
     let state = initialState(device);
     const snap = await this.store.loadSnapshot(device, target);
     if (snap) {
-      const wire = decodeSnapshot(snap.data);
-      if (wire && wire.revision === snap.revision) {
-        applyInPlace(state, { revision: snap.revision, timestampNs: wire.timestampNs, actor: 'recorder', path: 'internal', source: 'api', body: { kind: 'snapshot', state: wire } });
-        state.eventCount = wire.eventCount;
-      }
+      const saved = decodeSnapshot(snap.data);
+      if (saved && saved.revision === snap.revision && saved.device === device) state = saved;
     }
     if (state.revision === target) return state;
     const every = this.snapshotEvery;

@@ -1,10 +1,13 @@
 // The projector's reducer: (state, event) -> state, pure and deterministic. `reduce` never touches its input;
 // `applyInPlace` is the same function working on a state the caller owns (replay loops clone once, then apply).
-import type { DeviceEvent, EventBody, QueueConfigured, VqIndexChanged, WireDeviceState } from '../events/types.js';
-import { STATUS } from '../model/index.js';
-import { type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue } from './state.js';
+import type { DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
+import { STATUS, isLegacyTransport, isPciTransport } from '../model/index.js';
+import {
+  type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue, resetQueueValues, unknownMsix, unknownPci,
+} from './state.js';
+import { stateFromV1 } from './state-v1.js';
+import { stateFromWire } from './state-wire.js';
 
-const LEGACY_TRANSPORTS = new Set(['pci-legacy', 'mmio-legacy']);
 /** Legacy virtio-pci rings are laid out on 4096-byte pages (QUEUE_PFN is the address >> 12). */
 const LEGACY_PCI_PAGE = 4096;
 const MASK32 = 0xffffffffn;
@@ -21,16 +24,23 @@ export function applyInPlace(s: DeviceState, e: DeviceEvent): DeviceState {
   s.revision = e.revision;
   if (e.timestampNs > s.timestampNs) s.timestampNs = e.timestampNs;
   s.eventCount++;
-  applyBody(s, e.body);
+  const src = s.sources;
+  if (src[src.length - 1] !== e.source) noteSource(s, e.source);
+  if (e.body.kind === 'snapshot') applySnapshot(s, e.body, e.source);
+  else applyBody(s, e.body);
   return s;
 }
 
-function isLegacy(s: DeviceState): boolean {
-  return LEGACY_TRANSPORTS.has(s.transport);
+function noteSource(s: DeviceState, source: Source): void {
+  if (!s.sources.includes(source)) s.sources.push(source);
 }
 
-/** Sets 32-bit word `select` of a mask, or the whole mask when no select is given. */
-function setMask(mask: bigint, select: number | undefined, value: bigint, highWords: bigint[]): bigint {
+/**
+ * Sets 32-bit word `select` of a mask, or the whole mask when no select is given. A word written into an unknown
+ * mask makes it known with the other words 0: drivers write every feature word they negotiate, and read every word
+ * the device offers, word by word (virtio 1.3 4.1.4.3; Linux vp_modern_get_features/vp_modern_set_features).
+ */
+function setMask(mask: bigint | null, select: number | undefined, value: bigint, highWords: bigint[]): bigint | null {
   // Words past MAX_FEATURE_WORD (1024 feature bits) are not modelled: no device has them.
   if (select !== undefined && select > MAX_FEATURE_WORD) return mask;
   if (select === undefined) {
@@ -39,7 +49,7 @@ function setMask(mask: bigint, select: number | undefined, value: bigint, highWo
     return m;
   }
   const shift = BigInt(32 * select);
-  return (mask & ~(MASK32 << shift)) | ((value & MASK32) << shift);
+  return ((mask ?? 0n) & ~(MASK32 << shift)) | ((value & MASK32) << shift);
 }
 
 export function queueOf(s: DeviceState, index: number): QueueState {
@@ -54,21 +64,18 @@ export function queueOf(s: DeviceState, index: number): QueueState {
   return q;
 }
 
-function resetQueue(q: QueueState): void {
-  Object.assign(q, initialQueue(q.index), { maxSize: q.maxSize, size: q.maxSize, notifyOff: q.notifyOff });
-}
-
+/** Device reset (virtio 1.3 2.4): what it defines becomes known. Offered features, config and MSI-X enable stay. */
 function resetDevice(s: DeviceState): void {
   s.status = 0;
   s.features.driver = 0n;
   s.features.accepted = 0n;
-  s.features.acceptedVia = '';
+  s.features.acceptedVia = 'none';
   s.features.negotiation = 'none';
   s.features.deviceFeatureSelect = 0;
   s.features.driverFeatureSelect = 0;
   s.queueSelect = 0;
-  for (const q of s.queues) resetQueue(q);
-  s.msix.configVector = NO_VECTOR;
+  for (const q of s.queues) resetQueueValues(q);
+  if (s.msix) s.msix.configVector = NO_VECTOR;
   s.isr = 0;
   s.control = [];
 }
@@ -91,7 +98,7 @@ function alignUp(v: bigint, align: bigint): bigint {
   return align > 0n ? ((v + align - 1n) / align) * align : v;
 }
 
-/** Split-ring addresses implied by a legacy page frame number (virtio 0.9.5 layout). */
+/** Split-ring addresses implied by a legacy page frame number (virtio 0.9.5 layout); unknown without the size. */
 function applyPfn(s: DeviceState, q: QueueState, pfn: number): void {
   q.pfn = pfn;
   const page = BigInt(s.guestPageSize || LEGACY_PCI_PAGE);
@@ -101,10 +108,14 @@ function applyPfn(s: DeviceState, q: QueueState, pfn: number): void {
     return;
   }
   const align = BigInt(q.align || LEGACY_PCI_PAGE);
-  const n = BigInt(q.size);
   q.desc = BigInt(pfn) * page;
-  q.driver = q.desc + 16n * n;
-  q.device = alignUp(q.driver + 6n + 2n * n, align);
+  if (q.size === null) {
+    q.driver = q.device = null;
+  } else {
+    const n = BigInt(q.size);
+    q.driver = q.desc + 16n * n;
+    q.device = alignUp(q.driver + 6n + 2n * n, align);
+  }
   q.enabled = true;
 }
 
@@ -113,7 +124,7 @@ function applyQueueConfigured(s: DeviceState, b: QueueConfigured): void {
   if (b.maxSize !== undefined) {
     q.maxSize = b.maxSize;
     // A queue starts at its maximum size until the driver writes a smaller one (virtio 1.x 4.1.4.3).
-    if (q.size === 0) q.size = b.maxSize;
+    if (q.size === null || q.size === 0) q.size = b.maxSize;
   }
   if (b.size !== undefined) q.size = b.size;
   if (b.align !== undefined) q.align = b.align;
@@ -129,12 +140,12 @@ function applyQueueConfigured(s: DeviceState, b: QueueConfigured): void {
 
 const RING_PACKED = 1n << 34n;
 // Index traffic is the bulk of every recording: remember the last mask tested instead of a bigint AND per event.
-let lastMask = -1n;
+let lastMask: bigint | null = -1n;
 let lastPacked = false;
-function packedRing(accepted: bigint): boolean {
+function packedRing(accepted: bigint | null): boolean {
   if (accepted !== lastMask) {
     lastMask = accepted;
-    lastPacked = (accepted & RING_PACKED) !== 0n;
+    lastPacked = accepted !== null && (accepted & RING_PACKED) !== 0n;
   }
   return lastPacked;
 }
@@ -146,6 +157,7 @@ function wrapsAfter(idx: number, delta: number, size: number): number {
   return wraps;
 }
 
+/** Deltas move known indices; an unknown index stays unknown (and so does a packed ring's wrap counter). */
 function applyVqIndex(s: DeviceState, b: VqIndexChanged): void {
   const q = queueOf(s, b.index);
   if (b.lastAvailIdx !== undefined) q.lastAvailIdx = b.lastAvailIdx;
@@ -154,69 +166,96 @@ function applyVqIndex(s: DeviceState, b: VqIndexChanged): void {
   if (b.usedWrap !== undefined) q.usedWrap = b.usedWrap;
   if (b.availIdx !== undefined) q.availIdx = b.availIdx;
   if (!b.availDelta && !b.usedDelta) return;
-  if (packedRing(s.features.accepted) && q.size > 0) {
+  if (packedRing(s.features.accepted) && q.size) {
     if (b.availDelta) {
-      const w = wrapsAfter(q.lastAvailIdx, b.availDelta, q.size);
-      q.lastAvailIdx = q.lastAvailIdx + b.availDelta - w * q.size;
-      if (w & 1) q.availWrap = !q.availWrap;
+      if (q.lastAvailIdx === null) {
+        q.availWrap = null;
+      } else {
+        const w = wrapsAfter(q.lastAvailIdx, b.availDelta, q.size);
+        q.lastAvailIdx = q.lastAvailIdx + b.availDelta - w * q.size;
+        if (w & 1 && q.availWrap !== null) q.availWrap = !q.availWrap;
+      }
     }
     if (b.usedDelta) {
-      const w = wrapsAfter(q.usedIdx, b.usedDelta, q.size);
-      q.usedIdx = q.usedIdx + b.usedDelta - w * q.size;
-      if (w & 1) q.usedWrap = !q.usedWrap;
+      if (q.usedIdx === null) {
+        q.usedWrap = null;
+      } else {
+        const w = wrapsAfter(q.usedIdx, b.usedDelta, q.size);
+        q.usedIdx = q.usedIdx + b.usedDelta - w * q.size;
+        if (w & 1 && q.usedWrap !== null) q.usedWrap = !q.usedWrap;
+      }
     }
   } else {
-    if (b.availDelta) q.lastAvailIdx = (q.lastAvailIdx + b.availDelta) & 0xffff;
-    if (b.usedDelta) q.usedIdx = (q.usedIdx + b.usedDelta) & 0xffff;
+    if (b.availDelta && q.lastAvailIdx !== null) q.lastAvailIdx = (q.lastAvailIdx + b.availDelta) & 0xffff;
+    if (b.usedDelta && q.usedIdx !== null) q.usedIdx = (q.usedIdx + b.usedDelta) & 0xffff;
   }
 }
 
-function applySnapshot(s: DeviceState, w: WireDeviceState): void {
-  const fromWords = (words: bigint[]) => words.reduce((m, wd, i) => m | (wd << BigInt(64 * i)), 0n);
-  s.type = w.type || s.type;
-  s.backend = w.backend || s.backend;
-  s.virtioId = w.virtioId || s.virtioId;
-  if (w.transport !== 'unspecified') s.transport = w.transport;
-  s.status = w.status;
-  s.features = {
-    device: fromWords(w.deviceFeatures),
-    driver: fromWords(w.driverFeatures),
-    accepted: fromWords(w.acceptedFeatures),
-    acceptedVia: w.acceptedVia as DeviceState['features']['acceptedVia'],
-    negotiation: (w.negotiation || (w.acceptedFeatures.some((x) => x !== 0n) ? 'accepted' : 'none')) as DeviceState['features']['negotiation'],
-    parent: w.hasParentFeatures ? fromWords(w.parentFeatures) : undefined,
-    deviceFeatureSelect: w.deviceFeatureSelect,
-    driverFeatureSelect: w.driverFeatureSelect,
-  };
-  s.provisioned = w.hasProvisioned && w.provisioned ? { ...w.provisioned } : undefined;
-  s.numQueues = w.numQueues;
-  s.queueSelect = w.queueSelect;
-  s.queues = w.queues.map((q) => ({ ...q })).sort((a, b) => a.index - b.index);
-  s.config = w.config.slice();
-  s.configGeneration = w.configGeneration;
-  s.isr = w.isr;
-  s.msix = { enabled: w.msixEnabled, functionMask: w.msixFunctionMask, configVector: w.msixConfigVector, tableSize: w.msixTableSize };
-  s.resetPending = w.resetPending;
-  s.vfioState = w.hasVfioState ? w.vfioState : undefined;
-  s.guestPageSize = w.guestPageSize;
-  s.pci = {
-    vendor: w.pciVendor, device: w.pciDevice, subsystemVendor: w.pciSubsystemVendor, subsystem: w.pciSubsystem,
-    revision: w.pciRevision, config: w.pciConfig.slice(),
-  };
-  s.control = w.control.map((c) => ({ ...c, data: c.data.slice() }));
+/**
+ * A whole state arrives: it replaces the projected one, except the stream's own bookkeeping (id, revision, time,
+ * event count, sources) and the device properties the snapshot's source could not see but an earlier event told us
+ * (identity, offered features, queue maximum sizes, MSI-X table size): those do not change while a device lives.
+ */
+function applySnapshot(s: DeviceState, b: Snapshot, source: Source): void {
+  const next = b.stateV2 ? stateFromWire(b.stateV2) : b.state ? stateFromV1(b.state, source) : undefined;
+  if (!next) return;
+  const prev = cloneState(s);
+  Object.assign(s, next, {
+    device: prev.device, revision: prev.revision, timestampNs: prev.timestampNs, eventCount: prev.eventCount,
+    sources: prev.sources,
+  });
+  for (const src of next.sources) noteSource(s, src);
+  if (!s.type) s.type = prev.type;
+  if (!s.backend) s.backend = prev.backend;
+  if (s.transport === 'unspecified') s.transport = prev.transport;
+  s.virtioId ??= prev.virtioId;
+  s.numQueues ??= prev.numQueues;
+  s.features.device ??= prev.features.device;
+  s.features.parent ??= prev.features.parent;
+  if (s.pci && prev.pci) {
+    s.pci.vendor ??= prev.pci.vendor;
+    s.pci.device ??= prev.pci.device;
+    s.pci.subsystemVendor ??= prev.pci.subsystemVendor;
+    s.pci.subsystem ??= prev.pci.subsystem;
+    s.pci.revision ??= prev.pci.revision;
+  }
+  if (s.msix && prev.msix) s.msix.tableSize ??= prev.msix.tableSize;
+  for (const q of s.queues) {
+    const old = prev.queues.find((p) => p.index === q.index);
+    if (old) q.maxSize ??= old.maxSize;
+  }
+}
+
+/** The PCI blocks a PCI device has, created unknown the first time something about them arrives. */
+function pciOf(s: DeviceState): NonNullable<DeviceState['pci']> {
+  return (s.pci ??= unknownPci());
+}
+function msixOf(s: DeviceState): NonNullable<DeviceState['msix']> {
+  return (s.msix ??= unknownMsix());
 }
 
 function applyBody(s: DeviceState, b: EventBody): void {
   switch (b.kind) {
     case 'identified':
-      s.type = b.type;
-      s.virtioId = b.virtioId;
-      s.transport = b.transport;
-      s.backend = b.backend;
-      s.numQueues = b.numQueues;
+      // v1 identity fields have no presence: 0 is "not given" (no virtio device has id 0, 0 queues or vendor 0).
+      if (b.type) s.type = b.type;
+      if (b.virtioId) s.virtioId = b.virtioId;
+      if (b.transport !== 'unspecified') s.transport = b.transport;
+      if (b.backend) s.backend = b.backend;
+      if (b.numQueues) s.numQueues = b.numQueues;
       for (let i = 0; i < b.numQueues; i++) queueOf(s, i);
       if (b.configSize > s.config.length) s.config = growTo(s.config, Math.min(b.configSize, MAX_CONFIG_BYTES));
-      s.pci = { ...s.pci, vendor: b.pciVendor, device: b.pciDevice, subsystemVendor: b.pciSubsystemVendor, subsystem: b.pciSubsystem, revision: b.pciRevision };
+      if (isPciTransport(s.transport)) {
+        const pci = pciOf(s);
+        msixOf(s);
+        if (b.pciVendor) {
+          pci.vendor = b.pciVendor;
+          pci.device = b.pciDevice;
+          pci.subsystemVendor = b.pciSubsystemVendor;
+          pci.subsystem = b.pciSubsystem;
+          pci.revision = b.pciRevision;
+        }
+      }
       return;
     case 'registerAccess':
     case 'annotation':
@@ -238,7 +277,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       s.features.driver = setMask(s.features.driver, b.select, b.value, b.highWords);
       if (b.select !== undefined) s.features.driverFeatureSelect = b.select;
       // Legacy has no FEATURES_OK: the guest features are in effect as soon as they are written.
-      if (isLegacy(s)) {
+      if (isLegacyTransport(s.transport)) {
         s.features.accepted = s.features.driver;
         s.features.acceptedVia = 'legacy-write';
       }
@@ -248,10 +287,10 @@ function applyBody(s: DeviceState, b: EventBody): void {
         s.features.accepted = setMask(0n, undefined, b.features, b.highWords);
         s.features.acceptedVia = 'features-ok';
         s.features.negotiation = 'accepted';
-        s.status |= STATUS.FEATURES_OK;
+        if (s.status !== null) s.status |= STATUS.FEATURES_OK;
       } else {
         s.features.negotiation = 'refused';
-        s.status &= ~STATUS.FEATURES_OK;
+        if (s.status !== null) s.status &= ~STATUS.FEATURES_OK;
       }
       return;
     case 'statusWritten':
@@ -269,7 +308,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
     case 'resetRequested':
       if (b.scope === 'queue-reset') {
         const q = queueOf(s, b.queue);
-        resetQueue(q);
+        resetQueueValues(q);
         q.resetPending = true;
       } else {
         resetDevice(s);
@@ -293,16 +332,19 @@ function applyBody(s: DeviceState, b: EventBody): void {
     case 'configRead':
       s.config = writeBytes(s.config, b.offset, b.data, MAX_CONFIG_BYTES);
       return;
-    case 'msix':
-      if (b.enabled !== undefined) s.msix.enabled = b.enabled;
-      if (b.functionMask !== undefined) s.msix.functionMask = b.functionMask;
-      if (b.configVector !== undefined) s.msix.configVector = b.configVector;
-      if (b.tableSize !== undefined) s.msix.tableSize = b.tableSize;
+    case 'msix': {
+      const m = msixOf(s);
+      if (b.enabled !== undefined) m.enabled = b.enabled;
+      if (b.functionMask !== undefined) m.functionMask = b.functionMask;
+      if (b.configVector !== undefined) m.configVector = b.configVector;
+      if (b.tableSize !== undefined) m.tableSize = b.tableSize;
       return;
+    }
     case 'pciConfigWritten': {
       const bytes = new Uint8Array(Math.min(b.width, 4));
       for (let i = 0; i < bytes.length; i++) bytes[i] = (b.value >>> (8 * i)) & 0xff;
-      s.pci.config = writeBytes(s.pci.config, b.offset, bytes, MAX_PCI_CONFIG_BYTES);
+      const pci = pciOf(s);
+      pci.config = writeBytes(pci.config, b.offset, bytes, MAX_PCI_CONFIG_BYTES);
       return;
     }
     case 'controlCommand': {
@@ -316,7 +358,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       s.vfioState = b.to;
       return;
     case 'snapshot':
-      applySnapshot(s, b.state);
+      // applied by applyInPlace, which knows the event's source (v1 snapshots are read by their source)
       return;
     default: {
       const never: never = b;

@@ -1,116 +1,94 @@
-// The projected state of one virtio device, and its JSON form (DESIGN.md: `devrec state ID --json`).
-import type { ControlCommandFields, ProvisionedAttributes, Transport, VfioState } from '../events/types.js';
+// The projected state of one virtio device (schema v2: devrec.v1.DeviceStateV2, types generated into
+// src/project/generated/state-types.ts), its starting and reset values, and its JSON form
+// (DESIGN.md: `devrec state ID --json`; the radix policy is in docs/state.md).
+//
+// Unknown is `null` in code and in JSON, "?" in text: a field no source has told us about. A fresh state knows
+// nothing but its stream id; a device reset (and the other transitions the virtio spec defines) gives known values.
+import type { ProvisionedAttributes } from '../events/types.js';
 import { bytesToHex, hex64 } from '../events/json.js';
-import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
+import { deviceTypeByName, featureNames, isPciTransport, statusNames } from '../model/index.js';
+import type { DeviceState, MsixState, PciState, QueueState } from './generated/state-types.js';
+
+export type { AcceptedVia, DeviceState, FeatureSets, MsixState, Negotiation, PciState, QueueState } from './generated/state-types.js';
 
 /** MSI-X "no vector" (VIRTIO_MSI_NO_VECTOR). */
 export const NO_VECTOR = 0xffff;
-
-export interface QueueState {
-  index: number;
-  size: number;
-  maxSize: number;
-  enabled: boolean;
-  desc: bigint;
-  driver: bigint;
-  device: bigint;
-  pfn: number;
-  align: number;
-  msixVector: number;
-  notifyOff: number;
-  lastAvailIdx: number;
-  usedIdx: number;
-  availWrap: boolean;
-  usedWrap: boolean;
-  /** the driver's avail index as last seen by the device */
-  availIdx: number;
-  resetPending: boolean;
-}
-
-export type AcceptedVia = '' | 'features-ok' | 'legacy-write' | 'snapshot';
-export type Negotiation = 'none' | 'accepted' | 'refused';
-
-export interface FeatureSets {
-  /** offered by the device */
-  device: bigint;
-  /** written by the driver */
-  driver: bigint;
-  /** in effect: kept at FEATURES_OK (modern) or at the guest-features write (legacy) */
-  accepted: bigint;
-  acceptedVia: AcceptedVia;
-  negotiation: Negotiation;
-  /** supported by the parent management device (vDPA) / PF, when recorded */
-  parent: bigint | undefined;
-  deviceFeatureSelect: number;
-  driverFeatureSelect: number;
-}
-
-export interface DeviceState {
-  device: string;
-  type: string;
-  virtioId: number;
-  transport: Transport;
-  backend: string;
-  /** revision of the last event applied; -1 before the first */
-  revision: number;
-  timestampNs: bigint;
-  eventCount: number;
-  status: number;
-  features: FeatureSets;
-  provisioned: ProvisionedAttributes | undefined;
-  numQueues: number;
-  queueSelect: number;
-  /** sorted by index */
-  queues: QueueState[];
-  config: Uint8Array;
-  configGeneration: number;
-  isr: number;
-  msix: { enabled: boolean; functionMask: boolean; configVector: number; tableSize: number };
-  resetPending: boolean;
-  vfioState: VfioState | undefined;
-  guestPageSize: number;
-  pci: { vendor: number; device: number; subsystemVendor: number; subsystem: number; revision: number; config: Uint8Array };
-  /** latest control-queue command per (class, command), in first-seen order */
-  control: ControlCommandFields[];
-}
 
 export function initialState(device: string): DeviceState {
   return {
     device,
     type: '',
-    virtioId: 0,
+    virtioId: null,
     transport: 'unspecified',
     backend: '',
     revision: -1,
     timestampNs: 0n,
     eventCount: 0,
-    status: 0,
+    status: null,
     features: {
-      device: 0n, driver: 0n, accepted: 0n, acceptedVia: '', negotiation: 'none', parent: undefined,
-      deviceFeatureSelect: 0, driverFeatureSelect: 0,
+      device: null, driver: null, accepted: null, acceptedVia: 'none', negotiation: 'none', parent: null,
+      deviceFeatureSelect: null, driverFeatureSelect: null,
     },
-    provisioned: undefined,
-    numQueues: 0,
-    queueSelect: 0,
+    provisioned: null,
+    numQueues: null,
+    queueSelect: null,
     queues: [],
     config: new Uint8Array(0),
-    configGeneration: 0,
-    isr: 0,
-    msix: { enabled: false, functionMask: false, configVector: NO_VECTOR, tableSize: 0 },
+    configGeneration: null,
+    isr: null,
+    msix: null,
     resetPending: false,
-    vfioState: undefined,
+    vfioState: null,
     guestPageSize: 0,
-    pci: { vendor: 0, device: 0, subsystemVendor: 0, subsystem: 0, revision: 0, config: new Uint8Array(0) },
+    pci: null,
     control: [],
+    sources: [],
   };
 }
 
+/** A queue nothing has been said about yet. */
 export function initialQueue(index: number): QueueState {
   return {
-    index, size: 0, maxSize: 0, enabled: false, desc: 0n, driver: 0n, device: 0n, pfn: 0, align: 0,
-    msixVector: NO_VECTOR, notifyOff: 0, lastAvailIdx: 0, usedIdx: 0, availWrap: true, usedWrap: true, availIdx: 0,
+    index, size: null, maxSize: null, enabled: null, desc: null, driver: null, device: null, pfn: 0, align: 0,
+    msixVector: null, notifyOff: null, lastAvailIdx: null, usedIdx: null, availWrap: null, usedWrap: null, availIdx: null,
     resetPending: false,
   };
+}
+
+/**
+ * A queue after a device or queue reset (virtio 1.3 2.4, 4.1.4.3.2): disabled, no addresses, indices 0, wrap
+ * counters 1, no vector, size back to the maximum. The maximum and the notify offset are device properties and stay.
+ */
+export function resetQueueValues(q: QueueState): void {
+  q.size = q.maxSize;
+  q.enabled = false;
+  q.desc = 0n;
+  q.driver = 0n;
+  q.device = 0n;
+  q.pfn = 0;
+  q.align = 0;
+  q.msixVector = NO_VECTOR;
+  q.lastAvailIdx = 0;
+  q.usedIdx = 0;
+  q.availWrap = true;
+  q.usedWrap = true;
+  q.availIdx = 0;
+  q.resetPending = false;
+}
+
+export function unknownMsix(): MsixState {
+  return { enabled: null, functionMask: null, configVector: null, tableSize: null };
+}
+
+export function unknownPci(): PciState {
+  return { vendor: null, device: null, subsystemVendor: null, subsystem: null, revision: null, config: new Uint8Array(0) };
+}
+
+/** True when the transport has a PCI identity and MSI-X (a state with an unspecified transport may still get one). */
+export const hasPci = (s: DeviceState): boolean => isPciTransport(s.transport);
+
+function cloneProvisioned(p: ProvisionedAttributes | null): ProvisionedAttributes | null {
+  return p ? { ...p, mac: p.mac.slice() } : null;
 }
 
 /** Deep copy, so the reducer can work in place on its own copy. */
@@ -118,50 +96,63 @@ export function cloneState(s: DeviceState): DeviceState {
   return {
     ...s,
     features: { ...s.features },
-    provisioned: s.provisioned ? { ...s.provisioned, mac: s.provisioned.mac.slice() } : undefined,
+    provisioned: cloneProvisioned(s.provisioned),
     queues: s.queues.map((q) => ({ ...q })),
     config: s.config.slice(),
-    msix: { ...s.msix },
-    pci: { ...s.pci, config: s.pci.config.slice() },
+    msix: s.msix ? { ...s.msix } : null,
+    pci: s.pci ? { ...s.pci, config: s.pci.config.slice() } : null,
     control: s.control.map((c) => ({ ...c, data: c.data.slice() })),
+    sources: s.sources.slice(),
   };
 }
 
-function names(mask: bigint, type: string): string[] {
-  return featureNames(mask, deviceTypeByName(type) ? type : undefined);
+function names(mask: bigint | null, type: string): string[] | null {
+  return mask === null ? null : featureNames(mask, deviceTypeByName(type) ? type : undefined);
 }
+
+const hexOrNull = (v: bigint | null): string | null => (v === null ? null : hex64(v));
+/** PCI ids as "0x1af4": four hex digits, the way lspci and the PCI ID database write them. */
+export const pciIdHex = (v: number | null): string | null => (v === null ? null : '0x' + v.toString(16).padStart(4, '0'));
+const byteHex = (v: number | null): string | null => (v === null ? null : '0x' + v.toString(16).padStart(2, '0'));
 
 function macText(mac: Uint8Array): string {
   return [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-/** The JSON form. Keys are in a fixed order, so the same state always gives the same bytes. */
+/**
+ * The JSON form. Keys are in a fixed order, so the same state always gives the same bytes. Unknown is `null`.
+ * Radix (docs/state.md): 64-bit values, addresses and masks "0x..." strings; counts and indices numbers; PCI ids
+ * "0x1af4" strings; times ISO 8601 plus `timestampNs`, a decimal string; status a number plus its bit names.
+ */
 export function stateToJson(s: DeviceState): Record<string, unknown> {
   return {
     device: s.device,
-    type: s.type,
+    type: s.type || null,
     transport: s.transport,
     revision: s.revision,
     status: s.status,
-    statusNames: statusNames(s.status),
+    statusNames: s.status === null ? null : statusNames(s.status),
     features: {
-      device: hex64(s.features.device),
-      driver: hex64(s.features.driver),
-      accepted: hex64(s.features.accepted),
+      device: hexOrNull(s.features.device),
+      driver: hexOrNull(s.features.driver),
+      accepted: hexOrNull(s.features.accepted),
       deviceNames: names(s.features.device, s.type),
       driverNames: names(s.features.driver, s.type),
       acceptedNames: names(s.features.accepted, s.type),
       acceptedVia: s.features.acceptedVia,
       negotiation: s.features.negotiation,
-      ...(s.features.parent !== undefined ? { parent: hex64(s.features.parent), parentNames: names(s.features.parent, s.type) } : {}),
+      parent: hexOrNull(s.features.parent),
+      parentNames: names(s.features.parent, s.type),
+      deviceFeatureSelect: s.features.deviceFeatureSelect,
+      driverFeatureSelect: s.features.driverFeatureSelect,
     },
     queues: s.queues.map((q) => ({
       index: q.index,
       size: q.size,
       enabled: q.enabled,
-      desc: hex64(q.desc),
-      driver: hex64(q.driver),
-      device: hex64(q.device),
+      desc: hexOrNull(q.desc),
+      driver: hexOrNull(q.driver),
+      device: hexOrNull(q.device),
       lastAvailIdx: q.lastAvailIdx,
       usedIdx: q.usedIdx,
       msixVector: q.msixVector,
@@ -174,18 +165,21 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
       resetPending: q.resetPending,
     })),
     config: bytesToHex(s.config),
-    msix: { enabled: s.msix.enabled, configVector: s.msix.configVector, functionMask: s.msix.functionMask, tableSize: s.msix.tableSize },
+    msix: s.msix
+      ? { enabled: s.msix.enabled, configVector: s.msix.configVector, functionMask: s.msix.functionMask, tableSize: s.msix.tableSize }
+      : null,
     virtioId: s.virtioId,
-    backend: s.backend,
+    backend: s.backend || null,
     timestamp: s.timestampNs > 0n ? nsToIso(s.timestampNs) : null,
-    timestampNs: hex64(s.timestampNs),
+    timestampNs: s.timestampNs > 0n ? s.timestampNs.toString() : null,
     eventCount: s.eventCount,
     numQueues: s.numQueues,
     queueSelect: s.queueSelect,
     configGeneration: s.configGeneration,
     isr: s.isr,
     resetPending: s.resetPending,
-    vfioState: s.vfioState ?? null,
+    vfioState: s.vfioState,
+    guestPageSize: s.guestPageSize || null,
     provisioned: s.provisioned
       ? {
           mgmtdev: s.provisioned.mgmtdev,
@@ -196,14 +190,22 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
           maxVqp: s.provisioned.maxVqpGiven ? s.provisioned.maxVqp : null,
         }
       : null,
-    pci: {
-      vendor: s.pci.vendor, device: s.pci.device, subsystemVendor: s.pci.subsystemVendor, subsystem: s.pci.subsystem,
-      revision: s.pci.revision, config: bytesToHex(s.pci.config),
-    },
+    pci: s.pci
+      ? {
+          vendor: pciIdHex(s.pci.vendor), device: pciIdHex(s.pci.device), subsystemVendor: pciIdHex(s.pci.subsystemVendor),
+          subsystem: pciIdHex(s.pci.subsystem), revision: byteHex(s.pci.revision), config: bytesToHex(s.pci.config),
+        }
+      : null,
     control: s.control.map((c) => ({ class: c.class, command: c.command, data: bytesToHex(c.data), ...(c.ack !== undefined ? { ack: c.ack } : {}) })),
+    sources: s.sources,
   };
 }
 
 export function nsToIso(ns: bigint): string {
   return new Date(Number(ns / 1_000_000n)).toISOString();
+}
+
+/** A value for text output: "?" when unknown. */
+export function known<T>(v: T | null, show: (x: T) => string = String): string {
+  return v === null ? '?' : show(v);
 }

@@ -151,7 +151,7 @@ export const CLIENT_JS = String.raw`
     opts.axes = [{ label: xLabel() }, { size: 150, splits: function () { return used.map(function (_, i) { return i + 0.45; }); },
       values: function () { return used.map(function (b) { return b[1]; }); } }];
     opts.legend = { show: true };
-    var series = used.map(function (b, i) { return vals.map(function (v) { return i + ((v & b[0]) ? 0.85 : 0.05); }); });
+    var series = used.map(function (b, i) { return vals.map(function (v) { return v == null ? null : i + ((v & b[0]) ? 0.85 : 0.05); }); });
     var u = new uPlot(opts, [x].concat(series), document.getElementById('plot-status'));
     u.root.setAttribute('data-panel', 'status');
     return u;

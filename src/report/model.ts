@@ -67,8 +67,8 @@ export interface ReportData {
   /** revisions per bucket of the plotted lines (1: every event is a point) */
   bucketWidth: number;
   queues: { x: number[]; t: number[]; series: QueueSeries[] };
-  /** status byte after each status change; the first point is the status at `from` */
-  status: { x: number[]; t: number[]; values: number[] };
+  /** status byte after each status change; the first point is the status at `from`; null: unknown */
+  status: { x: number[]; t: number[]; values: (number | null)[] };
   markers: ReportMarker[];
   findings: { errors: number; warnings: number; infos: number };
 }
@@ -97,12 +97,13 @@ function advance(at: number, a: number, b: number, mod: number): number {
   return at + d;
 }
 
+/** Index lines of one queue; null while the index is unknown (the line has a gap there). */
 interface QueueTrack {
   queue: number;
-  rawAvail: number;
-  rawUsed: number;
-  avail: number;
-  used: number;
+  rawAvail: number | null;
+  rawUsed: number | null;
+  avail: number | null;
+  used: number | null;
   availSeries: SeriesBuilder;
   usedSeries: SeriesBuilder;
 }
@@ -110,7 +111,7 @@ interface QueueTrack {
 /** One plotted line: the carried value, and its min/max/first/last inside the open bucket. */
 class SeriesBuilder {
   readonly values: (number | null)[] = [];
-  value = 0;
+  value: number | null = 0;
   private min = 0;
   private max = 0;
   private first = 0;
@@ -118,7 +119,13 @@ class SeriesBuilder {
   constructor(readonly name: string, readonly queue: number, readonly index: 'lastAvail' | 'used', pointsSoFar: number) {
     for (let i = 0; i < pointsSoFar; i++) this.values.push(null);
   }
-  set(v: number): void {
+  set(v: number | null): void {
+    if (v === null || this.value === null) {
+      // unknown: a gap; the bucket shows the last value it had
+      this.value = v;
+      this.touched = false;
+      return;
+    }
     if (!this.touched) {
       this.touched = true;
       this.first = this.value;
@@ -134,7 +141,7 @@ class SeriesBuilder {
   close(points: 1 | 2): void {
     if (points === 1 || !this.touched) {
       for (let i = 0; i < points; i++) this.values.push(this.value);
-    } else if (this.value >= this.first) {
+    } else if (this.value !== null && this.value >= this.first) {
       this.values.push(this.min, this.max);
     } else {
       this.values.push(this.max, this.min);
@@ -164,11 +171,11 @@ export class ReportBuilder {
   private bucketLastRev = 0;
   private bucketFirstT = 0;
   private bucketLastT = 0;
-  private readonly status = { x: [] as number[], t: [] as number[], values: [] as number[] };
+  private readonly status = { x: [] as number[], t: [] as number[], values: [] as (number | null)[] };
   private readonly markers: ReportMarker[] = [];
   private readonly findings = { errors: 0, warnings: 0, infos: 0 };
   private lastRaw: DeviceEvent | undefined;
-  private lastStatus = -1;
+  private lastStatus: number | null = -1;
 
   /** `to`: the last revision of the range (the stream head when not given). */
   constructor(private readonly device: string, range: { from: number; to: number }, buckets = 2000) {
@@ -231,7 +238,7 @@ export class ReportBuilder {
 
   private trackQueues(s: DeviceState, b: EventBody): void {
     const restart = RESET_KINDS.has(b.kind) || (b.kind === 'statusWritten' && b.status === 0);
-    const packed = (s.features.accepted & PACKED) !== 0n;
+    const packed = s.features.accepted !== null && (s.features.accepted & PACKED) !== 0n;
     for (const q of s.queues) {
       let tr = this.tracks.get(q.index);
       if (!tr) {
@@ -247,24 +254,26 @@ export class ReportBuilder {
         this.series.push(tr.availSeries, tr.usedSeries);
         continue;
       }
-      const mod = packed && q.size > 0 ? q.size : 0x10000;
+      const mod = packed && q.size ? q.size : 0x10000;
       // a delta the event states is taken as is (it may pass half the ring); otherwise the shortest way round
       const own = b.kind === 'vqIndex' && b.index === q.index ? b : undefined;
-      if (own && own.lastAvailIdx === undefined && own.availDelta) {
+      if (own && own.lastAvailIdx === undefined && own.availDelta && tr.avail !== null && q.lastAvailIdx !== null) {
         tr.avail += own.availDelta;
         tr.rawAvail = q.lastAvailIdx;
         tr.availSeries.set(tr.avail);
       } else if (q.lastAvailIdx !== tr.rawAvail) {
-        tr.avail = restart ? q.lastAvailIdx : advance(tr.avail, tr.rawAvail, q.lastAvailIdx, mod);
+        tr.avail = restart || tr.avail === null || tr.rawAvail === null || q.lastAvailIdx === null
+          ? q.lastAvailIdx : advance(tr.avail, tr.rawAvail, q.lastAvailIdx, mod);
         tr.rawAvail = q.lastAvailIdx;
         tr.availSeries.set(tr.avail);
       }
-      if (own && own.usedIdx === undefined && own.usedDelta) {
+      if (own && own.usedIdx === undefined && own.usedDelta && tr.used !== null && q.usedIdx !== null) {
         tr.used += own.usedDelta;
         tr.rawUsed = q.usedIdx;
         tr.usedSeries.set(tr.used);
       } else if (q.usedIdx !== tr.rawUsed) {
-        tr.used = restart ? q.usedIdx : advance(tr.used, tr.rawUsed, q.usedIdx, mod);
+        tr.used = restart || tr.used === null || tr.rawUsed === null || q.usedIdx === null
+          ? q.usedIdx : advance(tr.used, tr.rawUsed, q.usedIdx, mod);
         tr.rawUsed = q.usedIdx;
         tr.usedSeries.set(tr.used);
       }

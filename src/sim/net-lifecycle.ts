@@ -41,6 +41,7 @@ export function* netLifecycle(options: LifecycleOptions = {}): Generator<Step> {
     ev({
       kind: 'registerAccess', transport: 'pci-modern', region: 'common-cfg', bar: 4, offset, width, direction, value,
       msixEnabled: true, ...(selectedQueue !== undefined ? { selectedQueue } : {}), data: new Uint8Array(0), anomalies: [],
+      valueUnseen: false,
     });
   const status = function* (value: number): Generator<Step> {
     yield { event: raw(20, 1, 'write', BigInt(value)) };

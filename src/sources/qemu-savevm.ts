@@ -15,6 +15,7 @@
 import { open } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
+import type { Source } from '../events/types.js';
 import type { EventStore } from '../store/types.js';
 import { QemuStreamError } from './qemu-state/cursor.js';
 import { type QemuParserOptions, type QemuSection, type QemuStreamResult, QemuStreamParser } from './qemu-state/parser.js';
@@ -226,21 +227,21 @@ function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
-function eventsOf(devices: QemuVirtioDevice[], options: ToEventsOptions): DeviceEvents[] {
+/** qemu-migration for a whole migration stream (it has RAM), qemu-state for a device-state stream. */
+function sourceOf(r: QemuStreamResult): Source {
+  return r.sections.some((s) => s.walk === 'ram') ? 'qemu-migration' : 'qemu-state';
+}
+
+function eventsOf(r: QemuStreamResult, options: ToEventsOptions): DeviceEvents[] {
   const ts = options.timestampNs ?? nowNs();
-  return devices.map((d) => {
-    const ev = deviceEvents(d, ts);
-    if (!options.prefix) return ev;
-    const id = `${options.prefix}${d.id}`;
-    for (const e of ev.events) if (e.body.kind === 'snapshot') e.body.state.device = id;
-    return { ...ev, device: id };
-  });
+  const source = sourceOf(r);
+  return r.devices.map((d) => deviceEvents(d, ts, source, `${options.prefix ?? ''}${d.id}`));
 }
 
 /** Per virtio device in the stream: its `identified` and `snapshot` events, ready to append to its stream. */
 export function qemuStateToEvents(bytes: Uint8Array, options: ToEventsOptions = {}): DeviceEvents[] {
   const r = parseQemuStream(bytes, options.source !== undefined ? { input: options.source } : {});
-  return eventsOf(r.devices, options);
+  return eventsOf(r, options);
 }
 
 export interface QemuStateImportSummary {
@@ -260,7 +261,7 @@ export interface QemuStateImportSummary {
  */
 export async function importQemuState(store: EventStore, file: string, options: Omit<ToEventsOptions, 'source'> = {}): Promise<QemuStateImportSummary> {
   const r = await readQemuStreamFile(file);
-  const per = eventsOf(r.devices, options);
+  const per = eventsOf(r, options);
   const heads = await Promise.all(per.map((p) => store.head(p.device)));
   const results = per.length
     ? await store.appendMany(per.map((p, i) => ({ stream: p.device, events: p.events, expectedRevision: heads[i]! < 0 ? 'no-stream' as const : heads[i]! })))

@@ -15,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { NewEvent, Region, Transport } from '../events/types.js';
-import { deviceTypeById } from '../model/device-types.js';
+import { deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
 
@@ -322,7 +322,7 @@ export class QemuTraceImporter {
     dev.events.push({
       timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
-        kind: 'identified', type: dev.type, virtioId: 0, transport: t, numQueues: 0, configSize: 0,
+        kind: 'identified', type: dev.type, virtioId: deviceTypeByName(dev.type)?.id ?? 0, transport: t, numQueues: 0, configSize: 0,
         pciVendor: t.startsWith('pci') ? 0x1af4 : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
         backend: `qemu ${dev.qemuType}`,
       },

@@ -72,7 +72,9 @@ export function rawEvent(a: RawAccess, ctx: RawContext, anomalies: readonly Anom
     offset: a.offset,
     width: a.width,
     direction: a.direction,
-    value: a.value,
+    // a read the source could not see is marked so, not recorded as 0
+    value: valueKnown(a) ? a.value : 0n,
+    valueUnseen: !valueKnown(a),
     msixEnabled: ctx.msixEnabled,
     ...(ctx.selectedQueue !== undefined ? { selectedQueue: ctx.selectedQueue } : {}),
     ...(a.admin ? { admin: { ...a.admin } } : {}),
@@ -105,7 +107,8 @@ export function guarded(a: RawAccess, ctx: () => RawContext, body: () => NewEven
     }
     const raw: RegisterAccess = {
       kind: 'registerAccess', transport: c.transport, region: a?.region ?? 'unspecified', bar: a?.bar ?? 0,
-      offset: a?.offset ?? 0, width: a?.width ?? 0, direction: a?.direction ?? 'unspecified', value: a?.value ?? 0n,
+      offset: a?.offset ?? 0, width: a?.width ?? 0, direction: a?.direction ?? 'unspecified', value: typeof a?.value === 'bigint' ? a.value : 0n,
+      valueUnseen: typeof a?.value !== 'bigint' || a.valueKnown === false,
       msixEnabled: c.msixEnabled, data: a?.data instanceof Uint8Array ? a.data : EMPTY, anomalies: ['unknown-register'],
     };
     return [{ timestampNs: a?.timestampNs ?? 0n, actor: a?.actor ?? 'guest-driver', path: c.path, source: a?.source ?? 'api', body: raw }];

@@ -97,12 +97,12 @@ describe('endpoints: live migration over TCP (127.0.0.1)', function () {
         store: src, device: NET0, to: { host: LOOPBACK, port: t.port }, timeouts: FAST,
         onRound: async (round) => {
           if (round === 1) {
-            await src.append(NET0, [{ timestampNs: 1n, actor: 'device', path: 'internal', source: 'api', body: { kind: 'vqIndex', index: 0, usedIdx: (q0.usedIdx + 7) & 0xffff, lastAvailIdx: (q0.lastAvailIdx + 7) & 0xffff } }]);
+            await src.append(NET0, [{ timestampNs: 1n, actor: 'device', path: 'internal', source: 'api', body: { kind: 'vqIndex', index: 0, usedIdx: (q0.usedIdx! + 7) & 0xffff, lastAvailIdx: (q0.lastAvailIdx! + 7) & 0xffff } }]);
           }
         },
       });
       expect(r.rounds).to.equal(2);
-      expect((await stateOf(dst, NET0)).queues[0]!.usedIdx).to.equal((q0.usedIdx + 7) & 0xffff);
+      expect((await stateOf(dst, NET0)).queues[0]!.usedIdx).to.equal((q0.usedIdx! + 7) & 0xffff);
       await expectSameState(src, dst, NET0);
     } finally {
       await t.close();
@@ -115,8 +115,8 @@ describe('endpoints: live migration over TCP (127.0.0.1)', function () {
     const s = await stateOf(src, NET0);
     const profile = deriveProfile(s);
     const guestCsum = 1n << 5n; // VIRTIO_NET_F_MAC: negotiated by the Linux guest
-    expect(s.features.accepted & guestCsum).to.not.equal(0n);
-    profile.features.offered &= ~guestCsum;
+    expect(s.features.accepted! & guestCsum).to.not.equal(0n);
+    profile.features.offered = profile.features.offered! & ~guestCsum;
     const t = await target(dst, { profile });
     try {
       let err: unknown;

@@ -72,7 +72,7 @@ describe('migration: round trip', function () {
     // recording continues from the imported state: traffic moves the indices on
     await target.append(NET, [{ timestampNs: 1n, actor: 'device', path: 'internal', source: 'api', body: { kind: 'vqIndex', index: 0, availDelta: 5, usedDelta: 5 } }]);
     const after = await stateOf(target, NET);
-    expect(after.queues[0]!.lastAvailIdx).to.equal(source.queues[0]!.lastAvailIdx + 5);
+    expect(after.queues[0]!.lastAvailIdx).to.equal(source.queues[0]!.lastAvailIdx! + 5);
   });
 
   it('--as names the new stream; an existing stream is refused and nothing is written', async function () {
@@ -105,7 +105,7 @@ describe('migration: round trip', function () {
     const mode = parsed.records.find((r) => r.tag === TAG.TRANSPORT_MODE);
     expect(mode).to.not.equal(undefined);
     expect(parsed.state.queues[0]).to.deep.include({ pfn: 0x37f12, desc: 0x37f12000n, enabled: true });
-    expect(parsed.state.pci.config.length).to.equal(0x60);
+    expect(parsed.state.pci!.config.length).to.equal(0x60);
   });
 
   it('a packed-ring device with wrap counters false and true', async function () {
@@ -170,7 +170,7 @@ describe('migration: round trip', function () {
     expect(parsed.qemu!.sections.map((s) => s.kind)).to.deep.equal(['setup', 'data', 'data', 'config']);
     const cfgAt = parsed.qemu!.configOffset;
     expect(be64(cfgAt - 8)).to.equal(0xffffffffef100002n);
-    expect(Buffer.from(q.bytes.subarray(cfgAt, cfgAt + 0x60)).equals(Buffer.from(parsed.state.pci.config))).to.equal(true);
+    expect(Buffer.from(q.bytes.subarray(cfgAt, cfgAt + 0x60)).equals(Buffer.from(parsed.state.pci!.config))).to.equal(true);
     expect(be64(q.bytes.length - 8)).to.equal(0xffffffffef100001n);
     // the devrec payload inside is what the devrec format writes (same state, same revision; only exported_at differs)
     expect(comparable(parsed.state)).to.deep.equal(comparable(parseMigrationStream(d.bytes).state));

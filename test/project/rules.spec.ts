@@ -13,7 +13,7 @@ const ident = (transport: string, type = 'net'): EventBody => ({
 });
 const raw = (region: string, offset: number, direction: 'read' | 'write', value: bigint, width = 1, anomalies: string[] = []): EventBody => ({
   kind: 'registerAccess', transport: 'pci-modern', region: region as never, bar: 0, offset, width, direction, value, msixEnabled: false,
-  data: new Uint8Array(0), anomalies,
+  data: new Uint8Array(0), anomalies, valueUnseen: false,
 });
 
 function lint(steps: Step[], options: LintOptions = {}): Finding[] {

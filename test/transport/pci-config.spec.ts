@@ -47,7 +47,7 @@ describe('transport: PCI config space', function () {
     expect(semantic(bus.write('legacy-io', 20, 2, 0))).to.deep.equal([{ kind: 'msix', configVector: 0 }]);
     const s = project([identified({ transport: 'pci-legacy' }), ...bus.events]);
     expect(s.msix).to.deep.equal({ enabled: true, functionMask: false, configVector: 0, tableSize: 3 });
-    expect([...s.pci.config.slice(0x52, 0x54)]).to.deep.equal([0x02, 0x80]);
+    expect([...s.pci!.config.slice(0x52, 0x54)]).to.deep.equal([0x02, 0x80]);
   });
 
   it('flags IO BAR accesses while IO decode is off, and they change nothing', function () {

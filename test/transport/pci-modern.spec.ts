@@ -162,7 +162,7 @@ describe('transport: virtio-pci modern', function () {
     bus.write('common-cfg', 12, 4, hi(value));
     const s = project([identified({ transport: 'pci-modern' }), ...bus.events]);
     expect(s.features.driver).to.equal(value);
-    expect(featureNames(s.features.driver, 'net')).to.deep.equal(['VIRTIO_NET_F_CTRL_VQ', 'VIRTIO_F_VERSION_1', 'VIRTIO_F_ACCESS_PLATFORM']);
+    expect(featureNames(s.features.driver!, 'net')).to.deep.equal(['VIRTIO_NET_F_CTRL_VQ', 'VIRTIO_F_VERSION_1', 'VIRTIO_F_ACCESS_PLATFORM']);
   });
 
   it('reads of config, vectors and notify_off report what the device holds', function () {

@@ -1,17 +1,20 @@
 // devrec diff A B [--json]: two device states, each a devrec migration stream file or ID[@N] in the store.
-// Differences are classed ABI-breaking, runtime-only or provenance (src/compat/diff.ts); for two devices in the
-// store, also the first revision where their event logs part.
+// Differences are classed ABI-breaking, runtime-only, unknown (one side's source could not see the value) or
+// provenance (src/compat/diff.ts); for two devices in the store, also the first revision where their event logs
+// part. Exit 2 when there is an ABI-breaking difference, 0 otherwise (docs/compat.md).
 import { Command } from '@commander-js/extra-typings';
-import { type DiffClass, type Difference, type Divergence, diffStates, firstDivergence, sortKeys } from '../../compat/diff.js';
+import { DIFF_CLASSES, type DiffClass, type Difference, type Divergence, diffStates, firstDivergence, sortKeys } from '../../compat/diff.js';
 import { openStore, storeUrlFromEnv } from '../../store/open.js';
 import type { EventStore } from '../../store/types.js';
 import { CliError, storeOption, writeJson } from '../common.js';
 import { type LoadedSource, colors, isFile, loadStoreDevice, loadStreamFile } from './check.js';
 
-const CLASS_TITLE: Record<DiffClass, string> = { abi: 'ABI-breaking', runtime: 'runtime-only', provenance: 'provenance' };
+const CLASS_TITLE: Record<DiffClass, string> = {
+  abi: 'ABI-breaking', runtime: 'runtime-only', unknown: 'unknown on one side (not compared)', provenance: 'provenance',
+};
 
 function show(v: unknown): string {
-  return v === undefined || v === null ? '-' : typeof v === 'string' ? v : JSON.stringify(v);
+  return v === undefined ? '-' : v === null ? '?' : typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 function line(d: Difference): string {
@@ -46,6 +49,7 @@ export function diffCommand() {
         const result = diffStates(sa.state, sb.state);
         let divergence: Divergence | undefined;
         if (store && sa.store && sb.store) divergence = await firstDivergence(store, sa.store.id, sb.store.id, sa.store.revision, sb.store.revision);
+        if (result.counts.abi > 0) process.exitCode = 2;
         if (opts.json) {
           writeJson(sortKeys({ a: sa.label, b: sb.label, ...result, ...(divergence ? { divergence } : {}) }));
           return;
@@ -53,11 +57,11 @@ export function diffCommand() {
         const c = colors();
         const out: string[] = [`A: ${sa.label} (${sa.state.type || '?'}, ${sa.state.transport}, revision ${sa.state.revision})`, `B: ${sb.label} (${sb.state.type || '?'}, ${sb.state.transport}, revision ${sb.state.revision})`];
         if (!result.differences.length) out.push(c.green('no differences'));
-        for (const k of ['abi', 'runtime', 'provenance'] as const) {
+        for (const k of DIFF_CLASSES) {
           const ds = result.differences.filter((d) => d.class === k);
           if (!ds.length) continue;
           const title = `${CLASS_TITLE[k]} (${ds.length})`;
-          out.push(k === 'abi' ? c.red(c.bold(title)) : k === 'runtime' ? c.yellow(title) : c.dim(title));
+          out.push(k === 'abi' ? c.red(c.bold(title)) : k === 'runtime' || k === 'unknown' ? c.yellow(title) : c.dim(title));
           for (const d of ds) out.push('  ' + line(d));
         }
         if (result.netHeader) {

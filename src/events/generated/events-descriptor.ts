@@ -37,7 +37,11 @@ export const eventsDescriptor = {
                 "QEMU_TRACE": 3,
                 "QEMU_STATE": 4,
                 "MIGRATION_STREAM": 5,
-                "SIMULATION": 6
+                "SIMULATION": 6,
+                "QEMU_MIGRATION": 7,
+                "QMP": 8,
+                "VDPA": 9,
+                "VFIO": 10
               }
             },
             "Transport": {
@@ -167,6 +171,11 @@ export const eventsDescriptor = {
                   "rule": "repeated",
                   "type": "string",
                   "id": 12
+                },
+                "valueUnseen": {
+                  "type": "bool",
+                  "id": 13,
+                  "protoName": "value_unseen"
                 }
               }
             },
@@ -1104,11 +1113,640 @@ export const eventsDescriptor = {
                 }
               }
             },
+            "FeatureMask": {
+              "fields": {
+                "words": {
+                  "rule": "repeated",
+                  "type": "uint64",
+                  "id": 1
+                }
+              }
+            },
+            "AcceptedVia": {
+              "values": {
+                "ACCEPTED_VIA_NONE": 0,
+                "ACCEPTED_VIA_FEATURES_OK": 1,
+                "ACCEPTED_VIA_LEGACY_WRITE": 2,
+                "ACCEPTED_VIA_SNAPSHOT": 3
+              }
+            },
+            "Negotiation": {
+              "values": {
+                "NEGOTIATION_NONE": 0,
+                "NEGOTIATION_ACCEPTED": 1,
+                "NEGOTIATION_REFUSED": 2
+              }
+            },
+            "DeviceStateV2": {
+              "oneofs": {
+                "_virtioId": {
+                  "oneof": [
+                    "virtioId"
+                  ]
+                },
+                "_status": {
+                  "oneof": [
+                    "status"
+                  ]
+                },
+                "_provisioned": {
+                  "oneof": [
+                    "provisioned"
+                  ]
+                },
+                "_numQueues": {
+                  "oneof": [
+                    "numQueues"
+                  ]
+                },
+                "_queueSelect": {
+                  "oneof": [
+                    "queueSelect"
+                  ]
+                },
+                "_configGeneration": {
+                  "oneof": [
+                    "configGeneration"
+                  ]
+                },
+                "_isr": {
+                  "oneof": [
+                    "isr"
+                  ]
+                },
+                "_msix": {
+                  "oneof": [
+                    "msix"
+                  ]
+                },
+                "_vfioState": {
+                  "oneof": [
+                    "vfioState"
+                  ]
+                },
+                "_pci": {
+                  "oneof": [
+                    "pci"
+                  ]
+                }
+              },
+              "fields": {
+                "device": {
+                  "type": "string",
+                  "id": 1
+                },
+                "type": {
+                  "type": "string",
+                  "id": 2
+                },
+                "virtioId": {
+                  "type": "uint32",
+                  "id": 3,
+                  "protoName": "virtio_id",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "transport": {
+                  "type": "Transport",
+                  "id": 4
+                },
+                "backend": {
+                  "type": "string",
+                  "id": 5
+                },
+                "revision": {
+                  "type": "int64",
+                  "id": 6
+                },
+                "timestampNs": {
+                  "type": "uint64",
+                  "id": 7,
+                  "protoName": "timestamp_ns"
+                },
+                "eventCount": {
+                  "type": "uint64",
+                  "id": 8,
+                  "protoName": "event_count"
+                },
+                "status": {
+                  "type": "uint32",
+                  "id": 9,
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "features": {
+                  "type": "Features",
+                  "id": 10
+                },
+                "provisioned": {
+                  "type": "DeviceProvisioned",
+                  "id": 11,
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "numQueues": {
+                  "type": "uint32",
+                  "id": 12,
+                  "protoName": "num_queues",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "queueSelect": {
+                  "type": "uint32",
+                  "id": 13,
+                  "protoName": "queue_select",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "queues": {
+                  "rule": "repeated",
+                  "type": "Queue",
+                  "id": 14
+                },
+                "config": {
+                  "type": "bytes",
+                  "id": 15
+                },
+                "configGeneration": {
+                  "type": "uint32",
+                  "id": 16,
+                  "protoName": "config_generation",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "isr": {
+                  "type": "uint32",
+                  "id": 17,
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "msix": {
+                  "type": "Msix",
+                  "id": 18,
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "resetPending": {
+                  "type": "bool",
+                  "id": 19,
+                  "protoName": "reset_pending"
+                },
+                "vfioState": {
+                  "type": "VfioState",
+                  "id": 20,
+                  "protoName": "vfio_state",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "guestPageSize": {
+                  "type": "uint32",
+                  "id": 21,
+                  "protoName": "guest_page_size"
+                },
+                "pci": {
+                  "type": "Pci",
+                  "id": 22,
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "control": {
+                  "rule": "repeated",
+                  "type": "ControlCommand",
+                  "id": 23
+                },
+                "sources": {
+                  "rule": "repeated",
+                  "type": "Source",
+                  "id": 24
+                }
+              },
+              "nested": {
+                "Features": {
+                  "oneofs": {
+                    "_device": {
+                      "oneof": [
+                        "device"
+                      ]
+                    },
+                    "_driver": {
+                      "oneof": [
+                        "driver"
+                      ]
+                    },
+                    "_accepted": {
+                      "oneof": [
+                        "accepted"
+                      ]
+                    },
+                    "_parent": {
+                      "oneof": [
+                        "parent"
+                      ]
+                    },
+                    "_deviceFeatureSelect": {
+                      "oneof": [
+                        "deviceFeatureSelect"
+                      ]
+                    },
+                    "_driverFeatureSelect": {
+                      "oneof": [
+                        "driverFeatureSelect"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "device": {
+                      "type": "FeatureMask",
+                      "id": 1,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "driver": {
+                      "type": "FeatureMask",
+                      "id": 2,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "accepted": {
+                      "type": "FeatureMask",
+                      "id": 3,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "acceptedVia": {
+                      "type": "AcceptedVia",
+                      "id": 4,
+                      "protoName": "accepted_via"
+                    },
+                    "negotiation": {
+                      "type": "Negotiation",
+                      "id": 5
+                    },
+                    "parent": {
+                      "type": "FeatureMask",
+                      "id": 6,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "deviceFeatureSelect": {
+                      "type": "uint32",
+                      "id": 7,
+                      "protoName": "device_feature_select",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "driverFeatureSelect": {
+                      "type": "uint32",
+                      "id": 8,
+                      "protoName": "driver_feature_select",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    }
+                  }
+                },
+                "Queue": {
+                  "oneofs": {
+                    "_size": {
+                      "oneof": [
+                        "size"
+                      ]
+                    },
+                    "_maxSize": {
+                      "oneof": [
+                        "maxSize"
+                      ]
+                    },
+                    "_enabled": {
+                      "oneof": [
+                        "enabled"
+                      ]
+                    },
+                    "_desc": {
+                      "oneof": [
+                        "desc"
+                      ]
+                    },
+                    "_driver": {
+                      "oneof": [
+                        "driver"
+                      ]
+                    },
+                    "_device": {
+                      "oneof": [
+                        "device"
+                      ]
+                    },
+                    "_msixVector": {
+                      "oneof": [
+                        "msixVector"
+                      ]
+                    },
+                    "_notifyOff": {
+                      "oneof": [
+                        "notifyOff"
+                      ]
+                    },
+                    "_lastAvailIdx": {
+                      "oneof": [
+                        "lastAvailIdx"
+                      ]
+                    },
+                    "_usedIdx": {
+                      "oneof": [
+                        "usedIdx"
+                      ]
+                    },
+                    "_availWrap": {
+                      "oneof": [
+                        "availWrap"
+                      ]
+                    },
+                    "_usedWrap": {
+                      "oneof": [
+                        "usedWrap"
+                      ]
+                    },
+                    "_availIdx": {
+                      "oneof": [
+                        "availIdx"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "index": {
+                      "type": "uint32",
+                      "id": 1
+                    },
+                    "size": {
+                      "type": "uint32",
+                      "id": 2,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "maxSize": {
+                      "type": "uint32",
+                      "id": 3,
+                      "protoName": "max_size",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "enabled": {
+                      "type": "bool",
+                      "id": 4,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "desc": {
+                      "type": "uint64",
+                      "id": 5,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "driver": {
+                      "type": "uint64",
+                      "id": 6,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "device": {
+                      "type": "uint64",
+                      "id": 7,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "pfn": {
+                      "type": "uint32",
+                      "id": 8
+                    },
+                    "align": {
+                      "type": "uint32",
+                      "id": 9
+                    },
+                    "msixVector": {
+                      "type": "uint32",
+                      "id": 10,
+                      "protoName": "msix_vector",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "notifyOff": {
+                      "type": "uint32",
+                      "id": 11,
+                      "protoName": "notify_off",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "lastAvailIdx": {
+                      "type": "uint32",
+                      "id": 12,
+                      "protoName": "last_avail_idx",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "usedIdx": {
+                      "type": "uint32",
+                      "id": 13,
+                      "protoName": "used_idx",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "availWrap": {
+                      "type": "bool",
+                      "id": 14,
+                      "protoName": "avail_wrap",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "usedWrap": {
+                      "type": "bool",
+                      "id": 15,
+                      "protoName": "used_wrap",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "availIdx": {
+                      "type": "uint32",
+                      "id": 16,
+                      "protoName": "avail_idx",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "resetPending": {
+                      "type": "bool",
+                      "id": 17,
+                      "protoName": "reset_pending"
+                    }
+                  }
+                },
+                "Msix": {
+                  "oneofs": {
+                    "_enabled": {
+                      "oneof": [
+                        "enabled"
+                      ]
+                    },
+                    "_functionMask": {
+                      "oneof": [
+                        "functionMask"
+                      ]
+                    },
+                    "_configVector": {
+                      "oneof": [
+                        "configVector"
+                      ]
+                    },
+                    "_tableSize": {
+                      "oneof": [
+                        "tableSize"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "enabled": {
+                      "type": "bool",
+                      "id": 1,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "functionMask": {
+                      "type": "bool",
+                      "id": 2,
+                      "protoName": "function_mask",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "configVector": {
+                      "type": "uint32",
+                      "id": 3,
+                      "protoName": "config_vector",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "tableSize": {
+                      "type": "uint32",
+                      "id": 4,
+                      "protoName": "table_size",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    }
+                  }
+                },
+                "Pci": {
+                  "oneofs": {
+                    "_vendor": {
+                      "oneof": [
+                        "vendor"
+                      ]
+                    },
+                    "_device": {
+                      "oneof": [
+                        "device"
+                      ]
+                    },
+                    "_subsystemVendor": {
+                      "oneof": [
+                        "subsystemVendor"
+                      ]
+                    },
+                    "_subsystem": {
+                      "oneof": [
+                        "subsystem"
+                      ]
+                    },
+                    "_revision": {
+                      "oneof": [
+                        "revision"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "vendor": {
+                      "type": "uint32",
+                      "id": 1,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "device": {
+                      "type": "uint32",
+                      "id": 2,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "subsystemVendor": {
+                      "type": "uint32",
+                      "id": 3,
+                      "protoName": "subsystem_vendor",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "subsystem": {
+                      "type": "uint32",
+                      "id": 4,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "revision": {
+                      "type": "uint32",
+                      "id": 5,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "config": {
+                      "type": "bytes",
+                      "id": 6
+                    }
+                  }
+                }
+              }
+            },
             "Snapshot": {
               "fields": {
                 "state": {
                   "type": "DeviceState",
                   "id": 1
+                },
+                "stateV2": {
+                  "type": "DeviceStateV2",
+                  "id": 2,
+                  "protoName": "state_v2"
                 }
               }
             },

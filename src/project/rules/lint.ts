@@ -4,7 +4,7 @@ import type { EventStore } from '../../store/types.js';
 import { applyInPlace } from '../reducer.js';
 import { type DeviceState, initialState } from '../state.js';
 import { RULES } from './table.js';
-import type { Finding, LintMemory, LintOptions, Rule } from './types.js';
+import { type Finding, type LintMemory, type LintOptions, type NotChecked, type Rule, UnknownValue } from './types.js';
 
 export class Linter {
   private state: DeviceState;
@@ -15,8 +15,24 @@ export class Linter {
     this.state = initialState(device);
   }
 
+  /** Rules that needed an unknown value, by rule id (in rule order when listed). */
+  private readonly skipped = new Map<string, NotChecked>();
+
   get current(): DeviceState {
     return this.state;
+  }
+
+  get notChecked(): NotChecked[] {
+    return this.rules.filter((r) => this.skipped.has(r.id)).map((r) => this.skipped.get(r.id)!);
+  }
+
+  private skip(rule: Rule, field: string, revision: number): void {
+    const n = this.skipped.get(rule.id);
+    if (!n) this.skipped.set(rule.id, { rule: rule.id, fields: [field], events: 1, firstRevision: revision });
+    else {
+      n.events++;
+      if (!n.fields.includes(field)) n.fields.push(field);
+    }
   }
 
   /** Applies one event; returns the findings it causes. */
@@ -26,7 +42,13 @@ export class Linter {
     const findings: Finding[] = [];
     const ctx = { before, after, event, mem: this.mem, options: this.options };
     for (const rule of this.rules) {
-      const message = rule.check(ctx);
+      let message: string | undefined;
+      try {
+        message = rule.check(ctx);
+      } catch (e) {
+        if (!(e instanceof UnknownValue)) throw e;
+        this.skip(rule, e.field, event.revision);
+      }
       if (message !== undefined) {
         findings.push({ rule: rule.id, severity: rule.severity, revision: event.revision, message, reference: rule.reference });
       }
@@ -72,6 +94,8 @@ export interface LintResult {
   findings: Finding[];
   errors: number;
   warnings: number;
+  /** rules that did not fire on some events because a value they need is unknown */
+  notChecked: NotChecked[];
 }
 
 /** Lints a whole stream; with `stopAtRule`, stops at the first finding of that rule. */
@@ -89,7 +113,7 @@ export async function lintStream(store: EventStore, device: string, options: Lin
     }
   }
   return {
-    device, events, findings,
+    device, events, findings, notChecked: linter.notChecked,
     errors: findings.filter((f) => f.severity === 'error').length,
     warnings: findings.filter((f) => f.severity === 'warning').length,
   };

@@ -1,13 +1,12 @@
 // The rule table. Each row: id, severity, reference (spec section or the maintainers' discussion in
 // ../shared/reference), one-line summary, and the check. Order is the order findings are reported in.
 import type { EventBody, RegisterAccess } from '../../events/types.js';
-import { STATUS, featureNames } from '../../model/index.js';
+import { STATUS, featureNames, isLegacyTransport } from '../../model/index.js';
 import { deviceTypeByName } from '../../model/device-types.js';
 import type { DeviceState, QueueState } from '../state.js';
-import type { Rule, RuleContext } from './types.js';
+import { type Rule, type RuleContext, need } from './types.js';
 
-const LEGACY = new Set(['pci-legacy', 'mmio-legacy']);
-const isLegacy = (s: DeviceState) => LEGACY.has(s.transport);
+const isLegacy = (s: DeviceState) => isLegacyTransport(s.transport);
 const hex = (v: number | bigint) => '0x' + v.toString(16);
 const names = (mask: bigint, s: DeviceState) => featureNames(mask, deviceTypeByName(s.type) ? s.type : undefined).join(' ');
 const bit = (n: number) => 1n << BigInt(n);
@@ -54,7 +53,7 @@ function resetNotAwaited(ctx: RuleContext, legacy: boolean): string | undefined 
 }
 
 function splitRing(s: DeviceState): boolean {
-  return (s.features.accepted & RING_PACKED) === 0n;
+  return (need(s.features.accepted, 'features.accepted') & RING_PACKED) === 0n;
 }
 
 function queueOfEvent(ctx: RuleContext): { before: QueueState | undefined; after: QueueState } | undefined {
@@ -90,7 +89,7 @@ export const RULES: readonly Rule[] = [
     check: ({ before, event }) => {
       const b = event.body;
       if (b.kind !== 'statusWritten' || isLegacy(before) || !(b.status & STATUS.DRIVER_OK)) return undefined;
-      if (before.status & STATUS.DRIVER_OK) return undefined; // already running: not a new DRIVER_OK
+      if (need(before.status, 'status') & STATUS.DRIVER_OK) return undefined; // already running: not a new DRIVER_OK
       if (!(b.status & STATUS.FEATURES_OK)) return `status ${hex(b.status)} sets DRIVER_OK without FEATURES_OK`;
       if (before.features.negotiation !== 'accepted') {
         return `status ${hex(b.status)} sets DRIVER_OK, but FEATURES_OK was never set and read back as kept by the device`;
@@ -105,7 +104,7 @@ export const RULES: readonly Rule[] = [
     summary: 'the device refused the feature subset (FEATURES_OK cleared)',
     check: ({ before, event }) =>
       event.body.kind === 'featuresNegotiated' && !event.body.accepted
-        ? `device cleared FEATURES_OK: it refused driver features ${hex(before.features.driver)} (${names(before.features.driver, before)})`
+        ? `device cleared FEATURES_OK: it refused driver features ${hex(need(before.features.driver, 'features.driver'))} (${names(before.features.driver!, before)})`
         : undefined,
   },
   {
@@ -116,14 +115,16 @@ export const RULES: readonly Rule[] = [
     check: ({ after, event, mem }) => {
       const b = event.body;
       if (b.kind !== 'driverFeatures') return undefined;
-      let extra = after.features.driver & ~after.features.device;
+      const driver = need(after.features.driver, 'features.driver');
+      const device = need(after.features.device, 'features.device');
+      let extra = driver & ~device;
       if (mem.offerKnown !== 'all') {
         // Only judge the words of the offer the driver has seen.
         let seen = 0n;
         for (const w of mem.offerKnown) seen |= 0xffffffffn << BigInt(32 * w);
         extra &= seen;
       }
-      return extra ? `driver features ${hex(after.features.driver)} include ${hex(extra)} (${names(extra, after)}), not offered (offer ${hex(after.features.device)})` : undefined;
+      return extra ? `driver features ${hex(driver)} include ${hex(extra)} (${names(extra, after)}), not offered (offer ${hex(device)})` : undefined;
     },
   },
   {
@@ -157,7 +158,7 @@ export const RULES: readonly Rule[] = [
     summary: 'driver read device config before writing its features (implicit legacy)',
     check: ({ before, event, mem }) => {
       if (event.body.kind !== 'configRead' || event.actor !== 'guest-driver' || isLegacy(before)) return undefined;
-      if (mem.driverFeaturesSinceReset || !(before.status & STATUS.DRIVER)) return undefined;
+      if (mem.driverFeaturesSinceReset || !(need(before.status, 'status') & STATUS.DRIVER)) return undefined;
       return `config read at ${hex(event.body.offset)} before any driver features were written: the device cannot know yet whether the guest is legacy`;
     },
   },
@@ -167,7 +168,7 @@ export const RULES: readonly Rule[] = [
     reference: 'virtio 1.x 5.1.3.1: VIRTIO_NET_F_MQ requires VIRTIO_NET_F_CTRL_VQ',
     summary: 'net device negotiated MQ without CTRL_VQ',
     check: ({ before, after }) => {
-      if (after.type !== 'net' || after.features.accepted === before.features.accepted) return undefined;
+      if (after.type !== 'net' || after.features.accepted === before.features.accepted || after.features.accepted === null) return undefined;
       const a = after.features.accepted;
       return a & bit(22) && !(a & bit(17)) ? `accepted features ${hex(a)} have VIRTIO_NET_F_MQ without VIRTIO_NET_F_CTRL_VQ` : undefined;
     },
@@ -194,7 +195,7 @@ export const RULES: readonly Rule[] = [
     summary: 'negotiated features are not a subset of the provisioned device_features',
     check: ({ before, after }) => {
       const p = after.provisioned;
-      if (!p?.deviceFeaturesGiven || after.features.accepted === before.features.accepted) return undefined;
+      if (!p?.deviceFeaturesGiven || after.features.accepted === before.features.accepted || after.features.accepted === null) return undefined;
       const extra = after.features.accepted & ~p.deviceFeatures;
       return extra ? `accepted ${hex(after.features.accepted)} has ${hex(extra)} (${names(extra, after)}) outside provisioned device_features ${hex(p.deviceFeatures)}` : undefined;
     },
@@ -207,8 +208,9 @@ export const RULES: readonly Rule[] = [
     check: (ctx) => {
       const q = queueOfEvent(ctx);
       if (!q || ctx.event.body.kind !== 'queueConfigured' || !q.after.enabled) return undefined;
-      if (q.after.size === 0) return `queue ${q.after.index} enabled with size 0`;
-      if (splitRing(ctx.after) && (q.after.size & (q.after.size - 1)) !== 0) return `queue ${q.after.index} split ring size ${q.after.size} is not a power of 2`;
+      const size = need(q.after.size, `queues.${q.after.index}.size`);
+      if (size === 0) return `queue ${q.after.index} enabled with size 0`;
+      if (splitRing(ctx.after) && (size & (size - 1)) !== 0) return `queue ${q.after.index} split ring size ${size} is not a power of 2`;
       return undefined;
     },
   },
@@ -220,7 +222,8 @@ export const RULES: readonly Rule[] = [
     check: (ctx) => {
       const q = queueOfEvent(ctx);
       if (!q || ctx.event.body.kind !== 'queueConfigured' || !isLegacy(ctx.after) || !q.after.enabled || q.after.desc === 0n) return undefined;
-      if (q.after.desc % 4096n) return `legacy queue ${q.after.index} descriptor table at ${hex(q.after.desc)} is not 4096-aligned`;
+      const desc = need(q.after.desc, `queues.${q.after.index}.desc`);
+      if (desc % 4096n) return `legacy queue ${q.after.index} descriptor table at ${hex(desc)} is not 4096-aligned`;
       if (q.after.align && (q.after.align & (q.after.align - 1)) !== 0) return `legacy queue ${q.after.index} QueueAlign ${q.after.align} is not a power of 2`;
       return undefined;
     },
@@ -233,9 +236,11 @@ export const RULES: readonly Rule[] = [
     check: (ctx) => {
       const q = queueOfEvent(ctx);
       if (!q || ctx.event.body.kind !== 'vqIndex' || ctx.event.body.availIdx === undefined || !splitRing(ctx.after) || !q.after.size) return undefined;
-      const delta = (q.after.availIdx - q.after.lastAvailIdx) & 0xffff;
+      const avail = need(q.after.availIdx, `queues.${q.after.index}.availIdx`);
+      const last = need(q.after.lastAvailIdx, `queues.${q.after.index}.lastAvailIdx`);
+      const delta = (avail - last) & 0xffff;
       return delta > q.after.size
-        ? `VQ ${q.after.index} size ${hex(q.after.size)} Guest index ${hex(q.after.availIdx)} inconsistent with Host index ${hex(q.after.lastAvailIdx)}: delta ${hex(delta)}`
+        ? `VQ ${q.after.index} size ${hex(q.after.size)} Guest index ${hex(avail)} inconsistent with Host index ${hex(last)}: delta ${hex(delta)}`
         : undefined;
     },
   },
@@ -247,9 +252,11 @@ export const RULES: readonly Rule[] = [
     check: (ctx) => {
       const q = queueOfEvent(ctx);
       if (!q || ctx.event.body.kind !== 'vqIndex' || !splitRing(ctx.after) || !q.after.size) return undefined;
-      const inuse = (q.after.lastAvailIdx - q.after.usedIdx) & 0xffff;
+      const last = need(q.after.lastAvailIdx, `queues.${q.after.index}.lastAvailIdx`);
+      const used = need(q.after.usedIdx, `queues.${q.after.index}.usedIdx`);
+      const inuse = (last - used) & 0xffff;
       return inuse > q.after.size
-        ? `VQ ${q.after.index} size ${hex(q.after.size)} < last_avail_idx ${hex(q.after.lastAvailIdx)} - used_idx ${hex(q.after.usedIdx)}`
+        ? `VQ ${q.after.index} size ${hex(q.after.size)} < last_avail_idx ${hex(last)} - used_idx ${hex(used)}`
         : undefined;
     },
   },
@@ -261,12 +268,14 @@ export const RULES: readonly Rule[] = [
     check: (ctx) => {
       const q = queueOfEvent(ctx);
       if (!q?.before || ctx.event.body.kind !== 'vqIndex' || q.after.usedIdx === q.before.usedIdx) return undefined;
+      const from = need(q.before.usedIdx, `queues.${q.after.index}.usedIdx`);
+      const to = need(q.after.usedIdx, `queues.${q.after.index}.usedIdx`);
       if (splitRing(ctx.after)) {
-        const forward = (q.after.usedIdx - q.before.usedIdx) & 0xffff;
-        return forward > 0x8000 ? `VQ ${q.after.index} used index went from ${q.before.usedIdx} back to ${q.after.usedIdx}` : undefined;
+        const forward = (to - from) & 0xffff;
+        return forward > 0x8000 ? `VQ ${q.after.index} used index went from ${from} back to ${to}` : undefined;
       }
-      return q.after.usedWrap === q.before.usedWrap && q.after.usedIdx < q.before.usedIdx
-        ? `VQ ${q.after.index} packed used index went from ${q.before.usedIdx} back to ${q.after.usedIdx} without a wrap`
+      return q.after.usedWrap === q.before.usedWrap && to < from
+        ? `VQ ${q.after.index} packed used index went from ${from} back to ${to} without a wrap`
         : undefined;
     },
   },
@@ -277,9 +286,11 @@ export const RULES: readonly Rule[] = [
     summary: 'queue indices moved after a reset, before the device was initialised again',
     check: ({ after, event, mem }) => {
       const b = event.body;
-      if (b.kind !== 'vqIndex' || !mem.resetSeen || after.status & STATUS.DRIVER_OK) return undefined;
+      if (b.kind !== 'vqIndex' || !mem.resetSeen) return undefined;
       if (!b.availDelta && !b.usedDelta && b.lastAvailIdx === undefined && b.usedIdx === undefined) return undefined;
-      return `VQ ${b.index} indices changed while status is ${hex(after.status)} after a reset: DMA after reset`;
+      const status = need(after.status, 'status');
+      if (status & STATUS.DRIVER_OK) return undefined;
+      return `VQ ${b.index} indices changed while status is ${hex(status)} after a reset: DMA after reset`;
     },
   },
   {
@@ -309,10 +320,11 @@ export const RULES: readonly Rule[] = [
     reference: 'devrec lint options: pairs of features that must not be negotiated together (empty by default)',
     summary: 'two mutually exclusive features were negotiated',
     check: ({ before, after, options }) => {
-      if (after.features.accepted === before.features.accepted) return undefined;
+      const accepted = after.features.accepted;
+      if (accepted === before.features.accepted || accepted === null) return undefined;
       for (const p of options.exclusive ?? []) {
         if (p.device && p.device !== after.type) continue;
-        if (after.features.accepted & bit(p.a) && after.features.accepted & bit(p.b)) {
+        if (accepted & bit(p.a) && accepted & bit(p.b)) {
           return `bits ${p.a} and ${p.b} (${names(bit(p.a) | bit(p.b), after)}) negotiated together: ${p.why}`;
         }
       }

@@ -49,6 +49,33 @@ export interface Rule {
   check(ctx: RuleContext): string | undefined;
 }
 
+/**
+ * A rule met a value no source has told us (null in the state): it does not fire, and the linter lists it as not
+ * checked, naming the field. Thrown by `need`, caught by the linter.
+ */
+export class UnknownValue extends Error {
+  constructor(readonly field: string) {
+    super(`${field} is unknown`);
+  }
+}
+
+/** The value, or stop the rule here: it needs `field`, which is unknown. */
+export function need<T>(v: T | null | undefined, field: string): T {
+  if (v === null || v === undefined) throw new UnknownValue(field);
+  return v;
+}
+
+/** A rule that could not be checked on some events, and why. */
+export interface NotChecked {
+  rule: string;
+  /** the unknown state fields it needed */
+  fields: string[];
+  /** events it was skipped on */
+  events: number;
+  /** the first revision it was skipped at */
+  firstRevision: number;
+}
+
 export interface Finding {
   rule: string;
   severity: Severity;

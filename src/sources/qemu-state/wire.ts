@@ -1,56 +1,89 @@
-// A decoded QEMU virtio device -> devrec's WireDeviceState and the events that carry it.
+// A decoded QEMU virtio device -> devrec's DeviceState (schema v2) and the events that carry it.
 //
-// What the stream does not have, and how it shows in the state:
-//  - the offered (host) features: not saved by QEMU. `features.device` stays 0; the decoded device keeps the hints
+// Only what the stream holds is known; the rest is unknown (null), never 0:
+//  - the offered (host) features: not saved by QEMU. `features.device` is unknown; the decoded device keeps the hints
 //    the stream does give (VERSION_1, a bit >= 32, RING_PACKED offered).
-//  - split rings: used_idx, shadow avail idx and inuse are not saved (virtio_load re-reads them from guest memory).
-//    `usedIdx` is 0 in the state and null in the decoded device; comparisons (tests, diff) must skip usedIdx for
-//    split rings of a qemu-state snapshot. Packed rings carry last_avail_idx / used_idx and both wrap counters.
-//  - the config generation counter (0).
-import type { NewEvent, WireDeviceState, WireQueueState } from '../../events/types.js';
-import { maskToWords } from '../../project/snapshot-codec.js';
+//  - split rings: used_idx, the shadow avail idx and inuse are not saved (virtio_load re-reads them from guest
+//    memory): `usedIdx` and `availIdx` are unknown, and so are the wrap counters (a packed-ring notion). Packed rings
+//    carry last_avail_idx / used_idx and both wrap counters.
+//  - a queue's maximum size: known only from the virtio/ringsize subsection (num_default).
+//  - the config generation counter; the feature select registers of a legacy PCI device (it has none).
+//  - virtio-mmio devices have no PCI identity, config space or MSI-X; a PCI device without an MSI-X capability has
+//    table size 0, MSI-X disabled, and no vectors.
+import type { NewEvent, Source } from '../../events/types.js';
+import { isLegacyTransport } from '../../model/index.js';
+import type { DeviceStateWire } from '../../project/generated/state-types.js';
+import { type DeviceState, type QueueState, initialState } from '../../project/state.js';
+import { stateToWire } from '../../project/state-wire.js';
 import type { QemuVirtioDevice } from './virtio.js';
 
-const NO_VECTOR = 0xffff;
 const le16 = (b: Uint8Array, i: number): number => (b[i] ?? 0) | ((b[i + 1] ?? 0) << 8);
+const FEATURES_OK = 0x08;
 
-function pciIdentity(dev: QemuVirtioDevice): { vendor: number; device: number; subsystemVendor: number; subsystem: number; revision: number } {
+function pciOf(dev: QemuVirtioDevice): DeviceState['pci'] {
   const cfg = dev.pci?.config;
-  if (!cfg) return { vendor: 0, device: 0, subsystemVendor: 0, subsystem: 0, revision: 0 };
-  return { vendor: le16(cfg, 0), device: le16(cfg, 2), subsystemVendor: le16(cfg, 0x2c), subsystem: le16(cfg, 0x2e), revision: cfg[8] ?? 0 };
+  if (!cfg) return null;
+  return {
+    vendor: le16(cfg, 0), device: le16(cfg, 2), subsystemVendor: le16(cfg, 0x2c), subsystem: le16(cfg, 0x2e), revision: cfg[8] ?? 0,
+    config: cfg.slice(),
+  };
 }
 
-export function deviceToWire(dev: QemuVirtioDevice, timestampNs = 0n): WireDeviceState {
-  const legacy = dev.transport === 'pci-legacy' || dev.transport === 'mmio-legacy';
+function msixOf(dev: QemuVirtioDevice): DeviceState['msix'] {
+  if (!dev.pci) return null;
+  const m = dev.pci.msix;
+  if (!m) return { enabled: false, functionMask: false, configVector: null, tableSize: 0 };
+  return { enabled: m.enabled, functionMask: m.functionMask, configVector: dev.pci.configVector, tableSize: m.tableSize };
+}
+
+function featureSelects(dev: QemuVirtioDevice): [number | null, number | null] {
+  if (dev.subsections.includes('virtio_pci/modern_state')) return [dev.deviceFeatureSelect, dev.driverFeatureSelect];
+  if (dev.mmio && dev.subsections.includes('virtio_mmio/state')) return [dev.mmio.hostFeaturesSel, dev.mmio.guestFeaturesSel];
+  return [null, null];
+}
+
+/** The state a device-state (or migration) stream gives for one device. */
+export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: Source = 'qemu-state'): DeviceState {
+  const legacy = isLegacyTransport(dev.transport);
   const modernPci = dev.transport === 'pci-modern';
-  const featuresOk = (dev.status & 0x08) !== 0;
+  const featuresOk = (dev.status & FEATURES_OK) !== 0;
   // vdev->guest_features is what the device runs with: accepted at FEATURES_OK (modern), as written (legacy)
   const accepted = legacy || featuresOk ? dev.guestFeatures : 0n;
-  const id = pciIdentity(dev);
+  const packed = dev.hostFeatureHints.ringPacked;
+  const ringSizes = dev.subsections.includes('virtio/ringsize');
   const pageShift = dev.mmio?.guestPageShift ?? 0;
-  const queues: WireQueueState[] = dev.queues.map((q) => {
+  const [dfs, gfs] = featureSelects(dev);
+  const queues = dev.queues.map((q): QueueState => {
     const pfnShift = dev.transport === 'pci-legacy' ? 12 : dev.transport === 'mmio-legacy' ? pageShift : -1;
     const pfn = pfnShift >= 0 && q.desc !== 0n ? Number((q.desc >> BigInt(pfnShift)) & 0xffffffffn) : 0;
+    const addressesKnown = q.addresses !== 'none' || q.desc === 0n;
     return {
-      index: q.index, size: q.size, maxSize: q.sizeDefault, enabled: q.enabled, desc: q.desc, driver: q.avail, device: q.used,
-      pfn, align: pfn ? q.align ?? 4096 : 0, msixVector: q.vector ?? NO_VECTOR, notifyOff: modernPci ? q.index : 0,
-      lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx ?? 0, availWrap: q.lastAvailWrap ?? true, usedWrap: q.usedWrap ?? true,
-      resetPending: false, availIdx: 0,
+      index: q.index, size: q.size, maxSize: ringSizes ? q.sizeDefault : null, enabled: q.enabled, desc: q.desc,
+      driver: addressesKnown ? q.avail : null, device: addressesKnown ? q.used : null,
+      pfn, align: pfn ? q.align ?? 4096 : 0, msixVector: q.vector ?? null,
+      // QEMU's virtio-pci gives queue i notify offset i (virtio_pci_common_read, VIRTIO_PCI_COMMON_Q_NOFF)
+      notifyOff: modernPci ? q.index : null,
+      lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx, availWrap: packed ? q.lastAvailWrap ?? null : null,
+      usedWrap: packed ? q.usedWrap ?? null : null, availIdx: null, resetPending: false,
     };
   });
-  return {
-    device: dev.id, type: dev.type, virtioId: dev.virtioId, transport: dev.transport, revision: 0, timestampNs,
-    status: dev.status, deviceFeatures: [], driverFeatures: maskToWords(dev.driverFeatures), acceptedFeatures: maskToWords(accepted),
-    acceptedVia: 'snapshot', parentFeatures: [], hasParentFeatures: false, hasProvisioned: false,
-    deviceFeatureSelect: dev.deviceFeatureSelect, driverFeatureSelect: dev.driverFeatureSelect, queueSelect: dev.queueSel,
-    queues, config: dev.config.slice(), msixEnabled: dev.pci?.msix?.enabled ?? false, msixFunctionMask: dev.pci?.msix?.functionMask ?? false,
-    msixConfigVector: dev.pci?.configVector ?? NO_VECTOR, msixTableSize: dev.pci?.msix?.tableSize ?? 0, configGeneration: 0,
-    resetPending: false, vfioState: 'error', hasVfioState: false, numQueues: dev.numQueues,
-    guestPageSize: dev.transport === 'mmio-legacy' && pageShift ? 2 ** pageShift : 0,
-    pciVendor: id.vendor, pciDevice: id.device, pciSubsystemVendor: id.subsystemVendor, pciSubsystem: id.subsystem, pciRevision: id.revision,
-    pciConfig: dev.pci?.config.slice() ?? new Uint8Array(0), control: [], eventCount: 0, isr: dev.isr,
-    negotiation: accepted !== 0n ? 'accepted' : 'none', backend: 'qemu',
-  };
+  const s = initialState(dev.id);
+  Object.assign(s, {
+    type: dev.type, virtioId: dev.virtioId, transport: dev.transport, backend: 'qemu', revision: 0, timestampNs,
+    status: dev.status,
+    features: {
+      device: null, driver: dev.driverFeatures, accepted, acceptedVia: 'snapshot',
+      negotiation: accepted !== 0n ? 'accepted' : 'none', parent: null, deviceFeatureSelect: dfs, driverFeatureSelect: gfs,
+    },
+    numQueues: dev.numQueues, queueSelect: dev.queueSel, queues, config: dev.config.slice(), configGeneration: null,
+    isr: dev.isr, msix: msixOf(dev), guestPageSize: dev.transport === 'mmio-legacy' && pageShift ? 2 ** pageShift : 0,
+    pci: pciOf(dev), sources: [source],
+  } satisfies Partial<DeviceState>);
+  return s;
+}
+
+export function deviceToWire(dev: QemuVirtioDevice, timestampNs = 0n, source: Source = 'qemu-state'): DeviceStateWire {
+  return stateToWire(deviceToState(dev, timestampNs, source));
 }
 
 export interface DeviceEvents {
@@ -60,12 +93,17 @@ export interface DeviceEvents {
   events: NewEvent[];
 }
 
-/** The `identified` + `snapshot` events of one device, ready to append to its stream. */
-export function deviceEvents(dev: QemuVirtioDevice, timestampNs: bigint): DeviceEvents {
-  const wire = deviceToWire(dev, timestampNs);
-  const base = { timestampNs, actor: 'vmm' as const, path: 'internal' as const, source: 'qemu-state' as const };
+/**
+ * The `identified` + `snapshot` events of one device, ready to append to its stream. `source`: qemu-state for a
+ * device-state stream, qemu-migration for a whole migration stream.
+ */
+export function deviceEvents(dev: QemuVirtioDevice, timestampNs: bigint, source: Source = 'qemu-state', id = dev.id): DeviceEvents {
+  const state = deviceToState(dev, timestampNs, source);
+  state.device = id;
+  const pci = state.pci;
+  const base = { timestampNs, actor: 'vmm' as const, path: 'internal' as const, source };
   return {
-    device: dev.id,
+    device: id,
     type: dev.type,
     transport: dev.transport,
     events: [
@@ -73,11 +111,12 @@ export function deviceEvents(dev: QemuVirtioDevice, timestampNs: bigint): Device
         ...base,
         body: {
           kind: 'identified', type: dev.type, virtioId: dev.virtioId, transport: dev.transport, numQueues: dev.numQueues,
-          configSize: dev.config.length, pciVendor: wire.pciVendor, pciDevice: wire.pciDevice,
-          pciSubsystemVendor: wire.pciSubsystemVendor, pciSubsystem: wire.pciSubsystem, pciRevision: wire.pciRevision, backend: 'qemu',
+          configSize: dev.config.length, pciVendor: pci?.vendor ?? 0, pciDevice: pci?.device ?? 0,
+          pciSubsystemVendor: pci?.subsystemVendor ?? 0, pciSubsystem: pci?.subsystem ?? 0, pciRevision: pci?.revision ?? 0,
+          backend: 'qemu',
         },
       },
-      { ...base, body: { kind: 'snapshot', state: wire } },
+      { ...base, body: { kind: 'snapshot', stateV2: stateToWire(state) } },
     ],
   };
 }
