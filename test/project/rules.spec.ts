@@ -130,10 +130,21 @@ describe('lint rules', function () {
   });
 
   it('queue-size-invalid: size 0 or not a power of two on a split ring', function () {
-    expect(ids(lint([ident('pci-modern'), { kind: 'queueConfigured', index: 0, size: 0, enabled: true }]))).to.deep.equal(['queue-size-invalid']);
-    expect(ids(lint([ident('pci-modern'), { kind: 'queueConfigured', index: 0, size: 100, enabled: true }]))).to.deep.equal(['queue-size-invalid']);
+    // after a reset (awaited) the ring layout is known: split
+    const reset: Step[] = [{ kind: 'statusWritten', status: 0 }, ['device', { kind: 'statusRead', status: 0 }]];
+    expect(ids(lint([ident('pci-modern'), ...reset, { kind: 'queueConfigured', index: 0, size: 0, enabled: true }]))).to.deep.equal(['queue-size-invalid']);
+    expect(ids(lint([ident('pci-modern'), ...reset, { kind: 'queueConfigured', index: 0, size: 100, enabled: true }]))).to.deep.equal(['queue-size-invalid']);
     // packed rings may have any size
     expect(lint([ident('pci-modern'), ['device', { kind: 'featuresNegotiated', accepted: true, features: (1n << 32n) | (1n << 34n), highWords: [] }], { kind: 'queueConfigured', index: 0, size: 100, enabled: true }])).to.deep.equal([]);
+  });
+
+  it('a rule that needs an unknown value does not fire, and is listed as not checked with the field', function () {
+    // no reset seen, no negotiation: whether the ring is split or packed is unknown
+    const linter = new Linter('d');
+    const steps: EventBody[] = [ident('pci-modern'), { kind: 'queueConfigured', index: 0, size: 100, enabled: true }];
+    const found = steps.flatMap((body, i) => linter.step({ revision: i, timestampNs: 1n, actor: 'guest-driver', path: 'mmio', source: 'api', body }));
+    expect(found).to.deep.equal([]);
+    expect(linter.notChecked).to.deep.equal([{ rule: 'queue-size-invalid', fields: ['features.accepted'], events: 1, firstRevision: 1 }]);
   });
 
   it('legacy-ring-misaligned', function () {

@@ -104,7 +104,9 @@ export const RULES: readonly Rule[] = [
     summary: 'the device refused the feature subset (FEATURES_OK cleared)',
     check: ({ before, event }) =>
       event.body.kind === 'featuresNegotiated' && !event.body.accepted
-        ? `device cleared FEATURES_OK: it refused driver features ${hex(need(before.features.driver, 'features.driver'))} (${names(before.features.driver!, before)})`
+        ? before.features.driver === null
+          ? 'device cleared FEATURES_OK: it refused the driver features (not recorded)'
+          : `device cleared FEATURES_OK: it refused driver features ${hex(before.features.driver)} (${names(before.features.driver, before)})`
         : undefined,
   },
   {
