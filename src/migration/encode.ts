@@ -9,7 +9,7 @@
 // driver's and the accepted features, an active queue's size, addresses and enable) has no way to be unknown in
 // the spec's device parts: export refuses, naming it.
 import { encodeMessage } from '../events/codec.js';
-import { maskToWords } from '../project/snapshot-codec.js';
+import { STATE_SPEC, maskToWords, stateToWire } from '../project/state-wire.js';
 import { type DeviceState, NO_VECTOR } from '../project/state.js';
 import { LEGACY_TRANSPORTS, isPciTransport } from '../model/index.js';
 import {
@@ -186,6 +186,8 @@ export function stopCopyRecords(s: DeviceState): EncodedRecord[] {
     { tag: TAG.MSIX, flags: 0, data: msg('MsixState', s.msix ? { enabled: s.msix.enabled, functionMask: s.msix.functionMask, tableSize: s.msix.tableSize } : {}) },
     { tag: TAG.PCI_CONFIG, flags: 0, data: msg('PciConfigSpace', s.pci ? { config: s.pci.config, capabilities: pciCapabilities(s.pci.config) } : {}) },
     { tag: TAG.RUNTIME, flags: 0, data: msg('DeviceRuntime', { isr: s.isr, configGeneration: s.configGeneration, resetPending: s.resetPending }) },
+    // the whole state (schema v2, presence included): a devrec target restores exactly what the source knew
+    { tag: TAG.DEVICE_STATE, flags: RECORD_FLAG_OPTIONAL, data: encodeMessage(STATE_SPEC, stateToWire({ ...s, vfioState: null }) as unknown as Record<string, unknown>) },
   );
   return records;
 }

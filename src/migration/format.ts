@@ -35,6 +35,7 @@ export const TAG = {
   MSIX: 0x44560012,
   PCI_CONFIG: 0x44560013,
   RUNTIME: 0x44560014,
+  DEVICE_STATE: 0x44560015,
   INTEGRITY: 0x4456ffff,
 } as const;
 

@@ -4,7 +4,8 @@
 // the record tag when known. It never allocates from a length it has not checked against the bytes that follow.
 import { decodeMessageOf } from '../events/codec.js';
 import type { NewEvent, Transport, VfioState } from '../events/types.js';
-import { stateToWire } from '../project/state-wire.js';
+import type { DeviceStateWire } from '../project/generated/state-types.js';
+import { stateFromWire, stateToWire } from '../project/state-wire.js';
 import {
   type AcceptedVia, type DeviceState, type Negotiation, type QueueState, initialState, unknownMsix,
 } from '../project/state.js';
@@ -99,8 +100,9 @@ function readHeaderPrefix(rec: RawRecord, map: OffsetMap): { major: number; mino
   return { major, minor };
 }
 
-type Single = 'TRANSPORT_MODE' | 'FEATURE_NEGOTIATION' | 'DEVICE_CONFIG' | 'VDPA' | 'STOP_COPY_SIZE' | 'VQ_STATE' | 'CVQ_STATUS' | 'MSIX' | 'PCI_CONFIG' | 'RUNTIME';
+type Single = 'TRANSPORT_MODE' | 'FEATURE_NEGOTIATION' | 'DEVICE_CONFIG' | 'VDPA' | 'STOP_COPY_SIZE' | 'VQ_STATE' | 'CVQ_STATUS' | 'MSIX' | 'PCI_CONFIG' | 'RUNTIME' | 'DEVICE_STATE';
 const SINGLE_TAGS = new Map<number, Single>([
+  [TAG.DEVICE_STATE, 'DEVICE_STATE'],
   [TAG.TRANSPORT_MODE, 'TRANSPORT_MODE'], [TAG.FEATURE_NEGOTIATION, 'FEATURE_NEGOTIATION'], [TAG.DEVICE_CONFIG, 'DEVICE_CONFIG'],
   [TAG.VDPA, 'VDPA'], [TAG.STOP_COPY_SIZE, 'STOP_COPY_SIZE'], [TAG.VQ_STATE, 'VQ_STATE'], [TAG.CVQ_STATUS, 'CVQ_STATUS'],
   [TAG.MSIX, 'MSIX'], [TAG.PCI_CONFIG, 'PCI_CONFIG'], [TAG.RUNTIME, 'RUNTIME'],
@@ -341,10 +343,35 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
     });
   }
 
+  const state = single.has('DEVICE_STATE') ? wholeState(s, decodeSingle<DeviceStateWire>('DEVICE_STATE', 'DeviceStateV2'), recAt('DEVICE_STATE')) : s;
   return {
-    major, minor, header, state: s, records, parts, skippedParts, stopCopySize, integrityOffset: map(last.offset),
+    major, minor, header, state, records, parts, skippedParts, stopCopySize, integrityOffset: map(last.offset),
     schemaMatches: Buffer.from(header.schemaFingerprint).equals(Buffer.from(SCHEMA_FINGERPRINT)),
   };
+}
+
+/**
+ * The DEVICE_STATE record (format 1.1): the whole state, unknowns included. It must agree with what the device
+ * parts and records say (they are what any other reader restores), else the stream is refused.
+ */
+function wholeState(fromParts: DeviceState, w: DeviceStateWire, at: number): DeviceState {
+  const s = stateFromWire(w);
+  const agree: [string, unknown, unknown][] = [
+    ['device', s.device, fromParts.device], ['transport', s.transport, fromParts.transport], ['status', s.status, fromParts.status],
+    ['driver features', s.features.driver, fromParts.features.driver], ['accepted features', s.features.accepted, fromParts.features.accepted],
+    ['offered features', s.features.device, fromParts.features.device], ['queue count', s.queues.length, fromParts.queues.length],
+    ...fromParts.queues.flatMap((q, i): [string, unknown, unknown][] => [
+      [`queue ${q.index} size`, s.queues[i]?.size, q.size], [`queue ${q.index} descriptor area`, s.queues[i]?.desc, q.desc],
+      [`queue ${q.index} used index`, s.queues[i]?.usedIdx, q.usedIdx], [`queue ${q.index} last avail index`, s.queues[i]?.lastAvailIdx, q.lastAvailIdx],
+    ]),
+  ];
+  for (const [what, a, b] of agree) {
+    if (a !== b) throw new MigrationFormatError(at, `DEVICE_STATE record says ${what} ${String(a)}, the device parts and records say ${String(b)}`, TAG.DEVICE_STATE);
+  }
+  if (Buffer.compare(Buffer.from(s.config), Buffer.from(fromParts.config)) !== 0) {
+    throw new MigrationFormatError(at, 'DEVICE_STATE record and DEVICE_CONFIG disagree on the device config bytes', TAG.DEVICE_STATE);
+  }
+  return { ...s, vfioState: null };
 }
 
 /** What makes a part unique in a stream (spec: one per type, per common cfg offset, per queue; net: per command). */

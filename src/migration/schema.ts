@@ -26,6 +26,7 @@ export const MIGRATION_SPECS = {
   MsixState: spec('MsixState'),
   PciConfigSpace: spec('PciConfigSpace'),
   DeviceRuntime: spec('DeviceRuntime'),
+  DeviceStateV2: spec('DeviceStateV2'),
 } as const;
 
 /** JSON with object keys sorted at every level: the same descriptor always gives the same bytes. */

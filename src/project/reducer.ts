@@ -60,12 +60,14 @@ export function queueOf(s: DeviceState, index: number): QueueState {
   while (i < s.queues.length && s.queues[i]!.index < index) i++;
   if (s.queues[i]?.index === index) return s.queues[i]!;
   const q = initialQueue(index);
+  if (s.resetSeen) resetQueueValues(q);
   s.queues.splice(i, 0, q);
   return q;
 }
 
 /** Device reset (virtio 1.3 2.4): what it defines becomes known. Offered features, config and MSI-X enable stay. */
 function resetDevice(s: DeviceState): void {
+  s.resetSeen = true;
   s.status = 0;
   s.features.driver = 0n;
   s.features.accepted = 0n;

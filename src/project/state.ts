@@ -43,6 +43,7 @@ export function initialState(device: string): DeviceState {
     pci: null,
     control: [],
     sources: [],
+    resetSeen: false,
   };
 }
 

@@ -37,7 +37,7 @@ describe('CLI: export, inspect, import stream', function () {
     const file = path.join(dir, 'net.devrec');
     const ex = await devrec(['export', DEV, '--at', '100', '-o', file, '--store', src]);
     expect(ex.code, ex.stderr).to.equal(0);
-    expect(ex.stdout).to.match(new RegExp(`exported ${DEV.replace(/[.]/g, '\\.')} at revision 100 to .*: \\d+ bytes, devrec format 1\\.0`));
+    expect(ex.stdout).to.match(new RegExp(`exported ${DEV.replace(/[.]/g, '\\.')} at revision 100 to .*: \\d+ bytes, devrec format 1\\.1`));
     expect(ex.stdout).to.contain('VFIO: RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP');
     const log = (await devrec(['log', DEV, '--store', src, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(log.slice(-4).map((e) => `${e.kind} ${e.from}>${e.to} ${e.actor} ${e.path}`)).to.deep.equal([

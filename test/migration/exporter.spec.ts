@@ -128,9 +128,17 @@ describe('migration: exporter', function () {
   it('refuses values a device part cannot hold (a 17-bit queue size), before touching the device', async function () {
     const store = await storeWith('d', [
       ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 1, backend: '' }, 'vmm', 'internal'),
-      ev({ kind: 'queueConfigured', index: 0, size: 65536 }),
+      ev({ kind: 'statusWritten', status: 0 }),
+      ev({ kind: 'queueConfigured', index: 0, size: 65536, msixVector: 0 }),
     ]);
     expect((await refusal(exportDevice(store, 'd'))).message).to.match(/queue 0 queue_size is 65536: the device part field is le16/);
-    expect(await store.head('d')).to.equal(1);
+    expect(await store.head('d')).to.equal(2);
+  });
+
+  it('refuses, naming the field, a value the target needs that no source recorded (before the driver reset the device)', async function () {
+    const store = await storeWith('d', [
+      ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 1, backend: '' }, 'vmm', 'internal'),
+    ]);
+    expect((await refusal(exportDevice(store, 'd'))).message).to.match(/the driver features is unknown|the device status is unknown|unknown \(no source recorded it\)/);
   });
 });

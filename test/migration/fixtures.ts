@@ -16,6 +16,11 @@ export function ev(body: EventBody, actor: NewEvent['actor'] = 'guest-driver', p
   return { timestampNs: clock, actor, path, source: 'api', body };
 }
 
+/** A driver's first step: reset the device and wait for it (what makes the device's registers known). */
+export function driverReset(actor: NewEvent['actor'] = 'guest-driver', path: NewEvent['path'] = 'mmio'): NewEvent[] {
+  return [ev({ kind: 'statusWritten', status: 0 }, actor, path), ev({ kind: 'statusRead', status: 0 }, actor, path)];
+}
+
 export async function storeWith(device: string, events: NewEvent[], store: EventStore = new MemoryEventStore()): Promise<EventStore> {
   await store.append(device, events);
   return store;
@@ -89,6 +94,7 @@ export function packedNetEvents(): NewEvent[] {
     ...pciConfigEvents(configSpace(0x1af4, 0x1041, 0x1100, 1, true)),
     ev({ kind: 'deviceFeatures', value: features, highWords: [] }, 'device', 'internal'),
     ev({ kind: 'configWritten', offset: 0, data: Uint8Array.of(0x52, 0x54, 0, 0xab, 0xcd, 0xef) }, 'device', 'internal'),
+    ...driverReset(),
     ev({ kind: 'statusWritten', status: 3 }),
     ev({ kind: 'driverFeatures', value: features, highWords: [] }),
     ev({ kind: 'featuresNegotiated', accepted: true, features, highWords: [] }, 'device', 'internal'),
@@ -112,6 +118,7 @@ export function vdpaEvents(): NewEvent[] {
     ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'vdpa', numQueues: 2, configSize: 12, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: 'mlx5_vdpa' }, 'host-kernel', 'vhost-ioctl'),
     ev({ kind: 'deviceFeatures', value: features, highWords: [] }, 'device', 'vhost-ioctl'),
     ev({ kind: 'configWritten', offset: 0, data: Uint8Array.of(2, 0, 0, 0, 0, 0x11, 1, 0, 1, 0, 0xdc, 5) }, 'device', 'vhost-ioctl'),
+    ...driverReset('vmm', 'vhost-ioctl'),
     ev({ kind: 'statusWritten', status: 11 }, 'vmm', 'vhost-ioctl'),
     ev({ kind: 'driverFeatures', value: features, highWords: [] }, 'vmm', 'vhost-ioctl'),
     ev({ kind: 'featuresNegotiated', accepted: true, features, highWords: [] }, 'device', 'vhost-ioctl'),
@@ -132,6 +139,7 @@ export function wideEvents(): NewEvent[] {
   return [
     ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 2, configSize: 8, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'vfio-pci' }, 'vmm', 'internal'),
     ev({ kind: 'deviceFeatures', value: offered, highWords: [0x5n] }, 'device', 'internal'),
+    ...driverReset(),
     ev({ kind: 'statusWritten', status: 3 }),
     ev({ kind: 'driverFeatures', value: offered, highWords: [0x1n] }),
     ev({ kind: 'featuresNegotiated', accepted: true, features: offered, highWords: [0x1n] }, 'device', 'internal'),
@@ -163,7 +171,7 @@ export function comparable(s: DeviceState): Record<string, unknown> {
 
 /** comparable() without the target stream's own bookkeeping too. */
 export function comparableAcrossStores(s: DeviceState): Record<string, unknown> {
-  const { revision: _r, eventCount: _e, timestamp: _t, timestampNs: _tn, ...rest } = comparable(s);
+  const { revision: _r, eventCount: _e, timestamp: _t, timestampNs: _tn, sources: _s, ...rest } = comparable(s);
   return rest;
 }
 

@@ -81,6 +81,7 @@ describe('migration: damaged and hostile streams', function () {
     const events: NewEvent[] = [
       ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 64, configSize: 256, pciVendor: 0x1af4, pciDevice: 0x1041, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'qemu' }, 'vmm', 'internal'),
       ev({ kind: 'deviceFeatures', value: 0x1_0000_0000n, highWords: [] }, 'device', 'internal'),
+      ev({ kind: 'statusWritten', status: 0 }),
       ...Array.from({ length: 64 }, (_, q) => ev({ kind: 'queueConfigured', index: q, size: 1024, desc: BigInt(q) << 20n, driver: (BigInt(q) << 20n) + 0x4000n, device: (BigInt(q) << 20n) + 0x8000n, enabled: true, msixVector: q })),
       ...Array.from({ length: 64 }, (_, q) => ev({ kind: 'vqIndex', index: q, availDelta: q * 7, usedDelta: q * 5 }, 'device', 'internal')),
     ];
@@ -177,7 +178,7 @@ describe('migration: damaged and hostile streams', function () {
     expect(rejects(insertRecords(devrec, [{ tag: TAG.DEVICE_DATA, flags: 0, data: manPart }]), 'mandatory part').reason).to.match(/unknown mandatory device part type 0x1ff/);
     // device parts out of the spec's order
     expect(rejects(insertRecords(devrec, [{ tag: TAG.DEVICE_DATA, flags: 0, data: encodeFeaturesPart(0x100, [1n]) }]), 'order').reason)
-      .to.match(/VIRTIO_DEV_PART_DEV_FEATURES after VIRTIO_DEV_PART_VQ_NOTIFY_CFG: device parts must be in the spec's mandatory order/);
+      .to.match(/VIRTIO_DEV_PART_DEV_FEATURES after VIRTIO_DEV_PART_VQ_CFG: device parts must be in the spec's mandatory order/);
     // a known record twice
     expect(rejects(insertRecords(devrec, [{ tag: TAG.MSIX, flags: 0, data: new Uint8Array(0) }]), 'twice').reason).to.match(/a second MSIX record/);
   });
@@ -189,10 +190,10 @@ describe('migration: damaged and hostile streams', function () {
     expect([minor.major, minor.minor]).to.deep.equal([FORMAT_MAJOR, FORMAT_MINOR + 1]);
     expect(minor.state).to.deep.equal(parseMigrationStream(encodeStream(state, meta)).state);
     const major = rejects(encodeStream(state, { ...meta, major: FORMAT_MAJOR + 1 }), 'newer major');
-    expect(major.reason).to.match(/format 2\.0 is newer than this devrec reads \(1\.x/);
+    expect(major.reason).to.match(/format 2\.\d+ is newer than this devrec reads \(1\.x/);
     expect(major.offset).to.equal(24);
     expect(major.tag).to.equal(TAG.SCHEMA_HEADER);
-    expect(rejects(encodeStream(state, { ...meta, major: 0 }), 'major 0').reason).to.match(/format 0\.0 is not a format this devrec reads/);
+    expect(rejects(encodeStream(state, { ...meta, major: 0 }), 'major 0').reason).to.match(/format 0\.\d+ is not a format this devrec reads/);
   });
 
   it('rejects oversized lengths without allocating them', async function () {

@@ -38,6 +38,12 @@ describe('migration: round trip', function () {
     const revisions = [0, 2, 30, 60, 75, 100, 133, head];
     for (const at of revisions) {
       const source = await projector.stateAt(NET, at);
+      if (source.status === null) {
+        // before the driver's first reset nothing has told us the status: export refuses, naming it
+        const e = await exportDevice(store, NET, { at }).then(() => undefined, (err: Error) => err);
+        expect(e?.message, `revision ${at}`).to.match(/the (device status|driver features) is unknown/);
+        continue;
+      }
       for (const format of ['devrec', 'qemu-vfio'] as const) {
         const r = await exportDevice(store, NET, { at, format });
         expect(r.revision).to.equal(at);

@@ -1328,6 +1328,11 @@ export const eventsDescriptor = {
                   "rule": "repeated",
                   "type": "Source",
                   "id": 24
+                },
+                "resetSeen": {
+                  "type": "bool",
+                  "id": 25,
+                  "protoName": "reset_seen"
                 }
               },
               "nested": {

@@ -1841,6 +1841,11 @@ export const migrationDescriptor = {
                   "rule": "repeated",
                   "type": "Source",
                   "id": 24
+                },
+                "resetSeen": {
+                  "type": "bool",
+                  "id": 25,
+                  "protoName": "reset_seen"
                 }
               },
               "nested": {

@@ -82,6 +82,7 @@ export interface DeviceState {
   pci: PciState | null;
   control: ControlCommandFields[];
   sources: Source[];
+  resetSeen: boolean;
 }
 
 export interface FeatureSetsWire {
@@ -156,4 +157,5 @@ export interface DeviceStateWire {
   pci?: PciStateWire;
   control: ControlCommandFields[];
   sources: Source[];
+  resetSeen: boolean;
 }
