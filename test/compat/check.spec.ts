@@ -97,6 +97,7 @@ describe('compat: checkCompatibility', function () {
     const c = new Uint8Array(0x200);
     const dv = new DataView(c.buffer);
     dv.setUint16(0, 0x1af4, true);
+    c[0x06] = 0x10; // status: capabilities list (the recorded config space holds the chain)
     if (offset !== 0x100) dv.setUint32(0x100, 0x0e | (1 << 16) | (offset << 20), true); // ARI first: the extended list starts at 0x100
     dv.setUint32(offset, 0x1b | (1 << 16), true); // PASID, version 1, last
     dv.setUint16(offset + 4, width << 8, true);
@@ -146,10 +147,16 @@ describe('compat: checkCompatibility', function () {
     expect(checkCompatibility(src, target).verdict).to.equal('compatible');
     target.features.offered = 0x300020020n;
     expect(rules(checkCompatibility(src, target))).to.include('passive-features-differ');
-    const unknown = netDevice({ transport: 'vdpa', device: 0n, accepted: 0n });
+    // device features not recorded: the rule is not checked (parent features are not a stand-in), and says how to learn them
+    const unknown = netDevice({ transport: 'vdpa', accepted: 0n });
+    unknown.features.device = null;
     unknown.features.parent = 0x300020000n;
-    const u = checkCompatibility(unknown, deriveProfile(src)).findings.find((f) => f.rule === 'passive-features-differ')!;
-    expect(u.message).to.contain('not used as a stand-in');
+    const u = checkCompatibility(unknown, deriveProfile(src));
+    expect(rules(u)).to.not.include('passive-features-differ');
+    const nc = u.notChecked.find((n) => n.rule === 'passive-features-differ')!;
+    expect(nc.needs).to.deep.equal(['features.device']);
+    expect(nc.learn[0]).to.contain('vdpa dev config show');
+    expect(u.verdict).to.equal('compatible-with-warnings');
     const parentLacks = deriveProfile(src);
     parentLacks.features.parent = 0x300000000n;
     expect(checkCompatibility(src, parentLacks).findings.find((f) => f.rule === 'parent-cannot-provision')!.message).to.contain('cannot provision a matching device');
@@ -258,16 +265,19 @@ describe('compat: diffStates', function () {
     b.device = 'other';
     b.config = Uint8Array.from([0x52, 0x54, 0x00, 0xde, 0x0e, 0x02, 0x00, 0x00]);
     b.queues[0]!.maxSize = 1024;
+    a.queues[1]!.lastAvailIdx = 3;
     b.queues[1]!.lastAvailIdx = 7;
+    b.queues[2]!.usedIdx = 5; // unknown on A
     const d = diffStates(a, b).differences;
     const find = (p: string) => d.filter((x) => x.path === p);
     expect(find('features.offered')).to.deep.equal([{ path: 'features.offered', class: 'abi', change: 'only-in-b', a: false, b: true, bit: 3, name: 'VIRTIO_NET_F_MTU' }]);
     expect(find('config.mac')[0]).to.deep.include({ class: 'abi', a: '52:54:00:de:0e:01', b: '52:54:00:de:0e:02' });
     expect(find('config.status')[0]).to.deep.include({ class: 'runtime', a: 1, b: 0 });
     expect(find('queues.0.maxSize')[0]).to.deep.include({ class: 'abi', a: 256, b: 1024 });
-    expect(find('queues.1.lastAvailIdx')[0]).to.deep.include({ class: 'runtime' });
+    expect(find('queues.1.lastAvailIdx')[0]).to.deep.include({ class: 'runtime', a: 3, b: 7 });
+    expect(find('queues.2.usedIdx')[0]).to.deep.include({ class: 'unknown', a: null, b: 5 });
     expect(find('provenance.device')[0]).to.deep.include({ class: 'provenance', a: 'virtio-net-pci@00:02.0', b: 'other' });
-    expect(diffStates(a, netDevice()).differences).to.deep.equal([]);
+    expect(diffStates(netDevice(), netDevice()).differences).to.deep.equal([]);
   });
 
   it('decodes blk config fields', function () {

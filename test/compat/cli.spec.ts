@@ -57,7 +57,7 @@ describe('CLI: profile, check, diff', function () {
 
   it('diff: the modern net device against the legacy one, by name; --json sorted and without colour', async function () {
     const d = await devrec(['diff', NET, `legacy/${NET}`, '--store', store], '', { FORCE_COLOR: '1' });
-    expect(d.code, d.stderr).to.equal(0);
+    expect(d.code, 'ABI-breaking differences: exit 2').to.equal(2);
     const plain = d.stdout.replace(/\x1b\[[0-9;]*m/g, '');
     expect(plain).to.contain('identity.transport: pci-modern -> pci-legacy');
     expect(plain).to.contain('features.accepted: VIRTIO_F_VERSION_1 (bit 32) only in A');
@@ -66,9 +66,11 @@ describe('CLI: profile, check, diff', function () {
     expect(d.stdout).to.contain('\x1b['); // FORCE_COLOR
 
     const j = await devrec(['diff', NET, `legacy/${NET}@100`, '--store', store, '--json'], '', { FORCE_COLOR: '1' });
-    expect(j.code).to.equal(0);
+    expect(j.code).to.equal(2);
     expect(j.stdout).not.to.contain('\x1b[');
     const out = JSON.parse(j.stdout);
+    expect(out.counts.abi).to.be.greaterThan(0);
+    expect(Object.keys(out.counts)).to.deep.equal(['abi', 'provenance', 'runtime', 'unknown']);
     expect(out.b).to.equal(`legacy/${NET}@100`);
     expect(out.differences.find((x: { path: string }) => x.path === 'identity.transport')).to.deep.equal({ a: 'pci-modern', b: 'pci-legacy', change: 'changed', class: 'abi', path: 'identity.transport' });
     expect(typeof out.divergence.revision).to.equal('number');

@@ -78,7 +78,8 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
       expect(Math.min(...reads.filter((o) => o >= offset)), variant).to.equal(offset);
       const json = stateToJson(await new Projector(store).stateAt('virtio-net-pci@00:02.0')) as { config: string; msix: { enabled: boolean } };
       expect(json.config.startsWith('525400de0e01'), variant).to.equal(true);
-      expect(json.msix.enabled, variant).to.equal(offset === 24);
+      // with MSI-X the driver's enable write is in the trace; without, nothing says it: unknown, not "false"
+      expect(json.msix.enabled, variant).to.equal(offset === 24 ? true : null);
     }
   });
 
