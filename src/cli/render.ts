@@ -2,7 +2,7 @@
 import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIsoNs } from '../events/describe.js';
-import { type DeviceState, NO_VECTOR, known } from '../project/state.js';
+import { type DeviceState, NO_VECTOR, configHex, known } from '../project/state.js';
 
 const vector = (v: number): string => (v === NO_VECTOR ? 'none' : String(v));
 const pciId = (v: number): string => v.toString(16).padStart(4, '0');
@@ -73,7 +73,7 @@ export function renderState(s: DeviceState): string {
     out.push(`pci        ${known(p.vendor, pciId)}:${known(p.device, pciId)} subsystem ${known(p.subsystemVendor, pciId)}:${known(p.subsystem, pciId)} revision ${known(p.revision)}`);
   }
   if (s.sources.length) out.push(`sources    ${s.sources.join(' ')}`);
-  if (s.config.length) out.push(`config     ${bytesToHex(s.config)}`);
+  if (s.config.length) out.push(`config     ${configHex(s)}`);
   if (s.vfioState) out.push(`vfio       ${s.vfioState.toUpperCase()}`);
   if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);
   return out.join('\n') + '\n';

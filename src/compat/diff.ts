@@ -6,7 +6,7 @@
 import diff from 'microdiff';
 import { eventToJson, hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature, statusNames } from '../model/index.js';
-import type { DeviceState } from '../project/state.js';
+import { type DeviceState, configBytesKnown } from '../project/state.js';
 import type { EventStore } from '../store/types.js';
 import { capabilityChain } from './caps.js';
 import { legacyNegotiated, netHeaderBasis, netHeaderSize } from './check.js';
@@ -79,10 +79,10 @@ function configView(s: DeviceState): Record<string, unknown> {
   const fields = CONFIG_FIELDS[s.type] ?? [];
   let covered = 0;
   for (const fs of fields) {
-    out[fs.name] = fs.read(s.config) ?? null;
+    out[fs.name] = configBytesKnown(s, fs.offset, fs.size) ? fs.read(s.config) ?? null : null;
     covered = Math.max(covered, fs.offset + fs.size);
   }
-  for (let i = covered; i < s.config.length; i++) out[`byte${String(i).padStart(3, '0')}`] = s.config[i];
+  for (let i = covered; i < s.config.length; i++) out[`byte${String(i).padStart(3, '0')}`] = s.configKnown[i] ? s.config[i] : null;
   return out;
 }
 
@@ -162,7 +162,10 @@ const ABI_SECTIONS = new Set(['identity', 'capabilities', 'features.offered', 'f
 
 function classify(path: (string | number)[], a: unknown, b: unknown): DiffClass {
   const [sec, key, field] = path.map(String);
+  if (sec === 'negotiation' && key === 'acceptedVia') return 'provenance'; // how the accepted set was learnt
   if (sec !== 'provenance' && (a === null || b === null)) return 'unknown';
+  // a config byte or a queue only one source saw: the other did not see it (queue counts are compared in identity)
+  if ((sec === 'config' || sec === 'queues') && (a === undefined || b === undefined)) return 'unknown';
   if (sec === 'provenance') return 'provenance';
   if (ABI_SECTIONS.has(sec!)) return sec === 'negotiation' && key === 'negotiation' ? 'runtime' : 'abi';
   if (sec === 'queues') return field === 'maxSize' || field === undefined ? 'abi' : 'runtime';

@@ -7,7 +7,7 @@ import type { NewEvent, Transport, VfioState } from '../events/types.js';
 import type { DeviceStateWire } from '../project/generated/state-types.js';
 import { stateFromWire, stateToWire } from '../project/state-wire.js';
 import {
-  type AcceptedVia, type DeviceState, type Negotiation, type QueueState, initialState, unknownMsix,
+  type AcceptedVia, type DeviceState, type Negotiation, type QueueState, initialState, unknownMsix, wholeConfigKnown,
 } from '../project/state.js';
 import { LEGACY_TRANSPORTS, isPciTransport } from '../model/index.js';
 import type { EventStore } from '../store/types.js';
@@ -263,6 +263,7 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
   s.features.acceptedVia = (negotiation.acceptedVia || 'none') as AcceptedVia;
   s.features.negotiation = negotiation.negotiation as Negotiation;
   s.config = dataAt('DEVICE_CONFIG').data.slice();
+  s.configKnown = wholeConfigKnown(s.config);
   s.msix = pciDevice
     ? { enabled: opt(msix.enabled, false), functionMask: opt(msix.functionMask, false), configVector: null, tableSize: opt(msix.tableSize, 0) }
     : null;

@@ -246,15 +246,20 @@ function applyBody(s: DeviceState, b: EventBody): void {
       if (b.backend) s.backend = b.backend;
       if (b.numQueues) s.numQueues = b.numQueues;
       for (let i = 0; i < b.numQueues; i++) queueOf(s, i);
-      if (b.configSize > s.config.length) s.config = growTo(s.config, Math.min(b.configSize, MAX_CONFIG_BYTES));
+      if (b.configSize > s.config.length) {
+        // the device has this many config bytes; their values are unknown until a source shows them
+        s.config = growTo(s.config, Math.min(b.configSize, MAX_CONFIG_BYTES));
+        s.configKnown = growTo(s.configKnown, s.config.length);
+      }
       if (isPciTransport(s.transport)) {
         const pci = pciOf(s);
         msixOf(s);
-        if (b.pciVendor) {
-          pci.vendor = b.pciVendor;
+        if (b.pciVendor) pci.vendor = b.pciVendor;
+        if (b.pciSubsystemVendor) pci.subsystemVendor = b.pciSubsystemVendor;
+        if (b.pciSubsystem) pci.subsystem = b.pciSubsystem;
+        // revision 0 is real (transitional devices); it is known when the device id came with it
+        if (b.pciDevice) {
           pci.device = b.pciDevice;
-          pci.subsystemVendor = b.pciSubsystemVendor;
-          pci.subsystem = b.pciSubsystem;
           pci.revision = b.pciRevision;
         }
       }
@@ -333,6 +338,8 @@ function applyBody(s: DeviceState, b: EventBody): void {
     case 'configWritten':
     case 'configRead':
       s.config = writeBytes(s.config, b.offset, b.data, MAX_CONFIG_BYTES);
+      s.configKnown = writeBytes(s.configKnown, b.offset, b.data.length ? new Uint8Array(b.data.length).fill(1) : b.data, MAX_CONFIG_BYTES);
+      if (s.configKnown.length < s.config.length) s.configKnown = growTo(s.configKnown, s.config.length);
       return;
     case 'msix': {
       const m = msixOf(s);

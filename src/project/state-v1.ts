@@ -9,7 +9,7 @@
 // Everything else is read as the value it holds.
 import type { Source, WireDeviceStateV1 } from '../events/types.js';
 import { PCI_TRANSPORTS, isLegacyTransport } from '../model/index.js';
-import { type DeviceState, type QueueState, initialState } from './state.js';
+import { type DeviceState, type QueueState, initialState, wholeConfigKnown } from './state.js';
 import { wordsToMask } from './state-wire.js';
 
 const RING_PACKED = 1n << 34n;
@@ -53,6 +53,7 @@ export function stateFromV1(w: WireDeviceStateV1, source: Source): DeviceState {
     resetPending: q.resetPending,
   })).sort((a, b) => a.index - b.index);
   s.config = w.config.slice();
+  s.configKnown = wholeConfigKnown(s.config);
   s.configGeneration = fromQemuState ? null : w.configGeneration;
   s.isr = w.isr;
   s.msix = pci

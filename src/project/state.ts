@@ -44,7 +44,27 @@ export function initialState(device: string): DeviceState {
     control: [],
     sources: [],
     resetSeen: false,
+    configKnown: new Uint8Array(0),
   };
+}
+
+/** Marks config bytes [offset, offset + n) as known (the reducer's configKnown runs parallel to config). */
+export function wholeConfigKnown(config: Uint8Array): Uint8Array {
+  return new Uint8Array(config.length).fill(1);
+}
+
+/** The config bytes as hex with unknown bytes as "??" (text and JSON views). */
+export function configHex(s: { config: Uint8Array; configKnown: Uint8Array }): string {
+  let out = '';
+  for (let i = 0; i < s.config.length; i++) out += s.configKnown[i] ? s.config[i]!.toString(16).padStart(2, '0') : '??';
+  return out;
+}
+
+/** True when every config byte in [offset, offset + n) is known. */
+export function configBytesKnown(s: { config: Uint8Array; configKnown: Uint8Array }, offset: number, n: number): boolean {
+  if (offset + n > s.config.length) return false;
+  for (let i = offset; i < offset + n; i++) if (!s.configKnown[i]) return false;
+  return true;
 }
 
 /** A queue nothing has been said about yet. */
@@ -100,6 +120,7 @@ export function cloneState(s: DeviceState): DeviceState {
     provisioned: cloneProvisioned(s.provisioned),
     queues: s.queues.map((q) => ({ ...q })),
     config: s.config.slice(),
+    configKnown: s.configKnown.slice(),
     msix: s.msix ? { ...s.msix } : null,
     pci: s.pci ? { ...s.pci, config: s.pci.config.slice() } : null,
     control: s.control.map((c) => ({ ...c, data: c.data.slice() })),
@@ -166,6 +187,8 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
       resetPending: q.resetPending,
     })),
     config: bytesToHex(s.config),
+    // per config byte: known (the hex above) or not ("??"): a source saw only some bytes
+    configKnown: configHex(s),
     msix: s.msix
       ? { enabled: s.msix.enabled, configVector: s.msix.configVector, functionMask: s.msix.functionMask, tableSize: s.msix.tableSize }
       : null,

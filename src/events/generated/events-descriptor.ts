@@ -1329,6 +1329,11 @@ export const eventsDescriptor = {
                   "type": "Source",
                   "id": 24
                 },
+                "configKnown": {
+                  "type": "bytes",
+                  "id": 26,
+                  "protoName": "config_known"
+                },
                 "resetSeen": {
                   "type": "bool",
                   "id": 25,

@@ -1842,6 +1842,11 @@ export const migrationDescriptor = {
                   "type": "Source",
                   "id": 24
                 },
+                "configKnown": {
+                  "type": "bytes",
+                  "id": 26,
+                  "protoName": "config_known"
+                },
                 "resetSeen": {
                   "type": "bool",
                   "id": 25,

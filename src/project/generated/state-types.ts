@@ -82,6 +82,7 @@ export interface DeviceState {
   pci: PciState | null;
   control: ControlCommandFields[];
   sources: Source[];
+  configKnown: Uint8Array;
   resetSeen: boolean;
 }
 
@@ -157,5 +158,6 @@ export interface DeviceStateWire {
   pci?: PciStateWire;
   control: ControlCommandFields[];
   sources: Source[];
+  configKnown: Uint8Array;
   resetSeen: boolean;
 }

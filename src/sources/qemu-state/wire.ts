@@ -6,19 +6,22 @@
 //  - split rings: used_idx, the shadow avail idx and inuse are not saved (virtio_load re-reads them from guest
 //    memory): `usedIdx` and `availIdx` are unknown, and so are the wrap counters (a packed-ring notion). Packed rings
 //    carry last_avail_idx / used_idx and both wrap counters.
-//  - a queue's maximum size: known only from the virtio/ringsize subsection (num_default).
+//  - a queue's maximum size: on virtio-pci known only from the virtio/ringsize subsection (num_default); QEMU's
+//    virtio-mmio always answers QueueNumMax with 1024.
 //  - the config generation counter; the feature select registers of a legacy PCI device (it has none).
 //  - virtio-mmio devices have no PCI identity, config space or MSI-X; a PCI device without an MSI-X capability has
 //    table size 0, MSI-X disabled, and no vectors.
 import type { NewEvent, Source } from '../../events/types.js';
 import { isLegacyTransport } from '../../model/index.js';
 import type { DeviceStateWire } from '../../project/generated/state-types.js';
-import { type DeviceState, type QueueState, initialState } from '../../project/state.js';
+import { type DeviceState, type QueueState, initialState, wholeConfigKnown } from '../../project/state.js';
 import { stateToWire } from '../../project/state-wire.js';
 import type { QemuVirtioDevice } from './virtio.js';
 
 const le16 = (b: Uint8Array, i: number): number => (b[i] ?? 0) | ((b[i + 1] ?? 0) << 8);
 const FEATURES_OK = 0x08;
+/** QEMU's virtio-mmio answers QueueNumMax with VIRTQUEUE_MAX_SIZE for every queue that exists (virtio_mmio_read). */
+const MMIO_QUEUE_NUM_MAX = 1024;
 
 function pciOf(dev: QemuVirtioDevice): DeviceState['pci'] {
   const cfg = dev.pci?.config;
@@ -58,7 +61,7 @@ export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: S
     const pfn = pfnShift >= 0 && q.desc !== 0n ? Number((q.desc >> BigInt(pfnShift)) & 0xffffffffn) : 0;
     const addressesKnown = q.addresses !== 'none' || q.desc === 0n;
     return {
-      index: q.index, size: q.size, maxSize: ringSizes ? q.sizeDefault : null, enabled: q.enabled, desc: q.desc,
+      index: q.index, size: q.size, maxSize: dev.bus === 'mmio' ? MMIO_QUEUE_NUM_MAX : ringSizes ? q.sizeDefault : null, enabled: q.enabled, desc: q.desc,
       driver: addressesKnown ? q.avail : null, device: addressesKnown ? q.used : null,
       pfn, align: pfn ? q.align ?? 4096 : 0, msixVector: q.vector ?? null,
       // QEMU's virtio-pci gives queue i notify offset i (virtio_pci_common_read, VIRTIO_PCI_COMMON_Q_NOFF)
@@ -75,7 +78,8 @@ export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: S
       device: null, driver: dev.driverFeatures, accepted, acceptedVia: 'snapshot',
       negotiation: accepted !== 0n ? 'accepted' : 'none', parent: null, deviceFeatureSelect: dfs, driverFeatureSelect: gfs,
     },
-    numQueues: dev.numQueues, queueSelect: dev.queueSel, queues, config: dev.config.slice(), configGeneration: null,
+    numQueues: dev.numQueues, queueSelect: dev.queueSel, queues, config: dev.config.slice(), configKnown: wholeConfigKnown(dev.config),
+    configGeneration: null,
     isr: dev.isr, msix: msixOf(dev), guestPageSize: dev.transport === 'mmio-legacy' && pageShift ? 2 ** pageShift : 0,
     pci: pciOf(dev), sources: [source],
   } satisfies Partial<DeviceState>);
