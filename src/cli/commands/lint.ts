@@ -23,6 +23,7 @@ export function lintCommand() {
         else {
           process.stdout.write(`${id}: ${result.events} events, ${result.errors} error(s), ${result.warnings} warning(s), ${result.findings.length - result.errors - result.warnings} note(s)\n`);
           for (const f of result.findings) process.stdout.write(`#${f.revision} ${f.severity} ${f.rule}: ${f.message}\n    ${f.reference}\n`);
+          for (const n of result.notChecked) process.stdout.write(`not checked: ${n.rule} on ${n.events} event(s) from #${n.firstRevision}: ${n.why}\n`);
         }
         if (result.errors > 0) process.exitCode = EXIT_INCOMPATIBLE;
       });

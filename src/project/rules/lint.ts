@@ -6,6 +6,10 @@ import { type DeviceState, initialState } from '../state.js';
 import { RULES } from './table.js';
 import { type Finding, type LintMemory, type LintOptions, type NotChecked, type Rule, UnknownValue } from './types.js';
 
+function whyNot(fields: string[]): string {
+  return `it needs ${fields.join(', ')}, which no source had recorded at that point (unknown, not 0)`;
+}
+
 export class Linter {
   private state: DeviceState;
   private readonly mem: LintMemory = {
@@ -28,10 +32,13 @@ export class Linter {
 
   private skip(rule: Rule, field: string, revision: number): void {
     const n = this.skipped.get(rule.id);
-    if (!n) this.skipped.set(rule.id, { rule: rule.id, fields: [field], events: 1, firstRevision: revision });
+    if (!n) this.skipped.set(rule.id, { rule: rule.id, fields: [field], events: 1, firstRevision: revision, why: whyNot([field]) });
     else {
       n.events++;
-      if (!n.fields.includes(field)) n.fields.push(field);
+      if (!n.fields.includes(field)) {
+        n.fields.push(field);
+        n.why = whyNot(n.fields);
+      }
     }
   }
 

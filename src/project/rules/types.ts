@@ -74,6 +74,8 @@ export interface NotChecked {
   events: number;
   /** the first revision it was skipped at */
   firstRevision: number;
+  /** in words */
+  why: string;
 }
 
 export interface Finding {
