@@ -8,7 +8,7 @@ import { Projector } from '../../src/project/projector.js';
 import { lintStream } from '../../src/project/rules/lint.js';
 import { stateToJson } from '../../src/project/state.js';
 import { importQemuTrace } from '../../src/sources/import-trace.js';
-import { QemuTraceImporter, TraceFormatError, parseTraceLine } from '../../src/sources/qemu-trace.js';
+import { QemuTraceImporter, TraceEvidenceError, TraceFormatError, parseTraceLine } from '../../src/sources/qemu-trace.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { STATUS } from '../../src/model/index.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -170,7 +170,11 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
           expect(e, l).to.be.instanceOf(TraceFormatError);
         }
       }
-      await importer.finish();
+      try {
+        await importer.finish();
+      } catch (e) {
+        expect(e).to.be.instanceOf(TraceEvidenceError);
+      }
     }
   });
 });
