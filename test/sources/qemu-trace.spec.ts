@@ -12,6 +12,7 @@ import { QemuTraceImporter, TraceEvidenceError, TraceFormatError, parseTraceLine
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { STATUS } from '../../src/model/index.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { MATRIX_TIED } from './qemu-matrix.js';
 
 export const CAPTURES = ['pc-modern-net-blk', 'pc-legacy-msix', 'pc-legacy-intx', 'pc-packed', 'microvm-mmio-legacy', 'microvm-mmio-modern'];
 /** Captures made fresh by CI (.ci/run) with the installed QEMU: absolute directories, colon-separated. */
@@ -38,7 +39,7 @@ async function imported(variant: string) {
 
 describe('import qemu-trace: real captures against QEMU\'s own view', function () {
   this.timeout(60000);
-  for (const variant of [...CAPTURES, ...FRESH]) {
+  for (const variant of [...CAPTURES, ...MATRIX_TIED, ...FRESH]) {
     it(`${variant}: status, features and every queue equal QEMU's answers${FRESH.includes(variant) ? ' (captured fresh in this run)' : ''}`, async function () {
       const { store, summary } = await imported(variant);
       const expected = qmpDevices(variant);

@@ -158,7 +158,10 @@ export interface QemuVirtioDevice {
   transport: Transport;
   section: { id: number; idstr: string; instance: number; version: number; offset: number };
   bus: 'pci' | 'mmio';
+  /** the address the guest sees (behind bridges: the bus number the guest programmed into the bridge) */
   pciAddress?: string;
+  /** QEMU's topological PCI path from the section name ("0000:00:02.0:00.0"), set once the stream is read */
+  qemuPath?: string;
   mmioBase?: bigint;
   status: number;
   isr: number;
