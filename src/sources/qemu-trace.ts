@@ -323,14 +323,19 @@ export class QemuTraceImporter {
     const valueHex = args.slice(vi + 9, si);
     const sizeText = args.slice(si + 6, ni);
     // the region name decides whether the line is ours: a damaged line of another region never stops the import
-    const nameAt = args.indexOf(" name '");
-    const region = nameAt < 0 ? undefined : regionOf(args.slice(nameAt + 7, args.lastIndexOf("'") > nameAt + 6 ? args.lastIndexOf("'") : args.length));
+    const well = ni >= 0 && args.charCodeAt(args.length - 1) === 39;
+    let region: RegionInfo | undefined;
+    if (well) region = regionOf(args.slice(ni + 7, args.length - 1));
+    else {
+      const nameAt = args.lastIndexOf(" name '");
+      region = nameAt < 0 ? undefined : regionOf(args.slice(nameAt + 7, args.endsWith("'") ? -1 : undefined));
+      if (!region && nameAt < 0 && /virtio|msix/.test(args)) this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
+    }
     if (!region) {
-      if (nameAt < 0 && /virtio|msix/.test(args)) this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
       this.unusedLine(`memory_region_ops_${direction}`);
       return undefined;
     }
-    if (ni < 0 || args.charCodeAt(args.length - 1) !== 39 || !HEX_RE.test(addrHex) || !HEX_RE.test(valueHex) || !DEC_RE.test(sizeText) || !MR_HEAD_RE.test(args.slice(0, ai))) {
+    if (!well || !HEX_RE.test(addrHex) || !HEX_RE.test(valueHex) || !DEC_RE.test(sizeText) || !MR_HEAD_RE.test(args.slice(0, ai))) {
       this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
     }
     const addr = parseInt(addrHex, 16);
