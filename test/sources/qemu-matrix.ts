@@ -11,7 +11,7 @@ export interface Manifest {
 /** every matrix capture committed, by directory name */
 export const MATRIX = [
   'q35-root-port', 'q35-root-port-usual-ts', 'qemu10-q35-root-port', 'pc-virtio-only', 'microvm-mmio-modern-noops',
-  'qemu10-pc-modern-usual', 'qemu10-microvm-mmio-legacy-noops',
+  'qemu10-pc-modern-usual', 'qemu10-microvm-mmio-legacy-noops', 'linux612-pc-legacy-msix', 'qemu10-pc-packed',
 ];
 
 export const manifestOf = (v: string): Manifest => JSON.parse(readFileSync(path.resolve('streams/qemu', v, 'manifest.json'), 'utf8')) as Manifest;
