@@ -64,7 +64,7 @@ if [ -n "$MATRIX_LINE" ]; then
   BASE_VARIANT=${_m[0]}
   for kv in "${_m[@]:1}"; do
     case "$kv" in
-      QEMU_FLAVOR=*|GUEST_KERNEL=*|TRACE_EVENTS=*|TRACE_TIMESTAMPS=*|CAPTURE_MIGRATION=*|NET_EXTRA=*|BLK_EXTRA=*) export "${kv?}" ;;
+      QEMU_FLAVOR=*|GUEST_KERNEL=*|TRACE_EVENTS=*|TRACE_TIMESTAMPS=*|CAPTURE_MIGRATION=*|NET_EXTRA=*|BLK_EXTRA=*|IOEVENTFD=*) export "${kv?}" ;;
       *) die "matrix.txt: $VARIANT: unknown knob '$kv'" ;;
     esac
   done
@@ -76,10 +76,13 @@ fi
 #                     | virtio (virtio_* and virtqueue_* only: no register accesses at all)
 #   TRACE_TIMESTAMPS  1: -msg timestamp=on (every trace line gets QEMU's pid@sec.usec: wall-clock prefix)
 #   NET_EXTRA/BLK_EXTRA  extra -device options (comma list) for both NICs / the disk
+#   IOEVENTFD         off (default: notify writes traced in order) | on (QEMU's own default, as users run it)
 QEMU_FLAVOR=${QEMU_FLAVOR:-host}
 GUEST_KERNEL=${GUEST_KERNEL:-host}
 TRACE_EVENTS=${TRACE_EVENTS:-full}
 TRACE_TIMESTAMPS=${TRACE_TIMESTAMPS:-0}
+IOEVENTFD=${IOEVENTFD:-off}
+case "$IOEVENTFD" in on|off) ;; *) die "IOEVENTFD must be on or off" ;; esac
 case "$QEMU_FLAVOR" in host|debian13) ;; *) die "QEMU_FLAVOR must be host or debian13" ;; esac
 case "$GUEST_KERNEL" in host|debian13) ;; *) die "GUEST_KERNEL must be host or debian13" ;; esac
 case "$TRACE_EVENTS" in full|usual|mmio|virtio) ;; *) die "TRACE_EVENTS must be full, usual, mmio or virtio" ;; esac
@@ -320,7 +323,7 @@ BLOCKDEV=(-blockdev "driver=file,filename=$DISK,node-name=disk0-file"
 # from the main loop. With it off, the notify write and its virtio_queue_notify are traced in order.
 case "$MACHINE" in
   pc)
-    NET_OPTS="ioeventfd=off,$NET_OPTS"; BLK_OPTS="ioeventfd=off,$BLK_OPTS"
+    NET_OPTS="ioeventfd=$IOEVENTFD,$NET_OPTS"; BLK_OPTS="ioeventfd=$IOEVENTFD,$BLK_OPTS"
     QEMU+=(-M pc "${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device "virtio-net-pci,id=net0,netdev=h0,mac=52:54:00:de:0e:01,addr=0x2,$NET_OPTS"
       -device "virtio-net-pci,id=net1,netdev=h1,mac=52:54:00:de:0e:02,addr=0x3,$NET_OPTS"
@@ -328,7 +331,7 @@ case "$MACHINE" in
   q35)
     # One pcie-root-port per device: QEMU names them by the port (00:02.0 ...), the guest by the bus number
     # SeaBIOS/Linux program into the port (01, 02, 03).
-    NET_OPTS="ioeventfd=off${NET_OPTS:+,$NET_OPTS}"; BLK_OPTS="ioeventfd=off${BLK_OPTS:+,$BLK_OPTS}"
+    NET_OPTS="ioeventfd=$IOEVENTFD${NET_OPTS:+,$NET_OPTS}"; BLK_OPTS="ioeventfd=$IOEVENTFD${BLK_OPTS:+,$BLK_OPTS}"
     QEMU+=(-M q35 "${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,chassis=1,slot=1
       -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x3,chassis=2,slot=2
@@ -338,7 +341,7 @@ case "$MACHINE" in
       -device "virtio-blk-pci,id=blk0,drive=disk0,bus=rp2,addr=0x0,$BLK_OPTS") ;;
   microvm)
     APPEND="$APPEND tsc_early_khz=2000000 tsc=reliable"
-    QEMU+=(-M microvm,acpi=on,rtc=on -global virtio-mmio.ioeventfd=off)
+    QEMU+=(-M microvm,acpi=on,rtc=on -global "virtio-mmio.ioeventfd=$IOEVENTFD")
     [ "$TRANSPORT" = mmio-modern ] && QEMU+=(-global virtio-mmio.force-legacy=false)
     QEMU+=("${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device virtio-net-device,id=net0,netdev=h0,mac=52:54:00:de:0e:01
@@ -485,7 +488,7 @@ QEMU_PKG=$("${QEMU_PKG_CMD[@]}" 2>/dev/null || echo unknown)
 if [ -n "$KPKG_FIXED" ]; then KPKG=$KPKG_FIXED
 else KPKG=$(dpkg-query -W -f='${Package} ${Version}' "linux-image-$KVER" 2>/dev/null || echo unknown); fi
 
-export MEM_MIB BASE_VARIANT QEMU_FLAVOR GUEST_KERNEL TRACE_EVENTS TRACE_TIMESTAMPS VARIANT MACHINE TRANSPORT DESC SMP KVER KPKG QEMU_VERSION_LINE QEMU_PKG BUSYBOX_VERSION APPEND \
+export IOEVENTFD MEM_MIB BASE_VARIANT QEMU_FLAVOR GUEST_KERNEL TRACE_EVENTS TRACE_TIMESTAMPS VARIANT MACHINE TRANSPORT DESC SMP KVER KPKG QEMU_VERSION_LINE QEMU_PKG BUSYBOX_VERSION APPEND \
   BOOT_S QMP_S TOTAL_S RAW_TRACE_BYTES RAW_TRACE_LINES KEPT_TRACE_BYTES KEPT_TRACE_LINES TRACE_FILTER \
   TRACE_FILTER_RE DEVSTATE_BYTES MIGRATION MIGRATION_BYTES MIGRATION_GZ_BYTES MIGRATION_KEPT \
   MIGRATION_MAX_BYTES OUTDIR WORK MARKER
@@ -506,7 +509,8 @@ filtered = e["TRACE_FILTER"] == "1"
 m = {
     "variant": e["VARIANT"],
     "matrix": {"base": e["BASE_VARIANT"], "qemu": e["QEMU_FLAVOR"], "guestKernel": e["GUEST_KERNEL"],
-               "traceEvents": e["TRACE_EVENTS"], "timestamps": e["TRACE_TIMESTAMPS"] == "1"},
+               "traceEvents": e["TRACE_EVENTS"], "timestamps": e["TRACE_TIMESTAMPS"] == "1",
+               "ioeventfd": e["IOEVENTFD"]},
     "description": e["DESC"],
     "machine": e["MACHINE"],
     "machineType": qmp.get("machine"),
