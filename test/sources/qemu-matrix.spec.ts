@@ -56,6 +56,15 @@ describe('capture matrix: QEMU 7.2 and 10.0, Linux 6.1 and 6.12, pc / q35 / micr
     }
   });
 
+  it('with ioeventfd=on (QEMU\'s default) no notify write is traced, and queues are tied through the vdev pointer', async () => {
+    const text = gunzipSync(readFileSync(path.join(dir('q35-root-port-ioeventfd'), 'trace.log.gz'))).toString('utf8');
+    expect(text).to.not.match(/memory_region_ops_write .* name 'virtio-pci-notify-/);
+    expect(text).to.match(/^virtio_queue_notify /m);
+    const summary = await importQemuTrace(new MemoryEventStore(), path.join(dir('q35-root-port-ioeventfd'), 'trace.log.gz'));
+    expect(summary.unattributedQueueLines).to.equal(0);
+    expect(summary.unusedLines['virtio_queue_notify'] ?? 0).to.equal(0);
+  });
+
   it('guestAddressOf: nested bridges, unprogrammed and unknown bridges', () => {
     const buses = new Map([['0000:00:02.0', 1], ['0000:00:02.0:00.0', 5], ['0000:00:03.0', 0]]);
     expect(guestAddressOf('0000:00:05.0', buses)).to.equal('00:05.0');

@@ -12,6 +12,7 @@ export interface Manifest {
 export const MATRIX = [
   'q35-root-port', 'q35-root-port-usual-ts', 'qemu10-q35-root-port', 'pc-virtio-only', 'microvm-mmio-modern-noops',
   'qemu10-pc-modern-usual', 'qemu10-microvm-mmio-legacy-noops', 'linux612-pc-legacy-msix', 'qemu10-pc-packed',
+  'q35-root-port-ioeventfd',
 ];
 
 export const manifestOf = (v: string): Manifest => JSON.parse(readFileSync(path.resolve('streams/qemu', v, 'manifest.json'), 'utf8')) as Manifest;
