@@ -26,7 +26,7 @@
 // and what follows is parsed as the next header (and normally fails loudly there).
 import { BRIDGE_CONFIG_AT, bridgePathOf, guestAddressOf } from './bridges.js';
 import { Cursor, NeedMore, QemuStreamError, be32At, hex, isPrintable } from './cursor.js';
-import { RAM_FLAG, type RamContext, type RamStats, newRamStats, readRamRecord } from './ram.js';
+import { RAM_FLAG, type RamContext, type RamPageKeep, type RamStats, newRamStats, readRamRecord } from './ram.js';
 import { type QemuVirtioDevice, type SectionContext, decodeVirtioSection, parseVirtioIdstr } from './virtio.js';
 import { MAX_VMDESC_BYTES, QEMU_VM_SUBSECTION, type Vmdesc, VmdescIndex, parseVmdesc, walkVmdesc } from './vmdesc.js';
 
@@ -112,6 +112,8 @@ export interface QemuParserOptions {
   vmdesc?: VmdescIndex;
   /** the longest non-RAM section accepted (default 64 MiB) */
   maxSectionBytes?: number;
+  /** RAM pages to hold (guest-ram.ts: a second pass once the ring addresses are known) */
+  keepRamPages?: RamPageKeep;
 }
 
 type State = 'header' | 'top' | 'ram' | 'after-eof' | 'done';
@@ -459,7 +461,7 @@ export class QemuStreamParser {
       if (type === 'start' && version !== 4) throw c.error(`"ram" section version ${version}: QEMU writes version 4`, at);
       this.commitHeader(sid, type, idstr, instance, version);
       const pageSize = this.pageSize();
-      this.ram ??= { pageSize, ignoreShared: (this.result.configuration?.capabilities ?? []).includes('x-ignore-shared'), blocks: new Map(), lastBlock: undefined };
+      this.ram ??= { pageSize, ignoreShared: (this.result.configuration?.capabilities ?? []).includes('x-ignore-shared'), blocks: new Map(), lastBlock: undefined, ...(this.options.keepRamPages ? { keep: this.options.keepRamPages } : {}) };
       sec.walk = 'ram';
       sec.decoded = { kind: 'ram', ...newRamStats() };
       this.ramSection = sec;
