@@ -1,10 +1,28 @@
 // Shared CLI plumbing: the --store option, opening stores, exit codes and error reporting.
 import { Option } from '@commander-js/extra-typings';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { EventStore } from '../store/types.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_INCOMPATIBLE = 2;
+
+/** The exit code of each running command line (main() runs one; tests run several in one process, side by side). */
+const runs = new AsyncLocalStorage<{ exitCode: number }>();
+
+/** Runs one command line; its exit code is what the command set with setExitCode (0 when it set none). */
+export async function runWithExitCode(fn: () => Promise<unknown>): Promise<number> {
+  const run = { exitCode: 0 };
+  await runs.run(run, fn);
+  return run.exitCode;
+}
+
+/** The exit code of the running command line (process.exitCode outside main()). */
+export function setExitCode(code: number): void {
+  const run = runs.getStore();
+  if (run) run.exitCode = code;
+  else process.exitCode = code;
+}
 
 /** An error whose message is complete for the user (names the input, offset and reason). */
 export class CliError extends Error {

@@ -113,7 +113,7 @@ describe('CLI: profile, check, diff', function () {
 
     const missing = await devrec(['diff', 'nope', stream, '--store', store]);
     expect(missing.code).to.equal(1);
-    expect(missing.stderr).to.contain('A "nope": no such file, and no device "nope" in the store');
+    expect(missing.stderr).to.contain(`A "nope": no such file, and no device "nope" in ${store}`);
     noStack(missing);
 
     const noTarget = await devrec(['check', stream, '--target', path.join(dir, 'absent.json')]);

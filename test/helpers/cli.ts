@@ -6,16 +6,15 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { main } from '../../src/cli/main.js';
 
 export interface Run { code: number; stdout: string; stderr: string }
 
-interface Call { stdout: string; stderr: string; stdin: Readable; exitCode: number | undefined; env: Record<string, string | undefined> }
+interface Call { stdout: string; stderr: string; stdin: Readable; env: Record<string, string | undefined> }
 
 const calls = new AsyncLocalStorage<Call>();
 let installed = false;
 
-/** Routes process.stdout/stderr writes, process.stdin, process.exitCode and process.env to the running call. */
+/** Routes process.stdout/stderr writes, process.stdin and process.env (main() keeps each call's exit code) to the running call. */
 function install(): void {
   if (installed) return;
   installed = true;
@@ -44,23 +43,6 @@ function install(): void {
     enumerable: stdin.enumerable ?? true,
     get: () => calls.getStore()?.stdin ?? (stdin.get ? stdin.get.call(process) : stdin.value),
   });
-  const exitCode = Object.getOwnPropertyDescriptor(process, 'exitCode');
-  let outside: number | undefined;
-  Object.defineProperty(process, 'exitCode', {
-    configurable: true,
-    enumerable: true,
-    get: () => {
-      const call = calls.getStore();
-      if (call) return call.exitCode;
-      return exitCode?.get ? exitCode.get.call(process) : outside;
-    },
-    set: (v: number | undefined) => {
-      const call = calls.getStore();
-      if (call) call.exitCode = v;
-      else if (exitCode?.set) exitCode.set.call(process, v);
-      else outside = v;
-    },
-  });
   const realEnv = process.env;
   // Reads and writes of process.env inside a call see the call's copy (the real environment plus its `env`).
   Object.defineProperty(process, 'env', {
@@ -76,7 +58,10 @@ function install(): void {
 /** `devrec ARGS` in process: stdin is `input`, the environment is the test's plus `env`. */
 export async function devrec(args: string[], input = '', env: Record<string, string> = {}): Promise<Run> {
   install();
-  const call: Call = { stdout: '', stderr: '', stdin: Readable.from(input === '' ? [] : [Buffer.from(input)]), exitCode: undefined, env: { ...process.env, ...env } };
+  const call: Call = { stdout: '', stderr: '', stdin: Readable.from(input === '' ? [] : [Buffer.from(input)]), env: { ...process.env, ...env } };
+  // import(), not a static import: mocha may load specs as CommonJS, and the commands are ESM modules loaded with
+  // import() by main; one module graph keeps one CliError class and one exit-code context
+  const { main } = await import('../../src/cli/main.js');
   return calls.run(call, async () => {
     const code = await main([process.execPath, 'devrec', ...args]);
     return { code, stdout: call.stdout, stderr: call.stderr };

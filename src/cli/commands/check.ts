@@ -11,7 +11,7 @@ import { parseMigrationStream } from '../../migration/importer.js';
 import { Projector } from '../../project/projector.js';
 import type { DeviceState } from '../../project/state.js';
 import type { EventStore } from '../../store/types.js';
-import { CliError, EXIT_INCOMPATIBLE, resolveDeviceSpec, storeOption, withStore, writeJson } from '../common.js';
+import { CliError, EXIT_INCOMPATIBLE, resolveDeviceSpec, setExitCode, storeOption, withStore, writeJson } from '../common.js';
 
 export { resolveDeviceSpec };
 import { readMigrationFile } from './inspect.js';
@@ -121,6 +121,6 @@ export function checkCommand() {
       const result = checkCompatibility(source.state, target, source.info);
       if (opts.json) writeJson(checkResultJson(source, opts.target, result));
       else process.stdout.write(renderCheck(source, opts.target, result));
-      if (result.verdict === 'incompatible') process.exitCode = EXIT_INCOMPATIBLE;
+      if (result.verdict === 'incompatible') setExitCode(EXIT_INCOMPATIBLE);
     });
 }

@@ -5,7 +5,7 @@ import { explainEvents } from '../../events/explain.js';
 import { UnknownDeviceError } from '../../project/projector.js';
 import { lintStream } from '../../project/rules/lint.js';
 import { RULES, ruleById } from '../../project/rules/table.js';
-import { CliError, EXIT_INCOMPATIBLE, storeOption, withStore, writeJson } from '../common.js';
+import { CliError, EXIT_INCOMPATIBLE, setExitCode, storeOption, withStore, writeJson } from '../common.js';
 import { withProgress } from '../progress.js';
 
 export function lintCommand() {
@@ -24,7 +24,7 @@ export function lintCommand() {
           process.stdout.write(`${id}: ${result.events} events, ${result.errors} error(s), ${result.warnings} warning(s), ${result.findings.length - result.errors - result.warnings} note(s)\n`);
           for (const f of result.findings) process.stdout.write(`#${f.revision} ${f.severity} ${f.rule}: ${f.message}\n    ${f.reference}\n`);
         }
-        if (result.errors > 0) process.exitCode = EXIT_INCOMPATIBLE;
+        if (result.errors > 0) setExitCode(EXIT_INCOMPATIBLE);
       });
     });
 }
@@ -57,7 +57,7 @@ export function bisectCommand() {
           process.stdout.write(`${rule.id} first fails at revision ${hit.revision}: ${hit.message}\n(${rule.reference})\n\nthe events that led there:\n`);
           for (const l of explainEvents(events)) process.stdout.write(`  ${l}\n`);
         }
-        process.exitCode = EXIT_INCOMPATIBLE;
+        setExitCode(EXIT_INCOMPATIBLE);
       });
     });
 }
