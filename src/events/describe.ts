@@ -96,11 +96,8 @@ export function describeBody(b: EventBody, type?: string): string {
   }
 }
 
-export function nsToIsoNs(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString();
-  return iso.replace(/\.(\d{3})Z$/, (_m, msPart: string) => `.${msPart}${String(ns % 1_000_000n).padStart(6, '0')}Z`);
-}
+export { nsToIsoNs } from './time.js';
+import { nsToIsoNs } from './time.js';
 
 export function describeEvent(e: DeviceEvent, type?: string): string {
   const who = e.actor === 'unspecified' ? '' : ` ${e.actor}`;

@@ -573,8 +573,18 @@ export class FileEventStore implements EventStore {
 
   // ---- following another writer (read-only opens) --------------------------------------------------------
 
-  /** Picks up records another process appended since the last look; returns how many events arrived. */
-  async refresh(): Promise<number> {
+  private refreshing: Promise<number> | undefined;
+
+  /**
+   * Picks up records another process appended since the last look; returns how many events arrived. One look at
+   * a time: a poll that fires while the previous look still scans (a busy machine) shares it instead of scanning
+   * the same bytes twice.
+   */
+  refresh(): Promise<number> {
+    return (this.refreshing ??= this.refreshOnce().finally(() => (this.refreshing = undefined)));
+  }
+
+  private async refreshOnce(): Promise<number> {
     const before = this.nextPosition;
     let seg = this.segments[this.segments.length - 1];
     if (seg) {

@@ -44,7 +44,7 @@ describe('devrec tail', function () {
       expect(code, t.stderr()).to.equal(0);
       const lines = t.stdout().trim().split('\n').map((l) => JSON.parse(l));
       expect(lines.map((l) => [l.stream, l.revision, l.kind])).to.deep.equal([[ID, 1, 'statusWritten'], [ID, 2, 'statusWritten'], [ID, 3, 'vqIndex']]);
-      expect(lines[1].status).to.equal(7);
+      expect(lines[1].status).to.equal('0x07'); // a register value: hex (docs/state.md, numbers in JSON)
       expect(elapsed, 'arrived while the tail ran').to.be.below(30000);
     } finally {
       await writer.close();
