@@ -17,6 +17,21 @@ const HEX_FIELDS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
   identified: { pciVendor: 4, pciDevice: 4, pciSubsystemVendor: 4, pciSubsystem: 4, pciRevision: 2 },
 };
 
+/**
+ * A copy of a JSON value with the numbers under the given keys (at any depth) written as "0x..." strings, padded
+ * to the digits given: for JSON made elsewhere that holds register values or masks beside counts.
+ */
+export function hexKeys(v: unknown, keys: Readonly<Record<string, number>>): unknown {
+  if (Array.isArray(v)) return v.map((x) => hexKeys(x, keys));
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const digits = keys[k];
+    out[k] = digits !== undefined && typeof x === 'number' && Number.isInteger(x) && x >= 0 ? '0x' + x.toString(16).padStart(digits, '0') : hexKeys(x, keys);
+  }
+  return out;
+}
+
 /** VFIO states as the kernel's enum vfio_device_mig_state names them (STOP_COPY); the one spelling users see. */
 export function vfioStateName(s: string): string {
   return s.toUpperCase().replace(/-/g, '_');

@@ -47,8 +47,8 @@ describe('CLI: export, inspect, import stream', function () {
     expect(ex.stdout).to.contain('VFIO: RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP');
     const log = (await devrec(['log', DEV, '--store', src, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(log.slice(-4).map((e) => `${e.kind} ${e.from}>${e.to} ${e.actor} ${e.path}`)).to.deep.equal([
-      'vfioState running>pre-copy vmm vfio-ioctl', 'vfioState pre-copy>pre-copy-p2p vmm vfio-ioctl',
-      'vfioState pre-copy-p2p>stop-copy vmm vfio-ioctl', 'vfioState stop-copy>stop vmm vfio-ioctl',
+      'vfioState RUNNING>PRE_COPY vmm vfio-ioctl', 'vfioState PRE_COPY>PRE_COPY_P2P vmm vfio-ioctl',
+      'vfioState PRE_COPY_P2P>STOP_COPY vmm vfio-ioctl', 'vfioState STOP_COPY>STOP vmm vfio-ioctl',
     ]);
 
     const ins = await devrec(['inspect', file]);
@@ -62,7 +62,7 @@ describe('CLI: export, inspect, import stream', function () {
     expect(ins.stdout).to.contain('verdict: ok');
     const json = JSON.parse((await devrec(['inspect', file, '--json'])).stdout);
     expect(json).to.deep.include({ format: 'devrec', ok: true, integrity: 'ok', schemaMatches: true, version: { major: 1, minor: 0 } });
-    expect(json.records[0]).to.deep.include({ offset: 0, tag: '0x44560001', name: 'SCHEMA_HEADER', flags: 0, optional: false });
+    expect(json.records[0]).to.deep.include({ offset: 0, tag: '0x44560001', name: 'SCHEMA_HEADER', flags: '0x0', optional: false });
     expect(json.records[0].decoded.provenance).to.deep.include({ sourceStream: DEV, sourceRevision: 100, backend: 'simulation', recorder: 'devrec' });
     expect(json.records.at(-1)).to.deep.include({ name: 'INTEGRITY', size: 32 });
 

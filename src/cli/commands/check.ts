@@ -82,6 +82,7 @@ export function checkResultJson(source: LoadedSource, targetFile: string, r: Com
     source: { input: source.label, device: source.state.device, revision: source.state.revision, type: source.state.type, transport: source.state.transport },
     target: targetFile,
     ...r,
+    allowedMoves: '0x' + r.allowedMoves.toString(16), // a mask: bit 0 cold, bit 1 live
   });
 }
 

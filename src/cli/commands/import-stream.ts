@@ -32,7 +32,7 @@ export function importStreamCommand() {
         if (opts.json) {
           return writeJson({
             file, device: r.device, revision: r.revision, snapshotRevision: r.snapshotRevision,
-            source: { device: prov.sourceStream || null, revision: prov.sourceRevision },
+            source: { device: prov.sourceStream || null, revision: Number(prov.sourceRevision) },
             type: p.header.deviceType || null, transport: p.header.transport, format: p.format, version: `${p.major}.${p.minor}`,
             schemaMatches: p.schemaMatches, skippedRecords: skipped.length, vfio: [r.arcs[0]!.from, ...r.arcs.map((a) => a.to)].map(upper),
           });

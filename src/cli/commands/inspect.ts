@@ -3,6 +3,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { readFileSync, statSync } from 'node:fs';
 import { type InspectReport, inspectMigrationStream } from '../../migration/inspect.js';
+import { hexKeys } from '../../events/json.js';
 import { CliError, writeJson } from '../common.js';
 
 /** Largest file read whole: far beyond any device's migration data. */
@@ -87,7 +88,7 @@ export function inspectCommand() {
         } catch (err) {
           throw new CliError(`${file}: ${(err as Error).message}`);
         }
-        if (opts.json) return writeJson(qemu.qemuInspectToJson(r));
+        if (opts.json) return writeJson(hexKeys(qemu.qemuInspectToJson(r), { status: 2 }));
         process.stdout.write(renderQemuInspect(file, r));
         return;
       }
