@@ -4,6 +4,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { FileEventStore } from '../../src/store/file-store.js';
 import { ev, statusEv } from '../helpers/events.js';
+import { devrec } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 interface Tail { child: ChildProcessWithoutNullStreams; stdout: () => string; stderr: () => string; started: Promise<void>; exited: Promise<number | null> }
@@ -72,8 +73,8 @@ describe('devrec tail', function () {
   });
 
   it('needs an id or --all', async function () {
-    const t = tail(['--store', `file:${tmpDir()}`]);
-    expect(await t.exited).to.equal(1);
-    expect(t.stderr()).to.contain('give a device id or --all');
+    const r = await devrec(['tail', '--store', `file:${tmpDir()}`]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.contain('give a device id or --all');
   });
 });
