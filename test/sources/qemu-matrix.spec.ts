@@ -12,6 +12,8 @@ import { parseQemuStream } from '../../src/sources/qemu-savevm.js';
 import { guestAddressOf } from '../../src/sources/qemu-state/bridges.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { WALL_CLOCK_MIN_NS, isWallClock, lastStamp, nextStamp } from '../../src/events/time.js';
+import { exportDevice } from '../../src/migration/exporter.js';
 import { MATRIX, MATRIX_TIED, MATRIX_UNTIED, manifestOf } from './qemu-matrix.js';
 
 const dir = (v: string) => path.resolve('streams/qemu', v);
@@ -124,6 +126,23 @@ describe('capture matrix: QEMU 7.2 and 10.0, Linux 6.1 and 6.12, pc / q35 / micr
     expect(err).to.be.instanceOf(TraceFormatError);
     expect((err as Error).message).to.contain('virtqueue_pop: cannot read');
     expect(await store.streams()).to.deep.equal([]);
+  });
+
+  it('times: a trace without prefixes has ordinals, and later appends (an export) keep ordinals; a stamped trace keeps wall-clock', async () => {
+    for (const [v, wall] of [['q35-root-port', false], ['q35-root-port-usual-ts', true]] as const) {
+      const store = new MemoryEventStore();
+      await importQemuTrace(store, path.join(dir(v), 'trace.log.gz'));
+      const id = 'virtio-net-pci@01:00.0';
+      const before = (await lastStamp(store, id))!;
+      expect(isWallClock(before), v).to.equal(wall);
+      await exportDevice(store, id, { format: 'devrec', record: true });
+      const after = (await lastStamp(store, id))!;
+      expect(await store.head(id)).to.be.greaterThan(0);
+      expect(isWallClock(after), `${v} after export`).to.equal(wall);
+      if (!wall) expect(after > before).to.equal(true);
+    }
+    expect(nextStamp(undefined, 5n * WALL_CLOCK_MIN_NS)).to.equal(5n * WALL_CLOCK_MIN_NS);
+    expect(nextStamp(41n, 5n * WALL_CLOCK_MIN_NS)).to.equal(42n);
   });
 
   it('random bytes do not import as success', async () => {
