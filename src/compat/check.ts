@@ -8,10 +8,11 @@ import { VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, flagNames } from '..
 import type { DeviceState } from '../project/state.js';
 import { type Capability, capName, capabilityChain } from './caps.js';
 import type { Profile, SourceInfo } from './profile.js';
+import { predictQemuLoad } from './qemu-load.js';
 
 export type CompatSeverity = 'error' | 'warning' | 'info';
 export type Category =
-  | 'device' | 'features' | 'provisioning' | 'transport' | 'identity' | 'layout' | 'persona' | 'queues' | 'net' | 'vfio' | 'guest' | 'config';
+  | 'qemu' | 'device' | 'features' | 'provisioning' | 'transport' | 'identity' | 'layout' | 'persona' | 'queues' | 'net' | 'vfio' | 'guest' | 'config';
 
 export interface CheckContext {
   source: DeviceState;
@@ -28,7 +29,8 @@ export interface CompatRule {
   reference: string;
   summary: string;
   fix: string;
-  check(ctx: CheckContext): string[];
+  /** messages; a message may carry the lines QEMU itself prints for it */
+  check(ctx: CheckContext): (string | { message: string; qemu: string[] })[];
 }
 
 export interface CompatFinding {
@@ -38,6 +40,8 @@ export interface CompatFinding {
   message: string;
   fix: string;
   reference: string;
+  /** the lines the QEMU target prints for this (qemu-load), verbatim */
+  qemu?: string[];
 }
 
 export type Verdict = 'compatible' | 'compatible-with-warnings' | 'incompatible';
@@ -144,6 +148,17 @@ const VDPA_REF = 'seed-vdpa-device-features.md 4.2, 9.7-9.9 ("vdpa: allow provis
 // ---- the rule table ----
 
 export const COMPAT_RULES: readonly CompatRule[] = [
+  {
+    id: 'qemu-load', severity: 'error', category: 'qemu', blocks: 'live',
+    reference: 'QEMU migration/savevm.c configuration_post_load, hw/pci/pci.c get_pci_config_device, hw/virtio/virtio.c virtio_load (src/compat/qemu-load.ts)',
+    summary: 'the QEMU target refuses the QEMU stream (machine type, PCI config bytes, features), in QEMU\'s words',
+    fix: 'start the target with the source\'s machine type and device options (the reason names the field)',
+    check: ({ target, info }) => {
+      if (!info.qemu || !target.qemu) return [];
+      const v = predictQemuLoad(info.qemu, target);
+      return v.refused ? [{ message: `QEMU ${target.qemu.version} on the target refuses this stream: ${v.reason}`, qemu: v.lines }] : [];
+    },
+  },
   {
     id: 'device-type', severity: 'error', category: 'device', blocks: 'all',
     reference: 'virtio 1.3 5 (device types)',
@@ -342,7 +357,9 @@ export const COMPAT_RULES: readonly CompatRule[] = [
         const a = source.pci[k];
         // 0 in the state: not recorded (revision 0 is only compared when the device id was recorded)
         if ((a === 0 && k !== 'revision') || (k === 'revision' && source.pci.device === 0)) continue;
-        if (a !== target.pci[k]) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(target.pci[k])}`);
+        const b = target.pci[k];
+        if (b === null) continue; // the target's value is not known (a profile read over QMP has no revision)
+        if (a !== b) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(b)}`);
       }
       return out;
     },
@@ -552,8 +569,11 @@ export function checkCompatibility(source: DeviceState, target: Profile, info: S
   let allowed = MOVE_COLD | MOVE_LIVE;
   const limiting = new Set<Category>();
   for (const r of COMPAT_RULES) {
-    for (const message of r.check(ctx)) {
-      findings.push({ rule: r.id, severity: r.severity, category: r.category, message, fix: r.fix, reference: r.reference });
+    for (const m of r.check(ctx)) {
+      const message = typeof m === 'string' ? m : m.message;
+      const f: CompatFinding = { rule: r.id, severity: r.severity, category: r.category, message, fix: r.fix, reference: r.reference };
+      if (typeof m !== 'string') f.qemu = m.qemu;
+      findings.push(f);
       if (r.severity === 'error') {
         allowed &= r.blocks === 'all' ? 0 : ~MOVE_LIVE;
         limiting.add(r.category);
