@@ -191,6 +191,9 @@ def make_source(name, out, kernel, initrd, boot_timeout):
             time.sleep(0.5)
         q = Qmp(os.path.join(work, "qmp.sock"))
         q.cmd("stop")
+        # the device state alone (~150 KB, a few KB gzipped: committed as a unit-test fixture), then the full
+        # stream; live=false keeps the block devices active for the migrate that follows
+        q.cmd("xen-save-devices-state", filename=stream[:-4] + ".devstate.bin", live=False)
         q.cmd("migrate", uri="exec:cat > " + shlex.quote(stream + ".part"))
         while True:
             st = q.cmd("query-migrate").get("status")
@@ -213,6 +216,9 @@ def make_source(name, out, kernel, initrd, boot_timeout):
     finally:
         kill(proc)
     os.rename(stream + ".part", stream)
+    subprocess.run(["gzip", "-9", "-n", "-f", stream[:-4] + ".devstate.bin"], check=True)
+    with open(stream[:-4] + ".json", "w") as f:
+        json.dump({"source": name, "qemu": flavor, "machine": machine, "devices": BASE_DEVICES, "bytes": os.path.getsize(stream)}, f, indent=1)
     log(f"source {name}: {os.path.getsize(stream)} bytes -> {stream}")
     return stream
 
@@ -306,10 +312,42 @@ def run_case(case, stream, out, kernel, initrd):
             pass
     finally:
         kill(proc)
+    try:
+        os.remove(os.path.join(cdir, "disk.img"))
+    except FileNotFoundError:
+        pass
     lines = [l for l in open(stderr_path).read().splitlines() if l.strip()]
     res["qemu"] = {"status": status, "exit": proc.returncode, "stderr": lines}
     res["qemuAccepted"] = status == "completed"
     return res
+
+
+NOISE = ("warning: hub 0 is not connected to host network", "terminating on signal")
+
+
+def qemu_lines(r):
+    """QEMU's stderr lines about the migration (without the hub warning and the SIGTERM note at the end)."""
+    return [l for l in r.get("qemu", {}).get("stderr", []) if not any(n in l for n in NOISE)]
+
+
+def export_fixtures(out, results, fdir):
+    """The small files unit tests use without QEMU: per case the target's QMP answers and QEMU's lines, and per
+    source its device-state stream (same VM moment as the full stream) and machine type."""
+    os.makedirs(os.path.join(fdir, "sources"), exist_ok=True)
+    cases = []
+    for r in results:
+        if "skipped" in r or "error" in r:
+            continue
+        shutil.copy(os.path.join(out, r["case"], "answers.json"), os.path.join(fdir, r["case"] + ".answers.json"))
+        cases.append({k: r[k] for k in ("case", "what", "source", "targetQemu", "targetMachine", "device", "targetDevices", "qemuAccepted")}
+                     | {"qemuStderr": qemu_lines(r), "devrecExit": r["devrec"]["exit"]})
+        for ext in (".devstate.bin.gz", ".json"):
+            src = os.path.join(out, "streams", r["source"] + ext)
+            if os.path.exists(src):
+                shutil.copy(src, os.path.join(fdir, "sources", r["source"] + ext))
+    with open(os.path.join(fdir, "cases.json"), "w") as f:
+        json.dump({"cases": cases}, f, indent=1)
+        f.write("\n")
 
 
 def main():
@@ -317,6 +355,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--only", default="")
     ap.add_argument("--keep-streams", action="store_true")
+    ap.add_argument("--fixtures", help="also write the unit-test fixtures (test/fixtures/real-peer) here")
     ap.add_argument("--boot-timeout", type=int, default=int(os.environ.get("BOOT_TIMEOUT", "400")))
     a = ap.parse_args()
     out = os.path.abspath(a.out)
@@ -325,6 +364,9 @@ def main():
     only = set(filter(None, a.only.split(",")))
     cases = [c for c in CASES if not only or c[0] in only]
     results = []
+    prev = os.path.join(out, "results.json")
+    if only and os.path.exists(prev):  # a partial re-run keeps the other cases' results
+        results = [r for r in json.load(open(prev))["results"] if r["case"] not in only]
     for c in cases:
         src = c[1]
         if not have_flavor(c[2]) or not have_flavor(SOURCES[src][0]):
@@ -342,8 +384,14 @@ def main():
             json.dump({"results": results}, f, indent=1)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"results": results}, f, indent=1)
+    if a.fixtures:
+        export_fixtures(out, results, os.path.abspath(a.fixtures))
+    agree = [r for r in results if "qemu" in r and (r["devrec"]["exit"] == 2) == (not r["qemuAccepted"])]
+    ran = [r for r in results if "qemu" in r]
+    log(f"{len(ran)} cases ran, {len([r for r in ran if not r['qemuAccepted']])} refused by QEMU, devrec agreed on {len(agree)}")
     if not a.keep_streams:
-        shutil.rmtree(os.path.join(out, "streams"), ignore_errors=True)
+        for f in glob.glob(os.path.join(out, "streams", "*.bin")):
+            os.remove(f)
 
 
 if __name__ == "__main__":

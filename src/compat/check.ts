@@ -152,11 +152,11 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     id: 'qemu-load', severity: 'error', category: 'qemu', blocks: 'live',
     reference: 'QEMU migration/savevm.c configuration_post_load, hw/pci/pci.c get_pci_config_device, hw/virtio/virtio.c virtio_load (src/compat/qemu-load.ts)',
     summary: 'the QEMU target refuses the QEMU stream (machine type, PCI config bytes, features), in QEMU\'s words',
-    fix: 'start the target with the source\'s machine type and device options (the reason names the field)',
+    fix: 'start the target with the source\'s machine type and device options (each finding says which)',
     check: ({ target, info }) => {
       if (!info.qemu || !target.qemu) return [];
       const v = predictQemuLoad(info.qemu, target);
-      return v.refused ? [{ message: `QEMU ${target.qemu.version} on the target refuses this stream: ${v.reason}`, qemu: v.lines }] : [];
+      return v.refused ? [{ message: `QEMU ${target.qemu.version} on the target refuses this stream: ${v.reason}; fix: ${v.fix}`, qemu: v.lines }] : [];
     },
   },
   {

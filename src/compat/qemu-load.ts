@@ -21,6 +21,7 @@
 // class and header bytes (pci_init_cmask) and every capability byte (pci_add_capability); the MSI-X control's
 // enable and mask bits are writable (msix_init). Bytes devrec does not know (revision, prog-if, other capability
 // bytes) are not compared: a refusal there is not predicted.
+import { describeFeature, deviceTypeByName } from '../model/index.js';
 import type { QemuConfiguration } from '../sources/qemu-state/parser.js';
 import type { QemuVirtioDevice } from '../sources/qemu-state/virtio.js';
 import type { Profile } from './profile.js';
@@ -33,6 +34,8 @@ export interface QemuLoadVerdict {
   reason: string;
   /** which check: machine-type, pci-config, features */
   check: 'machine-type' | 'pci-config' | 'features' | '';
+  /** what to change on the target */
+  fix: string;
 }
 
 export interface QemuStreamSource {
@@ -104,13 +107,13 @@ function findCap(cfg: Uint8Array, id: number): number | undefined {
 
 export function predictQemuLoad(src: QemuStreamSource, target: Profile): QemuLoadVerdict {
   const pre = prefix(target);
-  const out = (check: QemuLoadVerdict['check'], reason: string, lines: string[]): QemuLoadVerdict => ({ refused: true, check, reason, lines: lines.map((l) => pre + l) });
+  const out = (check: QemuLoadVerdict['check'], reason: string, fix: string, lines: string[]): QemuLoadVerdict => ({ refused: true, check, reason, fix, lines: lines.map((l) => pre + l) });
   const d = src.device;
 
   const machine = src.configuration?.machine;
   const local = target.qemu?.machine;
   if (machine && local && machine !== local) {
-    return out('machine-type', `the stream comes from machine type ${machine}, the target runs ${local}: QEMU requires the same machine type`, [
+    return out('machine-type', `the stream comes from machine type ${machine}, the target runs ${local}: QEMU requires the same machine type`, `start the target with -M ${machine}`, [
       `Machine type received is '${machine}' and local is '${local}'`,
       `load of migration failed: ${EINVAL}`,
     ]);
@@ -124,7 +127,7 @@ export function predictQemuLoad(src: QemuStreamSource, target: Profile): QemuLoa
       const s = cfg[off];
       if (s === undefined) continue;
       if (((s ^ t.value) & t.cmask & ~t.wmask & ~t.w1cmask) === 0) continue;
-      return out('pci-config', `PCI config byte 0x${hex(off)} (${t.field}): 0x${hex(s)} in the stream, 0x${hex(t.value)} on the target; QEMU requires the bytes under its check mask to be equal`, [
+      return out('pci-config', `PCI config byte 0x${hex(off)} (${t.field}): 0x${hex(s)} in the stream, 0x${hex(t.value)} on the target; QEMU requires the bytes under its check mask to be equal`, fixFor(t.field), [
         `get_pci_config_device: Bad config data: i=0x${hex(off)} read: ${hex(s)} device: ${hex(t.value)} cmask: ${hex(t.cmask)} wmask: ${hex(t.wmask)} w1cmask:${hex(t.w1cmask)}`,
         'Failed to load PCIDevice:config',
         ...sectionTail(src, EINVAL),
@@ -134,12 +137,19 @@ export function predictQemuLoad(src: QemuStreamSource, target: Profile): QemuLoa
 
   const missing = d.guestFeatures & ~target.features.offered;
   if (missing !== 0n) {
-    return out('features', `the guest runs with features the target does not offer (bits ${bitsOf(missing).join(', ')})`, [
+    const names = bitsOf(missing).map((b) => `bit ${b} ${describeFeature(b, deviceTypeByName(d.type) ? d.type : undefined)?.name ?? `bit_${b}`}`).join(', ');
+    return out('features', `the guest runs with features the target does not offer: ${names}`, `offer ${names.replace(/bit \d+ /g, '')} on the target (the device option that turns it off, or a machine type / QEMU that has it)`, [
       `Features 0x${hex(d.guestFeatures)} unsupported. Allowed features: 0x${hex(target.features.offered)}`,
       ...sectionTail(src, EPERM),
     ]);
   }
-  return { refused: false, lines: [], reason: '', check: '' };
+  return { refused: false, lines: [], reason: '', check: '', fix: '' };
+}
+
+function fixFor(field: string): string {
+  if (field === 'device id') return 'give the target the same device kind: modern-only (disable-legacy=on) or transitional, as on the source';
+  if (field === 'MSI-X table size') return 'give the target the same MSI-X vector count (vectors=N; virtio-blk defaults to num-queues + 1, virtio-net to 2 x queues + 2)';
+  return `give the target the same ${field} as the source`;
 }
 
 function bitsOf(mask: bigint): number[] {
