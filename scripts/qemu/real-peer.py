@@ -8,7 +8,7 @@ For each source (a real guest whose Linux drivers drove virtio-net x2 + virtio-b
   2. devrec check STREAM --target profile.json --json                                       (devrec's verdict)
   3. QMP migrate-incoming exec:cat STREAM, wait for completed / failed                     (QEMU's verdict)
 and writes OUT/results.json (both answers per case) plus, per case, OUT/CASE/{answers.json, profile.json,
-qemu-stderr.txt, check.json}. test/compat/real-peer.spec.ts reads results.json (DEVREC_REAL_PEER_RESULTS) and
+qemu-stderr.txt}. test/compat/real-peer.spec.ts reads results.json (DEVREC_REAL_PEER_RESULTS) and
 asserts the verdicts agree and QEMU's error line appears verbatim in devrec's output.
 
 Usage: real-peer.py OUT [--only CASE,...] [--keep-streams]
@@ -284,9 +284,6 @@ def run_case(case, stream, out, kernel, initrd):
             return res
         code, o, e = devrec(["check", stream, "--target", os.path.join(cdir, "profile.json")])
         res["devrec"] = {"exit": code, "output": o, "stderr": e}
-        codej, oj, _ = devrec(["check", stream, "--target", os.path.join(cdir, "profile.json"), "--json"])
-        with open(os.path.join(cdir, "check.json"), "w") as f:
-            f.write(oj)
         # QEMU: the real migration
         q = Qmp(sock)
         t0 = time.monotonic()
