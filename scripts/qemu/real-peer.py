@@ -191,6 +191,8 @@ def make_source(name, out, kernel, initrd, boot_timeout):
             time.sleep(0.5)
         q = Qmp(os.path.join(work, "qmp.sock"))
         q.cmd("stop")
+        # the machine type the stream's configuration section carries (-M pc resolves to pc-i440fx-N.N)
+        machine_type = str(q.cmd("qom-get", path="/machine", property="type")).removesuffix("-machine")
         # the device state alone (~150 KB, a few KB gzipped: committed as a unit-test fixture), then the full
         # stream; live=false keeps the block devices active for the migrate that follows
         q.cmd("xen-save-devices-state", filename=stream[:-4] + ".devstate.bin", live=False)
@@ -218,7 +220,7 @@ def make_source(name, out, kernel, initrd, boot_timeout):
     os.rename(stream + ".part", stream)
     subprocess.run(["gzip", "-9", "-n", "-f", stream[:-4] + ".devstate.bin"], check=True)
     with open(stream[:-4] + ".json", "w") as f:
-        json.dump({"source": name, "qemu": flavor, "machine": machine, "devices": BASE_DEVICES, "bytes": os.path.getsize(stream)}, f, indent=1)
+        json.dump({"source": name, "qemu": flavor, "machine": machine_type, "machineOption": machine, "devices": BASE_DEVICES, "bytes": os.path.getsize(stream)}, f, indent=1)
     log(f"source {name}: {os.path.getsize(stream)} bytes -> {stream}")
     return stream
 

@@ -36,8 +36,8 @@ function source(name: string) {
   if (!s) {
     const meta = JSON.parse(readFileSync(path.join(FIX, 'sources', `${name}.json`), 'utf8')) as { machine: string };
     const r = parseQemuStream(readFileSync(path.join(FIX, 'sources', `${name}.devstate.bin.gz`)));
-    // -M pc is an alias: the stream's configuration section says pc-i440fx-7.2 (both sources ran that machine)
-    s = { devices: r.devices, machine: meta.machine === 'pc' ? 'pc-i440fx-7.2' : meta.machine };
+    // the machine type the source ran (its stream's configuration section; the device-state stream has none)
+    s = { devices: r.devices, machine: meta.machine };
     sources.set(name, s);
   }
   return s;
