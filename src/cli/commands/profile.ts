@@ -7,7 +7,7 @@ import { type Profile, deriveProfile, profileToJson } from '../../compat/profile
 import { ProfileError } from '../../compat/profile.js';
 import { type QmpAnswers, collectQmpAnswers, profileFromQmp, readQmpAnswers } from '../../compat/qmp-profile.js';
 import { QmpClient, QmpError } from '../../qmp/client.js';
-import { CliError, storeOption, withStore } from '../common.js';
+import { CliError, storeOption, withStore, writeJson } from '../common.js';
 import { loadStoreDevice } from './check.js';
 
 function write(file: string, text: string): void {
@@ -55,6 +55,7 @@ export function profileCommand() {
     .option('--persona <id>', 'persona (operator device profile) id to put in the profile')
     .option('--persona-version <version>', 'persona version', '1')
     .addOption(storeOption())
+    .option('--json', 'with -o: a JSON summary of what was written (without -o the profile itself is JSON)')
     .action(async (id, opts) => {
       const qmpMode = opts.qmp !== undefined || opts.qmpAnswers !== undefined;
       if (opts.qmp !== undefined && opts.qmpAnswers !== undefined) throw new CliError('give --qmp or --qmp-answers, not both');
@@ -62,17 +63,23 @@ export function profileCommand() {
       if (!qmpMode && (opts.device !== undefined || opts.saveQmp !== undefined)) throw new CliError('--device and --save-qmp go with --qmp / --qmp-answers');
       let profile: Profile;
       let label: string;
+      let summary: { device: string; revision: number | null };
       if (qmpMode) {
         ({ profile, label } = await fromQmp(opts.qmp, opts.qmpAnswers, opts.device, opts.saveQmp));
         if (opts.persona !== undefined) profile.persona = { id: opts.persona, version: opts.personaVersion };
+        label += ` (${profile.deviceType}, ${profile.transport})`;
+        summary = { device: profile.qemu?.qdevId ?? profile.qemu?.path ?? '?', revision: null };
       } else {
         const source = await withStore(opts.store, true, (store) => loadStoreDevice(store, id!));
         profile = deriveProfile(source.state, opts.persona !== undefined ? { persona: { id: opts.persona, version: opts.personaVersion } } : {});
-        label = `${source.label} (revision ${source.state.revision})`;
+        label = `${source.label} (${profile.deviceType}, ${profile.transport}, revision ${source.state.revision})`;
+        summary = { device: source.store?.id ?? source.label, revision: source.state.revision };
       }
       const text = JSON.stringify(profileToJson(profile), null, 2) + '\n';
       if (opts.output === undefined) return void process.stdout.write(text);
       write(opts.output, text);
-      process.stdout.write(`wrote the profile of ${label} (${profile.deviceType}, ${profile.transport}) to ${opts.output}\n`);
+      if (opts.json) return writeJson({ device: summary.device, revision: summary.revision, file: opts.output, type: profile.deviceType, transport: profile.transport, bytes: Buffer.byteLength(text) });
+      process.stdout.write(`wrote the profile of ${label} to ${opts.output}
+`);
     });
 }
