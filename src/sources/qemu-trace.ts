@@ -179,8 +179,6 @@ export class QemuTraceImporter {
   unattributed = 0;
   orphanAccesses = 0;
   private readonly unused = new Map<string, number>();
-  /** virtqueue lines tied to a device through a vdev pointer (no notify write traced) */
-  tiedByVdev = 0;
 
   constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {}
 
