@@ -138,7 +138,7 @@ export interface TraceImportSummary {
   /** lines read but not used, per event name ("(not a trace line)" for text that is no trace event) */
   unusedLines: Record<string, number>;
   /** the trace's times: wall clock from pid@sec.usec prefixes (-msg timestamp=on), or none */
-  time: 'wall-clock' | 'none' | 'mixed';
+  clock: 'wall-clock' | 'none' | 'mixed';
 }
 
 export type TraceSink = (device: string, events: NewEvent[]) => Promise<void>;
@@ -497,8 +497,8 @@ export class QemuTraceImporter {
     if (this.vqs.size === 0 && this.unattributed > 0) {
       throw new TraceEvidenceError(this.input, `${this.unattributed} virtqueue line(s) but no queue can be tied to a device; trace with ${QUEUE_EVENTS}`);
     }
-    const time = this.stamped === 0 ? 'none' : this.unstamped === 0 ? 'wall-clock' : 'mixed';
-    return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses, unusedLines, time };
+    const clock = this.stamped === 0 ? 'none' : this.unstamped === 0 ? 'wall-clock' : 'mixed';
+    return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses, unusedLines, clock };
   }
 }
 

@@ -43,7 +43,7 @@ describe('capture matrix: QEMU 7.2 and 10.0, Linux 6.1 and 6.12, pc / q35 / micr
       if (!MATRIX_TIED.includes(v)) return;
       const summary = await importQemuTrace(new MemoryEventStore(), path.join(dir(v), 'trace.log.gz'));
       expect(summary.devices.map((d) => d.id).sort(), 'trace').to.deep.equal(qmp);
-      expect(summary.time, 'times').to.equal(manifestOf(v).matrix?.timestamps ? 'wall-clock' : 'none');
+      expect(summary.clock, 'times').to.equal(manifestOf(v).matrix?.timestamps ? 'wall-clock' : 'none');
       // what the importer did not use is counted per event, never silently dropped
       expect(Object.values(summary.unusedLines).every((n) => n > 0)).to.equal(true);
     });

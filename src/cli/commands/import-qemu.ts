@@ -31,7 +31,7 @@ export function qemuTraceSubcommand() {
         if (summary.orphanAccesses) process.stdout.write(`  ${summary.orphanAccesses} access(es) to virtio regions outside any traced BAR were skipped\n`);
         const unused = Object.entries(summary.unusedLines);
         if (unused.length) process.stdout.write(`  lines not used: ${unused.map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
-        if (summary.time === 'none') process.stdout.write('  no times in the trace (no pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them): events are ordered by line\n');
+        if (summary.clock === 'none') process.stdout.write('  no times in the trace (no pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them): events are ordered by line\n');
       });
     });
 }
