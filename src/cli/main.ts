@@ -20,6 +20,7 @@ import { checkCommand } from './commands/check.js';
 import { diffCommand } from './commands/diff.js';
 import { reportCommand } from './commands/report.js';
 import { tailCommand } from './commands/tail.js';
+import { vdpaCommand } from './commands/vdpa.js';
 
 export const VERSION = '0.1.0';
 
@@ -29,7 +30,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), copyCommand(), demoCommand(), exportCommand(), inspectCommand(), importCommand(), reportCommand(), tailCommand(), profileCommand(), checkCommand(), diffCommand(), migrateCommand()]) {
+  for (const c of [recordCommand(), devicesCommand(), logCommand(), stateCommand(), lintCommand(), bisectCommand(), verifyCommand(), copyCommand(), demoCommand(), exportCommand(), inspectCommand(), importCommand(), reportCommand(), tailCommand(), profileCommand(), checkCommand(), diffCommand(), migrateCommand(), vdpaCommand()]) {
     program.addCommand(c.exitOverride());
   }
   return program;

@@ -76,6 +76,16 @@ export const VDPA_CLASS_TYPES: Readonly<Record<string, string>> = { net: 'net', 
 
 /** The kernel's answers to `vdpa dev add` that devrec predicts: message (netlink extack) and errno text. */
 export const VDPA_ADD_REFUSALS = {
+  noQueuePairs: {
+    message: () => 'vdpa: At least one pair of VQs is required.',
+    errno: 'Invalid argument',
+    source: 'drivers/vdpa/vdpa.c vdpa_nl_cmd_dev_add_set_doit: max_vqp 0 (-EINVAL), checked before the management device',
+  },
+  missingFeatures: {
+    message: (mask: bigint) => `vdpa: Missing features 0x${mask.toString(16)} for provided attributes.`,
+    errno: 'Invalid argument',
+    source: 'drivers/vdpa/vdpa.c vdpa_nl_cmd_dev_add_set_doit (kernel commit "vdpa: validate provisioned device features against specified attribute"): mac needs VIRTIO_NET_F_MAC, mtu VIRTIO_NET_F_MTU, max_vqp > 1 VIRTIO_NET_F_MQ in the given device_features (-EINVAL), checked before the management device',
+  },
   attributesNotSupported: {
     message: (mask: bigint) => `vdpa: Some provided attributes are not supported: 0x${mask.toString(16)}.`,
     errno: 'Operation not supported',
