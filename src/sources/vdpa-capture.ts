@@ -222,6 +222,8 @@ export async function readVdpaCapture(input: string): Promise<{ summary: VdpaImp
   }
 
   const out = new Map<string, NewEvent[]>();
+  const unlisted = [...streams.values()].filter((s) => !s.info && s.ops > 0).map((s) => s.name);
+  if (unlisted.length) throw new VdpaInputError(`${devFile}: offset 0: the trace has ops of ${unlisted.join(', ')}, which \`vdpa -jp dev show\` does not list; run dev show while every recorded device exists`);
   for (const s of streams.values()) {
     if (s.events.length === 0 && s.info) s.events.push(...headerEvents(s.info, mgmtOf(s.info), mgmtFile, 0n));
     if (s.events.length === 0) continue;
