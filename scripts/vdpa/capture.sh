@@ -21,7 +21,7 @@
 set -euo pipefail
 PROG=${0##*/}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-VARIANTS=(blk blk-mq2 blk-reset)
+VARIANTS=(blk blk-mq2 blk-reset net)
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 log() { echo "$PROG: $*" >&2; }
 
@@ -31,10 +31,13 @@ if [ "$1" = --list ]; then printf '%s\n' "${VARIANTS[@]}"; exit 0; fi
 VARIANT=$1; OUTDIR=$2
 case " ${VARIANTS[*]} " in *" $VARIANT "*) ;; *) die "unknown variant '$VARIANT' (known: ${VARIANTS[*]})" ;; esac
 SMP=1
+CPU=()
 case "$VARIANT" in
   blk) DESC="one VDUSE block device (1 queue of 128), provisioned with no attributes; provisioning the kernel refuses" ;;
   blk-mq2) SMP=2; DESC="two VDUSE block devices: vduse0 with 2 queues of 128, vduse1 with 1 queue of 256; 2 vCPUs" ;;
   blk-reset) DESC="one VDUSE block device driven, then virtio_blk unbound and bound again, then vdpa dev del + dev add" ;;
+  net) CPU=(-cpu max)  # Debian 13's DPDK needs SSE4.2 (package sse4.2-support); TCG's default qemu64 CPU has none
+       DESC="one VDUSE virtio-net device made by DPDK 24.11's vhost library (vduse-net.c), driven by virtio_net" ;;
 esac
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 
@@ -63,21 +66,29 @@ IR=$WORK/initramfs
 mkdir -p "$IR"/{bin,lib/modules,lib64,usr/bin,usr/sbin,etc}
 cp $BUSYBOX "$IR/bin/busybox"
 for m in drivers/vdpa/vdpa drivers/vhost/vhost_iotlb drivers/vdpa/vdpa_user/vduse drivers/virtio/virtio_vdpa \
-         drivers/block/virtio_blk; do
+         drivers/block/virtio_blk net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
   f="$MODDIR/$m.ko.xz"; [ -f "$f" ] || die "kernel module $f not found"
   xz -dc "$f" > "$IR/lib/modules/${m##*/}.ko"
 done
 LDSO="$ROOT/lib64/ld-linux-x86-64.so.2"
+DPDK="${DEVREC_VDPA_CACHE:-/var/cache/devrec/vdpa}/dpdk"
 LIBPATH="$ROOT/usr/lib/x86_64-linux-gnu:$ROOT/lib/x86_64-linux-gnu"
-copy_with_libs() { # absolute path inside the root
-  mkdir -p "$IR$(dirname "$1")"; cp "$ROOT$1" "$IR$1"
-  "$LDSO" --library-path "$LIBPATH" --list "$ROOT$1" | awk '/=> \//{print $3}' | while read -r lib; do
+if [ "$VARIANT" = net ]; then
+  [ -e "$DPDK/.done" ] || die "no DPDK vhost build at $DPDK (run scripts/vdpa/fetch-dpdk.sh)"
+  LIBPATH="$DPDK/root/usr/lib/x86_64-linux-gnu:$LIBPATH"
+fi
+copy_with_libs() { # FILE [DEST]: a program of the root (or FILE DEST from elsewhere) with its libraries
+  local src=$ROOT$1 dest=${2:-$1}
+  [ -n "${2:-}" ] && src=$1
+  mkdir -p "$IR$(dirname "$dest")"; cp "$src" "$IR$dest"
+  "$LDSO" --library-path "$LIBPATH" --list "$src" | awk '/=> \//{print $3}' | while read -r lib; do
     rel=${lib#"$ROOT"}; rel=/lib/x86_64-linux-gnu/${rel##*/}
     [ -e "$IR$rel" ] || { mkdir -p "$IR/lib/x86_64-linux-gnu"; cp -L "$lib" "$IR$rel"; }
   done
 }
 copy_with_libs /usr/sbin/vdpa
 copy_with_libs /usr/bin/qemu-storage-daemon
+[ "$VARIANT" = net ] && copy_with_libs "$DPDK/vduse-net" /usr/bin/vduse-net
 cp -L "$LDSO" "$IR/lib64/ld-linux-x86-64.so.2"
 cp "$HERE/guest-init.sh" "$IR/init"; chmod +x "$IR/init"
 cp "$HERE/ops/vduse.tsv" "$IR/ops.tsv"
@@ -86,7 +97,7 @@ echo "root:x:0:0:root:/:/bin/sh" > "$IR/etc/passwd"
 
 # ---- boot ----------------------------------------------------------------------------------------------------
 APPEND="console=ttyS0 quiet loglevel=1 panic=-1 devrec.variant=$VARIANT"
-QEMU_CMD=(nice qemu-system-x86_64 -M pc -m 1024 -smp $SMP -nographic -no-reboot -kernel "$KERNEL"
+QEMU_CMD=(nice qemu-system-x86_64 -M pc "${CPU[@]}" -m 1024 -smp $SMP -nographic -no-reboot -kernel "$KERNEL"
           -initrd "$WORK/initrd.gz" -append "$APPEND" -serial "file:$WORK/console.log" -monitor none -display none)
 log "booting $VARIANT (kernel $KVER, smp $SMP)"
 start=$(date +%s)
@@ -126,7 +137,7 @@ json.dump({
   "host_qemu": "$QEMU_VERSION", "accel": "tcg", "smp": $SMP, "seconds": $secs,
   "kernel_append": "$APPEND",
   "command": "scripts/vdpa/capture.sh $VARIANT streams/vdpa/$VARIANT",
-  "qemu_command": "qemu-system-x86_64 -M pc -m 1024 -smp $SMP -nographic -no-reboot -kernel vmlinuz-$KVER -initrd initrd.gz -append '$APPEND'",
+  "qemu_command": "qemu-system-x86_64 -M pc ${CPU[*]} -m 1024 -smp $SMP -nographic -no-reboot -kernel vmlinuz-$KVER -initrd initrd.gz -append '$APPEND'",
   "trace_note": "get_config/set_config data trimmed to len bytes (8 fetched)",
 }, open(sys.argv[1], "w"), indent=2)
 EOF

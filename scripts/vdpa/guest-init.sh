@@ -46,7 +46,7 @@ refusal() {
   [ $rc -ne 0 ] || fail "the kernel accepted '$*' (expected a refusal)"
 }
 
-for m in vdpa vhost_iotlb vduse virtio_vdpa virtio_blk; do
+for m in vdpa vhost_iotlb vduse virtio_vdpa virtio_blk failover net_failover virtio_net; do
   insmod /lib/modules/$m.ko || fail "insmod $m"
 done
 uname -r > /out/uname.txt
@@ -177,6 +177,27 @@ case "$VARIANT" in
     run dev-add-again.txt vdpa dev add name vduse0 mgmtdev vduse || fail "vdpa dev add vduse0 (again)"
     wait_bound vduse0
     disk_io /dev/vda
+    ;;
+  net)
+    # DPDK's vhost library creates the VDUSE net device (EAL without hugepages or PCI; one lcore).
+    mark "run vduse-net net0"
+    mkdir -p /var/run /dev/shm
+    EAL="--no-huge -m 128 --no-pci --no-shconf -l 0"
+    # First as the library offers it (CTRL_VQ, MQ, 128 queue pairs): the kernel refuses to create the device.
+    vduse-net net0 0 128 $EAL > /out/refusal-vduse-create.txt 2>&1
+    echo "$?	refusal-vduse-create	vduse-net net0 0 128 $EAL" >> /out/commands.txt
+    # Then without the control virtqueue and what needs it (CTRL_RX/VLAN/ANNOUNCE/MAC_ADDR/GUEST_OFFLOADS, MQ).
+    vduse-net net0 0xEE0004 1 $EAL > /out/vduse-net.log 2>&1 &
+    echo "-	vduse-net	vduse-net net0 0xEE0004 1 $EAL" >> /out/commands.txt
+    wait_for /dev/vduse/net0 900
+    [ -e /dev/vduse/net0 ] || ps > /out/ps.txt
+    vduse_list
+    refusal mac vdpa dev add name net0 mgmtdev vduse mac 52:54:00:12:34:56
+    run dev-add.txt vdpa dev add name net0 mgmtdev vduse || fail "vdpa dev add net0"
+    wait_bound net0
+    for n in /sys/class/net/eth*; do [ -e "$n" ] && ip link set dev "${n##*/}" up; done
+    sleep 1
+    ip link > /out/ip-link.txt 2>&1
     ;;
   *) fail "unknown variant '$VARIANT'" ;;
 esac

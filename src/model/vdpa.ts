@@ -71,8 +71,19 @@ export const VDPA_MANAGEMENT_CALLERS: readonly string[] = [
   'vdpa_dev_vendor_stats_fill', 'vdpa_fill_stats_rec', 'status_show', 'features_show',
 ];
 
-/** `vdpa dev show` type names -> virtio device type names (src/model/device-types.ts). */
-export const VDPA_CLASS_TYPES: Readonly<Record<string, string>> = { net: 'net', block: 'blk' };
+/** `vdpa dev show` type names and `mgmtdev show` class names -> virtio device type names (src/model/device-types.ts). */
+export const VDPA_CLASS_TYPES: Readonly<Record<string, string>> = { network: 'net', net: 'net', block: 'blk' };
+
+/**
+ * iproute2's `vdpa` prints feature names as the kernel's macros without their prefix (CSUM, VERSION_1,
+ * RING_INDIRECT_DESC for VIRTIO_RING_F_INDIRECT_DESC); these prefixes, tried in order, give devrec's catalog names.
+ */
+export const VDPA_TOOL_RING_PREFIX = { printed: 'RING_', catalog: 'VIRTIO_RING_F_' } as const;
+export const VDPA_TOOL_FEATURE_PREFIXES: Readonly<Record<string, readonly string[]>> = {
+  net: ['VIRTIO_NET_F_', 'VIRTIO_F_', 'VIRTIO_'],
+  blk: ['VIRTIO_BLK_F_', 'VIRTIO_F_', 'VIRTIO_'],
+  '': ['VIRTIO_F_', 'VIRTIO_'],
+};
 
 /** The kernel's answers to `vdpa dev add` that devrec predicts: message (netlink extack) and errno text. */
 export const VDPA_ADD_REFUSALS = {

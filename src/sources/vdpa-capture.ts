@@ -6,11 +6,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NewEvent } from '../events/types.js';
-import { deviceTypeByName, parseFeatureNames } from '../model/index.js';
+import { deviceTypeByName } from '../model/index.js';
 import { VDPA_CLASS_TYPES } from '../model/vdpa.js';
 import type { EventStore } from '../store/types.js';
 import { parseTraceLine, VdpaOpDecoder, VdpaOpError } from '../transport/vdpa.js';
-import { type MgmtdevInfo, parseDevAdd, readDevShow, readMgmtdevShow, type VdpaDevInfo, VdpaInputError } from './vdpa-cli.js';
+import { type MgmtdevInfo, parseDevAdd, readDevShow, readMgmtdevShow, type VdpaDevInfo, VdpaInputError, vdpaToolFeatureMask } from './vdpa-cli.js';
 
 /** Inputs larger than this are refused (a capture's trace is a few kB). */
 export const MAX_VDPA_INPUT_BYTES = 16 * 1024 * 1024;
@@ -92,9 +92,9 @@ function headerEvents(info: VdpaDevInfo, mgmt: MgmtdevInfo | undefined, file: st
   if (mgmt && mgmt.devFeatureNames) {
     let value: bigint;
     try {
-      value = parseFeatureNames(mgmt.devFeatureNames, dt ? type : undefined);
+      value = vdpaToolFeatureMask(mgmt.devFeatureNames, type);
     } catch (err) {
-      throw new VdpaInputError(`${file}: mgmtdev "${mgmt.name}": dev_features: ${(err as Error).message}; the feature needs a catalog entry in src/model/features.ts`);
+      throw new VdpaInputError(`${file}: offset 0: mgmtdev "${mgmt.name}": dev_features: ${(err as Error).message}; add it to the catalog in src/model/features.ts`);
     }
     out.push({ ...base, body: { kind: 'parentFeatures', mgmtdev: mgmt.name, value, maxVqp: mgmt.maxSupportedVqs ?? 0 } });
   }

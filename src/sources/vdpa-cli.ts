@@ -2,6 +2,8 @@
 // syntax: device_features in base 16, mtu and max_vqp as u16, mac as six hex bytes) and the `vdpa -jp` JSON of
 // `mgmtdev show` and `dev show`.
 import type { ProvisionedAttributes } from '../events/types.js';
+import { featureBit } from '../model/features.js';
+import { VDPA_TOOL_FEATURE_PREFIXES, VDPA_TOOL_RING_PREFIX } from '../model/vdpa.js';
 
 export class VdpaInputError extends Error {}
 
@@ -114,4 +116,28 @@ export function readDevShow(json: unknown): VdpaDevInfo[] {
       maxVqSize: optNumber(v['max_vq_size'], `dev "${name}" max_vq_size`),
     };
   });
+}
+
+/** Feature names as the `vdpa` tool prints them (CSUM, VERSION_1, bit_40) -> mask. Throws naming an unknown name. */
+export function vdpaToolFeatureMask(names: readonly string[], type: string): bigint {
+  const prefixes = VDPA_TOOL_FEATURE_PREFIXES[type] ?? VDPA_TOOL_FEATURE_PREFIXES['']!;
+  let mask = 0n;
+  for (const name of names) {
+    const bit = /^bit_(\d+)$/.exec(name);
+    if (bit) {
+      mask |= 1n << BigInt(bit[1]!);
+      continue;
+    }
+    const ring = name.startsWith(VDPA_TOOL_RING_PREFIX.printed) ? [VDPA_TOOL_RING_PREFIX.catalog + name.slice(VDPA_TOOL_RING_PREFIX.printed.length)] : [];
+    const known = [...ring, ...prefixes.map((p) => p + name)].map((candidate) => {
+      try {
+        return featureBit(candidate);
+      } catch {
+        return undefined;
+      }
+    }).find((m) => m !== undefined);
+    if (known === undefined) throw new VdpaInputError(`feature name "${name}" is not one devrec knows for ${type || 'this device type'}`);
+    mask |= known;
+  }
+  return mask;
 }

@@ -48,6 +48,16 @@ describe('vdpa dev add: the kernel\'s refusals, predicted', () => {
     });
   }
 
+  it('net (DPDK over VDUSE): mac refused the same way, and the device the kernel took is accepted beforehand', () => {
+    const d = 'streams/vdpa/net';
+    const j = (f: string) => JSON.parse(readFileSync(path.join(d, f), 'utf8'));
+    const t = buildParentProfile(readMgmtdevShow(j('mgmtdev.json')), [], ['net0']);
+    const text = readFileSync(path.join(d, 'refusal-mac.txt'), 'utf8');
+    const p = predictDevAdd(parseDevAdd(/^command: (.*)$/m.exec(text)![1]!.split(' ')), t);
+    expect(`Error: ${p.message}\n${p.errno}`).to.equal(`${/^stderr: (Error: .*)$/m.exec(text)![1]}\n${/^stderr: kernel answers: (.*)$/m.exec(text)![1]}`);
+    expect(predictDevAdd(parseDevAdd(['name', 'net0', 'mgmtdev', 'vduse']), t).verdict).to.equal('accepted');
+  });
+
   it('the add the kernel took is predicted accepted on the target as it was before (no vduse0 yet)', () => {
     const before = { ...target(), devices: [] };
     const add = readFileSync(path.join(DIR, 'commands.txt'), 'utf8').split('\n').find((l) => l.split('\t')[1] === 'dev-add.txt')!;

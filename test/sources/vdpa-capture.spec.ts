@@ -9,10 +9,11 @@ import type { NewEvent } from '../../src/events/types.js';
 import { applyInPlace } from '../../src/project/reducer.js';
 import { type DeviceState, initialState } from '../../src/project/state.js';
 import { readVdpaCapture, vdpaDeviceId } from '../../src/sources/vdpa-capture.js';
-import { VdpaInputError } from '../../src/sources/vdpa-cli.js';
+import { VdpaInputError, vdpaToolFeatureMask } from '../../src/sources/vdpa-cli.js';
+import { deviceTypeById } from '../../src/model/index.js';
 import { parseTraceLine } from '../../src/transport/vdpa.js';
 
-export const VDPA_VARIANTS = ['blk', 'blk-mq2', 'blk-reset'];
+export const VDPA_VARIANTS = ['blk', 'blk-mq2', 'blk-reset', 'net'];
 const dir = (v: string) => path.join('streams/vdpa', v);
 
 function project(id: string, events: NewEvent[]): DeviceState {
@@ -51,7 +52,7 @@ describe('vDPA captures: state from the recorded bus ops equals the kernel\'s vi
       expect(views.length).to.be.greaterThan(0);
       expect(summary.skipped).to.deep.equal([]);
       for (const k of views) {
-        const id = vdpaDeviceId('blk', k.vdpa);
+        const id = vdpaDeviceId(deviceTypeById(k.device)!.name, k.vdpa);
         const events = streams.get(id);
         expect(events, id).to.not.equal(undefined);
         const s = project(id, events!);
@@ -60,8 +61,8 @@ describe('vDPA captures: state from the recorded bus ops equals the kernel\'s vi
         expect(s.features.negotiation).to.equal('accepted');
         expect(s.status, `${v} ${id} status`).to.equal(k.status);
         expect(s.virtioId).to.equal(k.device);
-        // virtio_blk makes one blk-mq hardware queue per virtqueue it set up
-        expect(s.queues.filter((q) => q.enabled).length, `${v} ${id} ready queues`).to.equal(k.hwQueues);
+        // virtio_blk makes one blk-mq hardware queue per virtqueue it set up; virtio_net one rx and one tx queue
+        expect(s.queues.filter((q) => q.enabled).length, `${v} ${id} ready queues`).to.equal(k.hwQueues ?? 2);
         // offered by the device: what get_device_features returned; the driver's write is within it
         expect(s.features.driver & ~s.features.device).to.equal(0n);
         expect(s.provisioned?.mgmtdev).to.equal('vduse');
@@ -69,6 +70,17 @@ describe('vDPA captures: state from the recorded bus ops equals the kernel\'s vi
       }
     });
   }
+
+  it('net: the negotiated features `vdpa dev config show` prints are the accepted ones (DPDK vhost over VDUSE)', async () => {
+    const { streams } = await readVdpaCapture(dir('net'));
+    const s = project('n', streams.get('vdpa-net@net0')!);
+    const config = JSON.parse(readFileSync(path.join(dir('net'), 'config.json'), 'utf8'));
+    expect(vdpaToolFeatureMask(config.config.net0.negotiated_features, 'net')).to.equal(s.features.accepted);
+    expect(s.features.accepted).to.equal(0x33000ff83n);
+    // the device offered what DPDK printed after CTRL_VQ and its dependants were taken away
+    expect(s.features.device).to.equal(0xb3800ffc3n);
+    expect(s.queues.map((q) => [q.index, q.size, q.enabled])).to.deep.equal([[0, 1024, true], [1, 1024, true]]);
+  });
 
   it('queue setup: sizes, ring addresses and the device\'s maximum as the driver set them', async () => {
     const { streams } = await readVdpaCapture(dir('blk-mq2'));
