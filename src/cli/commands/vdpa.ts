@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { buildParentProfile, ParentProfileError, predictDevAdd, predictionText, readParentProfile } from '../../compat/vdpa-parent.js';
 import { importVdpa } from '../../sources/vdpa-capture.js';
 import { parseDevAdd, readDevShow, readMgmtdevShow, VdpaInputError } from '../../sources/vdpa-cli.js';
-import { CliError, EXIT_INCOMPATIBLE, storeOption, withStore, writeJson } from '../common.js';
+import { CliError, EXIT_INCOMPATIBLE, setExitCode, storeOption, withStore, writeJson } from '../common.js';
 
 export function vdpaImportSubcommand() {
   return new Command('vdpa')
@@ -115,7 +115,7 @@ export function vdpaCommand() {
       const p = predictDevAdd(add, profile);
       if (opts.json) writeJson(p);
       else process.stdout.write(predictionText(p).join('\n') + '\n');
-      if (p.verdict === 'refused') process.exitCode = EXIT_INCOMPATIBLE;
+      if (p.verdict === 'refused') setExitCode(EXIT_INCOMPATIBLE);
     }).exitOverride());
   return cmd;
 }
