@@ -3,7 +3,7 @@
 // vdpa_nl_cmd_dev_add_set_doit (drivers/vdpa/vdpa.c) makes them, as measured on Linux 6.12: attribute values
 // first, then the management device, then the parent's config_attr_mask, then the parent's own dev_add.
 import { hex64 } from '../events/json.js';
-import { VDPA_ADD_REFUSALS, VDPA_ATTRIBUTES, vdpaParent } from '../model/vdpa.js';
+import { missingAttributeFeatures, VDPA_ADD_REFUSALS, VDPA_ATTRIBUTES, vdpaParent } from '../model/vdpa.js';
 import type { MgmtdevInfo, PlannedAdd, VdpaDevInfo } from '../sources/vdpa-cli.js';
 
 export const VDPA_PARENT_PROFILE_KIND = 'devrec-vdpa-parent-profile';
@@ -80,16 +80,8 @@ export function predictDevAdd(add: PlannedAdd, target: VdpaParentProfile): AddPr
   const notes: string[] = [];
   const R = VDPA_ADD_REFUSALS;
   if (add.maxVqpGiven && add.maxVqp === 0) return refused(R.noQueuePairs, 0n, notes);
-  if (add.deviceFeaturesGiven) {
-    let missing = 0n;
-    for (const a of VDPA_ATTRIBUTES) {
-      if (a.featureBit === undefined || !add[`${a.field as 'mac' | 'mtu' | 'maxVqp'}Given`]) continue;
-      if (a.field === 'maxVqp' && add.maxVqp <= 1) continue;
-      const bit = 1n << BigInt(a.featureBit);
-      if (!(add.deviceFeatures & bit)) missing |= bit;
-    }
-    if (missing) return refused(R.missingFeatures, missing, notes);
-  }
+  const missing = missingAttributeFeatures(add);
+  if (missing) return refused(R.missingFeatures, missing, notes);
   const mgmt = target.mgmtdevs.find((m) => m.name === add.mgmtdev);
   if (!mgmt) return refused(R.noMgmtdev, 0n, notes);
   const given = VDPA_ATTRIBUTES.filter((a) => add[`${a.field}Given`]);

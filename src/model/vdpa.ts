@@ -21,6 +21,22 @@ export const VDPA_ATTRIBUTES: readonly VdpaAttribute[] = [
   { keyword: 'device_features', field: 'deviceFeatures', attrId: 20, attrName: 'VDPA_ATTR_DEV_FEATURES', netOnly: false },
 ];
 
+/**
+ * The feature bits the given attributes need and the given device_features lack (the kernel's "Missing features"
+ * check; max_vqp needs VIRTIO_NET_F_MQ only above 1 pair). 0 when device_features was not given.
+ */
+export function missingAttributeFeatures(p: { deviceFeatures: bigint; deviceFeaturesGiven: boolean; macGiven: boolean; mtuGiven: boolean; maxVqpGiven: boolean; maxVqp: number }): bigint {
+  if (!p.deviceFeaturesGiven) return 0n;
+  let missing = 0n;
+  for (const a of VDPA_ATTRIBUTES) {
+    if (a.featureBit === undefined) continue;
+    const given = a.field === 'mac' ? p.macGiven : a.field === 'mtu' ? p.mtuGiven : p.maxVqpGiven && p.maxVqp > 1;
+    const bit = 1n << BigInt(a.featureBit);
+    if (given && !(p.deviceFeatures & bit)) missing |= bit;
+  }
+  return missing;
+}
+
 export function attributeMask(attrs: readonly VdpaAttribute[]): bigint {
   return attrs.reduce((m, a) => m | (1n << BigInt(a.attrId)), 0n);
 }

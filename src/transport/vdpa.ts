@@ -88,10 +88,14 @@ export class VdpaOpDecoder {
   private semantic(r: VdpaOpRecord): Out[] {
     switch (this.meaning(r)) {
       case 'reset':
+        // vdpa_config_ops.reset is a synchronous call: the device is reset when it returns, and the driver
+        // (virtio_vdpa_reset -> vdpa_reset) makes its next op only after that; there is no status to poll.
         this.shadow.reset();
-        this.shadow.resetPending = true;
         this.accepted = 0n;
-        return [{ body: { kind: 'resetRequested', scope: 'device-reset', queue: 0 } }];
+        return [
+          { body: { kind: 'resetRequested', scope: 'device-reset', queue: 0 } },
+          { body: { kind: 'resetCompleted', scope: 'device-reset', queue: 0 }, actor: 'device' },
+        ];
       case 'status-write': {
         const status = num(r, 'status');
         if (status > 0xff) throw new VdpaOpError(`set_status: status ${status} is wider than 8 bits`);

@@ -12,6 +12,8 @@ import { readVdpaCapture, vdpaDeviceId } from '../../src/sources/vdpa-capture.js
 import { VdpaInputError, vdpaToolFeatureMask } from '../../src/sources/vdpa-cli.js';
 import { deviceTypeById } from '../../src/model/index.js';
 import { parseTraceLine } from '../../src/transport/vdpa.js';
+import { Linter } from '../../src/project/rules/lint.js';
+import { parseDevAdd } from '../../src/sources/vdpa-cli.js';
 
 export const VDPA_VARIANTS = ['blk', 'blk-mq2', 'blk-reset', 'net'];
 const dir = (v: string) => path.join('streams/vdpa', v);
@@ -106,6 +108,24 @@ describe('vDPA captures: state from the recorded bus ops equals the kernel\'s vi
     expect(kinds.filter((k) => k === 'featuresNegotiated').length).to.equal(3);
     expect(kinds.filter((k) => k === 'resetRequested').length).to.be.greaterThanOrEqual(3);
     expect(events.some((e) => e.body.kind === 'annotation' && e.body.code === 'vdpa-dev-del')).to.equal(true);
+  });
+
+  it('the virtio and vDPA provisioning rules hold on every real stream; a provisioning the kernel refused fails them', async () => {
+    for (const v of VDPA_VARIANTS) {
+      const { streams } = await readVdpaCapture(dir(v));
+      for (const [id, events] of streams) {
+        const linter = new Linter(id);
+        const findings = events.flatMap((e, i) => linter.step({ ...e, revision: i }));
+        expect(findings, `${v} ${id}`).to.deep.equal([]);
+      }
+    }
+    // the refused `device_features 0x300000000 mac ...` as if it had been recorded: the rule gives the kernel's mask
+    const text = readFileSync(path.join(dir('blk'), 'refusal-mac-without-feature.txt'), 'utf8');
+    const add = parseDevAdd(/^command: (.*)$/m.exec(text)![1]!.split(' '));
+    const linter = new Linter('x');
+    const [finding] = linter.step({ timestampNs: 0n, actor: 'management-tool', path: 'netlink', source: 'kprobe-trace', revision: 0, body: { kind: 'provisioned', ...add } });
+    expect(finding?.rule).to.equal('provisioned-attr-without-feature');
+    expect(text).to.include(`vdpa: ${finding!.message}.`);
   });
 
   it('keeps every op raw (an info annotation with the trace line) before its meaning', async () => {
