@@ -11,7 +11,10 @@ DEB13="${DEVREC_DEBIAN13:-/var/cache/devrec/debian13}"
 DIR="${1:-${DEVREC_VDPA_CACHE:-/var/cache/devrec/vdpa}/dpdk}"
 [ -e "$DEB13/root/.done" ] || { echo "fetch-dpdk.sh: no Debian 13 root at $DEB13/root (run scripts/debian13/setup.sh)" >&2; exit 1; }
 [ -e "$DIR/.done" ] && { echo "$DIR"; exit 0; }
-command -v gcc >/dev/null || { echo "fetch-dpdk.sh: gcc not found (apt-get install gcc)" >&2; exit 1; }
+if ! command -v gcc >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gcc libc6-dev >/dev/null
+fi
 MIRROR="$(sed -n 's/^deb \([^ ]*\) trixie main$/\1/p' "$DEB13/apt/sources.list" 2>/dev/null || true)"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 apt="$DIR/apt"; mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/cache"
