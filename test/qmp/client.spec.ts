@@ -198,7 +198,7 @@ describe('CLI: devrec profile --qmp against a QMP peer on a real socket', functi
   const saved = 'test/fixtures/real-peer/net-event-idx-off.answers.json';
 
   it('asks what a profile needs and derives the same profile as from the saved answers', async function () {
-    const a = readQmpAnswers(saved) as unknown as Record<string, Record<string, unknown>>;
+    const a = readQmpAnswers(saved) as unknown as Record<string, Record<string, Record<string, unknown>>>;
     const asked: string[] = [];
     const { server, address } = await serve((sock, on) => {
       sock.write(GREETING);
