@@ -212,7 +212,7 @@ describe('CLI: devrec profile --qmp against a QMP peer on a real socket', functi
           case 'query-pci': ret = a['query-pci']; break;
           case 'x-query-virtio': ret = a['x-query-virtio']; break;
           case 'x-query-virtio-status': ret = a['x-query-virtio-status']![String(args['path'])]; break;
-          case 'x-query-virtio-queue-status': ret = (a['x-query-virtio-queue-status']![String(args['path'])] as unknown[])[Number(args['queue'])]; break;
+          case 'x-query-virtio-queue-status': ret = (a['x-query-virtio-queue-status']![String(args['path'])] as unknown as unknown[])[Number(args['queue'])]; break;
           case 'qom-get': ret = args['path'] === '/machine' ? a['machineType'] : a['qom-get']![String(args['path'])]![String(args['property'])]; break;
         }
         sock.write(JSON.stringify(ret === undefined ? { error: { class: 'GenericError', desc: 'no' }, id: m['id'] } : { return: ret, id: m['id'] }) + '\r\n');
