@@ -1,11 +1,14 @@
 // The source side of a migration: runs the device's VFIO v2 state machine (RUNNING -> PRE_COPY: the precopy
-// chunk; -> PRE_COPY_P2P -> STOP_COPY: the stop-copy chunk; -> STOP), records every arc as a `vfioState` event in
-// the device's stream, and returns the migration stream (devrec records, or wrapped in QEMU's VFIO sections).
+// chunk; -> PRE_COPY_P2P -> STOP_COPY: the stop-copy chunk; -> STOP) and returns the migration stream (devrec
+// records, or wrapped in QEMU's VFIO sections). Read-only by default: the arcs are walked in memory and returned.
+// With `record: true` (what a real migration does: `migrate send`, `export --record`) every arc is appended as a
+// `vfioState` event to the device's stream, which leaves the device in STOP (`devrec vfio resume` takes it back).
 //
 // The stream carries the recorded state at one revision R (--at, default the head when the export starts). The
 // save window is the time the device spends in the saving group: if anything appends a device reset to the
 // stream during it, the export is refused, as the virtio-vfio driver drops its migration files on a reset (and
 // the device goes back to RUNNING, which is recorded too).
+import { lastStamp, nextStamp } from '../events/time.js';
 import type { EventBody, NewEvent, VfioState } from '../events/types.js';
 import { Projector } from '../project/projector.js';
 import type { DeviceState } from '../project/state.js';
@@ -27,7 +30,9 @@ export interface ExportOptions {
   persona?: { id: string; version: string };
   /** clock (ns since the epoch) for the events written and the header's exported_at */
   now?: () => bigint;
-  /** called after each arc is recorded (tests use it to act during the save window) */
+  /** append every VFIO arc to the device's stream (default: false, the store is only read) */
+  record?: boolean;
+  /** called after each arc is taken (tests use it to act during the save window) */
   onTransition?: (arc: VfioArc) => void | Promise<void>;
 }
 
@@ -61,6 +66,7 @@ export async function exportDevice(store: EventStore, device: string, options: E
   if (!EXPORT_FORMATS.includes(format)) throw new MigrationExportError(`format "${String(format)}" is not one of ${EXPORT_FORMATS.join(', ')}`);
   const flags = options.flags ?? VFIO_MIGRATION_ALL;
   const now = options.now ?? nowNs;
+  let last: bigint | undefined; // our appends keep the stream's kind of time (events/time.ts)
   const head = await store.head(device);
   if (head < 0) throw new MigrationExportError(`no device "${device}" in the store`);
   const at = options.at ?? head;
@@ -77,7 +83,9 @@ export async function exportDevice(store: EventStore, device: string, options: E
   const ours = new Set<number>();
   let windowStart = -1;
   const record = async (arc: VfioArc, actor: NewEvent['actor'] = 'vmm') => {
-    const r = await store.append(device, [{ timestampNs: now(), actor, path: 'vfio-ioctl', source: 'api', body: { kind: 'vfioState', from: arc.from, to: arc.to } }]);
+    if (!options.record) return;
+    last = nextStamp(last ?? await lastStamp(store, device), now());
+    const r = await store.append(device, [{ timestampNs: last, actor, path: 'vfio-ioctl', source: 'api', body: { kind: 'vfioState', from: arc.from, to: arc.to } }]);
     ours.add(r.firstRevision);
     if (windowStart < 0) windowStart = r.firstRevision;
   };

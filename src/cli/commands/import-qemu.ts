@@ -1,8 +1,9 @@
 // devrec import qemu-trace FILE[.gz] [--prefix P]: QEMU trace log -> one stream per virtio device.
 import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
+import { hexKeys } from '../../events/json.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
-import { withProgress } from '../progress.js';
+import { progressText, withProgress } from '../progress.js';
 
 export function qemuTraceSubcommand() {
   return new Command('qemu-trace')
@@ -15,7 +16,11 @@ export function qemuTraceSubcommand() {
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await withProgress(`importing ${file}`, opts, () => importQemuTrace(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {}));
+          const t0 = performance.now();
+          summary = await withProgress(`importing ${file}`, opts, (p) => importQemuTrace(store, file, {
+            ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+            onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
+          }));
         } catch (err) {
           throw new CliError((err as Error).message);
         }
@@ -24,6 +29,9 @@ export function qemuTraceSubcommand() {
         for (const d of summary.devices) process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  ${d.events} events\n`);
         if (summary.unattributedQueueLines) process.stdout.write(`  ${summary.unattributedQueueLines} virtqueue line(s) for queues no notify tied to a device were skipped\n`);
         if (summary.orphanAccesses) process.stdout.write(`  ${summary.orphanAccesses} access(es) to virtio regions outside any traced BAR were skipped\n`);
+        const unused = Object.entries(summary.unusedLines);
+        if (unused.length) process.stdout.write(`  lines not used: ${unused.map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
+        if (summary.clock === 'none') process.stdout.write('  no times in the trace (no pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them): events are ordered by line\n');
       });
     });
 }
@@ -45,7 +53,7 @@ export function qemuStateSubcommand() {
         } catch (err) {
           throw new CliError(`${file}: ${(err as Error).message}`);
         }
-        if (opts.json) return writeJson(summary);
+        if (opts.json) return writeJson(hexKeys(summary, { status: 2 }));
         process.stdout.write(`${file}: ${summary.size} bytes, ${summary.sections} sections (${Object.entries(summary.walks).map(([k, v]) => `${v} ${k}`).join(', ')}), ${summary.devices.length} virtio device(s)\n`);
         for (const d of summary.devices) {
           process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  status 0x${d.status.toString(16)}  ${d.numQueues} queues  revisions ${d.firstRevision}..${d.lastRevision}${d.continued ? ' (continued)' : ''}\n`);

@@ -38,10 +38,11 @@ export const eventsDescriptor = {
                 "QEMU_STATE": 4,
                 "MIGRATION_STREAM": 5,
                 "SIMULATION": 6,
-                "QEMU_MIGRATION": 7,
-                "QMP": 8,
-                "VDPA": 9,
-                "VFIO": 10
+                "KPROBE_TRACE": 7,
+                "QEMU_MIGRATION": 8,
+                "QMP": 9,
+                "VDPA": 10,
+                "VFIO": 11
               }
             },
             "Transport": {

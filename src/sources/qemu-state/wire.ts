@@ -4,7 +4,8 @@
 //  - the offered (host) features: not saved by QEMU. `features.device` is unknown; the decoded device keeps the hints
 //    the stream does give (VERSION_1, a bit >= 32, RING_PACKED offered).
 //  - split rings: used_idx, the shadow avail idx and inuse are not saved (virtio_load re-reads them from guest
-//    memory): `usedIdx` and `availIdx` are unknown, and so are the wrap counters (a packed-ring notion). Packed rings
+//    memory): `usedIdx` and `availIdx` are unknown (a full migration stream gives them from guest RAM, guest-ram.ts),
+//    and so are the wrap counters (a packed-ring notion). Packed rings
 //    carry last_avail_idx / used_idx and both wrap counters.
 //  - a queue's maximum size: on virtio-pci known only from the virtio/ringsize subsection (num_default); QEMU's
 //    virtio-mmio always answers QueueNumMax with 1024.
@@ -67,7 +68,7 @@ export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: S
       // QEMU's virtio-pci gives queue i notify offset i (virtio_pci_common_read, VIRTIO_PCI_COMMON_Q_NOFF)
       notifyOff: modernPci ? q.index : null,
       lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx, availWrap: packed ? q.lastAvailWrap ?? null : null,
-      usedWrap: packed ? q.usedWrap ?? null : null, availIdx: null, resetPending: false,
+      usedWrap: packed ? q.usedWrap ?? null : null, availIdx: q.availIdx ?? null, resetPending: false,
     };
   });
   const s = initialState(dev.id);
