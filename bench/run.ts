@@ -22,6 +22,11 @@ import { QemuTraceImporter } from '../src/sources/qemu-trace.js';
 import { QemuTraceImporter as TraceImporterBeforeIssue13 } from './baseline/qemu-trace-before-issue13.js';
 import { Linter } from '../src/project/rules/lint.js';
 import { cliBench } from './cli.js';
+import { applyInPlace } from '../src/project/reducer.js';
+import { initialState } from '../src/project/state.js';
+import { scanStream } from '../src/store/types.js';
+import { applyInPlace as applyInPlaceBefore } from './baseline/reducer-before-issue12.js';
+import { initialState as initialStateBefore } from './baseline/state-before-issue12.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number) => {
@@ -221,6 +226,20 @@ async function main(): Promise<void> {
   const replays: number[] = [];
   for (let i = 0; i < 3; i++) replays.push((await timeAsync(() => new Projector(ro, { snapshotEvery: 0 }).replay(DEVICE)))[1]);
   const replayMs = [...replays].sort((a, b) => a - b)[1]!;
+  // issue 12 (device state v2, unknowns): the reducer before and after on the same stream, alternating, median of 3
+  const reduceBefore: number[] = [];
+  const reduceAfter: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    reduceBefore.push((await timeAsync(async () => {
+      const s = initialStateBefore(DEVICE);
+      await scanStream(ro, DEVICE, {}, (e) => applyInPlaceBefore(s, e));
+    }))[1]);
+    reduceAfter.push((await timeAsync(async () => {
+      const s = initialState(DEVICE);
+      await scanStream(ro, DEVICE, {}, (e) => applyInPlace(s, e));
+    }))[1]);
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
   let readCount = 0;
   const [, readMs] = await timeAsync(async () => {
     for await (const c of ro.readChunks(DEVICE)) readCount += c.length;
@@ -232,6 +251,8 @@ async function main(): Promise<void> {
   log('|---|---|---|');
   log(`| read + decode (store.readChunks) | ${readMs.toFixed(0)} ms | ${rate(readCount, readMs)} |`);
   log(`| full replay: read + decode + reduce (Projector.replay), median of 3 (${replays.map((m) => rate(N, m)).join(', ')}) | ${replayMs.toFixed(0)} ms | ${rate(N, replayMs)} |`);
+  log(`| read + decode + reduce, reducer before issue 12 (state v1, bench/baseline), median of 3 | ${med(reduceBefore).toFixed(0)} ms | ${rate(N, med(reduceBefore))} |`);
+  log(`| read + decode + reduce, reducer now (state v2 with unknowns), median of 3, same run, alternating | ${med(reduceAfter).toFixed(0)} ms | ${rate(N, med(reduceAfter))} |`);
   log('');
   rmSync(root, { recursive: true, force: true });
 
