@@ -656,9 +656,9 @@ export function checkCompatibility(source: DeviceState, target: Profile, info: S
   }
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.filter((f) => f.severity === 'warning').length;
-  // a rule that could not be checked is a warning-level outcome: "compatible" would claim what nobody checked
+  // rules not checked do not change the verdict (nothing was found); they are listed beside it, with how to learn
   return {
-    verdict: errors ? 'incompatible' : warnings || notChecked.length ? 'compatible-with-warnings' : 'compatible',
+    verdict: errors ? 'incompatible' : warnings ? 'compatible-with-warnings' : 'compatible',
     allowedMoves: allowed,
     moves: MOVE_NAMES.filter(([b]) => allowed & b).map(([, n]) => n),
     limitingFactors: [...limiting].sort(),

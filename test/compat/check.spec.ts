@@ -4,7 +4,7 @@ import { checkCompatibility, COMPAT_RULES } from '../../src/compat/check.js';
 import { diffStates } from '../../src/compat/diff.js';
 import { type Profile, ProfileError, deriveProfile, parseProfile, profileToJson } from '../../src/compat/profile.js';
 import { featureNames } from '../../src/model/index.js';
-import { type DeviceState, initialQueue, initialState } from '../../src/project/state.js';
+import { type DeviceState, initialQueue, initialState, wholeConfigKnown } from '../../src/project/state.js';
 
 function netDevice(over: { device?: bigint; accepted?: bigint; transport?: DeviceState['transport'] } = {}): DeviceState {
   const s = initialState('virtio-net-pci@00:02.0');
@@ -17,6 +17,7 @@ function netDevice(over: { device?: bigint; accepted?: bigint; transport?: Devic
   s.features.acceptedVia = s.transport.endsWith('legacy') ? 'legacy-write' : 'features-ok';
   s.pci = { config: new Uint8Array(0), ...s.pci, vendor: 0x1af4, device: s.transport === 'pci-legacy' ? 0x1000 : 0x1041, subsystemVendor: 0x1af4, subsystem: 1, revision: s.transport === 'pci-legacy' ? 0 : 1 };
   s.config = Uint8Array.from([0x52, 0x54, 0x00, 0xde, 0x0e, 0x01, 0x01, 0x00]);
+  s.configKnown = wholeConfigKnown(s.config);
   s.queues = [0, 1, 2].map((i) => ({ ...initialQueue(i), size: i === 2 ? 64 : 256, maxSize: i === 2 ? 64 : 256, enabled: true, desc: 0x1000n * BigInt(i + 1) }));
   s.numQueues = 3;
   return s;
@@ -156,7 +157,7 @@ describe('compat: checkCompatibility', function () {
     const nc = u.notChecked.find((n) => n.rule === 'passive-features-differ')!;
     expect(nc.needs).to.deep.equal(['features.device']);
     expect(nc.learn[0]).to.contain('vdpa dev config show');
-    expect(u.verdict).to.equal('compatible-with-warnings');
+    expect(u.verdict).to.equal('compatible');
     const parentLacks = deriveProfile(src);
     parentLacks.features.parent = 0x300000000n;
     expect(checkCompatibility(src, parentLacks).findings.find((f) => f.rule === 'parent-cannot-provision')!.message).to.contain('cannot provision a matching device');
@@ -264,6 +265,7 @@ describe('compat: diffStates', function () {
     const b = netDevice({ device: 0x10130bf8024n | (1n << 3n), accepted: 0x10130af8024n });
     b.device = 'other';
     b.config = Uint8Array.from([0x52, 0x54, 0x00, 0xde, 0x0e, 0x02, 0x00, 0x00]);
+    b.configKnown = wholeConfigKnown(b.config);
     b.queues[0]!.maxSize = 1024;
     a.queues[1]!.lastAvailIdx = 3;
     b.queues[1]!.lastAvailIdx = 7;
@@ -284,6 +286,7 @@ describe('compat: diffStates', function () {
     const a = initialState('blk');
     a.type = 'blk';
     a.config = Uint8Array.from(Buffer.from('008000000000000000000000fe0000002000103f00020000', 'hex'));
+    a.configKnown = wholeConfigKnown(a.config);
     const b = { ...a, config: Uint8Array.from(Buffer.from('004000000000000000000000800000002000103f00100000', 'hex')) };
     const d = diffStates(a, b).differences.map((x) => [x.path, x.a, x.b]);
     expect(d).to.deep.equal([['config.blk_size', 512, 4096], ['config.capacity', '0x8000', '0x4000'], ['config.seg_max', 254, 128]]);

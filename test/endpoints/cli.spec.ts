@@ -81,7 +81,7 @@ describe('CLI: devrec migrate', function () {
 
     const a = JSON.parse((await devrec(['state', NET0, '--json', '--store', src])).stdout);
     const b = JSON.parse((await devrec(['state', NET0, '--json', '--store', dst])).stdout);
-    for (const k of ['revision', 'eventCount', 'timestamp', 'timestampNs', 'vfioState']) {
+    for (const k of ['revision', 'eventCount', 'timestamp', 'timestampNs', 'vfioState', 'sources']) {
       delete a[k];
       delete b[k];
     }

@@ -22,7 +22,7 @@ async function recordNet(dir: string, rounds: number): Promise<string> {
   return store;
 }
 const bookkeeping = (s: Record<string, unknown>) => {
-  const { revision: _r, eventCount: _e, timestamp: _t, timestampNs: _tn, vfioState: _v, ...rest } = s;
+  const { revision: _r, eventCount: _e, timestamp: _t, timestampNs: _tn, vfioState: _v, sources: _s, ...rest } = s;
   return rest;
 };
 
@@ -61,7 +61,7 @@ describe('CLI: export, inspect, import stream', function () {
     expect(ins.stdout).to.contain('integrity: ok');
     expect(ins.stdout).to.contain('verdict: ok');
     const json = JSON.parse((await devrec(['inspect', file, '--json'])).stdout);
-    expect(json).to.deep.include({ format: 'devrec', ok: true, integrity: 'ok', schemaMatches: true, version: { major: 1, minor: 0 } });
+    expect(json).to.deep.include({ format: 'devrec', ok: true, integrity: 'ok', schemaMatches: true, version: { major: 1, minor: 1 } });
     expect(json.records[0]).to.deep.include({ offset: 0, tag: '0x44560001', name: 'SCHEMA_HEADER', flags: '0x0', optional: false });
     expect(json.records[0].decoded.provenance).to.deep.include({ sourceStream: DEV, sourceRevision: 100, backend: 'simulation', recorder: 'devrec' });
     expect(json.records.at(-1)).to.deep.include({ name: 'INTEGRITY', size: 32 });

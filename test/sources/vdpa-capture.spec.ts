@@ -200,8 +200,8 @@ describe('vDPA capture importer: bad inputs', () => {
     expect(summary.devices.map((d) => d.provisioned)).to.deep.equal(['unknown', 'unknown']);
     const s = project('x', streams.get('vdpa-blk@vduse1')!);
     expect(s.queues.map((q) => q.maxSize)).to.deep.equal([256]);
-    expect(s.provisioned).to.equal(undefined);
-    expect(s.status).to.equal(0);
+    expect(s.provisioned).to.equal(null);
+    expect(s.status).to.equal(null); // `dev show` does not show the status: unknown, not 0
   });
 
   it('parses the tracefs lines of entry and return probes and trace markers', () => {

@@ -169,6 +169,8 @@ export function renderCheck(source: LoadedSource, targetFile: string, r: CompatR
     out.push(c.dim(`          ref: ${f.reference}`));
   }
   if (!r.findings.length) out.push('  no findings');
+  // rules that needed a value no source recorded: not compared (never against 0), and how to learn it
+  for (const n of r.notChecked) out.push(`  ${c.yellow('not checked')} ${c.bold(n.rule)}: needs ${n.needs.join(', ')} (unknown): ${n.learn.join('; ')}`);
   return out.join('\n') + '\n';
 }
 

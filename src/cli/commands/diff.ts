@@ -6,7 +6,7 @@ import { Command } from '@commander-js/extra-typings';
 import { DIFF_CLASSES, type DiffClass, type Difference, type Divergence, diffStates, firstDivergence, sortKeys } from '../../compat/diff.js';
 import { openStore, storeUrlFromEnv } from '../../store/open.js';
 import type { EventStore } from '../../store/types.js';
-import { CliError, storeOption, writeJson } from '../common.js';
+import { CliError, EXIT_INCOMPATIBLE, setExitCode, storeOption, writeJson } from '../common.js';
 import { type LoadedSource, colors, isFile, isQemuStreamFile, loadQemuStreamFile, loadStoreDevice, loadStreamFile } from './check.js';
 
 const CLASS_TITLE: Record<DiffClass, string> = {
@@ -53,7 +53,7 @@ export function diffCommand() {
         const result = diffStates(sa.state, sb.state);
         let divergence: Divergence | undefined;
         if (store && sa.store && sb.store) divergence = await firstDivergence(store, sa.store.id, sb.store.id, sa.store.revision, sb.store.revision);
-        if (result.counts.abi > 0) process.exitCode = 2;
+        if (result.counts.abi > 0) setExitCode(EXIT_INCOMPATIBLE);
         if (opts.json) {
           writeJson(sortKeys({ a: sa.label, b: sb.label, ...result, ...(divergence ? { divergence } : {}) }));
           return;
