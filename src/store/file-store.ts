@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { Subject, filter, interval, merge, type Observable, defer, ignoreElements, tap, finalize, share } from 'rxjs';
 import { EventBatchWriter, fastDecodeEvent } from '../events/fast-codec.js';
-import { CodecError } from '../events/codec.js';
+import { CodecError } from '../events/codec-error.js';
 import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
 import {
   FrameError, MAX_RECORD_BYTES, RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES, buildRecord, checkSegmentHeader,
