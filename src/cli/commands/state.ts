@@ -1,7 +1,8 @@
 // devrec state ID [--at N | --at-time ISO] [--json]
 import { Command } from '@commander-js/extra-typings';
 import { Projector, UnknownDeviceError } from '../../project/projector.js';
-import { stateToJson } from '../../project/state.js';
+import { configFieldsJson, decodeStateConfig, type ByteOrder } from '../../project/device-config.js';
+import { stateToJson, type DeviceState } from '../../project/state.js';
 import { CliError, parseRevision, storeOption, withStore, writeJson } from '../common.js';
 import { renderState } from '../render.js';
 import { withProgress } from '../progress.js';
@@ -13,9 +14,13 @@ export function stateCommand() {
     .option('--at <n>', 'state after event N', (v) => parseRevision(v, '--at'))
     .option('--at-time <iso>', 'state after the last event at or before this time')
     .addOption(storeOption())
+    .option('--guest-endian <order>', "the guest's byte order (little or big): decodes a legacy device's multi-byte config fields")
     .option('--json', 'JSON output')
     .action(async (id, opts) => {
       if (opts.at !== undefined && opts.atTime !== undefined) throw new CliError('give --at or --at-time, not both');
+      const guest = opts.guestEndian;
+      if (guest !== undefined && guest !== 'little' && guest !== 'big') throw new CliError(`--guest-endian "${guest}": give little or big`);
+      const order: ByteOrder | null = guest ?? null;
       await withStore(opts.store, true, async (store) => {
         const projector = new Projector(store);
         const head = await store.head(id);
@@ -29,8 +34,24 @@ export function stateCommand() {
           if (at < 0) throw new CliError(`--at-time ${opts.atTime}: device ${id} has no event that early`);
         }
         const state = await withProgress(`projecting ${id}`, opts, () => projector.stateAt(id, at));
-        if (opts.json) writeJson(stateToJson(state));
-        else process.stdout.write(renderState(state));
+        if (opts.json) writeJson(stateJson(state, order));
+        else process.stdout.write(renderState(state, order));
       });
     });
+}
+
+/** stateToJson with the config decoded by field (`configFields`, after `config`) for device types with a layout. */
+export function stateJson(s: DeviceState, guestByteOrder: ByteOrder | null): Record<string, unknown> {
+  const json = stateToJson(s);
+  const decoded = decodeStateConfig(s, guestByteOrder);
+  if (!decoded) return json;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    out[k] = v;
+    if (k === 'config') {
+      out['configFields'] = configFieldsJson(decoded);
+      out['configByteOrder'] = decoded.byteOrder;
+    }
+  }
+  return out;
 }
