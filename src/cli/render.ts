@@ -3,6 +3,8 @@ import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIsoNs } from '../events/describe.js';
 import { configFieldsText, decodeStateConfig, type ByteOrder } from '../project/device-config.js';
+import { netControlOf, netControlText } from '../project/net-control.js';
+import { legacyNegotiated } from '../compat/check.js';
 import type { DeviceState } from '../project/state.js';
 
 function wrapNames(names: string[], indent: string, width = 100): string {
@@ -68,5 +70,9 @@ export function renderState(s: DeviceState, guestByteOrder: ByteOrder | null = n
   }
   if (s.vfioState) out.push(`vfio       ${s.vfioState.toUpperCase()}`);
   if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);
+  if (s.type === 'net' && s.control.length) {
+    const ctrl = netControlOf(s.control, legacyNegotiated(s) ? guestByteOrder : 'little');
+    for (const [i, l] of netControlText(ctrl).entries()) out.push(`${i === 0 ? 'net ctrl  ' : '          '} ${l}`);
+  }
   return out.join('\n') + '\n';
 }

@@ -1,7 +1,9 @@
 // devrec state ID [--at N | --at-time ISO] [--json]
 import { Command } from '@commander-js/extra-typings';
+import { legacyNegotiated } from '../../compat/check.js';
 import { Projector, UnknownDeviceError } from '../../project/projector.js';
 import { configFieldsJson, decodeStateConfig, type ByteOrder } from '../../project/device-config.js';
+import { netControlOf, netControlToJson } from '../../project/net-control.js';
 import { stateToJson, type DeviceState } from '../../project/state.js';
 import { CliError, parseRevision, storeOption, withStore, writeJson } from '../common.js';
 import { renderState } from '../render.js';
@@ -40,18 +42,24 @@ export function stateCommand() {
     });
 }
 
-/** stateToJson with the config decoded by field (`configFields`, after `config`) for device types with a layout. */
+/** Byte order of control-queue payloads: little-endian (modern), the guest's (legacy). */
+export function controlByteOrder(s: DeviceState, guestByteOrder: ByteOrder | null): ByteOrder | null {
+  return legacyNegotiated(s) ? guestByteOrder : 'little';
+}
+
+/** stateToJson with the config decoded by field (`configFields`, after `config`) for device types with a layout, and
+ * for net devices the control-queue state (`netControl`, after `control`). */
 export function stateJson(s: DeviceState, guestByteOrder: ByteOrder | null): Record<string, unknown> {
   const json = stateToJson(s);
   const decoded = decodeStateConfig(s, guestByteOrder);
-  if (!decoded) return json;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(json)) {
     out[k] = v;
-    if (k === 'config') {
+    if (k === 'config' && decoded) {
       out['configFields'] = configFieldsJson(decoded);
       out['configByteOrder'] = decoded.byteOrder;
     }
+    if (k === 'control' && s.type === 'net') out['netControl'] = netControlToJson(netControlOf(s.control, controlByteOrder(s, guestByteOrder)));
   }
   return out;
 }
