@@ -4,6 +4,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { stateJson } from '../../src/cli/commands/state.js';
+import { diffStates } from '../../src/compat/diff.js';
 import { configFieldsJson, decodeStateConfig } from '../../src/project/device-config.js';
 import { Projector } from '../../src/project/projector.js';
 import type { DeviceState } from '../../src/project/state.js';
@@ -101,4 +103,28 @@ describe('device config by field on the QEMU captures', function () {
     const net = (await states('pc-legacy-msix', 'devstate')).find((s) => s.type === 'net')!;
     expect(configFieldsJson(decodeStateConfig(net)!)['mac']).to.match(/^52:54:00:de:0e:0[12]$/);
   });
+
+  it('diff compares config by field: two NICs differ in config.mac (ABI), trace and device-state agree on the NIC config', async () => {
+    const trace = await states('pc-modern-net-blk', 'trace');
+    const [n2, n3] = ['00:02.0', '00:03.0'].map((a) => trace.find((s) => s.device === `virtio-net-pci@${a}`)!);
+    const d = diffStates(n2!, n3!).differences.filter((x) => x.path.startsWith('config.'));
+    expect(d).to.deep.equal([{ path: 'config.mac', class: 'abi', change: 'changed', a: '52:54:00:de:0e:01', b: '52:54:00:de:0e:02' }]);
+    const dev = (await states('pc-modern-net-blk', 'devstate')).find((s) => s.device === 'virtio-net-pci@00:02.0')!;
+    expect(diffStates(n2!, dev).differences.filter((x) => x.path.startsWith('config.'))).to.deep.equal([]);
+    // the blk device: the trace holds 52 config bytes (what the driver read), the device-state stream all 60
+    const bt = trace.find((s) => s.type === 'blk')!;
+    const bd = (await states('pc-modern-net-blk', 'devstate')).find((s) => s.type === 'blk')!;
+    const cfg = diffStates(bt, bd).differences.filter((x) => x.path.startsWith('config.')).map((x) => `${x.path}:${String(x.a)}:${String(x.b)}`);
+    expect(cfg).to.include.members(['config.max_write_zeroes_seg:null:1', 'config.write_zeroes_may_unmap:null:1']);
+  });
+
+  it('state --json shows configFields and, for a NIC, netControl', async () => {
+    const net = (await states('pc-modern-net-blk', 'trace')).find((s) => s.type === 'net')!;
+    const j = stateJson(net, null);
+    expect(Object.keys(j).indexOf('configFields')).to.equal(Object.keys(j).indexOf('config') + 1);
+    expect(j['configFields']).to.deep.equal({ mac: '52:54:00:de:0e:01', status: 1 });
+    expect(j['configByteOrder']).to.equal('little');
+    expect(j).to.have.property('netControl');
+  });
 });
+
