@@ -1,5 +1,5 @@
 // Text rendering of a device state for terminals.
-import { bytesToHex, hex64 } from '../events/json.js';
+import { bytesToHex, hex64, vfioStateName } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIsoNs } from '../events/describe.js';
 import { configFieldsText, decodeStateConfig, type ByteOrder } from '../project/device-config.js';
@@ -68,7 +68,7 @@ export function renderState(s: DeviceState, guestByteOrder: ByteOrder | null = n
     const order = fields.byteOrder === null ? ' (legacy: guest byte order not known, give --guest-endian)' : '';
     out.push(wrapNames(configFieldsText(fields).split(', ').map((x, i, a) => x + (i < a.length - 1 ? ',' : '')), '           ').replace(/^ {11}/, `fields     `) + order);
   }
-  if (s.vfioState) out.push(`vfio       ${s.vfioState.toUpperCase()}`);
+  if (s.vfioState) out.push(`vfio       ${vfioStateName(s.vfioState)}`);
   if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);
   if (s.type === 'net' && s.control.length) {
     const ctrl = netControlOf(s.control, legacyNegotiated(s) ? guestByteOrder : 'little');
