@@ -14,7 +14,8 @@ export interface NetRssConfig {
   hashTypes: number;
   indirectionTable: number[];
   unclassifiedQueue: number;
-  maxTxVq: number;
+  /** null when the source does not keep it (QEMU's saved RSS state) */
+  maxTxVq: number | null;
   /** hash key, hex */
   key: string;
 }
@@ -38,12 +39,12 @@ export interface NetControlState {
   hash: NetHashConfig | null;
   /** VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET: the offload feature bits in use */
   guestOffloads: bigint | null;
-  /** VIRTIO_NET_CTRL_ANNOUNCE_ACK commands since reset */
-  announceAcks: number;
-  /** commands the device refused (VIRTIO_NET_ERR) since reset */
-  rejected: number;
+  /** VIRTIO_NET_CTRL_ANNOUNCE_ACK commands since reset (null: the source keeps no count) */
+  announceAcks: number | null;
+  /** commands the device refused (VIRTIO_NET_ERR) since reset (null: the source keeps no count) */
+  rejected: number | null;
   /** commands of a class/command devrec does not fold (kept in the event log only) since reset */
-  other: number;
+  other: number | null;
 }
 
 export function initialNetControl(): NetControlState {
@@ -144,11 +145,11 @@ function hashConfig(p: Payload): NetHashConfig | undefined {
 export function applyNetControl(s: NetControlState, c: ControlCommandFields, byteOrder: ByteOrder | null): void {
   const spec = netCtrlCommand(c.class, c.command);
   if (!spec || spec.payload === 'opaque') {
-    s.other++;
+    if (s.other !== null) s.other++;
     return;
   }
   if (c.ack === NET_CTRL_ACK.ERR) {
-    s.rejected++;
+    if (s.rejected !== null) s.rejected++;
     return;
   }
   const applied = c.ack === NET_CTRL_ACK.OK;
@@ -186,7 +187,7 @@ export function applyNetControl(s: NetControlState, c: ControlCommandFields, byt
       return;
     }
     case 'none':
-      if (applied) s.announceAcks++;
+      if (applied && s.announceAcks !== null) s.announceAcks++;
       return;
     case 'vq-pairs': {
       const n = p.n(2);
@@ -234,7 +235,7 @@ export function netControlText(s: NetControlState): string[] {
   const out = [`rx mode ${NET_RX_MODES.map((m) => `${m} ${b(s.rxMode[m])}`).join(', ')}`];
   out.push(`mac ${s.mac ?? '?'}; filter ${s.macTable ? `unicast [${s.macTable.unicast.join(' ')}] multicast [${s.macTable.multicast.join(' ')}]` : '?'}`);
   out.push(`vlans [${s.vlans.ids.join(' ')}]${s.vlans.complete ? '' : ' (others not known)'}; queue pairs ${s.queuePairs ?? '?'}; guest offloads ${s.guestOffloads === null ? '?' : '0x' + s.guestOffloads.toString(16)}`);
-  if (s.rss) out.push(`rss hash types 0x${s.rss.hashTypes.toString(16)}, ${s.rss.indirectionTable.length} table entries, unclassified ${s.rss.unclassifiedQueue}, max tx vq ${s.rss.maxTxVq}, key ${s.rss.key}`);
+  if (s.rss) out.push(`rss hash types 0x${s.rss.hashTypes.toString(16)}, ${s.rss.indirectionTable.length} table entries, unclassified ${s.rss.unclassifiedQueue}, max tx vq ${s.rss.maxTxVq ?? '?'}, key ${s.rss.key}`);
   if (s.hash) out.push(`hash types 0x${s.hash.hashTypes.toString(16)}, key ${s.hash.key}`);
   if (s.announceAcks || s.rejected || s.other) out.push(`announce acks ${s.announceAcks}, refused ${s.rejected}, other ${s.other}`);
   return out;
