@@ -1,7 +1,14 @@
 // Decode helpers of the generated codec: the slow paths (multi-byte varints, groups) and error construction.
 // The generated decoders inline the common cases and call these for the rest.
 import { CodecError } from '../codec-error.js';
-import { LO, HI, R, S32, S64, TWO32 } from './scratch.js';
+import { LO, HI, R, TWO32 } from './scratch.js';
+
+// big()'s own 8-byte view (module constants of this module: the hot path reads no imported binding)
+const B8 = new Uint8Array(8);
+const B32 = new Uint32Array(B8.buffer);
+const B64 = new BigUint64Array(B8.buffer);
+const BLO = LO;
+const BHI = HI;
 
 /** A message as named in decode errors: its name and field number -> field name. */
 export interface MsgInfo { name: string; fields: Map<number, string> }
@@ -133,9 +140,9 @@ export function group(buf: Uint8Array, pos: number, end: number, t0: number, s: 
 
 export function big(lo: number, hi: number): bigint {
   if (hi === 0 && lo < 0x40000000) return BigInt(lo);
-  S32[LO] = lo;
-  S32[HI] = hi;
-  return S64[0]!;
+  B32[BLO] = lo;
+  B32[BHI] = hi;
+  return B64[0]!;
 }
 
 export function u64num(lo: number, hi: number, m: MsgInfo, t: number): number {
