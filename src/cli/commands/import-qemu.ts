@@ -3,7 +3,7 @@ import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
 import { hexKeys } from '../../events/json.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
-import { withProgress } from '../progress.js';
+import { progressText, withProgress } from '../progress.js';
 
 export function qemuTraceSubcommand() {
   return new Command('qemu-trace')
@@ -16,7 +16,11 @@ export function qemuTraceSubcommand() {
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await withProgress(`importing ${file}`, opts, () => importQemuTrace(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {}));
+          const t0 = performance.now();
+          summary = await withProgress(`importing ${file}`, opts, (p) => importQemuTrace(store, file, {
+            ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+            onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
+          }));
         } catch (err) {
           throw new CliError((err as Error).message);
         }

@@ -7,7 +7,7 @@ import { netControlOf, netControlToJson } from '../../project/net-control.js';
 import { stateToJson, type DeviceState } from '../../project/state.js';
 import { CliError, parseRevision, resolveDeviceAt, storeOption, withStore, writeJson } from '../common.js';
 import { renderState } from '../render.js';
-import { withProgress } from '../progress.js';
+import { progressText, withProgress } from '../progress.js';
 
 export function stateCommand() {
   return new Command('state')
@@ -34,7 +34,9 @@ export function stateCommand() {
           at = await projector.revisionAtTime(id, BigInt(ms) * 1_000_000n + 999_999n);
           if (at < 0) throw new CliError(`--at-time ${opts.atTime}: device ${id} has no event that early`);
         }
-        const state = await withProgress(`projecting ${id}`, opts, () => projector.stateAt(id, at));
+        const t0 = performance.now();
+        const state = await withProgress(`projecting ${id}`, opts, (p) =>
+          new Projector(store, { onProgress: (n, total) => p.update(`projecting ${id}: ${progressText(n, total, 'events', t0)}`) }).stateAt(id, at));
         if (opts.json) writeJson(stateJson(state, order));
         else process.stdout.write(renderState(state, order));
       });
