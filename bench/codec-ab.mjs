@@ -45,7 +45,7 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
 const fmt = (r) => (r >= 1e6 ? `${(r / 1e6).toFixed(2)}M/s` : `${(r / 1e3).toFixed(0)}k/s`);
 
 console.log(`node ${process.version}; A = ${aDir}, B = ${bDir}; ${ROUNDS} interleaved rounds of ${ROUND_MS} ms, median`);
-console.log('| case | direction | A (before) | B (after) | B/A |');
+console.log('| case | direction | A | B | B/A |');
 console.log('|---|---|---|---|---|');
 for (const [name, make] of CASES) {
   const events = Array.from({ length: N }, (_, i) => ev(i, make(i)));
