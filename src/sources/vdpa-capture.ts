@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NewEvent } from '../events/types.js';
 import { deviceTypeByName } from '../model/index.js';
-import { VDPA_CLASS_TYPES } from '../model/vdpa.js';
+import { VDPA_CLASS_TYPES, vdpaParent } from '../model/vdpa.js';
 import type { EventStore } from '../store/types.js';
 import { parseTraceLine, VdpaOpDecoder, VdpaOpError } from '../transport/vdpa.js';
 import { type MgmtdevInfo, parseDevAdd, readDevShow, readMgmtdevShow, type VdpaDevInfo, VdpaInputError, vdpaToolFeatureMask } from './vdpa-cli.js';
@@ -89,7 +89,8 @@ function headerEvents(info: VdpaDevInfo, mgmt: MgmtdevInfo | undefined, file: st
   if (info.maxVqSize !== null) {
     for (let index = 0; index < (info.maxVqs ?? 0); index++) out.push({ ...base, actor: 'device', body: { kind: 'queueConfigured', index, maxSize: info.maxVqSize } });
   }
-  if (mgmt && mgmt.devFeatureNames) {
+  // A parent whose devices bring their own features (VDUSE) reports dev_features that bound nothing: not recorded.
+  if (mgmt && mgmt.devFeatureNames && !vdpaParent(mgmt.name)?.featuresFromDevice) {
     let value: bigint;
     try {
       value = vdpaToolFeatureMask(mgmt.devFeatureNames, type);
