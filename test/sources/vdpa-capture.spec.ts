@@ -194,6 +194,17 @@ describe('vDPA capture importer: bad inputs', () => {
     ]);
   });
 
+  it('a trace without command markers: the adds of commands.txt provision the devices', async () => {
+    const d = copy('blk-mq2');
+    const text = readFileSync(path.join(d, 'trace.txt'), 'utf8');
+    writeFileSync(path.join(d, 'trace.txt'), text.split('\n').filter((l) => !l.includes('tracing_mark_write')).join('\n'));
+    const { summary, streams } = await readVdpaCapture(d);
+    expect(summary.devices.map((x) => x.provisioned)).to.deep.equal(['recorded', 'recorded']);
+    const s = project('x', streams.get('vdpa-blk@vduse1')!);
+    expect(s.provisioned).to.deep.include({ name: 'vduse1', mgmtdev: 'vduse', macGiven: false });
+    expect(s.features.accepted).to.equal(0x330006644n);
+  });
+
   it('`vdpa -jp dev show` alone: one stream per device, provisioning only (what was given stays unknown)', async () => {
     const { summary, streams } = await readVdpaCapture(path.join(dir('blk-mq2'), 'dev.json'));
     expect([...streams.keys()]).to.deep.equal(['vdpa-blk@vduse0', 'vdpa-blk@vduse1']);
