@@ -18,6 +18,7 @@ import type { NewEvent, Region, Transport } from '../events/types.js';
 import { deviceTypeById } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
+import { VfioTraceDevices, type VfioTraceSummary, isVfioTraceEvent } from './qemu-trace-vfio.js';
 
 export class TraceFormatError extends Error {
   constructor(readonly input: string, readonly line: number, reason: string) {
@@ -115,6 +116,8 @@ export interface TraceImportSummary {
   unattributedQueueLines: number;
   /** accesses to virtio regions at addresses no traced BAR programming covers */
   orphanAccesses: number;
+  /** vfio passthrough devices (src/sources/qemu-trace-vfio.ts), when the trace has vfio events */
+  vfio?: VfioTraceSummary;
 }
 
 export type TraceSink = (device: string, events: NewEvent[]) => Promise<void>;
@@ -148,7 +151,13 @@ export class QemuTraceImporter {
   unattributed = 0;
   orphanAccesses = 0;
 
-  constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {}
+  /** passed-through devices: their own module, fed every vfio_* line */
+  private readonly vfio: VfioTraceDevices;
+  private vfioLines = 0;
+
+  constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {
+    this.vfio = new VfioTraceDevices((reason) => this.fail(reason), sink, flushEvery);
+  }
 
   /**
    * Feeds one line. Returns a promise only when a device's buffer went to the sink (await it then); otherwise
@@ -160,7 +169,7 @@ export class QemuTraceImporter {
     // Most lines of a raw trace are events devrec does not read: skip them before cutting the line up.
     const sp = text.indexOf(' ');
     const c0 = text.charCodeAt(0);
-    if (c0 >= 97 && !HANDLED.has(sp < 0 ? text : text.slice(0, sp))) return undefined;
+    if (c0 >= 97 && !HANDLED.has(sp < 0 ? text : text.slice(0, sp)) && !text.startsWith('vfio_')) return undefined;
     const t = parseTraceLine(text);
     if (!t) return undefined; // not a trace line (QEMU warnings in the same log): skip
     // Time: the prefix when the trace has one; otherwise the line number, so order is kept and stated.
@@ -181,6 +190,10 @@ export class QemuTraceImporter {
       case 'virtqueue_fill':
         return this.queueProgress(t.args, FILL_RE, 'fill');
       default:
+        if (isVfioTraceEvent(t.name)) {
+          this.vfioLines++;
+          return this.vfio.line(t.name, t.args, this.clockNs);
+        }
         return undefined;
     }
   }
@@ -397,7 +410,13 @@ export class QemuTraceImporter {
       devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
     }
     for (const n of this.pendingVq.values()) this.unattributed += n;
-    return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses };
+    const summary: TraceImportSummary = { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses };
+    if (this.vfioLines > 0) {
+      const vfio = await this.vfio.finish();
+      devices.push(...vfio.devices);
+      summary.vfio = vfio.summary;
+    }
+    return summary;
   }
 }
 
