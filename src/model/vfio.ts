@@ -17,3 +17,18 @@ export function vfioVirtioTransport(backend: string): VfioVirtioTransport | unde
   const m = / virtio=(pci-modern|pci-legacy)$/.exec(backend);
   return m ? (m[1] as VfioVirtioTransport) : undefined;
 }
+
+/** The host address in a vfio backend string (see vfioBackend). */
+export function vfioHost(backend: string): string | undefined {
+  return /^vfio-pci host=(\S+)/.exec(backend)?.[1];
+}
+
+/**
+ * QEMU's words when a VM has a vfio-pci device whose kernel driver offers no VFIO migration (no
+ * VFIO_DEVICE_FEATURE_MIGRATION; plain vfio-pci never does): the migration blocker that hw/vfio/migration.c
+ * (vfio_migration_realize) registers, which query-migrate lists in blocked-reasons and migrate returns as its
+ * error. Measured with QEMU 10.0 (streams/vfio/<variant>/nested-qmp.json).
+ */
+export function qemuVfioMigrationBlocker(host: string): string {
+  return `${host}: VFIO migration is not supported in kernel`;
+}

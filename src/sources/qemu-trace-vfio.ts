@@ -143,6 +143,10 @@ export class VfioTraceDevices {
       this.counted.set(`${name} region${index}`, (this.counted.get(`${name} region${index}`) ?? 0) + 1);
       return undefined;
     }
+    if (d.notVirtio) {
+      this.counted.set(`${name} (not virtio)`, (this.counted.get(`${name} (not virtio)`) ?? 0) + 1);
+      return undefined;
+    }
     d.barAccesses++;
     const span = this.spanOf(d, index, offset);
     if (!span) d.unmapped++;
