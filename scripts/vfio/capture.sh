@@ -38,7 +38,7 @@ if [ "$1" = "--list" ]; then printf '%s\n' "${VARIANTS[@]}"; exit 0; fi
 VARIANT=$1; OUTDIR=$2
 READY_TIMEOUT=${READY_TIMEOUT:-1800}
 BDF=0000:00:03.0
-INNER_APPEND="console=ttyS0 panic=-1 quiet ipv6.disable=1"
+INNER_APPEND="console=ttyS0 panic=-1 quiet ipv6.disable=1 no_timer_check"
 case "$VARIANT" in
   virtio-blk)
     IDS="1af4 1042"; WORKLOAD=blk
@@ -129,7 +129,7 @@ log "building the outer initramfs"
 cpio_gz "$OUT" 1 > "$WORK/outer.gz"
 dd if=/dev/zero of="$WORK/disk.img" bs=1M count=16 status=none
 
-OUTER_APPEND="console=ttyS0 panic=-1 quiet intel_iommu=on"
+OUTER_APPEND="console=ttyS0 panic=-1 quiet intel_iommu=on no_timer_check"
 OUTER_CMD=(qemu-system-x86_64 -M q35 -accel tcg -m 2048 -cpu qemu64 -device intel-iommu
   -kernel "$KERNEL" -initrd "$WORK/outer.gz" -append "$OUTER_APPEND"
   -nographic -no-reboot -nodefaults -serial "file:$WORK/console.log"
