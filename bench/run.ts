@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { QemuTraceImporter } from '../src/sources/qemu-trace.js';
 import { Linter } from '../src/project/rules/lint.js';
+import { cliBench } from './cli.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number) => {
@@ -81,6 +82,9 @@ async function main(): Promise<void> {
   log(`Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${mib(totalmem())} RAM, Node ${process.version}, ${new Date().toISOString()}  `);
   log(`Workload: a simulated virtio-net lifecycle (sim/net-lifecycle.ts), mostly queue index events; batches of ${BATCH}, fdatasync per batch.`);
   log('');
+  // first, while the machine is as it was when the run started: whole processes, each beside its baseline
+  await cliBench(log, quick);
+  if (args.includes('--cli-only')) return;
   let work = batches(N);
 
   // --- durable record: devrec embedded log -----------------------------------------------------------------

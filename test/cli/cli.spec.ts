@@ -56,7 +56,7 @@ describe('CLI', function () {
     expect(r.code).to.equal(1);
     expect(r.stderr).to.contain('stdin: line 4: field "size": expected an integer, got "big"');
     const log = (await devrec(['log', 'd', '--store', store, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(log.map((e) => e.status)).to.deep.equal([1, 3]);
+    expect(log.map((e) => e.status)).to.deep.equal(['0x01', '0x03']);
     const broken = await devrec(['record', '--device', 'd', '--store', store], '{"kind":"statusWritten","status":15}\n{"kind": statusWritten}\n');
     expect(broken.code).to.equal(1);
     expect(broken.stderr).to.match(/stdin: line 2: not valid JSON/);

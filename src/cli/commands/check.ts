@@ -11,7 +11,9 @@ import { parseMigrationStream } from '../../migration/importer.js';
 import { Projector } from '../../project/projector.js';
 import type { DeviceState } from '../../project/state.js';
 import type { EventStore } from '../../store/types.js';
-import { CliError, EXIT_INCOMPATIBLE, storeOption, withStore, writeJson } from '../common.js';
+import { CliError, EXIT_INCOMPATIBLE, resolveDeviceSpec, setExitCode, storeOption, withStore, writeJson } from '../common.js';
+
+export { resolveDeviceSpec };
 import { readMigrationFile } from './inspect.js';
 
 /** Colours for stdout: only on a terminal, never with NO_COLOR (https://no-color.org) or TERM=dumb. */
@@ -54,18 +56,8 @@ export function loadStreamFile(file: string): LoadedSource {
   }
 }
 
-/** `ID` or `ID@N` (device ids contain '@' themselves: `virtio-net-pci@00:02.0@12`). */
-export async function resolveDeviceSpec(store: EventStore, spec: string): Promise<{ id: string; revision?: number }> {
-  if ((await store.head(spec)) >= 0) return { id: spec };
-  const m = /^(.*)@(\d+)$/.exec(spec);
-  if (m && (await store.head(m[1]!)) >= 0) return { id: m[1]!, revision: Number(m[2]) };
-  throw new CliError(`no device "${spec}" in the store`);
-}
-
 export async function loadStoreDevice(store: EventStore, spec: string): Promise<LoadedSource> {
   const { id, revision } = await resolveDeviceSpec(store, spec);
-  const head = await store.head(id);
-  if (revision !== undefined && revision > head) throw new CliError(`${spec}: device ${id} has revisions 0..${head}`);
   const state = await new Projector(store).stateAt(id, revision);
   return { label: revision !== undefined ? `${id}@${revision}` : id, state, info: {}, store: { id, revision: state.revision } };
 }
@@ -90,6 +82,7 @@ export function checkResultJson(source: LoadedSource, targetFile: string, r: Com
     source: { input: source.label, device: source.state.device, revision: source.state.revision, type: source.state.type, transport: source.state.transport },
     target: targetFile,
     ...r,
+    allowedMoves: '0x' + r.allowedMoves.toString(16), // a mask: bit 0 cold, bit 1 live
   });
 }
 
@@ -129,6 +122,6 @@ export function checkCommand() {
       const result = checkCompatibility(source.state, target, source.info);
       if (opts.json) writeJson(checkResultJson(source, opts.target, result));
       else process.stdout.write(renderCheck(source, opts.target, result));
-      if (result.verdict === 'incompatible') process.exitCode = EXIT_INCOMPATIBLE;
+      if (result.verdict === 'incompatible') setExitCode(EXIT_INCOMPATIBLE);
     });
 }

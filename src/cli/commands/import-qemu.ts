@@ -1,6 +1,7 @@
 // devrec import qemu-trace FILE[.gz] [--prefix P]: QEMU trace log -> one stream per virtio device.
 import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
+import { hexKeys } from '../../events/json.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
 import { withProgress } from '../progress.js';
 
@@ -45,7 +46,7 @@ export function qemuStateSubcommand() {
         } catch (err) {
           throw new CliError(`${file}: ${(err as Error).message}`);
         }
-        if (opts.json) return writeJson(summary);
+        if (opts.json) return writeJson(hexKeys(summary, { status: 2 }));
         process.stdout.write(`${file}: ${summary.size} bytes, ${summary.sections} sections (${Object.entries(summary.walks).map(([k, v]) => `${v} ${k}`).join(', ')}), ${summary.devices.length} virtio device(s)\n`);
         for (const d of summary.devices) {
           process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  status 0x${d.status.toString(16)}  ${d.numQueues} queues  revisions ${d.firstRevision}..${d.lastRevision}${d.continued ? ' (continued)' : ''}\n`);

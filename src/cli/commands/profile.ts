@@ -3,7 +3,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { writeFileSync } from 'node:fs';
 import { deriveProfile, profileToJson } from '../../compat/profile.js';
-import { CliError, storeOption, withStore } from '../common.js';
+import { CliError, storeOption, withStore, writeJson } from '../common.js';
 import { loadStoreDevice } from './check.js';
 
 export function profileCommand() {
@@ -14,6 +14,7 @@ export function profileCommand() {
     .option('--persona <id>', 'persona (operator device profile) id to put in the profile')
     .option('--persona-version <version>', 'persona version', '1')
     .addOption(storeOption())
+    .option('--json', 'with -o: a JSON summary of what was written (without -o the profile itself is JSON)')
     .action(async (id, opts) => {
       const source = await withStore(opts.store, true, (store) => loadStoreDevice(store, id));
       const profile = deriveProfile(source.state, opts.persona !== undefined ? { persona: { id: opts.persona, version: opts.personaVersion } } : {});
@@ -24,6 +25,7 @@ export function profileCommand() {
       } catch (e) {
         throw new CliError(`${opts.output}: cannot write: ${(e as Error).message}`);
       }
+      if (opts.json) return writeJson({ device: source.store?.id ?? source.label, revision: source.state.revision, file: opts.output, type: profile.deviceType, transport: profile.transport, bytes: Buffer.byteLength(text) });
       process.stdout.write(`wrote the profile of ${source.label} (${profile.deviceType}, ${profile.transport}, revision ${source.state.revision}) to ${opts.output}\n`);
     });
 }
