@@ -81,7 +81,8 @@ describe('import qemu-trace: vfio passthrough captures against the guest\'s and 
         });
         // what it does not: ring indices live in guest memory, which no vfio event shows
         expect([mine!.lastAvailIdx, mine!.usedIdx], `queue ${qq['queue-index']} indices`).to.deep.equal([null, null]);
-        expect(qq['used-idx'], 'the workload moved the ring').to.be.greaterThan(0);
+        // the modern variants ran I/O; the transitional one only probes (its DMA would bypass the IOMMU)
+        if (!legacy && qq['vring-num'] > 0 && qq['queue-index'] < 2) expect(qq['used-idx'], 'the workload moved the ring').to.be.greaterThan(0);
       }
     });
 

@@ -25,6 +25,14 @@ export function qemuTraceSubcommand() {
         for (const d of summary.devices) process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  ${d.events} events\n`);
         if (summary.unattributedQueueLines) process.stdout.write(`  ${summary.unattributedQueueLines} virtqueue line(s) for queues no notify tied to a device were skipped\n`);
         if (summary.orphanAccesses) process.stdout.write(`  ${summary.orphanAccesses} access(es) to virtio regions outside any traced BAR were skipped\n`);
+        if (summary.vfio) {
+          const v = summary.vfio;
+          for (const [host, n] of Object.entries(v.unmappedAccesses)) process.stdout.write(`  vfio ${host}: ${n} BAR access(es) outside every virtio structure the guest read were kept raw (region unspecified)\n`);
+          for (const [host, n] of Object.entries(v.placedByStartOnly)) process.stdout.write(`  vfio ${host}: ${n} BAR access(es) placed in a structure whose capability length the guest never read\n`);
+          if (v.notVirtio.length) process.stdout.write(`  vfio ${v.notVirtio.join(', ')}: not virtio devices (vendor is not 0x1af4), skipped\n`);
+          const other = Object.values(v.countedLines).reduce((a, b) => a + b, 0);
+          if (other) process.stdout.write(`  ${other} vfio line(s) that are not register accesses (interrupts, setup) were counted, not recorded\n`);
+        }
       });
     });
 }
