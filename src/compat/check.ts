@@ -9,10 +9,11 @@ import { qemuVfioMigrationBlocker, vfioHost } from '../model/vfio.js';
 import type { DeviceState } from '../project/state.js';
 import { type Capability, capName, capabilityChain } from './caps.js';
 import type { Profile, SourceInfo } from './profile.js';
+import { predictQemuLoad } from './qemu-load.js';
 
 export type CompatSeverity = 'error' | 'warning' | 'info';
 export type Category =
-  | 'device' | 'features' | 'provisioning' | 'transport' | 'identity' | 'layout' | 'persona' | 'queues' | 'net' | 'vfio' | 'guest' | 'config';
+  | 'qemu' | 'device' | 'features' | 'provisioning' | 'transport' | 'identity' | 'layout' | 'persona' | 'queues' | 'net' | 'vfio' | 'guest' | 'config';
 
 export interface CheckContext {
   source: DeviceState;
@@ -29,7 +30,8 @@ export interface CompatRule {
   reference: string;
   summary: string;
   fix: string;
-  check(ctx: CheckContext): string[];
+  /** messages; a message may carry the lines QEMU itself prints for it */
+  check(ctx: CheckContext): (string | { message: string; qemu: string[] })[];
 }
 
 export interface CompatFinding {
@@ -39,6 +41,8 @@ export interface CompatFinding {
   message: string;
   fix: string;
   reference: string;
+  /** the lines the QEMU target prints for this (qemu-load), verbatim */
+  qemu?: string[];
 }
 
 export type Verdict = 'compatible' | 'compatible-with-warnings' | 'incompatible';
@@ -145,6 +149,17 @@ const VDPA_REF = 'Linux commit "vdpa: allow provisioning device features" (Linux
 // ---- the rule table ----
 
 export const COMPAT_RULES: readonly CompatRule[] = [
+  {
+    id: 'qemu-load', severity: 'error', category: 'qemu', blocks: 'live',
+    reference: 'QEMU migration/savevm.c configuration_post_load, hw/pci/pci.c get_pci_config_device, hw/virtio/virtio.c virtio_load (src/compat/qemu-load.ts)',
+    summary: 'the QEMU target refuses the QEMU stream (machine type, PCI config bytes, features), in QEMU\'s words',
+    fix: 'start the target with the source\'s machine type and device options (each finding says which)',
+    check: ({ target, info }) => {
+      if (!info.qemu || !target.qemu) return [];
+      const v = predictQemuLoad(info.qemu, target);
+      return v.refused ? [{ message: `QEMU ${target.qemu.version} on the target refuses this stream: ${v.reason}; fix: ${v.fix}`, qemu: v.lines }] : [];
+    },
+  },
   {
     id: 'device-type', severity: 'error', category: 'device', blocks: 'all',
     reference: 'virtio 1.3 5 (device types)',
@@ -343,7 +358,9 @@ export const COMPAT_RULES: readonly CompatRule[] = [
         const a = source.pci[k];
         // 0 in the state: not recorded (revision 0 is only compared when the device id was recorded)
         if ((a === 0 && k !== 'revision') || (k === 'revision' && source.pci.device === 0)) continue;
-        if (a !== target.pci[k]) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(target.pci[k])}`);
+        const b = target.pci[k];
+        if (b === null) continue; // the target's value is not known (a profile read over QMP has no revision)
+        if (a !== b) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(b)}`);
       }
       return out;
     },
@@ -404,7 +421,11 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     reference: 'QEMU virtio_load() (ringsize subsection: a queue size the target cannot hold is refused); oxidecomputer/propolis issue #1117',
     summary: 'a queue of the source is larger than the target maximum',
     fix: 'raise the target queue sizes (e.g. rx_queue_size / tx_queue_size / queue-size)',
-    check: ({ source, target }) => {
+    check: ({ source, target, info }) => {
+      // QEMU to QEMU the ring sizes travel with the stream (virtio_load takes vring.num, and num_default from the
+      // virtio/ringsize subsection): seen on a real QEMU 7.2 target with maximum 256 taking a QEMU 10.0 stream's 1024.
+      // queue-max-size-differs warns instead.
+      if (info.qemu && target.qemu) return [];
       const out: string[] = [];
       for (const q of source.queues) {
         const max = target.queues.maxSizes[q.index];
@@ -420,9 +441,9 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     reference: 'QEMU virtio_load() ringsize subsection (num_default)',
     summary: 'a queue maximum differs (the guest sees it after a reset)',
     fix: 'use the same queue size options on the target',
-    check: ({ source, target }) => source.queues
-      .filter((q) => q.maxSize && target.queues.maxSizes[q.index] !== undefined && target.queues.maxSizes[q.index] !== q.maxSize && q.size <= target.queues.maxSizes[q.index]!)
-      .map((q) => `queue ${q.index}: maximum ${q.maxSize} on the source, ${target.queues.maxSizes[q.index]} on the target`),
+    check: ({ source, target, info }) => source.queues
+      .filter((q) => q.maxSize && target.queues.maxSizes[q.index] !== undefined && target.queues.maxSizes[q.index] !== q.maxSize && (q.size <= target.queues.maxSizes[q.index]! || (info.qemu && target.qemu)))
+      .map((q) => `queue ${q.index}: maximum ${q.maxSize} on the source, ${target.queues.maxSizes[q.index]} on the target` + (q.size > target.queues.maxSizes[q.index]! ? ` (size ${q.size} in use: a QEMU target takes it with the stream, the guest keeps ${q.size})` : '')),
   },
   {
     id: 'ring-layout', severity: 'error', category: 'queues', blocks: 'live',
@@ -564,8 +585,11 @@ export function checkCompatibility(source: DeviceState, target: Profile, info: S
   let allowed = MOVE_COLD | MOVE_LIVE;
   const limiting = new Set<Category>();
   for (const r of COMPAT_RULES) {
-    for (const message of r.check(ctx)) {
-      findings.push({ rule: r.id, severity: r.severity, category: r.category, message, fix: r.fix, reference: r.reference });
+    for (const m of r.check(ctx)) {
+      const message = typeof m === 'string' ? m : m.message;
+      const f: CompatFinding = { rule: r.id, severity: r.severity, category: r.category, message, fix: r.fix, reference: r.reference };
+      if (typeof m !== 'string') f.qemu = m.qemu;
+      findings.push(f);
       if (r.severity === 'error') {
         allowed &= r.blocks === 'all' ? 0 : ~MOVE_LIVE;
         limiting.add(r.category);
