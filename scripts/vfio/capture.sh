@@ -24,7 +24,8 @@
 # Installs nothing. Needs: host qemu-system-x86_64 7.2, busybox-static, cpio, gzip, xz, python3
 # (scripts/qemu/install-deps.sh); the Debian 13 root with QEMU 10.0 ($DEVREC_DEBIAN13/root,
 # scripts/debian13/setup.sh) and Debian 13's 6.12 kernel unpacked ($DEVREC_DEBIAN13_KERNEL, default
-# $DEVREC_DEBIAN13/kernel). Knobs: READY_TIMEOUT (s the inner guest may take, default 1800), KEEP_WORK=1.
+# $DEVREC_DEBIAN13/kernel). Knobs: READY_TIMEOUT (s the inner guest may take, default 1800), KEEP_WORK=1,
+# INNER_EXTRA_APPEND (more inner kernel parameters, e.g. loglevel=7 to watch the inner boot).
 set -euo pipefail
 PROG=${0##*/}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,7 +58,7 @@ case "$VARIANT" in
     DESC="transitional virtio-net-pci (legacy IO BAR0 + modern BAR4) driven by the inner legacy driver (virtio_pci.force_legacy=1). QEMU refuses iommu_platform=on for a device with a legacy interface, so the device's DMA bypasses the emulated IOMMU: the inner guest only probes the device (no link up, no traffic), which negotiates through the legacy IO BAR without any DMA" ;;
   *) die "unknown variant '$VARIANT' (known: ${VARIANTS[*]})" ;;
 esac
-INNER_APPEND="$INNER_APPEND devrec.workload=$WORKLOAD"
+INNER_APPEND="$INNER_APPEND devrec.workload=$WORKLOAD${INNER_EXTRA_APPEND:+ $INNER_EXTRA_APPEND}"
 
 need_cmd() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found (package $2; run scripts/qemu/install-deps.sh)"; }
 need_cmd qemu-system-x86_64 qemu-system-x86

@@ -72,6 +72,8 @@ describe('import qemu-trace: vfio passthrough captures against the guest\'s and 
       expect(s.status, 'status vs outer QMP').to.equal(qmpStatusByte(st.status));
       expect(s.features.accepted, 'features vs outer QMP').to.equal(qmpFeatureMask(st['guest-features']));
       expect(q['x-query-virtio-queue-status'].length).to.equal(st['num-vqs']);
+      // what it does not: ring indices live in guest memory, which no vfio event shows; nothing may claim them
+      for await (const e of store.read(ID)) expect(e.event.body.kind, 'no ring index event from a vfio trace').to.not.equal('vqIndex');
       for (const qq of q['x-query-virtio-queue-status']) {
         const mine = s.queues.find((x) => x.index === qq['queue-index']);
         expect(mine, `queue ${qq['queue-index']}`).to.not.equal(undefined);
@@ -79,8 +81,6 @@ describe('import qemu-trace: vfio passthrough captures against the guest\'s and 
         expect({ size: mine!.size, desc: mine!.desc, driver: mine!.driver, device: mine!.device }, `queue ${qq['queue-index']}`).to.deep.equal({
           size: qq['vring-num'], desc: BigInt(qq['vring-desc']), driver: BigInt(qq['vring-avail']), device: BigInt(qq['vring-used']),
         });
-        // what it does not: ring indices live in guest memory, which no vfio event shows
-        expect([mine!.lastAvailIdx, mine!.usedIdx], `queue ${qq['queue-index']} indices`).to.deep.equal([null, null]);
         // the modern variants ran I/O; the transitional one only probes (its DMA would bypass the IOMMU)
         if (!legacy && qq['vring-num'] > 0 && qq['queue-index'] < 2) expect(qq['used-idx'], 'the workload moved the ring').to.be.greaterThan(0);
       }
