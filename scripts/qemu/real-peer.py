@@ -160,15 +160,18 @@ def kill(proc):
 # ---------------------------------------------------------------------------------------------------------------
 # Sources
 # ---------------------------------------------------------------------------------------------------------------
+TRANSITIONAL_DEVICES = {k: edit_device(v, ("disable-legacy",)) for k, v in BASE_DEVICES.items()}
+
 SOURCES = {
-    # name: (QEMU, machine type, what it is)
-    "qemu72-pc": ("7.2", "pc", "QEMU 7.2, -M pc (pc-i440fx-7.2), capture.sh's pc-modern-net-blk devices"),
-    "qemu10-pc-i440fx-7.2": ("10.0", "pc-i440fx-7.2", "QEMU 10.0 running machine pc-i440fx-7.2, same devices"),
+    # name: (QEMU, machine type, what it is, devices)
+    "qemu72-pc": ("7.2", "pc", "QEMU 7.2, -M pc (pc-i440fx-7.2), capture.sh's pc-modern-net-blk devices", BASE_DEVICES),
+    "qemu10-pc-i440fx-7.2": ("10.0", "pc-i440fx-7.2", "QEMU 10.0 running machine pc-i440fx-7.2, same devices", BASE_DEVICES),
+    "qemu72-pc-transitional": ("7.2", "pc", "QEMU 7.2, -M pc, the same devices transitional (no disable-legacy)", TRANSITIONAL_DEVICES),
 }
 
 
 def make_source(name, out, kernel, initrd, boot_timeout):
-    flavor, machine, _ = SOURCES[name]
+    flavor, machine, _, source_devices = SOURCES[name]
     work = os.path.join(out, "work-" + name)
     os.makedirs(work, exist_ok=True)
     stream = os.path.join(out, "streams", name + ".bin")
@@ -177,7 +180,7 @@ def make_source(name, out, kernel, initrd, boot_timeout):
     os.makedirs(os.path.dirname(stream), exist_ok=True)
     console = os.path.join(work, "console.log")
     open(console, "w").close()
-    args = vm_args(flavor, machine, work, BASE_DEVICES, kernel, initrd, f"file:{console}")
+    args = vm_args(flavor, machine, work, source_devices, kernel, initrd, f"file:{console}")
     log(f"source {name}: booting ({' '.join(shlex.quote(a) for a in args[:3])} ...)")
     with open(os.path.join(work, "qemu.stderr"), "w") as err:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
@@ -220,7 +223,7 @@ def make_source(name, out, kernel, initrd, boot_timeout):
     os.rename(stream + ".part", stream)
     subprocess.run(["gzip", "-9", "-n", "-f", stream[:-4] + ".devstate.bin"], check=True)
     with open(stream[:-4] + ".json", "w") as f:
-        json.dump({"source": name, "qemu": flavor, "machine": machine_type, "machineOption": machine, "devices": BASE_DEVICES, "bytes": os.path.getsize(stream)}, f, indent=1)
+        json.dump({"source": name, "qemu": flavor, "machine": machine_type, "machineOption": machine, "devices": source_devices, "bytes": os.path.getsize(stream)}, f, indent=1)
     log(f"source {name}: {os.path.getsize(stream)} bytes -> {stream}")
     return stream
 
@@ -244,6 +247,8 @@ CASES = [
     ("qemu10-net-event-idx-off", "qemu72-pc", "10.0", "pc-i440fx-7.2", {"net0": ((), ("event_idx=off",))}, "net0", "QEMU 10.0 target, net0 event_idx=off"),
     ("qemu10-net-transitional", "qemu72-pc", "10.0", "pc-i440fx-7.2", {"net0": (("disable-legacy",), ())}, "net0", "QEMU 10.0 target, net0 transitional"),
     ("qemu10-source-identical", "qemu10-pc-i440fx-7.2", "7.2", "pc", {}, "net0", "QEMU 10.0 source on pc-i440fx-7.2 -> QEMU 7.2 identical target"),
+    ("transitional-source-identical", "qemu72-pc-transitional", "7.2", "pc", {"net0": (("disable-legacy",), ()), "net1": (("disable-legacy",), ()), "blk0": (("disable-legacy",), ())}, "net0", "transitional source -> identical transitional target"),
+    ("transitional-source-modern-target", "qemu72-pc-transitional", "7.2", "pc", {"net1": (("disable-legacy",), ()), "blk0": (("disable-legacy",), ())}, "net0", "transitional source -> net0 modern-only (disable-legacy=on) target"),
     ("qemu10-source-mrg-rxbuf-off", "qemu10-pc-i440fx-7.2", "7.2", "pc", {"net0": ((), ("mrg_rxbuf=off",))}, "net0", "QEMU 10.0 source on pc-i440fx-7.2 -> QEMU 7.2 target, net0 mrg_rxbuf=off"),
 ]
 

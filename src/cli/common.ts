@@ -37,18 +37,28 @@ export const storeOption = () =>
 
 /**
  * A device as the user names it, in every command: `ID` or `ID@N` (the state after revision N). Device ids may
- * hold '@' themselves (`virtio-net-pci@00:02.0`), so the whole text is tried as an id first.
+ * hold '@' themselves (`virtio-net-pci@00:02.0`), so the whole text is tried as an id first. The device's address
+ * alone (`00:02.0`, the part after the id's '@': the guest PCI address or mmio base) is an alias when exactly one
+ * recorded device has it.
  */
 export async function resolveDeviceSpec(store: EventStore, spec: string): Promise<{ id: string; revision?: number; head: number }> {
-  const head = await store.head(spec);
-  if (head >= 0) return { id: spec, head };
+  const exact = async (name: string): Promise<{ id: string; head: number } | undefined> => {
+    const head = await store.head(name);
+    if (head >= 0) return { id: name, head };
+    if (name.includes('@') || name === '') return undefined;
+    const hits = (await store.streams()).filter((s) => s.stream.endsWith(`@${name}`));
+    if (hits.length > 1) throw new CliError(`"${name}" names ${hits.length} devices (${hits.map((h) => h.stream).join(', ')}); give the whole id`);
+    return hits.length === 1 ? { id: hits[0]!.stream, head: hits[0]!.revision } : undefined;
+  };
+  const whole = await exact(spec);
+  if (whole) return whole;
   const m = /^(.*)@(\d+)$/.exec(spec);
   if (m) {
-    const h = await store.head(m[1]!);
-    if (h >= 0) {
+    const dev = await exact(m[1]!);
+    if (dev) {
       const revision = Number(m[2]);
-      if (revision > h) throw new CliError(`${spec}: device ${m[1]} has revisions 0..${h}; give ${m[1]}@N with N at most ${h}`);
-      return { id: m[1]!, revision, head: h };
+      if (revision > dev.head) throw new CliError(`${spec}: device ${dev.id} has revisions 0..${dev.head}; give ${m[1]}@N with N at most ${dev.head}`);
+      return { ...dev, revision };
     }
   }
   throw new CliError(`no device "${spec}" in ${store.url}; \`devrec devices\` lists the recorded ones`);

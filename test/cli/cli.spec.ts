@@ -117,6 +117,7 @@ describe('CLI', function () {
     expect(b.code).to.equal(2);
     expect(b.stdout).to.contain('first fails at revision 4');
     expect(b.stdout).to.contain('driver wrote status 0 (reset) through common config (BAR 4) offset 0x14');
+    expect(b.stdout).to.contain('offset 0x14 (device_status)'); // names from the register map (src/model/registers.ts)
     const never = await devrec(['bisect', 'n', '--rule', 'mq-without-ctrl-vq', '--store', store]);
     expect(never.code).to.equal(0);
     expect(never.stdout).to.contain('never fails');

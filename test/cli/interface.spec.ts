@@ -126,6 +126,9 @@ describe('CLI: one interface (ID@N, --json, radix policy, read-only export)', fu
       const r = await devrec([...args, '--store', store], '', { CI: '1' });
       check(json(r, name), r);
     }
+    // the address alone is an alias when one device has it
+    expect(json(await devrec(['state', '00:02.0@40', '--json', '--store', store]), 'alias')).to.deep.equal(want);
+    expect(json(await devrec(['lint', '00:02.0', '--json', '--store', store]), 'alias lint')).to.include({ device: NET });
     // past the head, and both forms at once: one line each
     for (const args of [['state', `${NET}@99999`], ['state', spec, '--at', '3'], ['log', `${NET}@99999`], ['lint', `nope@3`]]) {
       const r = await devrec([...args, '--store', store]);

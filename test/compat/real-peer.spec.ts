@@ -50,7 +50,7 @@ describe('compat: real QEMU targets (fixtures of real runs)', function () {
     expect(cases.length).to.be.at.least(10);
     expect(cases.filter((c) => !c.qemuAccepted).length).to.be.at.least(5);
     expect(new Set(cases.map((c) => c.targetQemu))).to.deep.equal(new Set(['7.2', '10.0']));
-    expect(new Set(cases.map((c) => c.source)).size).to.equal(2);
+    expect(new Set(cases.map((c) => c.source)).size).to.be.at.least(2);
   });
 
   for (const c of cases) {

@@ -1,7 +1,12 @@
 // The QMP client against in-process fake peers on real sockets: a QEMU-like peer, and peers that are not QEMU,
 // close early, answer garbage, never answer or send too much.
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import { type Server, type Socket, createServer } from 'node:net';
+import { profileToJson } from '../../src/compat/profile.js';
+import { profileFromQmp, readQmpAnswers } from '../../src/compat/qmp-profile.js';
+import { devrec } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
 import { QmpClient, QmpError, parseQmpAddress } from '../../src/qmp/client.js';
 import { parseQemuJson, qmpBigInt } from '../../src/qmp/json.js';
 
@@ -184,5 +189,62 @@ describe('qmp: JSON with 64-bit integers', function () {
     expect(v['c']).to.equal('-9007199254740993');
     expect(v['d']).to.equal(1.5e300);
     expect(v['e']).to.deep.equal([12, '"9999999999999999999']);
+  });
+});
+
+describe('CLI: devrec profile --qmp against a QMP peer on a real socket', function () {
+  this.timeout(120000);
+  // A peer that answers as the real QEMU 7.2 target of the "net-event-idx-off" case did (its saved answers).
+  const saved = 'test/fixtures/real-peer/net-event-idx-off.answers.json';
+
+  it('asks what a profile needs and derives the same profile as from the saved answers', async function () {
+    const a = readQmpAnswers(saved) as unknown as Record<string, Record<string, Record<string, unknown>>>;
+    const asked: string[] = [];
+    const { server, address } = await serve((sock, on) => {
+      sock.write(GREETING);
+      on((m) => {
+        const args = (m['arguments'] ?? {}) as Record<string, unknown>;
+        asked.push(String(m['execute']));
+        let ret: unknown;
+        switch (m['execute']) {
+          case 'qmp_capabilities': ret = {}; break;
+          case 'query-target': ret = a['query-target']; break;
+          case 'query-pci': ret = a['query-pci']; break;
+          case 'x-query-virtio': ret = a['x-query-virtio']; break;
+          case 'x-query-virtio-status': ret = a['x-query-virtio-status']![String(args['path'])]; break;
+          case 'x-query-virtio-queue-status': ret = (a['x-query-virtio-queue-status']![String(args['path'])] as unknown as unknown[])[Number(args['queue'])]; break;
+          case 'qom-get': ret = args['path'] === '/machine' ? a['machineType'] : a['qom-get']![String(args['path'])]![String(args['property'])]; break;
+        }
+        sock.write(JSON.stringify(ret === undefined ? { error: { class: 'GenericError', desc: 'no' }, id: m['id'] } : { return: ret, id: m['id'] }) + '\r\n');
+      });
+    });
+    try {
+      const dir = tmpDir();
+      const out = `${dir}/p.json`;
+      const r = await devrec(['profile', '--qmp', address, '--device', 'net0', '-o', out, '--save-qmp', `${dir}/a.json`]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.contain('net0 of QMP 127.0.0.1:').and.contain('QEMU 7.2.22, pc-i440fx-7.2');
+      expect(asked).to.include.members(['qmp_capabilities', 'query-target', 'qom-get', 'query-pci', 'x-query-virtio', 'x-query-virtio-status', 'x-query-virtio-queue-status']);
+      const want = profileToJson(profileFromQmp(readQmpAnswers(saved), 'net0', 'saved').profile);
+      expect(JSON.parse(readFileSync(out, 'utf8'))).to.deep.equal(JSON.parse(JSON.stringify(want)));
+      expect((JSON.parse(readFileSync(out, 'utf8')) as { features: { offered: string } }).features.offered).to.equal('0x10159bf8064');
+      // the saved answers replay to the same profile
+      const again = await devrec(['profile', '--qmp-answers', `${dir}/a.json`, '--device', 'net0']);
+      expect(JSON.parse(again.stdout)).to.deep.equal(JSON.parse(readFileSync(out, 'utf8')));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a peer that is not QEMU: exit 1 with one line', async function () {
+    const { server, address } = await serve((s) => s.write('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    try {
+      const r = await devrec(['profile', '--qmp', address, '-o', '/dev/null']);
+      expect(r.code).to.equal(1);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(r.stderr).to.contain('not JSON').and.contain('HTTP/1.1 400');
+    } finally {
+      server.close();
+    }
   });
 });

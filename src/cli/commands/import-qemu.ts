@@ -3,7 +3,7 @@ import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
 import { hexKeys } from '../../events/json.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
-import { withProgress } from '../progress.js';
+import { progressText, withProgress } from '../progress.js';
 
 export function qemuTraceSubcommand() {
   return new Command('qemu-trace')
@@ -16,7 +16,11 @@ export function qemuTraceSubcommand() {
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await withProgress(`importing ${file}`, opts, () => importQemuTrace(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {}));
+          const t0 = performance.now();
+          summary = await withProgress(`importing ${file}`, opts, (p) => importQemuTrace(store, file, {
+            ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+            onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
+          }));
         } catch (err) {
           throw new CliError((err as Error).message);
         }
@@ -33,6 +37,9 @@ export function qemuTraceSubcommand() {
           const other = Object.values(v.countedLines).reduce((a, b) => a + b, 0);
           if (other) process.stdout.write(`  ${other} vfio line(s) that are not register accesses (interrupts, setup) were counted, not recorded\n`);
         }
+        const unused = Object.entries(summary.unusedLines);
+        if (unused.length) process.stdout.write(`  lines not used: ${unused.map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
+        if (summary.clock === 'none') process.stdout.write('  no times in the trace (no pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them): events are ordered by line\n');
       });
     });
 }

@@ -5,7 +5,7 @@ import { explainEvents } from '../../events/explain.js';
 import { type LintResult, lintStream } from '../../project/rules/lint.js';
 import { RULES, ruleById } from '../../project/rules/table.js';
 import { CliError, EXIT_INCOMPATIBLE, resolveDeviceSpec, setExitCode, storeOption, withStore, writeJson } from '../common.js';
-import { withProgress } from '../progress.js';
+import { progressText, withProgress } from '../progress.js';
 
 /** Rules as a table: id, severity, summary, reference. */
 function renderRules(): string {
@@ -57,8 +57,9 @@ export function lintCommand() {
       await withStore(opts.store, true, async (store) => {
         const { id, revision, head } = await resolveDeviceSpec(store, spec);
         const to = revision ?? head;
+        const t0 = performance.now();
         const result = await withProgress(`linting ${id}`, opts, (p) => lintStream(store, id, {
-          to, onProgress: (n) => p.update(`linting ${id}: ${n.toLocaleString('en-US')} / ${(to + 1).toLocaleString('en-US')} events (${Math.floor((n * 100) / (to + 1))}%)`),
+          to, onProgress: (n) => p.update(`linting ${id}: ${progressText(n, to + 1, 'events', t0)}`),
         }));
         if (opts.json) writeJson(lintJson(result, to));
         else process.stdout.write(renderFindings(id, result));

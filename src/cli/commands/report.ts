@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { renderReportHtml } from '../../report/html.js';
 import { buildReport } from '../../report/model.js';
 import { CliError, parseRevision, resolveDeviceSpec, storeOption, withStore, writeJson } from '../common.js';
-import { withProgress } from '../progress.js';
+import { progressText, withProgress } from '../progress.js';
 
 export function reportCommand() {
   return new Command('report')
@@ -26,13 +26,14 @@ export function reportCommand() {
         const id = r.id;
         if (r.revision !== undefined && opts.to !== undefined) throw new CliError(`${spec}: give ID@N or --to N, not both`);
         const to = r.revision ?? opts.to;
+        const t0 = performance.now();
         const data = await withProgress(`report ${id}: reading events`, opts, async (p) => {
           try {
             return await buildReport(store, id, {
               ...(opts.from !== undefined ? { from: opts.from } : {}),
               ...(to !== undefined ? { to } : {}),
               buckets: opts.buckets,
-              onProgress: (n, total) => p.update(`report ${id}: ${n.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} events`),
+              onProgress: (n, total) => p.update(`report ${id}: ${progressText(n, total, 'events', t0)}`),
             });
           } catch (e) {
             if ((e as Error).name === 'RangeError') throw new CliError((e as Error).message);
