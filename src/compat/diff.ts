@@ -1,12 +1,15 @@
 // Structured diff of two device states (and, for two devices in a store, where their event logs part). Both
 // states are turned into a normalized view (features by name, status bits, per-queue fields, config bytes by field
-// for known device types, PCI identity, provenance) and compared with microdiff; every difference is classed
-// ABI-breaking, runtime-only or provenance; a field unknown on one side (null: its source could not see it) is its
-// own class, `unknown`, never ABI-breaking.
+// by field (src/model/device-config.ts), PCI identity, provenance) and compared with microdiff; every difference is
+// classed ABI-breaking, runtime-only or provenance; a field unknown on one side (null: its source could not see it)
+// is its own class, `unknown`, never ABI-breaking.
 import diff from 'microdiff';
 import { eventToJson, hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature, statusNames } from '../model/index.js';
-import { type DeviceState, configBytesKnown } from '../project/state.js';
+import { DEVICE_CONFIG_LAYOUTS } from '../model/device-config.js';
+import { configFieldsJson, decodeStateConfig } from '../project/device-config.js';
+import { netControlOf, netControlToJson } from '../project/net-control.js';
+import type { DeviceState } from '../project/state.js';
 import type { EventStore } from '../store/types.js';
 import { capabilityChain } from './caps.js';
 import { legacyNegotiated, netHeaderBasis, netHeaderSize } from './check.js';
@@ -48,39 +51,23 @@ function featureMap(mask: bigint | null, type: string | undefined): Record<strin
   return out;
 }
 
-const le = (c: Uint8Array, off: number, n: number): number | undefined => {
-  if (c.length < off + n) return undefined;
-  let v = 0;
-  for (let i = n - 1; i >= 0; i--) v = v * 256 + c[off + i]!;
-  return v;
-};
 const mac = (c: Uint8Array) => (c.length >= 6 ? [...c.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined);
 
-/** Config fields by name for the device types devrec knows (virtio 1.3 5.1.4 net, 5.2.4 blk); other bytes by offset. */
-interface FieldSpec { name: string; offset: number; size: number; abi: boolean; read: (c: Uint8Array) => unknown }
-const f = (name: string, offset: number, size: number, abi = true): FieldSpec => ({ name, offset, size, abi, read: (c) => le(c, offset, size) });
-export const CONFIG_FIELDS: Readonly<Record<string, FieldSpec[]>> = {
-  net: [
-    { name: 'mac', offset: 0, size: 6, abi: true, read: mac },
-    f('status', 6, 2, false), f('max_virtqueue_pairs', 8, 2), f('mtu', 10, 2), f('speed', 12, 4, false), f('duplex', 16, 1, false),
-  ],
-  blk: [
-    { name: 'capacity', offset: 0, size: 8, abi: true, read: (c) => (c.length >= 8 ? hex64(new DataView(c.buffer, c.byteOffset, 8).getBigUint64(0, true)) : undefined) },
-    f('size_max', 8, 4), f('seg_max', 12, 4), f('geometry.cylinders', 16, 2), f('geometry.heads', 18, 1), f('geometry.sectors', 19, 1),
-    f('blk_size', 20, 4), f('physical_block_exp', 24, 1), f('alignment_offset', 25, 1), f('min_io_size', 26, 2), f('opt_io_size', 28, 4),
-    f('writeback', 32, 1, false), f('num_queues', 34, 2),
-  ],
-};
-const RUNTIME_CONFIG = new Set(Object.values(CONFIG_FIELDS).flat().filter((x) => !x.abi).map((x) => x.name));
+/** Runtime-class config fields by type (src/model/device-config.ts `abi: false`): link status, speed, cache mode... */
+const RUNTIME_CONFIG = new Map(DEVICE_CONFIG_LAYOUTS.map((l) => [l.type, new Set(l.fields.filter((x) => !x.abi).map((x) => x.name))]));
 
-/** Config fields by name; a field past the bytes the source saw is unknown (null). */
+/**
+ * Config by field for the device types with a layout (src/model/device-config.ts); fields whose feature is not in
+ * effect are left out, unknown values (bytes no source saw) are null; bytes past the layout (and all bytes of other
+ * types) by offset, null when unknown.
+ */
 function configView(s: DeviceState): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const fields = CONFIG_FIELDS[s.type] ?? [];
+  const decoded = decodeStateConfig(s);
   let covered = 0;
-  for (const fs of fields) {
-    out[fs.name] = configBytesKnown(s, fs.offset, fs.size) ? fs.read(s.config) ?? null : null;
-    covered = Math.max(covered, fs.offset + fs.size);
+  if (decoded) {
+    Object.assign(out, configFieldsJson(decoded));
+    covered = Math.max(...decoded.layout.fields.map((x) => x.offset + x.width));
   }
   for (let i = covered; i < s.config.length; i++) out[`byte${String(i).padStart(3, '0')}`] = s.configKnown[i] ? s.config[i] : null;
   return out;
@@ -145,6 +132,8 @@ export function stateView(s: DeviceState): View {
       configGeneration: s.configGeneration, resetPending: s.resetPending, vfioState: s.vfioState ?? null,
       control: s.control.map((c) => `${c.class}/${c.command}=${Buffer.from(c.data).toString('hex')}${c.ack !== undefined ? ` ack ${c.ack}` : ''}`).join(' '),
     },
+    // net control-queue state by item (rx mode flags, MAC filter, queue pairs, RSS, offloads): runtime
+    ...(s.type === 'net' ? { netControl: netControlToJson(netControlOf(s.control, legacyNegotiated(s) ? null : 'little')) } : {}),
     provenance: {
       device: s.device, backend: s.backend, revision: s.revision, eventCount: s.eventCount, timestampNs: s.timestampNs.toString(),
       sources: s.sources.join(' '),
@@ -160,7 +149,7 @@ function netHeaderView(accepted: bigint | null): Record<string, unknown> {
 
 const ABI_SECTIONS = new Set(['identity', 'capabilities', 'features.offered', 'features.accepted', 'features.parent', 'negotiation', 'provisioned']);
 
-function classify(path: (string | number)[], a: unknown, b: unknown): DiffClass {
+function classify(path: (string | number)[], runtimeConfig: Set<string> | undefined, a: unknown, b: unknown): DiffClass {
   const [sec, key, field] = path.map(String);
   if (sec === 'negotiation' && key === 'acceptedVia') return 'provenance'; // how the accepted set was learnt
   if (sec !== 'provenance' && (a === null || b === null)) return 'unknown';
@@ -169,7 +158,7 @@ function classify(path: (string | number)[], a: unknown, b: unknown): DiffClass 
   if (sec === 'provenance') return 'provenance';
   if (ABI_SECTIONS.has(sec!)) return sec === 'negotiation' && key === 'negotiation' ? 'runtime' : 'abi';
   if (sec === 'queues') return field === 'maxSize' || field === undefined ? 'abi' : 'runtime';
-  if (sec === 'config') return RUNTIME_CONFIG.has(key!) ? 'runtime' : 'abi';
+  if (sec === 'config') return runtimeConfig?.has(key!) ? 'runtime' : 'abi';
   return 'runtime';
 }
 
@@ -188,7 +177,7 @@ export function diffStates(a: DeviceState, b: DeviceState): StateDiff {
     const wholeUnknown = c.path.length === 1 && (av === null || bv === null);
     const d: Difference = {
       path: isFeature ? sec : c.path.join('.'),
-      class: classify(c.path, av, bv),
+      class: classify(c.path, RUNTIME_CONFIG.get(a.type === b.type ? a.type : ''), av, bv),
       change: CHANGE[c.type]!,
       a: isFeature ? c.type !== 'CREATE' : wholeUnknown ? shown(sec, a, av) : av ?? null,
       b: isFeature ? c.type !== 'REMOVE' : wholeUnknown ? shown(sec, b, bv) : bv ?? null,

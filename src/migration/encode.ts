@@ -8,7 +8,7 @@
 // devrec records' fields with presence are left out. A value the target needs to run the device (status, the
 // driver's and the accepted features, an active queue's size, addresses and enable) has no way to be unknown in
 // the spec's device parts: export refuses, naming it.
-import { encodeMessage } from '../events/codec.js';
+import { encodeStandalone } from '../events/fast-codec.js';
 import { STATE_SPEC, maskToWords, stateToWire } from '../project/state-wire.js';
 import { type DeviceState, NO_VECTOR } from '../project/state.js';
 import { LEGACY_TRANSPORTS, isPciTransport } from '../model/index.js';
@@ -40,7 +40,7 @@ export interface StreamMeta {
   minor?: number;
 }
 
-const msg = (name: keyof typeof MIGRATION_SPECS, obj: object) => encodeMessage(MIGRATION_SPECS[name], obj as Record<string, unknown>);
+const msg = (name: keyof typeof MIGRATION_SPECS, obj: object) => encodeStandalone(MIGRATION_SPECS[name], obj);
 
 function u16(v: number, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new MigrationExportError(`${what} is ${v}: the device part field is le16`);
@@ -187,7 +187,7 @@ export function stopCopyRecords(s: DeviceState): EncodedRecord[] {
     { tag: TAG.PCI_CONFIG, flags: 0, data: msg('PciConfigSpace', s.pci ? { config: s.pci.config, capabilities: pciCapabilities(s.pci.config) } : {}) },
     { tag: TAG.RUNTIME, flags: 0, data: msg('DeviceRuntime', { isr: s.isr, configGeneration: s.configGeneration, resetPending: s.resetPending }) },
     // the whole state (schema v2, presence included): a devrec target restores exactly what the source knew
-    { tag: TAG.DEVICE_STATE, flags: RECORD_FLAG_OPTIONAL, data: encodeMessage(STATE_SPEC, stateToWire({ ...s, vfioState: null }) as unknown as Record<string, unknown>) },
+    { tag: TAG.DEVICE_STATE, flags: RECORD_FLAG_OPTIONAL, data: encodeStandalone(STATE_SPEC, stateToWire({ ...s, vfioState: null })) },
   );
   return records;
 }

@@ -2,6 +2,7 @@
 // `applyInPlace` is the same function working on a state the caller owns (replay loops clone once, then apply).
 import type { DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
 import { STATUS, isLegacyTransport, isPciTransport } from '../model/index.js';
+import { vfioVirtioTransport } from '../model/vfio.js';
 import {
   type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue, resetQueueValues, unknownMsix, unknownPci,
 } from './state.js';
@@ -33,6 +34,11 @@ export function applyInPlace(s: DeviceState, e: DeviceEvent): DeviceState {
 
 function noteSource(s: DeviceState, source: Source): void {
   if (!s.sources.includes(source)) s.sources.push(source);
+}
+
+function isLegacy(s: DeviceState): boolean {
+  // a passed-through device speaks whichever virtio transport its guest driver chose (recorded in the backend)
+  return isLegacyTransport(s.transport) || (s.transport === 'vfio' && vfioVirtioTransport(s.backend) === 'pci-legacy');
 }
 
 /**
@@ -284,7 +290,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       s.features.driver = setMask(s.features.driver, b.select, b.value, b.highWords);
       if (b.select !== undefined) s.features.driverFeatureSelect = b.select;
       // Legacy has no FEATURES_OK: the guest features are in effect as soon as they are written.
-      if (isLegacyTransport(s.transport)) {
+      if (isLegacy(s)) {
         s.features.accepted = s.features.driver;
         s.features.acceptedVia = 'legacy-write';
       }

@@ -551,9 +551,9 @@ export const migrationDescriptor = {
                 "QEMU_STATE": 4,
                 "MIGRATION_STREAM": 5,
                 "SIMULATION": 6,
-                "KPROBE_TRACE": 7,
-                "QEMU_MIGRATION": 8,
-                "QMP": 9,
+                "QEMU_MIGRATION": 7,
+                "QMP": 8,
+                "KPROBE_TRACE": 9,
                 "VDPA": 10,
                 "VFIO": 11
               }
