@@ -231,12 +231,13 @@ export function eventToJson(e: DeviceEvent | NewEvent): Record<string, unknown> 
     out['from'] = vfioStateName(e.body.from);
     out['to'] = vfioStateName(e.body.to);
   }
-  if (e.body.kind === 'snapshot' && out['state'] && typeof out['state'] === 'object') {
-    // the device state a snapshot carries, under the same policy as the events themselves
-    const st = hexKeys(out['state'], { ...HEX_FIELDS['identified'], ...HEX_FIELDS['statusWritten'], ...HEX_FIELDS['queueConfigured'] }) as Record<string, unknown>;
+  // the device state a snapshot carries (schema v1 `state`, v2 `stateV2`), under the same policy as the events
+  for (const key of ['state', 'stateV2'] as const) {
+    if (e.body.kind !== 'snapshot' || !out[key] || typeof out[key] !== 'object') continue;
+    const st = hexKeys(out[key], { ...HEX_FIELDS['identified'], ...HEX_FIELDS['statusWritten'], ...HEX_FIELDS['queueConfigured'] }) as Record<string, unknown>;
     if (typeof st['timestampNs'] === 'string' && /^0x/.test(st['timestampNs'])) st['timestampNs'] = BigInt(st['timestampNs']).toString(10);
     if (typeof st['vfioState'] === 'string') st['vfioState'] = vfioStateName(st['vfioState']);
-    out['state'] = st;
+    out[key] = st;
   }
   return out;
 }

@@ -19,7 +19,7 @@ const COUNT_KEYS = new Set(['revision', 'events', 'bytes', 'size', 'index', 'off
   'findings', 'recorded', 'records', 'segments', 'streams', 'points', 'bucketWidth', 'from', 'to', 'targetRevision', 'sourceRevision']);
 
 /** Keys whose values are byte strings (hex bytes, no 0x): digits only is fine there. */
-const BYTE_KEYS = new Set(['data', 'config', 'vlans', 'pba', 'table', 'mac', 'sha256', 'computed', 'bytesHex', 'written']);
+const BYTE_KEYS = new Set(['data', 'config', 'vlans', 'pba', 'table', 'mac', 'sha256', 'computed', 'bytesHex', 'written', 'configKnown']);
 /** Objects that map names to counts (report's markers per class). */
 const COUNT_MAPS = new Set(['markers']);
 
