@@ -50,12 +50,17 @@ export interface VdpaParentFacts {
   /** the parent's vdpa_config_ops function prefix (kprobe symbols: `${prefix}${op}`) */
   readonly opsPrefix: string;
   readonly configAttrMask: bigint;
+  /**
+   * true when `mgmtdev show` dev_features bound nothing: the parent's devices bring their own features (a VDUSE
+   * device's come from user space at VDUSE_CREATE_DEV; the management device reports 0)
+   */
+  readonly featuresFromDevice: boolean;
   readonly source: string;
 }
 
 export const VDPA_PARENTS: readonly VdpaParentFacts[] = [
   {
-    mgmtdev: 'vduse', opsPrefix: 'vduse_vdpa_', configAttrMask: 0n,
+    mgmtdev: 'vduse', opsPrefix: 'vduse_vdpa_', configAttrMask: 0n, featuresFromDevice: true,
     source: 'Linux 6.12 drivers/vdpa/vdpa_user/vduse_dev.c vduse_mgmtdev_init sets no config_attr_mask; measured: mac, mtu, max_vqp and device_features are each refused',
   },
 ];

@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NewEvent } from '../events/types.js';
 import { deviceTypeByName } from '../model/index.js';
-import { VDPA_CLASS_TYPES } from '../model/vdpa.js';
+import { VDPA_CLASS_TYPES, vdpaParent } from '../model/vdpa.js';
 import type { EventStore } from '../store/types.js';
 import { parseTraceLine, VdpaOpDecoder, VdpaOpError } from '../transport/vdpa.js';
 import { type MgmtdevInfo, parseDevAdd, readDevShow, readMgmtdevShow, type VdpaDevInfo, VdpaInputError, vdpaToolFeatureMask } from './vdpa-cli.js';
@@ -89,7 +89,8 @@ function headerEvents(info: VdpaDevInfo, mgmt: MgmtdevInfo | undefined, file: st
   if (info.maxVqSize !== null) {
     for (let index = 0; index < (info.maxVqs ?? 0); index++) out.push({ ...base, actor: 'device', body: { kind: 'queueConfigured', index, maxSize: info.maxVqSize } });
   }
-  if (mgmt && mgmt.devFeatureNames) {
+  // A parent whose devices bring their own features (VDUSE) reports dev_features that bound nothing: not recorded.
+  if (mgmt && mgmt.devFeatureNames && !vdpaParent(mgmt.name)?.featuresFromDevice) {
     let value: bigint;
     try {
       value = vdpaToolFeatureMask(mgmt.devFeatureNames, type);
@@ -149,6 +150,34 @@ export async function readVdpaCapture(input: string): Promise<{ summary: VdpaImp
   };
   const mgmtOf = (info: VdpaDevInfo | undefined) => mgmts.find((m) => m.name === info?.mgmtdev);
   for (const d of devs) streamOf(d.name);
+
+  // A trace without command markers (recorded by other means): the successful adds of commands.txt, if any,
+  // provision each device before its first op (their time among the ops is unknown).
+  if (isDir && (traceText === undefined || !traceText.includes('tracing_mark_write: devrec: run '))) {
+    const cmdFile = join(input, 'commands.txt');
+    let text = '';
+    try {
+      text = await readFile(cmdFile, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    text.split('\n').forEach((line, i) => {
+      const [rc, , command] = line.split('\t');
+      const words = command?.split(' ') ?? [];
+      if (rc !== '0' || words.slice(0, 3).join(' ') !== 'vdpa dev add') return;
+      let add;
+      try {
+        add = parseDevAdd(words);
+      } catch (err) {
+        if (err instanceof VdpaInputError) throw new VdpaInputError(`${cmdFile}: line ${i + 1}: ${err.message}`);
+        throw err;
+      }
+      const st = streamOf(add.name);
+      if (st.events.length === 0 && st.info) st.events.push(...headerEvents(st.info, mgmtOf(st.info), mgmtFile, 0n));
+      st.events.push({ timestampNs: 0n, actor: 'management-tool', path: 'netlink', source: 'kprobe-trace', body: { kind: 'provisioned', ...add } });
+      st.provisioned = true;
+    });
+  }
 
   if (traceText !== undefined) {
     const traceFile = join(input, 'trace.txt');

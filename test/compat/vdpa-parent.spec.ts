@@ -125,6 +125,18 @@ describe('devrec vdpa profile / check-add / import vdpa (CLI)', function () {
     expect(imp.stdout).to.match(/vdpa-blk@vduse0 .* provisioning recorded/);
     const st = await devrec(['state', 'vdpa-blk@vduse1', '--json', '--store', store]);
     expect(JSON.parse(st.stdout)).to.deep.include({ transport: 'vdpa', status: 15 });
+    // check/profile on the real records: a device takes its own profile; vduse1 (1 queue of 256, no MQ) cannot move
+    // onto vduse0 (2 queues of 128): passive mode (nothing provisioned) wants equal device features
+    const prof0 = path.join(d, 'vduse0.json');
+    expect((await devrec(['profile', 'vdpa-blk@vduse0', '--store', store, '-o', prof0])).code).to.equal(0);
+    for (const id of ['vdpa-blk@vduse0', 'vdpa-blk@vduse1']) expect((await devrec(['export', id, '--store', store, '-o', path.join(d, `${id}.bin`)])).code).to.equal(0);
+    const self = await devrec(['check', path.join(d, 'vdpa-blk@vduse0.bin'), '--target', prof0, '--json']);
+    expect(self.code, self.stdout).to.equal(0);
+    const other = await devrec(['check', path.join(d, 'vdpa-blk@vduse1.bin'), '--target', prof0, '--json']);
+    expect(other.code).to.equal(2);
+    const rules = JSON.parse(other.stdout).findings.map((f: { rule: string }) => f.rule);
+    expect(rules).to.include.members(['passive-features-differ', 'queue-size']);
+    expect(rules).to.not.include('parent-cannot-provision');
     const again = await devrec(['import', 'vdpa', 'streams/vdpa/blk-mq2', '--store', store]);
     expect(again.code).to.equal(1);
     expect(again.stderr).to.match(/already in the store; import into another store or give a --prefix/);

@@ -31,7 +31,7 @@ function bitString(bits: string): bigint {
   return m;
 }
 
-interface KernelView { virtio: string; vdpa: string; features: bigint; device: number; status: number; hwQueues: number | undefined }
+interface KernelView { virtio: string; vdpa: string; features: bigint; device: number; status: number; queues: number }
 
 function kernelView(d: string): KernelView[] {
   const status = readFileSync(path.join(d, 'sysfs-status.txt'), 'utf8').trim().split('\n');
@@ -41,7 +41,8 @@ function kernelView(d: string): KernelView[] {
     const kv = Object.fromEntries(st.split(' ').slice(2).map((p) => p.split('=') as [string, string]));
     return {
       virtio, vdpa, features: bitString(bits), device: Number(kv['device']), status: Number(kv['status']),
-      hwQueues: kv['hw_queues'] !== undefined ? Number(kv['hw_queues']) : undefined,
+      // virtio_blk makes one blk-mq hardware queue per virtqueue; virtio_net one rx and one tx queue per pair
+      queues: kv['hw_queues'] !== undefined ? Number(kv['hw_queues']) : Number(kv['rx_queues']) + Number(kv['tx_queues']),
     };
   });
 }
@@ -63,8 +64,7 @@ export async function checkAgainstKernel(captureDir: string): Promise<void> {
         expect(s.features.negotiation).to.equal('accepted');
         expect(s.status, `${v} ${id} status`).to.equal(k.status);
         expect(s.virtioId).to.equal(k.device);
-        // virtio_blk makes one blk-mq hardware queue per virtqueue it set up; virtio_net one rx and one tx queue
-        expect(s.queues.filter((q) => q.enabled).length, `${v} ${id} ready queues`).to.equal(k.hwQueues ?? 2);
+        expect(s.queues.filter((q) => q.enabled).length, `${v} ${id} ready queues`).to.equal(k.queues);
         // offered by the device: what get_device_features returned; the driver's write is within it
         expect(s.features.driver & ~s.features.device).to.equal(0n);
         expect(s.provisioned?.mgmtdev).to.equal('vduse');
@@ -192,6 +192,17 @@ describe('vDPA capture importer: bad inputs', () => {
       { reason: 'op "get_vq_size" is not a vdpa_config_ops member devrec models', count: 1, firstLine: 1 },
       { reason: 'not a tracefs event line', count: 1, firstLine: 2 },
     ]);
+  });
+
+  it('a trace without command markers: the adds of commands.txt provision the devices', async () => {
+    const d = copy('blk-mq2');
+    const text = readFileSync(path.join(d, 'trace.txt'), 'utf8');
+    writeFileSync(path.join(d, 'trace.txt'), text.split('\n').filter((l) => !l.includes('tracing_mark_write')).join('\n'));
+    const { summary, streams } = await readVdpaCapture(d);
+    expect(summary.devices.map((x) => x.provisioned)).to.deep.equal(['recorded', 'recorded']);
+    const s = project('x', streams.get('vdpa-blk@vduse1')!);
+    expect(s.provisioned).to.deep.include({ name: 'vduse1', mgmtdev: 'vduse', macGiven: false });
+    expect(s.features.accepted).to.equal(0x330006644n);
   });
 
   it('`vdpa -jp dev show` alone: one stream per device, provisioning only (what was given stays unknown)', async () => {

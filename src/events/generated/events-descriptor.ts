@@ -38,7 +38,7 @@ export const eventsDescriptor = {
                 "QEMU_STATE": 4,
                 "MIGRATION_STREAM": 5,
                 "SIMULATION": 6,
-                "KPROBE_TRACE": 7
+                "KPROBE_TRACE": 9
               }
             },
             "Transport": {

@@ -405,7 +405,7 @@ export const migrationDescriptor = {
                 "QEMU_STATE": 4,
                 "MIGRATION_STREAM": 5,
                 "SIMULATION": 6,
-                "KPROBE_TRACE": 7
+                "KPROBE_TRACE": 9
               }
             },
             "Transport": {
