@@ -3,6 +3,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT_ERROR } from './common.js';
+import { guardClosedPipes, reportError } from './errors.js';
 import { copyCommand } from './commands/copy.js';
 import { demoCommand } from './commands/demo.js';
 import { devicesCommand } from './commands/devices.js';
@@ -36,15 +37,14 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardClosedPipes();
   try {
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
-    const e = err as Error;
-    const known = e instanceof CliError || ['StoreCorruptError', 'StoreLockedError', 'StoreConnectionError', 'MigrationFormatError', 'VfioFsmError', 'TraceFormatError', 'QemuStreamError', 'WrongExpectedRevisionError', 'UnknownDeviceError', 'FieldError', 'CodecError', 'RangeError'].includes(e.name);
-    process.stderr.write(`devrec: ${known ? e.message : e.stack ?? e.message}\n`);
-    return e instanceof CliError ? e.exitCode : EXIT_ERROR;
+    reportError(err);
+    return err instanceof CliError ? err.exitCode : EXIT_ERROR;
   }
 }
 

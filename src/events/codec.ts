@@ -2,6 +2,7 @@
 // KurrentDB binary events and migration streams.
 import protobuf from 'protobufjs';
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
+import { eventRangeProblem } from './ranges.js';
 import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, type FieldSpec, type MessageSpec } from './schema.js';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -98,9 +99,16 @@ function messageFromWire(spec: MessageSpec, msg: Record<string, unknown>): Recor
   return out;
 }
 
+/** Throws CodecError when a value of the event is outside devrec's bounds (src/model/limits.ts). */
+export function checkEventRanges(body: EventBody): void {
+  const p = eventRangeProblem(body);
+  if (p) throw new CodecError(`${body.kind}.${p.field}: ${p.reason}`);
+}
+
 function eventToWire(e: NewEvent, revision: number): Record<string, unknown> {
   const spec = BODY_SPECS.get(e.body.kind);
   if (!spec) throw new CodecError(`unknown event kind "${String(e.body.kind)}"`);
+  checkEventRanges(e.body);
   return {
     revision,
     timestampNs: bigintToWire(e.timestampNs, 'timestampNs'),
@@ -127,6 +135,7 @@ function decodeMessage(msg: protobuf.Message): DeviceEvent {
   if (!kind) throw new CodecError('event has no body (unknown or missing event kind)');
   const spec = BODY_SPECS.get(kind)!;
   const body = { kind, ...messageFromWire(spec, m[kind] as Record<string, unknown>) } as unknown as EventBody;
+  checkEventRanges(body);
   return {
     revision: longToNumber(m['revision'] as LongLike, false, 'revision'),
     timestampNs: longToBigint(m['timestampNs'] as LongLike),

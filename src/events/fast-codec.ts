@@ -18,7 +18,7 @@
 //    field number 0, wire types 6/7, bad groups, invalid UTF-8 in strings) throws CodecError naming what was being
 //    read and the byte offset (an index into the Uint8Array handed in).
 import protobuf from 'protobufjs';
-import { CodecError } from './codec.js';
+import { CodecError, checkEventRanges } from './codec.js';
 import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC, type FieldSpec, type MessageSpec } from './schema.js';
 import type { DeviceEvent, NewEvent } from './types.js';
 
@@ -941,6 +941,7 @@ const shared = new ByteWriter(4096);
  * (not a Buffer) that the caller owns.
  */
 export function fastEncodeEvent(e: NewEvent, revision: number): Uint8Array {
+  checkEventRanges(e.body);
   const enc = encoderOf(e);
   const w = shared;
   w.pos = 0;
@@ -962,6 +963,7 @@ export class EventBatchWriter {
 
   /** Appends one event. If encoding throws (CodecError), the batch is left as it was before the call. */
   add(e: NewEvent, revision: number): void {
+    checkEventRanges(e.body);
     const enc = encoderOf(e);
     const w = this.w;
     const start = w.pos;
@@ -1031,7 +1033,9 @@ function checkRange(buf: Uint8Array, start: number, end: number): void {
 export function fastDecodeEvent(buf: Uint8Array, start = 0, end: number = buf.length): DeviceEvent {
   buf = plain(buf);
   checkRange(buf, start, end);
-  return decEvent(buf, start, end, start);
+  const e = decEvent(buf, start, end, start);
+  checkEventRanges(e.body);
+  return e;
 }
 
 /**
@@ -1054,7 +1058,9 @@ export function decodeBatch(buf: Uint8Array, start: number, end: number, onEvent
       throw new CodecError(`batch: event length ${len} at byte ${pos} runs past the end (${end - s} bytes left)`);
     }
     pos = s + len;
-    onEvent(decEvent(buf, s, pos, s));
+    const e = decEvent(buf, s, pos, s);
+    checkEventRanges(e.body);
+    onEvent(e);
     n++;
   }
   return n;

@@ -17,6 +17,9 @@ export function logCommand() {
     .option('--explain', 'each event in words, with the raw access it was decoded from')
     .action(async (id, opts) => {
       await withStore(opts.store, true, async (store) => {
+        if (opts.from !== undefined && opts.to !== undefined && opts.from > opts.to) {
+          throw new CliError(`--from ${opts.from} is after --to ${opts.to}: no revision is in that range (swap them)`);
+        }
         const head = await store.head(id);
         if (head < 0) throw new CliError(new UnknownDeviceError(id).message);
         const type = opts.json ? undefined : (await new Projector(store).stateAt(id, Math.min(opts.from ?? 0, head))).type;
