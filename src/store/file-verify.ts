@@ -68,13 +68,13 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
     // A bad length leaves no way to the next record but a search: an intact record after it means damage.
     const resync = async (reason: string, tornTail: string): Promise<number | undefined> => {
       const intact = await findIntactRecord(handle, off, off + 1, size, nextPosition);
+      afterDamage = true;
       if (intact === undefined) {
         if (await lastRecordIntact(handle, off, size)) problem(off, `${reason}: the record's length field is damaged (the bytes to the end match its CRC), not a torn tail`);
         else problem(off, `${reason}: ${tornTail}`);
         return undefined;
       }
       problem(off, `${reason}: damage, not a torn tail (an intact record follows at offset ${intact}; ${intact - off} bytes unreadable)`);
-      afterDamage = true;
       return intact;
     };
     while (off < size) {
