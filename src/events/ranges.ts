@@ -5,7 +5,13 @@ import {
   MAX_CONFIG_BYTES, MAX_CONTROL_COMMANDS, MAX_FEATURE_HIGH_WORDS, MAX_FEATURE_SELECT, MAX_NUM_QUEUES,
   MAX_PCI_CONFIG_BYTES, MAX_QUEUE_INDEX,
 } from '../model/limits.js';
+import { BODY_SPECS } from './schema.js';
 import type { EventBody } from './types.js';
+
+/** Per event kind, its 64-bit fields held as numbers: above 2^53 they lose bits, and the decoder refuses them. */
+const NUMBER64_FIELDS = new Map<string, string[]>(
+  [...BODY_SPECS].map(([kind, spec]) => [kind, spec.fields.filter((f) => !f.repeated && (f.scalar === 'u64num' || f.scalar === 'i64num')).map((f) => f.name)]),
+);
 
 export interface RangeProblem {
   field: string;
@@ -26,6 +32,10 @@ function featureWords(field: string, words: unknown[] | undefined, max: number):
 
 /** The first value of `body` outside devrec's bounds, or undefined when every value is in range. */
 export function eventRangeProblem(body: EventBody): RangeProblem | undefined {
+  for (const name of NUMBER64_FIELDS.get(body.kind) ?? []) {
+    const v = (body as unknown as Record<string, unknown>)[name];
+    if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) return { field: name, reason: `${v} is above 2^53 and cannot be kept exactly` };
+  }
   switch (body.kind) {
     case 'queueSelected':
     case 'queueConfigured':

@@ -158,9 +158,84 @@ export class FileEventStore implements EventStore {
     this.writerLock = await WriterLock.acquire(this.dir);
   }
 
+  // ---- all-or-nothing runs (imports) ---------------------------------------------------------------------
+
+  /**
+   * Runs `fn` (which appends) as one unit: a durable ROLLBACK marker records where the log ended; if `fn` fails,
+   * or the process dies before it finishes, everything appended since is cut off (here, or by the next write-mode
+   * open). Nothing appended inside is acknowledged to the user until `fn` resolves and the marker is gone.
+   */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.options.readOnly) throw new Error(`store ${this.dir} was opened read-only`);
+    await this.writeChain.catch(() => undefined);
+    const last = this.segments[this.segments.length - 1];
+    const mark: RollbackMark = { segment: last?.name ?? null, size: last?.size ?? 0 };
+    const marker = path.join(this.dir, ROLLBACK_MARKER);
+    await fsp.writeFile(marker + '.tmp', JSON.stringify(mark));
+    await syncFile(marker + '.tmp');
+    await fsp.rename(marker + '.tmp', marker);
+    await syncDir(this.dir);
+    let result: T;
+    try {
+      result = await fn();
+      await this.writeChain;
+    } catch (err) {
+      await this.writeChain.catch(() => undefined);
+      for (const seg of this.segments) await seg.handle.close().catch(() => undefined);
+      this.segments.length = 0;
+      this.recSegment.truncate(0);
+      this.recOffset.truncate(0);
+      this.recFirstPosition.truncate(0);
+      this.recCount.truncate(0);
+      this.index.clear();
+      this.nextPosition = 0;
+      this.broken = undefined;
+      await this.rollBack();
+      await this.load();
+      throw err;
+    }
+    await fsp.rm(marker);
+    await syncDir(this.dir);
+    return result;
+  }
+
+  /** Applies a ROLLBACK marker left by an unfinished transaction: the log goes back to where it was before. */
+  private async rollBack(): Promise<void> {
+    const marker = path.join(this.dir, ROLLBACK_MARKER);
+    const text = await fsp.readFile(marker, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (text === undefined) return;
+    let mark: RollbackMark;
+    try {
+      mark = JSON.parse(text) as RollbackMark;
+      if ((mark.segment !== null && parseSegmentName(mark.segment) === undefined) || !Number.isSafeInteger(mark.size)) throw new Error('bad mark');
+    } catch {
+      throw new StoreCorruptError(ROLLBACK_MARKER, 0, 'unreadable rollback marker of an unfinished import; remove it to keep what the import wrote, or restore the store');
+    }
+    const names = (await fsp.readdir(this.dir)).filter((n) => parseSegmentName(n) !== undefined);
+    for (const n of names) {
+      if (mark.segment === null || parseSegmentName(n)! > parseSegmentName(mark.segment)!) await fsp.rm(path.join(this.dir, n));
+    }
+    if (mark.segment !== null) {
+      const h = await fsp.open(path.join(this.dir, mark.segment), 'r+');
+      try {
+        if ((await h.stat()).size > mark.size) await h.truncate(mark.size);
+        await h.datasync();
+      } finally {
+        await h.close();
+      }
+    }
+    await syncDir(this.dir);
+    await fsp.rm(marker);
+    await syncDir(this.dir);
+  }
+
   // ---- opening and recovery ------------------------------------------------------------------------------
 
   private async load(): Promise<void> {
+    if (!this.options.readOnly) await this.rollBack();
     const names = (await fsp.readdir(this.dir))
       .filter((n) => parseSegmentName(n) !== undefined)
       .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
@@ -636,6 +711,22 @@ export class FileEventStore implements EventStore {
     for (const seg of this.segments) await seg.handle.close().catch(() => undefined);
     await this.writerLock?.release();
     this.appended.complete();
+  }
+}
+
+/** Written while an all-or-nothing run (an import) is under way: where the log ended before it. */
+const ROLLBACK_MARKER = 'ROLLBACK';
+interface RollbackMark {
+  segment: string | null;
+  size: number;
+}
+
+async function syncFile(file: string): Promise<void> {
+  const h = await fsp.open(file, 'r+');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
   }
 }
 

@@ -13,6 +13,10 @@ import type { DeviceState } from '../../project/state.js';
 import type { EventStore } from '../../store/types.js';
 import { CliError, EXIT_INCOMPATIBLE, storeOption, withStore, writeJson } from '../common.js';
 import { readMigrationFile } from './inspect.js';
+import { readWholeFile } from '../../sources/bounded-input.js';
+
+/** A profile is a small JSON document; 16 MiB is far beyond any. */
+const MAX_PROFILE_BYTES = 16 * 1024 * 1024;
 
 /** Colours for stdout: only on a terminal, never with NO_COLOR (https://no-color.org) or TERM=dumb. */
 export function colors(json = false) {
@@ -71,12 +75,7 @@ export async function loadStoreDevice(store: EventStore, spec: string): Promise<
 }
 
 export function readProfile(file: string): Profile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CliError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const text = Buffer.from(readWholeFile(file, MAX_PROFILE_BYTES, 'profile')).toString('utf8');
   try {
     return parseProfile(text, file);
   } catch (e) {
