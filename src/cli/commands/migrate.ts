@@ -74,7 +74,8 @@ function listenCommand() {
             ...(opts.idleTimeout ? { timeouts: { idleMs: opts.idleTimeout } } : {}),
             onSession: (r) => {
               out(sessionLine(r), { event: 'session', ...r });
-              if (opts.once && r.outcome !== 'query') {
+              // --once waits for a migration session: a stray connection that never said HELLO is not one
+              if (opts.once && r.outcome !== 'query' && r.session !== undefined) {
                 finish(r.outcome === 'committed' ? 0 : r.code === 'incompatible' ? EXIT_INCOMPATIBLE : EXIT_ERROR);
               }
             },
