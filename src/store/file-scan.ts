@@ -16,11 +16,11 @@ const WINDOW = 4 * 1024 * 1024;
 export async function findIntactRecord(
   handle: FileHandle, damagedAt: number, from: number, size: number, position: number,
 ): Promise<number | undefined> {
-  const window = Buffer.allocUnsafe(WINDOW + 16);
+  const window = Buffer.allocUnsafe(Math.min(WINDOW, Math.max(0, size - from)) + 16);
   for (let base = from; base + RECORD_PREFIX_BYTES + 14 <= size; base += WINDOW) {
-    const want = Math.min(WINDOW + 16, size - base);
+    const want = Math.min(window.length, size - base);
     const { bytesRead } = await handle.read(window, 0, want, base);
-    const last = Math.min(WINDOW, bytesRead - 16);
+    const last = Math.min(window.length - 16, bytesRead - 16);
     for (let i = 0; i <= last; i++) {
       const off = base + i;
       const len = window.readUInt32LE(i);

@@ -12,6 +12,8 @@ import {
   parseRecordHeader, parseSegmentName, payloadCrc,
 } from './file-format.js';
 
+const READ_WINDOW = 4 * 1024 * 1024;
+
 export interface VerifyProblem {
   segment: string;
   offset: number;
@@ -64,7 +66,19 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
     }
     if (parseSegmentName(name) !== nextPosition && !afterDamage) problem(0, `segment starts at position ${parseSegmentName(name)}, expected ${nextPosition}`);
     let off = SEGMENT_HEADER_BYTES;
-    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+    // Reads go through a window of a few MiB: memory stays bounded by the window or the largest record.
+    let winStart = 0;
+    let win = Buffer.alloc(0);
+    const readAt = async (at: number, len: number): Promise<Buffer> => {
+      if (at < winStart || at + len > winStart + win.length) {
+        const want = Math.min(Math.max(len, READ_WINDOW), size - at);
+        win = Buffer.allocUnsafe(want);
+        const { bytesRead } = await handle.read(win, 0, want, at);
+        win = win.subarray(0, bytesRead);
+        winStart = at;
+      }
+      return win.subarray(at - winStart, at - winStart + len);
+    };
     // A bad length leaves no way to the next record but a search: an intact record after it means damage.
     const resync = async (reason: string, tornTail: string): Promise<number | undefined> => {
       const intact = await findIntactRecord(handle, off, off + 1, size, nextPosition);
@@ -82,7 +96,7 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
         problem(off, `record prefix cut short (${size - off} bytes left): torn tail`);
         break;
       }
-      await handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+      const prefix = await readAt(off, RECORD_PREFIX_BYTES);
       const len = prefix.readUInt32LE(0);
       const crc = prefix.readUInt32LE(4);
       const end = off + RECORD_PREFIX_BYTES + len;
@@ -93,8 +107,7 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
         off = next;
         continue;
       }
-      const payload = Buffer.allocUnsafe(len);
-      await handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+      const payload = await readAt(off + RECORD_PREFIX_BYTES, len);
       report.records++;
       if (payloadCrc(payload) !== crc) {
         // Nothing in a damaged record can be trusted, its length included: search for the next intact record.
