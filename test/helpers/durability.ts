@@ -6,6 +6,7 @@ import path from 'node:path';
 import { FileEventStore } from '../../src/store/file-store.js';
 import { verifyFileStore } from '../../src/store/file-verify.js';
 import { StoreWriteError } from '../../src/store/types.js';
+import { hostname } from 'node:os';
 import { tmpDir } from './tmp.js';
 
 const WRITER = path.resolve('test/helpers/store-writer.ts');
@@ -94,4 +95,31 @@ export async function diskFullRun(root: string, batch: number): Promise<DiskFull
   const report = await verifyFileStore(dir);
   if (report.problems.length) throw new Error(`verify after disk full: ${JSON.stringify(report.problems)}`);
   return { acked, found, enospc, appendedAfterFree };
+}
+
+/** `rounds` rounds of `writers` processes started together against a store whose LOCK names a dead process. */
+export async function lockRounds(rounds: number, writers: number): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    const dir = tmpDir();
+    writeFileSync(path.join(dir, 'LOCK'), `999999999@${hostname()}`);
+    const runs = await Promise.all(Array.from({ length: writers }, (_, w) => new Promise<{ code: number; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/store-writer.ts'), dir, `w${w}`, '40', '300'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('exit', (code) => resolve({ code: code ?? -1, out }));
+    })));
+    const winners = runs.filter((r) => r.out.includes('closed'));
+    if (winners.length < 1) throw new Error(`round ${round}: no writer got the store: ${JSON.stringify(runs)}`);
+    for (const r of runs) if (!(r.code === 0 || (r.code === 3 && r.out.trim() === 'locked'))) throw new Error(`round ${round}: ${JSON.stringify(r)}`);
+    const report = await verifyFileStore(dir);
+    if (report.problems.length) throw new Error(`round ${round}: verify: ${JSON.stringify(report.problems)}`);
+    const s = await FileEventStore.open(dir);
+    for (let w = 0; w < writers; w++) {
+      const acked = runs[w]!.out.match(/ack (\d+)/g);
+      const last = acked ? Number(acked[acked.length - 1]!.slice(4)) : -1;
+      const head = await s.head(`w${w}`);
+      if (head !== last) throw new Error(`round ${round}: writer ${w} acknowledged revision ${last}, the store has ${head}`);
+    }
+    await s.close();
+  }
 }

@@ -2,7 +2,6 @@
 // errors as one-line damage (12), read-only opens and verify's memory (15); the kill -9 loop and the disk-full run
 // (short forms; `npm run soak` runs the long ones).
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { promises as fsp, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES } from '../../src/store/file-
 import { StoreCorruptError, StoreLockedError, StoreWriteError } from '../../src/store/types.js';
 import { collect, statusEv } from '../helpers/events.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { crashTrial, diskFullRun, smallTmpfs } from '../helpers/durability.js';
+import { crashTrial, diskFullRun, lockRounds, smallTmpfs } from '../helpers/durability.js';
 
 const segOf = (dir: string) => path.join(dir, readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()[0]!);
 
@@ -218,28 +217,3 @@ describe('store hardening (issue 15)', function () {
   });
 });
 
-/** `rounds` rounds of `writers` processes started together against a store whose LOCK names a dead process. */
-export async function lockRounds(rounds: number, writers: number): Promise<void> {
-  for (let round = 0; round < rounds; round++) {
-    const dir = tmpDir();
-    writeFileSync(path.join(dir, 'LOCK'), `999999999@${hostname()}`);
-    const runs = await Promise.all(Array.from({ length: writers }, (_, w) => new Promise<{ code: number; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/store-writer.ts'), dir, `w${w}`, '40', '300'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.on('exit', (code) => resolve({ code: code ?? -1, out }));
-    })));
-    const winners = runs.filter((r) => r.out.includes('closed'));
-    expect(winners.length, `round ${round}: ${JSON.stringify(runs)}`).to.be.at.least(1);
-    for (const r of runs) expect(r.code === 0 || (r.code === 3 && r.out.trim() === 'locked'), JSON.stringify(r)).to.equal(true);
-    const report = await verifyFileStore(dir);
-    expect(report.problems).to.deep.equal([]);
-    const s = await FileEventStore.open(dir);
-    for (let w = 0; w < writers; w++) {
-      const acked = runs[w]!.out.match(/ack (\d+)/g);
-      const last = acked ? Number(acked[acked.length - 1]!.slice(4)) : -1;
-      expect(await s.head(`w${w}`)).to.equal(last);
-    }
-    await s.close();
-  }
-}
