@@ -29,12 +29,13 @@ if [ ! -e "$DIR/root/.done" ]; then
 fi
 
 if [ ! -e "$DIR/kernel/.done" ]; then
-  apt="$DIR/apt"; mkdir -p "$apt/lists/partial" "$apt/archives/partial"
+  apt="$DIR/apt"; mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/cache"
   echo "deb $MIRROR trixie main" > "$apt/sources.list"
   opts=(-o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
-        -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache::Archives=$apt/archives" -o APT::Architecture=amd64)
+        -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o "Dir::Cache::Archives=$apt/archives"
+        -o Dir::State::status=/dev/null -o APT::Architecture=amd64)
   apt-get "${opts[@]}" update -q >/dev/null
-  pkg="$(apt-cache "${opts[@]}" depends linux-image-amd64 | grep -oE 'linux-image-6\.[0-9.+~-]+-amd64' | grep -v unsigned | head -1)"
+  pkg="$(apt-cache "${opts[@]}" depends linux-image-amd64 | grep -oE 'linux-image-6\.[0-9a-z.+~-]+-amd64' | grep -v unsigned | head -1)"
   [ -n "$pkg" ] || { echo "debian13/setup.sh: no linux-image-6.*-amd64 in trixie's package lists" >&2; exit 1; }
   (cd "$apt/archives" && apt-get "${opts[@]}" download "$pkg" >/dev/null)
   rm -rf "$DIR/kernel"; mkdir -p "$DIR/kernel"

@@ -1,12 +1,28 @@
 // Shared CLI plumbing: the --store option, opening stores, exit codes and error reporting.
 import { Option } from '@commander-js/extra-typings';
-import { openStore, storeUrlFromEnv } from '../store/open.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { EventStore } from '../store/types.js';
-import { FileEventStore } from '../store/file-store.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_INCOMPATIBLE = 2;
+
+/** The exit code of each running command line (main() runs one; tests run several in one process, side by side). */
+const runs = new AsyncLocalStorage<{ exitCode: number }>();
+
+/** Runs one command line; its exit code is what the command set with setExitCode (0 when it set none). */
+export async function runWithExitCode(fn: () => Promise<unknown>): Promise<number> {
+  const run = { exitCode: 0 };
+  await runs.run(run, fn);
+  return run.exitCode;
+}
+
+/** The exit code of the running command line (process.exitCode outside main()). */
+export function setExitCode(code: number): void {
+  const run = runs.getStore();
+  if (run) run.exitCode = code;
+  else process.exitCode = code;
+}
 
 /** An error whose message is complete for the user (names the input, offset and reason). */
 export class CliError extends Error {
@@ -17,9 +33,49 @@ export class CliError extends Error {
 }
 
 export const storeOption = () =>
-  new Option('--store <url>', 'event store: file:<dir>, memory: (env DEVREC_STORE; default file:./.devrec)');
+  new Option('--store <url>', 'event store: file:<dir>, memory:, kurrentdb://host:2113?tls=false (env DEVREC_STORE; default file:./.devrec)');
+
+/**
+ * A device as the user names it, in every command: `ID` or `ID@N` (the state after revision N). Device ids may
+ * hold '@' themselves (`virtio-net-pci@00:02.0`), so the whole text is tried as an id first. The device's address
+ * alone (`00:02.0`, the part after the id's '@': the guest PCI address or mmio base) is an alias when exactly one
+ * recorded device has it.
+ */
+export async function resolveDeviceSpec(store: EventStore, spec: string): Promise<{ id: string; revision?: number; head: number }> {
+  const exact = async (name: string): Promise<{ id: string; head: number } | undefined> => {
+    const head = await store.head(name);
+    if (head >= 0) return { id: name, head };
+    if (name.includes('@') || name === '') return undefined;
+    const hits = (await store.streams()).filter((s) => s.stream.endsWith(`@${name}`));
+    if (hits.length > 1) throw new CliError(`"${name}" names ${hits.length} devices (${hits.map((h) => h.stream).join(', ')}); give the whole id`);
+    return hits.length === 1 ? { id: hits[0]!.stream, head: hits[0]!.revision } : undefined;
+  };
+  const whole = await exact(spec);
+  if (whole) return whole;
+  const m = /^(.*)@(\d+)$/.exec(spec);
+  if (m) {
+    const dev = await exact(m[1]!);
+    if (dev) {
+      const revision = Number(m[2]);
+      if (revision > dev.head) throw new CliError(`${spec}: device ${dev.id} has revisions 0..${dev.head}; give ${m[1]}@N with N at most ${dev.head}`);
+      return { ...dev, revision };
+    }
+  }
+  throw new CliError(`no device "${spec}" in ${store.url}; \`devrec devices\` lists the recorded ones`);
+}
+
+/** `ID[@N]` with an optional `--at N` beside it (one of the two, not both). */
+export async function resolveDeviceAt(store: EventStore, spec: string, at?: number): Promise<{ id: string; revision?: number; head: number }> {
+  const r = await resolveDeviceSpec(store, spec);
+  if (at === undefined) return r;
+  if (r.revision !== undefined) throw new CliError(`${spec}: give ID@N or --at N, not both`);
+  if (at > r.head) throw new CliError(`--at ${at}: device ${r.id} has revisions 0..${r.head}`);
+  return { ...r, revision: at };
+}
 
 export async function withStore<T>(url: string | undefined, readOnly: boolean, fn: (store: EventStore) => Promise<T>): Promise<T> {
+  // loaded here, not at the top: `devrec --version` and commands without a store never load a store
+  const [{ openStore, storeUrlFromEnv }, { FileEventStore }] = await Promise.all([import('../store/open.js'), import('../store/file-store.js')]);
   const store = await openStore(storeUrlFromEnv(url), { readOnly });
   if (store instanceof FileEventStore && store.recovery) {
     const r = store.recovery;

@@ -45,3 +45,14 @@ export async function withProgress<T>(text: string, opts: { json?: boolean | und
     p.stop();
   }
 }
+
+/**
+ * "12,345 / 50,000 events (24%), 81,000/s": what a progress line says about work under way; `total` when known,
+ * `unit` what is counted. The rate is since `startMs` (performance.now()).
+ */
+export function progressText(done: number, total: number | undefined, unit: string, startMs: number): string {
+  const secs = (performance.now() - startMs) / 1000;
+  const rate = secs > 0.2 ? `, ${Math.round(done / secs).toLocaleString('en-US')}/s` : '';
+  const of = total !== undefined && total > 0 ? ` / ${total.toLocaleString('en-US')} ${unit} (${Math.floor((done * 100) / total)}%)` : ` ${unit}`;
+  return `${done.toLocaleString('en-US')}${of}${rate}`;
+}

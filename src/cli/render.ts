@@ -1,5 +1,5 @@
 // Text rendering of a device state for terminals.
-import { bytesToHex, hex64 } from '../events/json.js';
+import { bytesToHex, hex64, vfioStateName } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIsoNs } from '../events/describe.js';
 import type { DeviceState } from '../project/state.js';
@@ -60,7 +60,7 @@ export function renderState(s: DeviceState): string {
   }
   out.push(`msix       ${s.msix.enabled ? 'enabled' : 'disabled'}, config vector ${s.msix.configVector === 0xffff ? 'none' : s.msix.configVector}`);
   if (s.config.length) out.push(`config     ${bytesToHex(s.config)}`);
-  if (s.vfioState) out.push(`vfio       ${s.vfioState.toUpperCase()}`);
+  if (s.vfioState) out.push(`vfio       ${vfioStateName(s.vfioState)}`);
   if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);
   return out.join('\n') + '\n';
 }

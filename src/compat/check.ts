@@ -1,17 +1,18 @@
 // Migration compatibility: a recorded device (source) against a target's profile. The rules are one data table
 // (id, severity, category, what an error blocks, reference, fix hint, check), like the lint table
 // (src/project/rules/table.ts). The verdict and the allowed-moves bitmask follow NVML's vGPU compatibility
-// query (anchors-vfio-qemu-virtio-migration.md 6.2): which moves are possible, and what limits them.
+// query: which moves are possible, and what limits them.
 import { hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature } from '../model/index.js';
 import { VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, flagNames } from '../migration/vfio-fsm.js';
 import type { DeviceState } from '../project/state.js';
 import { type Capability, capName, capabilityChain } from './caps.js';
 import type { Profile, SourceInfo } from './profile.js';
+import { predictQemuLoad } from './qemu-load.js';
 
 export type CompatSeverity = 'error' | 'warning' | 'info';
 export type Category =
-  | 'device' | 'features' | 'provisioning' | 'transport' | 'identity' | 'layout' | 'persona' | 'queues' | 'net' | 'vfio' | 'guest' | 'config';
+  | 'qemu' | 'device' | 'features' | 'provisioning' | 'transport' | 'identity' | 'layout' | 'persona' | 'queues' | 'net' | 'vfio' | 'guest' | 'config';
 
 export interface CheckContext {
   source: DeviceState;
@@ -28,7 +29,8 @@ export interface CompatRule {
   reference: string;
   summary: string;
   fix: string;
-  check(ctx: CheckContext): string[];
+  /** messages; a message may carry the lines QEMU itself prints for it */
+  check(ctx: CheckContext): (string | { message: string; qemu: string[] })[];
 }
 
 export interface CompatFinding {
@@ -38,6 +40,8 @@ export interface CompatFinding {
   message: string;
   fix: string;
   reference: string;
+  /** the lines the QEMU target prints for this (qemu-load), verbatim */
+  qemu?: string[];
 }
 
 export type Verdict = 'compatible' | 'compatible-with-warnings' | 'incompatible';
@@ -139,11 +143,22 @@ function sourceCaps(s: DeviceState): Capability[] {
   return capabilityChain(s.pci.config);
 }
 
-const VDPA_REF = 'seed-vdpa-device-features.md 4.2, 9.7-9.9 ("vdpa: allow provisioning device features")';
+const VDPA_REF = 'Linux commit "vdpa: allow provisioning device features" (Linux 6.2, vdpa_nl_cmd_dev_add_set_doit(); iproute2 vdpa dev add ... device_features)';
 
 // ---- the rule table ----
 
 export const COMPAT_RULES: readonly CompatRule[] = [
+  {
+    id: 'qemu-load', severity: 'error', category: 'qemu', blocks: 'live',
+    reference: 'QEMU migration/savevm.c configuration_post_load, hw/pci/pci.c get_pci_config_device, hw/virtio/virtio.c virtio_load (src/compat/qemu-load.ts)',
+    summary: 'the QEMU target refuses the QEMU stream (machine type, PCI config bytes, features), in QEMU\'s words',
+    fix: 'start the target with the source\'s machine type and device options (each finding says which)',
+    check: ({ target, info }) => {
+      if (!info.qemu || !target.qemu) return [];
+      const v = predictQemuLoad(info.qemu, target);
+      return v.refused ? [{ message: `QEMU ${target.qemu.version} on the target refuses this stream: ${v.reason}; fix: ${v.fix}`, qemu: v.lines }] : [];
+    },
+  },
   {
     id: 'device-type', severity: 'error', category: 'device', blocks: 'all',
     reference: 'virtio 1.3 5 (device types)',
@@ -153,7 +168,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'transport-family', severity: 'error', category: 'transport', blocks: 'all',
-    reference: 'seed-vfio-virtio-legacy-driver.md 3.3 (identical guest-visible ABI)',
+    reference: 'QEMU virtio_load() and get_pci_config_device(): the target must present the same guest-visible device',
     summary: 'the target sits on another bus (PCI vs virtio-mmio)',
     fix: 'migrate to a target on the same bus',
     check: ({ source, target }) => {
@@ -164,7 +179,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'features-not-offered', severity: 'error', category: 'features', blocks: 'live',
-    reference: 'QEMU hw/virtio/virtio.c virtio_load: "Features 0x%x unsupported. Allowed features: 0x%x" (anchors 3.4, 7)',
+    reference: 'QEMU virtio_load() (hw/virtio/virtio.c) refuses incoming guest features the target does not offer',
     summary: 'the guest negotiated features the target does not offer',
     fix: 'offer the named features on the target (newer QEMU / machine type, or a device with them), or restart the guest on the target (cold)',
     check: ({ source, target }) => {
@@ -211,7 +226,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'passive-features-differ', severity: 'error', category: 'provisioning', blocks: 'live',
-    reference: `${VDPA_REF}: passive mode, "only allow the migration among the vDPA devices that have the same device_feature"`,
+    reference: `${VDPA_REF}: without provisioning, only devices with the same device_features can take each other`,
     summary: 'vDPA without provisioning: the actual device features must be equal',
     fix: 'provision the target with device_features equal to the source device features',
     check: ({ source, target }) => {
@@ -229,7 +244,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'offered-features-differ', severity: 'warning', category: 'features', blocks: 'live',
-    reference: 'seed-vfio-virtio-legacy-driver.md 3.3: same feature set for an identical guest-visible ABI',
+    reference: 'QEMU virtio_load() and get_pci_config_device(): the target must present the same guest-visible device (the same offered features)',
     summary: 'the target offers another feature set (the guest sees it after its next reset)',
     fix: 'offer the same features on the target (same machine type / device options)',
     check: ({ source, target }) => {
@@ -245,7 +260,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'parent-cannot-provision', severity: 'error', category: 'provisioning', blocks: 'live',
-    reference: `${VDPA_REF}: "if the parent doesn't support _F_MQ, we can neither provision _F_MQ nor max_vqp"`,
+    reference: `${VDPA_REF}: a parent that lacks a feature cannot provision it, nor its attribute`,
     summary: "the target's parent does not support every feature of the source device",
     fix: 'use a target parent (management device) that supports the named features',
     check: ({ source, target }) => {
@@ -258,7 +273,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'provisioned-attr-mismatch', severity: 'error', category: 'provisioning', blocks: 'live',
-    reference: `${VDPA_REF}; 4.3 (mac, mtu, max_vqp are part of the compatibility set)`,
+    reference: `${VDPA_REF}: mac, mtu and max_vqp are part of what a target must match`,
     summary: 'a provisioned attribute (mac, mtu, max_vqp) differs in value or presence',
     fix: 'vdpa dev add ... with the same mac / mtu / max_vqp as the source',
     check: ({ source, target }) => {
@@ -276,7 +291,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'provisioned-attr-without-feature', severity: 'error', category: 'provisioning', blocks: 'all',
-    reference: 'kernel "vdpa: validate provisioned device features against specified attribute" (seed-vdpa-device-features.md 6.2.2, 9.11)',
+    reference: 'Linux commit "vdpa: validate provisioned device features against specified attribute" (vdpa_nl_cmd_dev_add_set_doit(), drivers/vdpa/vdpa.c)',
     summary: 'mac / mtu / max_vqp provisioned without its feature bit: "Missing features 0x%llx for provided attributes"',
     fix: 'add VIRTIO_NET_F_MAC / _MTU / _MQ to device_features, or drop the attribute',
     check: ({ source, target }) => {
@@ -293,7 +308,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'mq-without-ctrl-vq', severity: 'warning', category: 'net', blocks: 'live',
-    reference: 'virtio 1.3 5.1.3.1; seed-vdpa-device-features.md 9.13 ("F_MQ requires F_CTRL_VQ")',
+    reference: 'virtio 1.3 5.1.3.1 (feature bit requirements: VIRTIO_NET_F_MQ requires VIRTIO_NET_F_CTRL_VQ)',
     summary: 'VIRTIO_NET_F_MQ without VIRTIO_NET_F_CTRL_VQ',
     fix: 'offer / provision VIRTIO_NET_F_CTRL_VQ with VIRTIO_NET_F_MQ',
     check: ({ source, target }) => {
@@ -310,7 +325,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'legacy-onto-modern-only', severity: 'error', category: 'transport', blocks: 'all',
-    reference: 'seed-vdpa-legacy-pasid-adminq.md R-BACKEND-CAPS; seed-vfio-virtio-legacy-driver.md 3.3',
+    reference: 'virtio 1.3 4.1.2 (PCI device discovery: transitional devices 0x1000..0x103f have the legacy interface, 0x1040 on do not)',
     summary: 'the guest drives the device through the legacy interface, the target is modern-only',
     fix: 'use a transitional target with legacy access (IO BAR, or admin legacy commands on a legacy-capable PF)',
     check: ({ source, target }) => legacyNegotiated(source) && !target.legacy.supported
@@ -319,7 +334,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'transitional-identity', severity: 'error', category: 'identity', blocks: 'live',
-    reference: 'seed-vfio-virtio-legacy-driver.md 3.3 (a transitional device cannot go to a modern-only target, or the reverse)',
+    reference: 'virtio 1.3 4.1.2 (transitional and modern-only PCI device ids); QEMU get_pci_config_device() refuses a different device id',
     summary: 'transitional vs modern-only PCI identity changes',
     fix: 'keep the same transitional / modern-only identity on the target',
     check: ({ source, target }) => {
@@ -332,7 +347,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'pci-identity', severity: 'error', category: 'identity', blocks: 'live',
-    reference: 'seed-vfio-virtio-legacy-driver.md 3.2 item 10, 3.3 (a change in PCI identity is a guest-visible ABI change)',
+    reference: 'QEMU get_pci_config_device() (hw/pci/pci.c) refuses incoming config whose read-only bytes (ids, revision) differ',
     summary: 'PCI vendor, device, subsystem vendor, subsystem or revision differs',
     fix: 'present the same PCI identity on the target',
     check: ({ source, target }) => {
@@ -342,14 +357,16 @@ export const COMPAT_RULES: readonly CompatRule[] = [
         const a = source.pci[k];
         // 0 in the state: not recorded (revision 0 is only compared when the device id was recorded)
         if ((a === 0 && k !== 'revision') || (k === 'revision' && source.pci.device === 0)) continue;
-        if (a !== target.pci[k]) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(target.pci[k])}`);
+        const b = target.pci[k];
+        if (b === null) continue; // the target's value is not known (a profile read over QMP has no revision)
+        if (a !== b) out.push(`PCI ${k}: source ${hex(a)}, target ${hex(b)}`);
       }
       return out;
     },
   },
   {
     id: 'capability-layout', severity: 'error', category: 'layout', blocks: 'live',
-    reference: 'seed-vdpa-legacy-pasid-adminq.md R-LAYOUT-IN-ABI, R-PASID (file 002: the layout is populated, not defined, by the stream)',
+    reference: 'QEMU get_pci_config_device() (hw/pci/pci.c): the capability chain is read-only config, it must be the same on the target',
     summary: 'a capability of the source is missing on the target or at another offset (PASID included)',
     fix: 'expose the same capability chain on the target (a vPCI layout template)',
     check: ({ source, target }) => {
@@ -376,7 +393,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'persona-mismatch', severity: 'error', category: 'persona', blocks: 'live',
-    reference: 'seed-vdpa-legacy-pasid-adminq.md R-PERSONA; seed-vfio-virtio-legacy-driver.md 3.3 (operator "private-standard")',
+    reference: 'docs/compat.md (personas: an operator-defined device profile id and version)',
     summary: 'the persona (operator device profile) id or version differs',
     fix: 'give the target the source persona (or a persona that declares it)',
     check: ({ info, target }) => {
@@ -389,7 +406,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'queue-count', severity: 'error', category: 'queues', blocks: 'live',
-    reference: 'seed-vfio-virtio-legacy-driver.md 3.3 (queue count); propolis #1121 (multiqueue collapsed to 1 pair)',
+    reference: 'QEMU virtio_load() ("Invalid number of virtqueues"); oxidecomputer/propolis issue #1121 (multiqueue collapsed to one pair)',
     summary: 'the target has fewer queues than the source uses',
     fix: 'configure the target with at least as many queues',
     check: ({ source, target }) => {
@@ -400,10 +417,14 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'queue-size', severity: 'error', category: 'queues', blocks: 'live',
-    reference: 'QEMU virtio_load (ringsize subsection, "VQ %d size 0x%x ..."); propolis #1117',
+    reference: 'QEMU virtio_load() (ringsize subsection: a queue size the target cannot hold is refused); oxidecomputer/propolis issue #1117',
     summary: 'a queue of the source is larger than the target maximum',
     fix: 'raise the target queue sizes (e.g. rx_queue_size / tx_queue_size / queue-size)',
-    check: ({ source, target }) => {
+    check: ({ source, target, info }) => {
+      // QEMU to QEMU the ring sizes travel with the stream (virtio_load takes vring.num, and num_default from the
+      // virtio/ringsize subsection): seen on a real QEMU 7.2 target with maximum 256 taking a QEMU 10.0 stream's 1024.
+      // queue-max-size-differs warns instead.
+      if (info.qemu && target.qemu) return [];
       const out: string[] = [];
       for (const q of source.queues) {
         const max = target.queues.maxSizes[q.index];
@@ -416,12 +437,12 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'queue-max-size-differs', severity: 'warning', category: 'queues', blocks: 'live',
-    reference: 'QEMU virtio/ringsize subsection (num_default)',
+    reference: 'QEMU virtio_load() ringsize subsection (num_default)',
     summary: 'a queue maximum differs (the guest sees it after a reset)',
     fix: 'use the same queue size options on the target',
-    check: ({ source, target }) => source.queues
-      .filter((q) => q.maxSize && target.queues.maxSizes[q.index] !== undefined && target.queues.maxSizes[q.index] !== q.maxSize && q.size <= target.queues.maxSizes[q.index]!)
-      .map((q) => `queue ${q.index}: maximum ${q.maxSize} on the source, ${target.queues.maxSizes[q.index]} on the target`),
+    check: ({ source, target, info }) => source.queues
+      .filter((q) => q.maxSize && target.queues.maxSizes[q.index] !== undefined && target.queues.maxSizes[q.index] !== q.maxSize && (q.size <= target.queues.maxSizes[q.index]! || (info.qemu && target.qemu)))
+      .map((q) => `queue ${q.index}: maximum ${q.maxSize} on the source, ${target.queues.maxSizes[q.index]} on the target` + (q.size > target.queues.maxSizes[q.index]! ? ` (size ${q.size} in use: a QEMU target takes it with the stream, the guest keeps ${q.size})` : '')),
   },
   {
     id: 'ring-layout', severity: 'error', category: 'queues', blocks: 'live',
@@ -437,7 +458,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'net-header-size', severity: 'error', category: 'net', blocks: 'live',
-    reference: 'virtio 1.3 5.1.6 (virtio_net_hdr: 10 bytes legacy without MRG_RXBUF, 12 with VERSION_1 or MRG_RXBUF); propolis #731',
+    reference: 'virtio 1.3 5.1.6 (virtio_net_hdr: 10 bytes legacy without MRG_RXBUF, 12 with VERSION_1 or MRG_RXBUF); oxidecomputer/propolis issue #731',
     summary: 'the virtio-net header size in effect would change',
     fix: 'offer VIRTIO_F_VERSION_1 / VIRTIO_NET_F_MRG_RXBUF on the target as on the source',
     check: ({ source, target }) => {
@@ -449,7 +470,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'net-max-vqp', severity: 'error', category: 'net', blocks: 'live',
-    reference: 'QEMU virtio-net vmstate max_queue_pairs (VMSTATE_UINT16_EQUAL); seed-vdpa-device-features.md 9.30',
+    reference: 'QEMU virtio-net vmstate max_queue_pairs (VMSTATE_UINT16_EQUAL, hw/net/virtio-net.c); Linux vdpa_nl_cmd_dev_add_set_doit() max_vqp',
     summary: 'multiqueue: the target cannot offer the same number of queue pairs',
     fix: 'configure the target with the same queue pairs (queues=N / max_vqp N)',
     check: ({ source, target }) => {
@@ -465,7 +486,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'vfio-stop-copy', severity: 'error', category: 'vfio', blocks: 'live',
-    reference: 'linux/vfio.h: VFIO_MIGRATION_STOP_COPY is mandatory for migration (anchors 1.1)',
+    reference: 'Linux include/uapi/linux/vfio.h: VFIO_MIGRATION_STOP_COPY is mandatory for migration (vfio_ioctl_device_feature_migration())',
     summary: 'the target VFIO device cannot migrate (no STOP_COPY), or a VFIO source has a target without VFIO migration',
     fix: 'use a VFIO variant driver with migration support (VFIO_MIGRATION_STOP_COPY)',
     check: ({ source, target, info }) => {
@@ -489,7 +510,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'legacy-guest-limits', severity: 'error', category: 'guest', blocks: 'all',
-    reference: 'seed-vdpa-legacy-pasid-adminq.md R-GUEST-ARCH, R-ENDIAN (legacy is guest-native endian)',
+    reference: 'virtio 1.3 1.3.1 (legacy interface: legacy devices use guest-native byte order)',
     summary: "the guest's byte order or architecture is outside the target's legacy support",
     fix: 'use a target whose legacy support covers the guest (or a modern driver in the guest)',
     check: ({ source, target, info }) => {
@@ -519,7 +540,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'msix-vectors', severity: 'error', category: 'config', blocks: 'live',
-    reference: 'seed-vfio-virtio-legacy-driver.md 3.3 (MSI-X table size)',
+    reference: 'PCI Local Bus 3.0 6.8.2 (MSI-X Table Size); QEMU msix_load() loads the table of the size the target has',
     summary: 'the source uses more MSI-X vectors than the target has',
     fix: 'configure the target with at least as many MSI-X vectors (vectors=N)',
     check: ({ source, target }) => {
@@ -531,7 +552,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
   },
   {
     id: 'config-size', severity: 'error', category: 'config', blocks: 'live',
-    reference: 'QEMU virtio_load: a config_len mismatch loads MIN(incoming, local) and drops the rest silently (anchors 3.4)',
+    reference: 'QEMU virtio_load() (hw/virtio/virtio.c): a config_len mismatch loads the smaller of both sizes and drops the rest silently',
     summary: 'the target device config space is smaller than the source',
     fix: 'enable the same config fields on the target (the features that add them)',
     check: ({ source, target }) => target.configSize !== null && source.config.length > target.configSize
@@ -552,8 +573,11 @@ export function checkCompatibility(source: DeviceState, target: Profile, info: S
   let allowed = MOVE_COLD | MOVE_LIVE;
   const limiting = new Set<Category>();
   for (const r of COMPAT_RULES) {
-    for (const message of r.check(ctx)) {
-      findings.push({ rule: r.id, severity: r.severity, category: r.category, message, fix: r.fix, reference: r.reference });
+    for (const m of r.check(ctx)) {
+      const message = typeof m === 'string' ? m : m.message;
+      const f: CompatFinding = { rule: r.id, severity: r.severity, category: r.category, message, fix: r.fix, reference: r.reference };
+      if (typeof m !== 'string') f.qemu = m.qemu;
+      findings.push(f);
       if (r.severity === 'error') {
         allowed &= r.blocks === 'all' ? 0 : ~MOVE_LIVE;
         limiting.add(r.category);

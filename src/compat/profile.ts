@@ -7,6 +7,7 @@ import { deviceTypeByName, featureNames, parseFeatureNames } from '../model/inde
 import { VFIO_MIGRATION_ALL } from '../migration/vfio-fsm.js';
 import type { DeviceState } from '../project/state.js';
 import { type Capability, capabilityChain } from './caps.js';
+import type { QemuStreamSource } from './qemu-load.js';
 
 export const PROFILE_VERSION = 1;
 
@@ -28,7 +29,25 @@ export interface ProfileLegacy {
   guestArch: string[] | null;
 }
 
-export interface ProfilePci { vendor: number; device: number; subsystemVendor: number; subsystem: number; revision: number }
+/** `revision` null: not known (query-pci does not report it) */
+export interface ProfilePci { vendor: number; device: number; subsystemVendor: number; subsystem: number; revision: number | null }
+
+/** Where a profile read over QMP came from: the QEMU that answered, and the device in it. */
+export interface ProfileQemu {
+  /** QEMU version, e.g. "7.2.22" */
+  version: string;
+  /** machine type, e.g. "pc-i440fx-7.2" (null: not known) */
+  machine: string | null;
+  /** query-target arch, e.g. "x86_64": QEMU prints its messages as qemu-system-<arch> */
+  arch: string | null;
+  qdevId: string | null;
+  /** the backend's QOM path */
+  path: string | null;
+  /** bb:ss.f as query-pci gives it */
+  pciAddress: string | null;
+  /** query-pci class_info.class (class and subclass, e.g. 0x200) */
+  pciClass: number | null;
+}
 
 export interface ProfileProvisioned {
   /** each null when not given at `vdpa dev add` */
@@ -53,6 +72,8 @@ export interface Profile {
   msixVectors: number | null;
   configSize: number | null;
   vfio: { migrationFlags: number } | null;
+  /** a target read over QMP (devrec profile --qmp): its QEMU and device; absent or null otherwise */
+  qemu?: ProfileQemu | null;
   /** where a derived profile came from (informational) */
   derivedFrom?: { device: string; revision: number; backend: string };
 }
@@ -73,6 +94,8 @@ export interface SourceInfo {
   vfioFlags?: number;
   guestEndian?: Endian;
   guestArch?: string;
+  /** the source is a QEMU savevm / migration stream: its device as QEMU wrote it, and the stream's configuration */
+  qemu?: QemuStreamSource;
 }
 
 function macText(mac: Uint8Array): string {
@@ -151,6 +174,7 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     msixVectors: p.msixVectors,
     configSize: p.configSize,
     vfio: p.vfio,
+    ...(p.qemu ? { qemu: p.qemu } : {}),
     ...(p.derivedFrom ? { derivedFrom: p.derivedFrom } : {}),
   };
 }
@@ -216,7 +240,7 @@ function show(v: unknown): string {
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
-const KNOWN_KEYS = new Set(['profileVersion', 'deviceType', 'transport', 'legacy', 'pci', 'capabilities', 'persona', 'features', 'provisioned', 'queues', 'msixVectors', 'configSize', 'vfio', 'derivedFrom', 'description']);
+const KNOWN_KEYS = new Set(['profileVersion', 'deviceType', 'transport', 'legacy', 'pci', 'capabilities', 'persona', 'features', 'provisioned', 'queues', 'msixVectors', 'configSize', 'vfio', 'qemu', 'derivedFrom', 'description']);
 
 /** Validates a profile's JSON text. Throws ProfileError naming the file and the field. */
 export function parseProfile(text: string, file: string): Profile {
@@ -258,7 +282,7 @@ export function parseProfile(text: string, file: string): Profile {
   const pci = v.nullable(o['pci'], (x) => {
     const po = v.obj(x, 'pci');
     const f = (k: string, max: number) => v.int(v.req(po, k, `pci.${k}`), `pci.${k}`, max);
-    return { vendor: f('vendor', 0xffff), device: f('device', 0xffff), subsystemVendor: f('subsystemVendor', 0xffff), subsystem: f('subsystem', 0xffff), revision: f('revision', 0xff) };
+    return { vendor: f('vendor', 0xffff), device: f('device', 0xffff), subsystemVendor: f('subsystemVendor', 0xffff), subsystem: f('subsystem', 0xffff), revision: po['revision'] === null ? null : f('revision', 0xff) };
   });
 
   const capabilities = v.nullable(o['capabilities'], (x) => {
@@ -326,10 +350,22 @@ export function parseProfile(text: string, file: string): Profile {
     return { migrationFlags: v.int(v.req(vo, 'migrationFlags', 'vfio.migrationFlags'), 'vfio.migrationFlags', 0xffffffff) };
   });
 
+  const qemu = v.nullable(o['qemu'], (x): ProfileQemu => {
+    const qo = v.obj(x, 'qemu');
+    const s = (k: string) => v.nullable(qo[k], (y) => v.str(y, `qemu.${k}`));
+    const version = v.str(v.req(qo, 'version', 'qemu.version'), 'qemu.version');
+    if (!/^\d+\.\d+\.\d+$/.test(version)) v.fail('qemu.version', `expected N.N.N, got ${show(version)}`);
+    return {
+      version, machine: s('machine'), arch: s('arch'), qdevId: s('qdevId'), path: s('path'), pciAddress: s('pciAddress'),
+      pciClass: v.nullable(qo['pciClass'], (y) => v.int(y, 'qemu.pciClass', 0xffff)),
+    };
+  });
+
   return {
     profileVersion: version, deviceType, transport, legacy, pci, capabilities, persona, features, provisioned, queues,
     msixVectors: v.nullable(o['msixVectors'], (x) => v.int(x, 'msixVectors', 2048)),
     configSize: v.nullable(o['configSize'], (x) => v.int(x, 'configSize', 4096)),
     vfio,
+    ...(qemu ? { qemu } : {}),
   };
 }

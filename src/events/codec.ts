@@ -1,6 +1,6 @@
 // Binary codec: domain events <-> protobuf bytes (devrec.v1.Event). The same bytes go into the embedded log,
 // KurrentDB binary events and migration streams.
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
 import { eventRangeProblem } from './ranges.js';
 import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, type FieldSpec, type MessageSpec } from './schema.js';

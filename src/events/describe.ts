@@ -1,7 +1,7 @@
 // One-line descriptions of events in words, for `devrec log` and the demo.
 import { featureNames, statusNames } from '../model/index.js';
 import { deviceTypeByName } from '../model/device-types.js';
-import { bytesToHex, hex64 } from './json.js';
+import { bytesToHex, hex64, vfioStateName } from './json.js';
 import type { DeviceEvent, EventBody } from './types.js';
 
 const hex = (n: number) => '0x' + n.toString(16);
@@ -86,7 +86,7 @@ export function describeBody(b: EventBody, type?: string): string {
     case 'controlCommand':
       return `ctrl class=${b.class} cmd=${b.command} data=${bytesToHex(b.data)}${b.ack !== undefined ? ` ack=${b.ack}` : ''}`;
     case 'vfioState':
-      return `VFIO ${b.from.toUpperCase()} -> ${b.to.toUpperCase()}`;
+      return `VFIO ${vfioStateName(b.from)} -> ${vfioStateName(b.to)}`;
     case 'snapshot':
       return `snapshot: status ${hex(b.state.status)}, ${b.state.queues.length} queues`;
     case 'annotation':
@@ -96,11 +96,8 @@ export function describeBody(b: EventBody, type?: string): string {
   }
 }
 
-export function nsToIsoNs(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString();
-  return iso.replace(/\.(\d{3})Z$/, (_m, msPart: string) => `.${msPart}${String(ns % 1_000_000n).padStart(6, '0')}Z`);
-}
+export { nsToIsoNs } from './time.js';
+import { nsToIsoNs } from './time.js';
 
 export function describeEvent(e: DeviceEvent, type?: string): string {
   const who = e.actor === 'unspecified' ? '' : ` ${e.actor}`;

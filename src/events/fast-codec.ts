@@ -17,7 +17,7 @@
 //    protobufjs does) are skipped by wire type; malformed input (truncated or overlong varints, lengths past the end,
 //    field number 0, wire types 6/7, bad groups, invalid UTF-8 in strings) throws CodecError naming what was being
 //    read and the byte offset (an index into the Uint8Array handed in).
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import { CodecError, checkEventRanges } from './codec.js';
 import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC, type FieldSpec, type MessageSpec } from './schema.js';
 import type { DeviceEvent, NewEvent } from './types.js';

@@ -4,6 +4,39 @@
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
 import { eventRangeProblem } from './ranges.js';
 import { BODY_SPECS, EVENT_SPEC, defaultValue, type FieldSpec, type MessageSpec } from './schema.js';
+import { timeJson } from './time.js';
+
+/**
+ * 32-bit fields that hold register values or identifiers, not counts: written as "0x..." strings in JSON (the
+ * radix policy, docs/state.md), zero-padded to the digits given (PCI ids as "0x1af4"). Input takes both forms.
+ */
+const HEX_FIELDS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  statusWritten: { status: 2 },
+  statusRead: { status: 2 },
+  pciConfigWritten: { value: 0 },
+  queueConfigured: { pfn: 0 },
+  identified: { pciVendor: 4, pciDevice: 4, pciSubsystemVendor: 4, pciSubsystem: 4, pciRevision: 2 },
+};
+
+/**
+ * A copy of a JSON value with the numbers under the given keys (at any depth) written as "0x..." strings, padded
+ * to the digits given: for JSON made elsewhere that holds register values or masks beside counts.
+ */
+export function hexKeys(v: unknown, keys: Readonly<Record<string, number>>): unknown {
+  if (Array.isArray(v)) return v.map((x) => hexKeys(x, keys));
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const digits = keys[k];
+    out[k] = digits !== undefined && typeof x === 'number' && Number.isInteger(x) && x >= 0 ? '0x' + x.toString(16).padStart(digits, '0') : hexKeys(x, keys);
+  }
+  return out;
+}
+
+/** VFIO states as the kernel's enum vfio_device_mig_state names them (STOP_COPY); the one spelling users see. */
+export function vfioStateName(s: string): string {
+  return s.toUpperCase().replace(/-/g, '_');
+}
 
 export class FieldError extends Error {
   constructor(readonly field: string, readonly reason: string) {
@@ -60,6 +93,11 @@ function parseInt32(v: unknown, field: string, min: number, max: number): number
 }
 
 function scalarFromJson(f: FieldSpec, v: unknown, path: string): unknown {
+  if (f.enumSpec && typeof v === 'string' && !f.enumSpec.numbers.has(v)) {
+    // STOP_COPY (as devrec prints VFIO states) for the enum's stop-copy
+    const kebab = v.toLowerCase().replace(/_/g, '-');
+    if (f.enumSpec.numbers.has(kebab)) v = kebab;
+  }
   if (f.enumSpec) {
     if (typeof v !== 'string' || !f.enumSpec.numbers.has(v)) {
       throw new FieldError(path, `expected one of ${[...f.enumSpec.numbers.keys()].join(', ')}; got ${JSON.stringify(v)}`);
@@ -139,7 +177,7 @@ export function eventFromJson(obj: unknown, defaults: EventJsonDefaults = {}): N
   if (range) throw new FieldError(range.field, range.reason);
   let timestampNs: bigint;
   if (o['timestampNs'] !== undefined) timestampNs = parseU64(o['timestampNs'], 'timestampNs');
-  else if (o['time'] !== undefined) {
+  else if (o['time'] !== undefined && o['time'] !== null) {
     const ms = typeof o['time'] === 'string' ? Date.parse(o['time']) : NaN;
     if (Number.isNaN(ms)) throw new FieldError('time', `expected an ISO 8601 time, got ${JSON.stringify(o['time'])}`);
     timestampNs = BigInt(ms) * 1_000_000n;
@@ -179,11 +217,22 @@ export function eventToJson(e: DeviceEvent | NewEvent): Record<string, unknown> 
   const spec = BODY_SPECS.get(e.body.kind)!;
   const out: Record<string, unknown> = {};
   if ('revision' in e) out['revision'] = e.revision;
-  out['timestampNs'] = hex64(e.timestampNs);
+  Object.assign(out, timeJson(e.timestampNs));
   out['actor'] = e.actor;
   out['path'] = e.path;
   out['source'] = e.source;
   out['kind'] = e.body.kind;
   Object.assign(out, messageToJson(spec, e.body as unknown as Record<string, unknown>));
+  const hex = HEX_FIELDS[e.body.kind];
+  if (hex) {
+    for (const [name, digits] of Object.entries(hex)) {
+      const v = out[name];
+      if (typeof v === 'number') out[name] = '0x' + v.toString(16).padStart(digits, '0');
+    }
+  }
+  if (e.body.kind === 'vfioState') {
+    out['from'] = vfioStateName(e.body.from);
+    out['to'] = vfioStateName(e.body.to);
+  }
   return out;
 }

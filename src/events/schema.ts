@@ -1,6 +1,6 @@
 // Field tables derived from the protobuf schema at load time, so the codec, the JSON form and the defaults all
 // follow proto/devrec/v1/events.proto with no hand-kept copy of it.
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import { eventsDescriptor } from './generated/events-descriptor.js';
 
 export const protoRoot = protobuf.Root.fromJSON(eventsDescriptor as unknown as protobuf.INamespace);

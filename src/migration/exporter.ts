@@ -1,6 +1,8 @@
 // The source side of a migration: runs the device's VFIO v2 state machine (RUNNING -> PRE_COPY: the precopy
-// chunk; -> PRE_COPY_P2P -> STOP_COPY: the stop-copy chunk; -> STOP), records every arc as a `vfioState` event in
-// the device's stream, and returns the migration stream (devrec records, or wrapped in QEMU's VFIO sections).
+// chunk; -> PRE_COPY_P2P -> STOP_COPY: the stop-copy chunk; -> STOP) and returns the migration stream (devrec
+// records, or wrapped in QEMU's VFIO sections). Read-only by default: the arcs are walked in memory and returned.
+// With `record: true` (what a real migration does: `migrate send`, `export --record`) every arc is appended as a
+// `vfioState` event to the device's stream, which leaves the device in STOP (`devrec vfio resume` takes it back).
 //
 // The stream carries the recorded state at one revision R (--at, default the head when the export starts). The
 // save window is the time the device spends in the saving group: if anything appends a device reset to the
@@ -27,7 +29,9 @@ export interface ExportOptions {
   persona?: { id: string; version: string };
   /** clock (ns since the epoch) for the events written and the header's exported_at */
   now?: () => bigint;
-  /** called after each arc is recorded (tests use it to act during the save window) */
+  /** append every VFIO arc to the device's stream (default: false, the store is only read) */
+  record?: boolean;
+  /** called after each arc is taken (tests use it to act during the save window) */
   onTransition?: (arc: VfioArc) => void | Promise<void>;
 }
 
@@ -77,6 +81,7 @@ export async function exportDevice(store: EventStore, device: string, options: E
   const ours = new Set<number>();
   let windowStart = -1;
   const record = async (arc: VfioArc, actor: NewEvent['actor'] = 'vmm') => {
+    if (!options.record) return;
     const r = await store.append(device, [{ timestampNs: now(), actor, path: 'vfio-ioctl', source: 'api', body: { kind: 'vfioState', from: arc.from, to: arc.to } }]);
     ours.add(r.firstRevision);
     if (windowStart < 0) windowStart = r.firstRevision;

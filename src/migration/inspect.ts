@@ -1,7 +1,7 @@
 // `devrec inspect`: what a migration stream holds, record by record, even when it is damaged. The walk is lenient
 // (it shows every record it can frame and decodes each on its own); the verdict is the importer's, strict.
 import { decodeMessageOf } from '../events/codec.js';
-import { bytesToHex, hex64 } from '../events/json.js';
+import { bytesToHex, hex64, hexKeys } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIso } from '../project/state.js';
 import { COMMON_CFG_NAMES, type LocatedPart, decodeParts, partName } from './device-parts.js';
@@ -18,7 +18,8 @@ export interface InspectedRecord {
   offset: number;
   tag: string;
   name: string;
-  flags: number;
+  /** record flags, "0x..." (bit 0: optional) */
+  flags: string;
   optional: boolean;
   size: number;
   decoded?: unknown;
@@ -62,7 +63,7 @@ function describePart(p: LocatedPart, deviceType: string): Record<string, unknow
       return { ...base, featureBits: p.words.map(hex64), mask: hex64(mask), names: featureNames(mask, type) };
     }
     case 0x102: return { ...base, cfgOffset: p.cfgOffset, field: COMMON_CFG_NAMES[p.cfgOffset], value: p.value };
-    case 0x103: return { ...base, status: p.status, statusNames: statusNames(p.status) };
+    case 0x103: return { ...base, status: '0x' + p.status.toString(16).padStart(2, '0'), statusNames: statusNames(p.status) };
     case 0x104: return { ...base, index: p.index, queueSize: p.queueSize, vector: p.vector, enabled: p.enabled, desc: hex64(p.desc), driver: hex64(p.driver), device: hex64(p.device) };
     case 0x105: return { ...base, index: p.index, queueNotifyOff: p.notifyOff, queueNotifConfigData: p.notifConfigData };
     case 0x200: return { ...base, class: p.class, command: p.command, data: bytesToHex(p.data) };
@@ -116,7 +117,7 @@ function decodeRecord(r: RawRecord, deviceType: string, map: OffsetMap, integrit
         }));
         return jsonable({ ...m, capabilities: caps });
       }
-      return jsonable(m);
+      return hexKeys(jsonable(m), { pfn: 0, status: 2 }) as Record<string, unknown>;
     }
   }
 }
@@ -152,7 +153,7 @@ export function inspectMigrationStream(bytes: Uint8Array): InspectReport {
   let deviceType = '';
   for (const r of framing.records) {
     const rec: InspectedRecord = {
-      offset: map(r.offset), tag: hexTag(r.tag), name: tagName(r.tag) ?? 'unknown', flags: r.flags,
+      offset: map(r.offset), tag: hexTag(r.tag), name: tagName(r.tag) ?? 'unknown', flags: '0x' + r.flags.toString(16),
       optional: (r.flags & RECORD_FLAG_OPTIONAL) !== 0, size: r.size,
     };
     try {

@@ -2,7 +2,7 @@
 // fingerprint: SHA-256 of the canonical JSON of both generated descriptors, so two builds can tell whether they
 // speak the same schema without comparing version strings.
 import { createHash } from 'node:crypto';
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import { eventsDescriptor } from '../events/generated/events-descriptor.js';
 import { migrationDescriptor } from '../events/generated/migration-descriptor.js';
 import { messageSpec, type MessageSpec } from '../events/schema.js';

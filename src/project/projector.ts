@@ -8,6 +8,8 @@ import { type DeviceState, cloneState, initialState } from './state.js';
 export interface ProjectorOptions {
   /** take a snapshot every this many revisions while replaying (0: never) */
   snapshotEvery?: number;
+  /** called as a replay goes, with the events replayed so far and how many it will replay */
+  onProgress?: (replayed: number, total: number) => void;
 }
 
 export class UnknownDeviceError extends Error {
@@ -19,8 +21,10 @@ export class UnknownDeviceError extends Error {
 
 export class Projector {
   readonly snapshotEvery: number;
+  private readonly onProgress: ((replayed: number, total: number) => void) | undefined;
   constructor(private readonly store: EventStore, options: ProjectorOptions = {}) {
     this.snapshotEvery = options.snapshotEvery ?? 4096;
+    this.onProgress = options.onProgress;
   }
 
   /** State after applying events 0..revision (default: the last). */
@@ -49,6 +53,7 @@ export class Projector {
     for (let lo = from; lo <= target; ) {
       const hi = every > 0 ? Math.min(target, (Math.floor(lo / every) + 1) * every - 1) : target;
       await scanStream(this.store, device, { from: lo, to: hi }, (e) => applyInPlace(state, e));
+      this.onProgress?.(hi - from + 1, target - from + 1);
       if (every > 0 && hi !== target && (hi + 1) % every === 0) {
         due.push(encodeSnapshot(state));
         dueAt.push(hi);

@@ -15,6 +15,8 @@ export const CLIENT_JS = String.raw`
   var CAT_COLOR = { reset: '#d62728', status: '#1f77b4', features: '#2ca02c', vfio: '#9467bd', finding: '#ff7f0e', other: '#7f7f7f' };
   var SEV_COLOR = { error: '#d62728', warning: '#ff7f0e', info: '#17becf' };
   var PALETTE = ['#1f77b4', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#ff7f0e', '#7f7f7f'];
+  // the same width of y axis on every panel, so their plotting areas (and x axes) line up
+  var Y_AXIS = 150;
   var STATUS_BITS = [[1, 'ACKNOWLEDGE'], [2, 'DRIVER'], [4, 'DRIVER_OK'], [8, 'FEATURES_OK'], [16, 'SUSPEND'], [64, 'DEVICE_NEEDS_RESET'], [128, 'FAILED']];
   var axisMode = 'revision';
   var plots = [];
@@ -51,10 +53,12 @@ export const CLIENT_JS = String.raw`
     label.appendChild(document.createTextNode(' ' + k + ' (' + kindCounts[k] + ')'));
     filters.appendChild(label);
   });
+  // the time choice exists only for recordings with wall-clock times (html.ts leaves it out otherwise)
   var timeBox = document.getElementById('axis-time');
-  timeBox.disabled = !data.hasTime;
-  document.getElementById('axis-revision').addEventListener('change', function () { axisMode = 'revision'; drawAll(); });
-  timeBox.addEventListener('change', function () { axisMode = 'time'; drawAll(); });
+  if (timeBox) {
+    document.getElementById('axis-revision').addEventListener('change', function () { axisMode = 'revision'; drawAll(); });
+    timeBox.addEventListener('change', function () { axisMode = 'time'; drawAll(); });
+  }
   document.getElementById('reset-zoom').addEventListener('click', function () { zoom(null, null); });
 
   function table(id, head, list, cells) {
@@ -92,11 +96,10 @@ export const CLIENT_JS = String.raw`
 
   // ---- zoom ------------------------------------------------------------------------------------------------
   function zoom(min, max) {
-    plots.forEach(function (u) {
-      var x = u.data[0];
-      if (!x.length) return;
-      u.setScale('x', { min: min === null ? x[0] : min, max: max === null ? x[x.length - 1] : max });
-    });
+    var r = fullRange();
+    syncing = true;
+    plots.forEach(function (u) { u.setScale('x', { min: min === null ? r[0] : min, max: max === null ? r[1] : max }); });
+    syncing = false;
   }
   function zoomAround(m) {
     var c = xs(m.r, m.t);
@@ -128,7 +131,7 @@ export const CLIENT_JS = String.raw`
     opts.series = [{ label: xLabel() }].concat(q.series.map(function (s, i) {
       return { label: s.name, stroke: PALETTE[s.queue % PALETTE.length], width: s.index === 'used' ? 1 : 2, dash: s.index === 'used' ? [5, 3] : undefined, points: { show: false } };
     }));
-    opts.axes = [{ label: xLabel() }, { label: 'count', size: 70 }];
+    opts.axes = [{ label: xLabel() }, { label: 'count', size: Y_AXIS }];
     var u = new uPlot(opts, [x].concat(q.series.map(function (s) { return s.values; })), document.getElementById('plot-queues'));
     u.root.setAttribute('data-panel', 'queues');
     return u;
@@ -148,7 +151,7 @@ export const CLIENT_JS = String.raw`
         value: function (u, v) { return v == null ? '' : (v - i > 0.5 ? 'on' : 'off'); } };
     }));
     opts.scales.y = { range: [-0.2, used.length] };
-    opts.axes = [{ label: xLabel() }, { size: 150, splits: function () { return used.map(function (_, i) { return i + 0.45; }); },
+    opts.axes = [{ label: xLabel() }, { size: Y_AXIS, splits: function () { return used.map(function (_, i) { return i + 0.45; }); },
       values: function () { return used.map(function (b) { return b[1]; }); } }];
     opts.legend = { show: true };
     var series = used.map(function (b, i) { return vals.map(function (v) { return i + ((v & b[0]) ? 0.85 : 0.05); }); });
@@ -181,7 +184,7 @@ export const CLIENT_JS = String.raw`
         points: { show: true, size: 9, width: 1, fill: CAT_COLOR[c], stroke: c === 'finding' ? '#000' : CAT_COLOR[c] } };
     }));
     opts.scales.y = { range: [-0.6, CATS.length - 0.4] };
-    opts.axes = [{ label: xLabel() }, { size: 150, splits: function () { return CATS.map(function (_, i) { return i; }); },
+    opts.axes = [{ label: xLabel() }, { size: Y_AXIS, splits: function () { return CATS.map(function (_, i) { return i; }); },
       values: function () { return CATS.slice(); } }];
     opts.hooks.setCursor = [function (u) {
       var i = u.cursor.idx;
@@ -209,9 +212,18 @@ export const CLIENT_JS = String.raw`
     if (s.min != null) plots[plots.length - 1].setScale('x', { min: s.min, max: s.max });
   }
 
+  // one x range for every panel (each would otherwise fit its own data: the markers' first and last marker, the
+  // status steps), so a revision is at the same place in all three
+  function fullRange() {
+    return axisMode === 'time' ? [0, data.queues.t[data.queues.t.length - 1] || 0] : [data.from, data.to];
+  }
   function drawAll() {
     plots.forEach(function (u) { u.destroy(); });
     plots = [drawQueues(), drawStatus(), drawMarkersPlot()];
+    var r = fullRange();
+    syncing = true;
+    plots.forEach(function (u) { u.setScale('x', { min: r[0], max: r[1] }); });
+    syncing = false;
   }
 
   drawAll();
@@ -234,6 +246,8 @@ export const CLIENT_JS = String.raw`
     findRow: function (c) { for (var i = 0; i < rows.length; i++) if (rows[i].list.some(function (m) { return m.c === c; })) return i; return -1; },
     zoom: zoom,
     setAxis: function (mode) { axisMode = mode; drawAll(); },
+    /** each panel's x range, [min, max] (the panels share one) */
+    xRanges: function () { return plots.map(function (u) { return [u.scales.x.min, u.scales.x.max]; }); },
   };
   root.setAttribute('data-ready', '1');
 })();

@@ -71,8 +71,9 @@ export function renderReportHtml(data: ReportData, generator = 'devrec'): string
 <h1>${esc(title)}</h1>
 <div class="summary">${esc(summary)}</div>
 <div id="controls">
-  <span>x axis: <label><input type="radio" name="axis" id="axis-revision" checked> revision</label>
-  <label><input type="radio" name="axis" id="axis-time"> time</label></span>
+  ${data.hasTime
+    ? '<span>x axis: <label><input type="radio" name="axis" id="axis-revision" checked> revision</label>\n  <label><input type="radio" name="axis" id="axis-time"> time</label></span>'
+    : '<span>x axis: revision (the recording has no wall-clock times)</span>'}
   <button id="reset-zoom" type="button">reset zoom</button>
   <span>drag on a panel to zoom; show kinds:</span>
   <span id="filters"></span>

@@ -15,6 +15,7 @@ import { Linter } from '../project/rules/lint.js';
 import type { Finding } from '../project/rules/types.js';
 import type { DeviceState } from '../project/state.js';
 import { scanStream, type EventStore } from '../store/types.js';
+import { isWallClock } from '../events/time.js';
 
 export type MarkerCategory = 'reset' | 'status' | 'features' | 'vfio' | 'finding' | 'other';
 export const MARKER_CATEGORIES: readonly MarkerCategory[] = ['reset', 'status', 'features', 'vfio', 'finding', 'other'];
@@ -220,7 +221,8 @@ export class ReportBuilder {
   }
 
   private timeOf(e: DeviceEvent): number {
-    if (e.timestampNs <= 0n) return this.lastT;
+    // ordinals stamped by imports without a wall clock (QEMU traces without pid@time) are not times
+    if (!isWallClock(e.timestampNs)) return this.lastT;
     if (this.t0Ns === undefined) this.t0Ns = e.timestampNs;
     this.hasTime = true;
     // seconds since the first event; kept non-decreasing so the time axis stays sorted

@@ -6,6 +6,8 @@ import { QemuTraceImporter, TraceFormatError, traceLines, type TraceImportSummar
 export interface ImportTraceOptions {
   /** prefix for the device ids, to import the same trace twice or several VMs into one store */
   prefix?: string;
+  /** called every few thousand lines with the lines read so far (progress on a terminal) */
+  onProgress?: (lines: number) => void;
 }
 
 export async function importQemuTrace(store: EventStore, file: string, options: ImportTraceOptions = {}): Promise<TraceImportSummary> {
@@ -26,7 +28,9 @@ export async function importQemuTrace(store: EventStore, file: string, options: 
   };
   const importer = new QemuTraceImporter(file, sink);
   try {
+    let lines = 0;
     for await (const line of traceLines(file)) {
+      if ((++lines & 8191) === 0) options.onProgress?.(lines);
       const pending = importer.line(line);
       if (pending) await pending;
     }

@@ -4,7 +4,8 @@
 // torn tail and reports it.
 import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
-import { Subject, filter, interval, merge, type Observable, defer, ignoreElements, tap, finalize, share } from 'rxjs';
+import type { Observable, Subject } from 'rxjs';
+import { rx } from './rx.js';
 import { EventBatchWriter, fastDecodeEvent } from '../events/fast-codec.js';
 import { CodecError } from '../events/codec.js';
 import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
@@ -112,7 +113,11 @@ export class FileEventStore implements EventStore {
   private nextPosition = 0;
   private writeChain: Promise<unknown> = Promise.resolve();
   private readonly batchWriter = new EventBatchWriter(1 << 16);
-  private readonly appended = new Subject<StoredEvent>();
+  /** live appends for subscribers; made (and rxjs loaded) by the first subscribe */
+  private live$: Subject<StoredEvent> | undefined;
+  private get appended(): Subject<StoredEvent> {
+    return (this.live$ ??= new (rx().Subject)<StoredEvent>());
+  }
   private readonly snapshots: FileSnapshots;
   private writerLock: WriterLock | undefined;
   /** set when a failed write could not be undone: no further appends (the files may not match the index) */
@@ -461,7 +466,7 @@ export class FileEventStore implements EventStore {
     }
     seg.size = off + record.length;
     this.indexRecord(this.segments.length - 1, off, parseRecordHeader(record.subarray(RECORD_PREFIX_BYTES)), seg.name);
-    if (this.appended.observed) this.publish(record.subarray(RECORD_PREFIX_BYTES));
+    if (this.live$?.observed) this.publish(record.subarray(RECORD_PREFIX_BYTES));
     return results;
   }
 
@@ -650,8 +655,18 @@ export class FileEventStore implements EventStore {
 
   // ---- following another writer (read-only opens) --------------------------------------------------------
 
-  /** Picks up records another process appended since the last look; returns how many events arrived. */
-  async refresh(): Promise<number> {
+  private refreshing: Promise<number> | undefined;
+
+  /**
+   * Picks up records another process appended since the last look; returns how many events arrived. One look at
+   * a time: a poll that fires while the previous look still scans (a busy machine) shares it instead of scanning
+   * the same bytes twice.
+   */
+  refresh(): Promise<number> {
+    return (this.refreshing ??= this.refreshOnce().finally(() => (this.refreshing = undefined)));
+  }
+
+  private async refreshOnce(): Promise<number> {
     const before = this.nextPosition;
     let seg = this.segments[this.segments.length - 1];
     if (seg) {
@@ -670,7 +685,7 @@ export class FileEventStore implements EventStore {
       this.segments.push(seg);
       if (st.size > SEGMENT_HEADER_BYTES) seg.size = await this.scanSegment(this.segments.length - 1, SEGMENT_HEADER_BYTES, true, true);
     }
-    if (this.nextPosition > before && this.appended.observed) {
+    if (this.nextPosition > before && this.live$?.observed) {
       for await (const e of this.readAll(before)) this.appended.next(e);
     }
     return this.nextPosition - before;
@@ -678,6 +693,7 @@ export class FileEventStore implements EventStore {
 
   subscribe(stream: string | null, options: SubscribeOptions = {}): Observable<StoredEvent> {
     const from = options.from ?? 0;
+    const { interval, tap, ignoreElements, finalize, share, merge, defer, filter } = rx();
     let live: Observable<StoredEvent> = this.appended;
     if (this.options.readOnly) {
       // Another process writes: poll the files while someone listens.
@@ -710,7 +726,7 @@ export class FileEventStore implements EventStore {
     await this.writeChain.catch(() => undefined);
     for (const seg of this.segments) await seg.handle.close().catch(() => undefined);
     await this.writerLock?.release();
-    this.appended.complete();
+    this.live$?.complete();
   }
 }
 

@@ -1,6 +1,7 @@
 // In-memory EventStore for tests and short-lived tools. Events are kept encoded, as in every other store,
 // so a test on this store exercises the same codec as the durable ones.
-import { Subject, filter, type Observable } from 'rxjs';
+import type { Observable, Subject } from 'rxjs';
+import { rx } from './rx.js';
 import { fastDecodeEvent, fastEncodeEvent } from '../events/fast-codec.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { catchUpThenLive } from './subscribe.js';
@@ -16,7 +17,11 @@ export class MemoryEventStore implements EventStore {
   private readonly log: Entry[] = [];
   private readonly byStream = new Map<string, Entry[]>();
   private readonly snapshots = new Map<string, SnapshotRecord[]>();
-  private readonly appended = new Subject<StoredEvent>();
+  /** live appends for subscribers; made (and rxjs loaded) by the first subscribe */
+  private live$: Subject<StoredEvent> | undefined;
+  private get appended(): Subject<StoredEvent> {
+    return (this.live$ ??= new (rx().Subject)<StoredEvent>());
+  }
   private closed = false;
 
   async append(stream: string, events: NewEvent[], expectedRevision?: ExpectedRevision): Promise<AppendResult> {
@@ -45,7 +50,7 @@ export class MemoryEventStore implements EventStore {
       if (!list) this.byStream.set(entry.stream, (list = []));
       list.push(entry);
     }
-    for (const entry of staged) this.appended.next(toStored(entry));
+    if (this.live$?.observed) for (const entry of staged) this.live$.next(toStored(entry));
     return results;
   }
 
@@ -86,7 +91,7 @@ export class MemoryEventStore implements EventStore {
     const from = options.from ?? 0;
     if (stream === null) return catchUpThenLive(this.appended, (f) => this.readAll(f), from, (e) => e.position);
     return catchUpThenLive(
-      this.appended.pipe(filter((e) => e.stream === stream)),
+      this.appended.pipe(rx().filter((e) => e.stream === stream)),
       (f) => this.read(stream, { from: f }),
       from,
       (e) => e.revision,
@@ -109,7 +114,7 @@ export class MemoryEventStore implements EventStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.appended.complete();
+    this.live$?.complete();
   }
 }
 

@@ -1,6 +1,7 @@
 // Catch-up-then-live subscriptions shared by the stores: subscribe to live appends first and buffer them,
 // replay history, then drain the buffer, skipping what history already delivered. No gap, no duplicate.
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { rx } from './rx.js';
 import type { StoredEvent } from '../events/types.js';
 
 export function catchUpThenLive(
@@ -9,7 +10,7 @@ export function catchUpThenLive(
   from: number,
   keyOf: (e: StoredEvent) => number,
 ): Observable<StoredEvent> {
-  return new Observable<StoredEvent>((subscriber) => {
+  return new (rx().Observable)<StoredEvent>((subscriber) => {
     let next = from;
     let buffering = true;
     let closed = false;

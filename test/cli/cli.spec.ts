@@ -56,7 +56,7 @@ describe('CLI', function () {
     expect(r.code).to.equal(1);
     expect(r.stderr).to.contain('stdin: line 4: field "size": expected an integer, got "big"');
     const log = (await devrec(['log', 'd', '--store', store, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(log.map((e) => e.status)).to.deep.equal([1, 3]);
+    expect(log.map((e) => e.status)).to.deep.equal(['0x01', '0x03']);
     const broken = await devrec(['record', '--device', 'd', '--store', store], '{"kind":"statusWritten","status":15}\n{"kind": statusWritten}\n');
     expect(broken.code).to.equal(1);
     expect(broken.stderr).to.match(/stdin: line 2: not valid JSON/);
@@ -117,6 +117,7 @@ describe('CLI', function () {
     expect(b.code).to.equal(2);
     expect(b.stdout).to.contain('first fails at revision 4');
     expect(b.stdout).to.contain('driver wrote status 0 (reset) through common config (BAR 4) offset 0x14');
+    expect(b.stdout).to.contain('offset 0x14 (device_status)'); // names from the register map (src/model/registers.ts)
     const never = await devrec(['bisect', 'n', '--rule', 'mq-without-ctrl-vq', '--store', store]);
     expect(never.code).to.equal(0);
     expect(never.stdout).to.contain('never fails');

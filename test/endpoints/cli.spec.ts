@@ -1,8 +1,10 @@
-// devrec migrate listen / send as users run them: bin/devrec in child processes, real sockets on 127.0.0.1.
+// devrec migrate listen / send as users run them: listen is bin/devrec in a child process (a real-process smoke
+// test), send and the rest run in process; real sockets on 127.0.0.1.
 import { expect } from 'chai';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { devrec as devrecInProcess } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { NET0, TRACE } from './helpers.js';
 
@@ -20,7 +22,7 @@ function finish(child: ChildProcessWithoutNullStreams): Promise<Run> {
     child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
-const devrec = (args: string[]) => finish(start(args));
+const devrec = (args: string[]) => devrecInProcess(args, '', { CI: '1' });
 
 /** Starts `migrate listen --port 0 --json --once` and waits for its "listening" line. */
 async function listen(args: string[]): Promise<{ port: number; done: Promise<Run> }> {

@@ -35,14 +35,20 @@ describe('CLI: export, inspect, import stream', function () {
     const before = JSON.parse((await devrec(['state', DEV, '--store', src, '--json', '--at', '100'])).stdout);
 
     const file = path.join(dir, 'net.devrec');
-    const ex = await devrec(['export', DEV, '--at', '100', '-o', file, '--store', src]);
+    const head = JSON.parse((await devrec(['devices', '--store', src, '--json'])).stdout)[0].revision;
+    const readOnly = await devrec(['export', DEV, '--at', '100', '-o', file, '--store', src]);
+    expect(readOnly.code, readOnly.stderr).to.equal(0);
+    expect(readOnly.stdout).to.contain('(walked, not recorded: the store is unchanged)');
+    expect(JSON.parse((await devrec(['devices', '--store', src, '--json'])).stdout)[0].revision).to.equal(head);
+    const ex = await devrec(['export', DEV, '--at', '100', '-o', file, '--store', src, '--record']);
     expect(ex.code, ex.stderr).to.equal(0);
+    expect(ex.stdout).to.contain('devrec vfio resume');
     expect(ex.stdout).to.match(new RegExp(`exported ${DEV.replace(/[.]/g, '\\.')} at revision 100 to .*: \\d+ bytes, devrec format 1\\.0`));
     expect(ex.stdout).to.contain('VFIO: RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP');
     const log = (await devrec(['log', DEV, '--store', src, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(log.slice(-4).map((e) => `${e.kind} ${e.from}>${e.to} ${e.actor} ${e.path}`)).to.deep.equal([
-      'vfioState running>pre-copy vmm vfio-ioctl', 'vfioState pre-copy>pre-copy-p2p vmm vfio-ioctl',
-      'vfioState pre-copy-p2p>stop-copy vmm vfio-ioctl', 'vfioState stop-copy>stop vmm vfio-ioctl',
+      'vfioState RUNNING>PRE_COPY vmm vfio-ioctl', 'vfioState PRE_COPY>PRE_COPY_P2P vmm vfio-ioctl',
+      'vfioState PRE_COPY_P2P>STOP_COPY vmm vfio-ioctl', 'vfioState STOP_COPY>STOP vmm vfio-ioctl',
     ]);
 
     const ins = await devrec(['inspect', file]);
@@ -56,7 +62,7 @@ describe('CLI: export, inspect, import stream', function () {
     expect(ins.stdout).to.contain('verdict: ok');
     const json = JSON.parse((await devrec(['inspect', file, '--json'])).stdout);
     expect(json).to.deep.include({ format: 'devrec', ok: true, integrity: 'ok', schemaMatches: true, version: { major: 1, minor: 0 } });
-    expect(json.records[0]).to.deep.include({ offset: 0, tag: '0x44560001', name: 'SCHEMA_HEADER', flags: 0, optional: false });
+    expect(json.records[0]).to.deep.include({ offset: 0, tag: '0x44560001', name: 'SCHEMA_HEADER', flags: '0x0', optional: false });
     expect(json.records[0].decoded.provenance).to.deep.include({ sourceStream: DEV, sourceRevision: 100, backend: 'simulation', recorder: 'devrec' });
     expect(json.records.at(-1)).to.deep.include({ name: 'INTEGRITY', size: 32 });
 
@@ -116,7 +122,7 @@ describe('CLI: export, inspect, import stream', function () {
     expect(again.stderr).to.contain(`stream "${DEV}" already exists in the target store: import it under another id with --as ID`);
 
     const cases: [string[], RegExp][] = [
-      [['export', 'nope', '-o', path.join(dir, 'x'), '--store', src], /export nope: no device "nope"/],
+      [['export', 'nope', '-o', path.join(dir, 'x'), '--store', src], /no device "nope" in file:.*`devrec devices` lists the recorded ones/],
       [['export', DEV, '--at', '99999', '-o', path.join(dir, 'x'), '--store', src], /--at 99999: device .* has revisions/],
       [['export', DEV, '-o', path.join(dir, 'x'), '--format', 'xml', '--store', src], /argument 'xml' is invalid/],
       [['export', DEV, '--store', src], /required option '-o, --output <file>'/],

@@ -28,7 +28,7 @@ describe('migration: exporter', function () {
   it('records RUNNING -> PRE_COPY -> PRE_COPY_P2P -> STOP_COPY -> STOP in the stream (vmm, vfio-ioctl)', async function () {
     const store = await netStore(5);
     const head = await store.head(NET);
-    const r = await exportDevice(store, NET);
+    const r = await exportDevice(store, NET, { record: true });
     expect(r.revision).to.equal(head);
     const added = await arcsAfter(store, NET, head + 1);
     expect(arcText(added)).to.deep.equal(['running>pre-copy', 'pre-copy>pre-copy-p2p', 'pre-copy-p2p>stop-copy', 'stop-copy>stop']);
@@ -50,16 +50,16 @@ describe('migration: exporter', function () {
     for (const [flags, want] of cases) {
       const store = await netStore(2);
       const head = await store.head(NET);
-      await exportDevice(store, NET, { flags });
+      await exportDevice(store, NET, { flags, record: true });
       expect(arcText(await arcsAfter(store, NET, head + 1)), `flags ${flags}`).to.deep.equal(want);
     }
   });
 
   it('starts from the recorded VFIO state: a second export from STOP resumes the device first', async function () {
     const store = await netStore(2);
-    const first = await exportDevice(store, NET);
+    const first = await exportDevice(store, NET, { record: true });
     const head = await store.head(NET);
-    const second = await exportDevice(store, NET, { at: first.revision });
+    const second = await exportDevice(store, NET, { at: first.revision, record: true });
     expect(arcText(await arcsAfter(store, NET, head + 1))).to.deep.equal([
       'stop>running-p2p', 'running-p2p>running', 'running>pre-copy', 'pre-copy>pre-copy-p2p', 'pre-copy-p2p>stop-copy', 'stop-copy>stop',
     ]);
@@ -69,7 +69,7 @@ describe('migration: exporter', function () {
   it('refuses when a device reset is recorded during the save window, and records the device back in RUNNING', async function () {
     const store = await netStore(3);
     const head = await store.head(NET);
-    const err = await refusal(exportDevice(store, NET, {
+    const err = await refusal(exportDevice(store, NET, { record: true,
       onTransition: async (arc) => {
         // the guest resets the device while it is in PRE_COPY (still running)
         if (arc.to === 'pre-copy') await store.append(NET, [ev({ kind: 'statusWritten', status: 0 })]);
@@ -86,7 +86,7 @@ describe('migration: exporter', function () {
 
   it('refuses a reset requested through resetRequested while in STOP_COPY too', async function () {
     const store = await netStore(3);
-    const err = await refusal(exportDevice(store, NET, {
+    const err = await refusal(exportDevice(store, NET, { record: true,
       flags: 1,
       onTransition: async (arc) => {
         if (arc.to === 'stop-copy') await store.append(NET, [ev({ kind: 'resetRequested', scope: 'device-reset', queue: 0 }, 'host-kernel', 'vfio-ioctl')]);
@@ -97,7 +97,7 @@ describe('migration: exporter', function () {
 
   it('does not refuse for resets recorded before the save window or for other traffic during it', async function () {
     const store = await netStore(3);   // the lifecycle resets the device twice before the export
-    const r = await exportDevice(store, NET, {
+    const r = await exportDevice(store, NET, { record: true,
       onTransition: async (arc) => {
         if (arc.to === 'pre-copy') await store.append(NET, [ev({ kind: 'vqIndex', index: 0, availDelta: 1, usedDelta: 1 }, 'device', 'internal')]);
       },

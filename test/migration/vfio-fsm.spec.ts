@@ -1,5 +1,5 @@
-// The VFIO v2 state machine against the kernel's table (vfio_main.c vfio_from_fsm_table, as written out in the
-// reference anchors section 1.4), written here as its own literal so a typo in either copy fails a cell.
+// The VFIO v2 state machine against the kernel's table (vfio_from_fsm_table in drivers/vfio/vfio_main.c),
+// written here as its own literal so a typo in either copy fails a cell.
 import { expect } from 'chai';
 import type { VfioState } from '../../src/events/types.js';
 import {

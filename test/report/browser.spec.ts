@@ -42,6 +42,8 @@ describe('devrec report (QEMU capture pc-modern-net-blk)', function () {
     const html = readFileSync(path.join(out, 'blk.html'), 'utf8');
     expect(html).not.to.match(/<script[^>]+src=|<link[^>]+href=/);
     expect(html).to.contain('uPlot');
+    // the capture's trace has no wall-clock times (its events carry line ordinals): no time axis is offered
+    expect(html).to.contain('the recording has no wall-clock times').and.not.contain('id="axis-time"');
     const net = await devrec(['report', NET, '--store', `file:${dir}`, '--html', path.join(out, 'net.html'), '--from', '10', '--to', '300']);
     expect(net.code, net.stderr).to.equal(0);
     expect(net.stdout).to.match(/wrote .*net\.html: virtio-net-pci@00:03\.0 revisions 10\.\.300, 291 events, 6 queue line\(s\)/);
@@ -108,9 +110,18 @@ describe('devrec report (QEMU capture pc-modern-net-blk)', function () {
         await page.uncheck(wantFinding ? '#kind-finding' : '#kind-deviceFeatures');
         const after = await page.evaluate(() => (globalThis as unknown as { devrecReport: { rows(): number } }).devrecReport.rows());
         expect(after).to.be.below(before);
-        await page.click('#axis-time');
+        expect(await page.locator('#axis-time').count(), 'no time axis without times').to.equal(0);
         await page.click('#reset-zoom');
         expect(errors).to.deep.equal([]);
+        // the three panels line up: the same plotting area left edge and width, the same x range
+        const boxes = await page.$$eval('.uplot .u-over', (els) => els.map((e) => {
+          const b = (e as unknown as { getBoundingClientRect(): { left: number; width: number } }).getBoundingClientRect();
+          return `${Math.round(b.left)},${Math.round(b.width)}`;
+        }));
+        expect(boxes, 'plotting areas').to.have.length(3);
+        expect(new Set(boxes).size, `plotting areas ${boxes.join(' ')}`).to.equal(1);
+        const ranges = await page.evaluate(() => (globalThis as unknown as { devrecReport: { xRanges(): number[][] } }).devrecReport.xRanges());
+        expect(new Set(ranges.map((r) => r.join(','))).size, `x ranges ${JSON.stringify(ranges)}`).to.equal(1);
 
         const shot = PNG.sync.read(await page.screenshot({ path: path.join(out, file.replace('.html', '.png')), fullPage: true }));
         const colors = new Set<number>();

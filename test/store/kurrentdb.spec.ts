@@ -2,8 +2,6 @@
 // in CI), the same suite against a real server when KURRENTDB_URL is set, and what is specific to KurrentDB.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { firstValueFrom, take, toArray, timeout } from 'rxjs';
 import {
   AccessDeniedError, DeadlineExceededError, UnavailableError, streamNameFilter,
@@ -17,6 +15,7 @@ import { WrongExpectedRevisionError } from '../../src/store/types.js';
 import { eventStoreContract, expectRejected } from './contract.js';
 import { KurrentDbClientDouble } from './kurrentdb-double.js';
 import { collect, ev, statusEv, vqEv } from '../helpers/events.js';
+import { devrec, devrecProcess } from '../helpers/cli.js';
 
 const randomPrefix = () => `devrec-test-${randomBytes(5).toString('hex')}`;
 
@@ -333,17 +332,14 @@ describe('kurrentdb store: URLs and connecting (real client, no server)', functi
   });
 
   it('the CLI reports an unreachable KurrentDB in one line naming the URL, exit 1, no stack', async () => {
-    for (const [args, env] of [[['devices', '--store', 'kurrentdb://127.0.0.1:1?tls=false'], {}], [['devices'], { DEVREC_STORE: 'kurrentdb://127.0.0.1:1?tls=false' }]] as const) {
-      const child = spawn(process.execPath, [path.resolve('bin/devrec'), ...args], { env: { ...process.env, ...env } });
-      let stderr = '';
-      let stdout = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      child.stdout.on('data', (d) => (stdout += d));
-      const code = await new Promise((r) => child.on('exit', r));
-      expect(code).to.equal(1);
-      expect(stdout).to.equal('');
-      expect(stderr).to.match(/^devrec: KurrentDB store kurrentdb:\/\/127\.0\.0\.1:1\?tls=false: no KurrentDB node answered/);
-      expect(stderr).to.not.match(/\n\s+at /);
-    }
+    const check = (r: { code: number; stdout: string; stderr: string }) => {
+      expect(r.code).to.equal(1);
+      expect(r.stdout).to.equal('');
+      expect(r.stderr).to.match(/^devrec: KurrentDB store kurrentdb:\/\/127\.0\.0\.1:1\?tls=false: no KurrentDB node answered/);
+      expect(r.stderr).to.not.match(/\n\s+at /);
+    };
+    check(await devrec(['devices', '--store', 'kurrentdb://127.0.0.1:1?tls=false']));
+    // as a real process too: the gRPC client must not keep it alive after the error
+    check(await devrecProcess(['devices'], '', { DEVREC_STORE: 'kurrentdb://127.0.0.1:1?tls=false' }));
   });
 });

@@ -1,7 +1,7 @@
 // devrec check [FILE] --target PROFILE [--device ID[@N]] [--json]: a recorded device (a devrec migration stream,
 // or a device in the store) against a target's profile (docs/compat.md). Exit 2 when incompatible.
 import { Command, Option } from '@commander-js/extra-typings';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import pc from 'picocolors';
 import { type CompatResult, checkCompatibility } from '../../compat/check.js';
 import { sortKeys } from '../../compat/diff.js';
@@ -11,12 +11,20 @@ import { parseMigrationStream } from '../../migration/importer.js';
 import { Projector } from '../../project/projector.js';
 import type { DeviceState } from '../../project/state.js';
 import type { EventStore } from '../../store/types.js';
-import { CliError, EXIT_INCOMPATIBLE, storeOption, withStore, writeJson } from '../common.js';
+import { CliError, EXIT_INCOMPATIBLE, resolveDeviceSpec, setExitCode, storeOption, withStore, writeJson } from '../common.js';
+
+export { resolveDeviceSpec };
 import { readMigrationFile } from './inspect.js';
 import { readWholeFile } from '../../sources/bounded-input.js';
 
 /** A profile is a small JSON document; 16 MiB is far beyond any. */
 const MAX_PROFILE_BYTES = 16 * 1024 * 1024;
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
+import type { DeviceEvent } from '../../events/types.js';
+import { applyInPlace } from '../../project/reducer.js';
+import { initialState } from '../../project/state.js';
+import { QemuStreamError, type QemuStreamResult, type QemuVirtioDevice, deviceEvents, isGzip, readQemuStreamFile } from '../../sources/qemu-savevm.js';
 
 /** Colours for stdout: only on a terminal, never with NO_COLOR (https://no-color.org) or TERM=dumb. */
 export function colors(json = false) {
@@ -58,18 +66,69 @@ export function loadStreamFile(file: string): LoadedSource {
   }
 }
 
-/** `ID` or `ID@N` (device ids contain '@' themselves: `virtio-net-pci@00:02.0@12`). */
-export async function resolveDeviceSpec(store: EventStore, spec: string): Promise<{ id: string; revision?: number }> {
-  if ((await store.head(spec)) >= 0) return { id: spec };
-  const m = /^(.*)@(\d+)$/.exec(spec);
-  if (m && (await store.head(m[1]!)) >= 0) return { id: m[1]!, revision: Number(m[2]) };
-  throw new CliError(`no device "${spec}" in the store`);
+/** The first bytes of a file, through gunzip when it is gzip (to tell a QEMU stream from a devrec one). */
+async function sniff(file: string): Promise<Uint8Array> {
+  const head = new Uint8Array(4);
+  const fh = await open(file, 'r');
+  try {
+    await fh.read(head, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  if (!isGzip(head)) return head;
+  const src = createReadStream(file, { end: 1 << 20 }).pipe(createGunzip());
+  try {
+    for await (const chunk of src as AsyncIterable<Buffer>) return new Uint8Array(chunk.subarray(0, 4));
+  } catch {
+    // not readable gzip: let the stream reader say so
+  } finally {
+    src.destroy();
+  }
+  return head;
+}
+
+export async function isQemuStreamFile(file: string): Promise<boolean> {
+  const b = await sniff(file);
+  return b.length >= 4 && b[0] === 0x51 && b[1] === 0x45 && b[2] === 0x56 && b[3] === 0x4d; // "QEVM"
+}
+
+/**
+ * A virtio device of a QEMU savevm / migration stream (raw or .gz). `spec` picks it: the devrec id
+ * (virtio-net-pci@00:02.0), the PCI address (00:02.0, 0000:00:02.0), the section idstr (0000:00:02.0/virtio-net), or
+ * the target's qdev id when the target profile was read over QMP; without one, the device at the PCI address of a
+ * QMP target profile (QEMU matches sections by that address), else the only virtio device.
+ */
+export async function loadQemuStreamFile(file: string, spec: string | undefined, target?: Profile): Promise<LoadedSource> {
+  let r: QemuStreamResult;
+  try {
+    r = await readQemuStreamFile(file);
+  } catch (e) {
+    if (e instanceof QemuStreamError) throw new CliError(e.message);
+    throw new CliError(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  const list = r.devices.map((d) => d.id).join(', ') || 'none';
+  const byAddr = (a: string) => r.devices.find((d) => d.pciAddress !== undefined && d.pciAddress === a.replace(/^0000:/, '').toLowerCase());
+  let dev: QemuVirtioDevice | undefined;
+  if (spec !== undefined) {
+    dev = r.devices.find((d) => d.id === spec || d.section.idstr === spec) ?? byAddr(spec);
+    if (!dev && target?.qemu?.qdevId === spec && target.qemu.pciAddress) dev = byAddr(target.qemu.pciAddress);
+    if (!dev) throw new CliError(`${file}: no virtio device "${spec}" in this QEMU stream (devices: ${list}); give a device id or PCI address`);
+  } else if (target?.qemu?.pciAddress && byAddr(target.qemu.pciAddress)) {
+    dev = byAddr(target.qemu.pciAddress);
+  } else if (r.devices.length === 1) {
+    dev = r.devices[0];
+  } else {
+    throw new CliError(`${file}: ${r.devices.length} virtio devices in this QEMU stream (${list}): say which with --device ID`);
+  }
+  const d = dev!;
+  const ev = deviceEvents(d, 0n);
+  let state = initialState(d.id);
+  ev.events.forEach((e, i) => { state = applyInPlace(state, { ...e, revision: i } as DeviceEvent); });
+  return { label: `${file} ${d.id}`, state, info: { qemu: { device: d, configuration: r.configuration } } };
 }
 
 export async function loadStoreDevice(store: EventStore, spec: string): Promise<LoadedSource> {
   const { id, revision } = await resolveDeviceSpec(store, spec);
-  const head = await store.head(id);
-  if (revision !== undefined && revision > head) throw new CliError(`${spec}: device ${id} has revisions 0..${head}`);
   const state = await new Projector(store).stateAt(id, revision);
   return { label: revision !== undefined ? `${id}@${revision}` : id, state, info: {}, store: { id, revision: state.revision } };
 }
@@ -89,6 +148,7 @@ export function checkResultJson(source: LoadedSource, targetFile: string, r: Com
     source: { input: source.label, device: source.state.device, revision: source.state.revision, type: source.state.type, transport: source.state.transport },
     target: targetFile,
     ...r,
+    allowedMoves: '0x' + r.allowedMoves.toString(16), // a mask: bit 0 cold, bit 1 live
   });
 }
 
@@ -100,6 +160,10 @@ export function renderCheck(source: LoadedSource, targetFile: string, r: CompatR
   for (const f of r.findings) {
     const sev = f.severity === 'error' ? c.red('error  ') : f.severity === 'warning' ? c.yellow('warning') : c.cyan('info   ');
     out.push(`  ${sev} ${c.bold(f.rule)}: ${f.message}`);
+    if (f.qemu?.length) {
+      out.push(c.dim('          QEMU prints:'));
+      for (const l of f.qemu) out.push(`          ${l}`);
+    }
     out.push(c.dim(`          fix: ${f.fix}`));
     out.push(c.dim(`          ref: ${f.reference}`));
   }
@@ -107,27 +171,48 @@ export function renderCheck(source: LoadedSource, targetFile: string, r: CompatR
   return out.join('\n') + '\n';
 }
 
+/** A source for check / diff: a QEMU stream file (device picked by `device`), a devrec stream file, or ID[@N]. */
+export async function loadSource(spec: string, device: string | undefined, storeUrl: string | undefined, target?: Profile): Promise<LoadedSource> {
+  // a device or pipe (/dev/zero) never ends: refuse it rather than read without bound
+  if (spec.startsWith('/') && existsSync(spec) && !statSync(spec).isFile() && !statSync(spec).isDirectory()) {
+    throw new CliError(`${spec}: is not a regular file (a device, pipe or socket); save it to a file first`);
+  }
+  if (isFile(spec)) {
+    if (await isQemuStreamFile(spec)) return loadQemuStreamFile(spec, device, target);
+    if (device !== undefined) throw new CliError(`${spec}: --device picks a device of a QEMU stream; this is a devrec migration stream (one device)`);
+    return loadStreamFile(spec);
+  }
+  return withStore(storeUrl, true, async (store) => {
+    try {
+      return await loadStoreDevice(store, spec);
+    } catch (e) {
+      if (e instanceof CliError) throw new CliError(`"${spec}": no such file, and ${e.message}`);
+      throw e;
+    }
+  });
+}
+
 export function checkCommand() {
   return new Command('check')
-    .description('check a recorded device against a target profile (exit 2 when incompatible)')
-    .argument('[file]', 'devrec migration stream (devrec or qemu-vfio format)')
-    .requiredOption('--target <profile>', 'target device profile (JSON, docs/compat.md)')
-    .option('--device <id[@n]>', 'check a device in the store instead of a stream file')
+    .description('check a device against a target profile (exit 2 when incompatible)')
+    .argument('[source]', 'devrec migration stream, QEMU savevm / migration stream (raw or .gz), or device ID[@N] in the store')
+    .requiredOption('--target <profile>', 'target device profile (JSON, docs/compat.md; devrec profile --qmp reads one from a live QEMU)')
+    .option('--device <id>', 'the device of a QEMU stream (device id, PCI address, or the target qdev id); without SOURCE: a device ID[@N] in the store')
     .option('--guest-arch <arch>', "the guest's architecture (legacy limits), e.g. x86_64")
     .addOption(new Option('--guest-endian <endian>', "the guest's byte order (legacy limits)").choices(['little', 'big']))
     .addOption(storeOption())
     .option('--json', 'JSON output')
     .action(async (file, opts) => {
-      if ((file === undefined) === (opts.device === undefined)) throw new CliError('give a migration stream FILE or --device ID[@N] (one of them)');
+      if (file === undefined && opts.device === undefined) throw new CliError('give a SOURCE (stream file or ID[@N]) or --device ID[@N]');
       const target = readProfile(opts.target);
       const source = file !== undefined
-        ? loadStreamFile(file)
+        ? await loadSource(file, opts.device, opts.store, target)
         : await withStore(opts.store, true, (store) => loadStoreDevice(store, opts.device!));
       if (opts.guestArch) source.info.guestArch = opts.guestArch;
       if (opts.guestEndian) source.info.guestEndian = opts.guestEndian as Endian;
       const result = checkCompatibility(source.state, target, source.info);
       if (opts.json) writeJson(checkResultJson(source, opts.target, result));
       else process.stdout.write(renderCheck(source, opts.target, result));
-      if (result.verdict === 'incompatible') process.exitCode = EXIT_INCOMPATIBLE;
+      if (result.verdict === 'incompatible') setExitCode(EXIT_INCOMPATIBLE);
     });
 }

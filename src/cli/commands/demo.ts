@@ -13,7 +13,7 @@ import { Recorder } from '../../record/recorder.js';
 import { netLifecycle } from '../../sim/net-lifecycle.js';
 import { FileEventStore } from '../../store/file-store.js';
 import { verifyFileStore } from '../../store/file-verify.js';
-import { CliError } from '../common.js';
+import { CliError, setExitCode } from '../common.js';
 import { renderState } from '../render.js';
 
 export const DEMO_DEVICE = 'virtio-net-pci@00:02.0';
@@ -104,6 +104,6 @@ export function demoCommand() {
       const report = await verifyFileStore(dir);
       out(`\nverify: ${report.records} records, ${report.events} events, ${report.problems.length === 0 ? 'every CRC and revision checks out' : report.problems.length + ' problem(s)'}\n`);
       out(`\nexplore it:\n  devrec devices --store file:${dir}\n  devrec log ${DEMO_DEVICE} --store file:${dir} --explain\n  devrec lint virtio-blk-pci@00:04.0 --store file:${dir}\n  devrec state ${SIM_DEVICE} --store file:${dir} --at 60 --json\n`);
-      if (report.problems.length) process.exitCode = 1;
+      if (report.problems.length) setExitCode(1);
     });
 }

@@ -6,7 +6,7 @@ import { type DiffClass, type Difference, type Divergence, diffStates, firstDive
 import { openStore, storeUrlFromEnv } from '../../store/open.js';
 import type { EventStore } from '../../store/types.js';
 import { CliError, storeOption, writeJson } from '../common.js';
-import { type LoadedSource, colors, isFile, loadStoreDevice, loadStreamFile } from './check.js';
+import { type LoadedSource, colors, isFile, isQemuStreamFile, loadQemuStreamFile, loadStoreDevice, loadStreamFile } from './check.js';
 
 const CLASS_TITLE: Record<DiffClass, string> = { abi: 'ABI-breaking', runtime: 'runtime-only', provenance: 'provenance' };
 
@@ -23,15 +23,19 @@ function line(d: Difference): string {
 
 export function diffCommand() {
   return new Command('diff')
-    .description('compare two device states: migration stream files or ID[@N] in the store')
-    .argument('<a>', 'migration stream file, or device ID[@revision]')
-    .argument('<b>', 'migration stream file, or device ID[@revision]')
+    .description('compare two device states: devrec or QEMU stream files (raw or .gz), or ID[@N] in the store')
+    .argument('<a>', 'devrec or QEMU stream file, or device ID[@revision]')
+    .argument('<b>', 'devrec or QEMU stream file, or device ID[@revision]')
+    .option('--device <id>', 'the device of QEMU streams with several (device id or PCI address)')
     .addOption(storeOption())
     .option('--json', 'JSON output (sorted keys, no colour)')
     .action(async (a, b, opts) => {
       let store: EventStore | undefined;
       const load = async (spec: string, which: string): Promise<LoadedSource> => {
-        if (isFile(spec)) return loadStreamFile(spec);
+        if (isFile(spec)) {
+          if (await isQemuStreamFile(spec)) return loadQemuStreamFile(spec, opts.device);
+          return loadStreamFile(spec);
+        }
         store ??= await openStore(storeUrlFromEnv(opts.store), { readOnly: true });
         try {
           return await loadStoreDevice(store, spec);

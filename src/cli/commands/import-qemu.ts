@@ -2,8 +2,9 @@
 import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
 import { allOrNothing } from '../../store/all-or-nothing.js';
+import { hexKeys } from '../../events/json.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
-import { withProgress } from '../progress.js';
+import { progressText, withProgress } from '../progress.js';
 
 export function qemuTraceSubcommand() {
   return new Command('qemu-trace')
@@ -16,7 +17,11 @@ export function qemuTraceSubcommand() {
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await withProgress(`importing ${file}`, opts, () => allOrNothing(store, () => importQemuTrace(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {})));
+          const t0 = performance.now();
+          summary = await withProgress(`importing ${file}`, opts, (p) => allOrNothing(store, () => importQemuTrace(store, file, {
+            ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+            onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
+          })));
         } catch (err) {
           throw new CliError(`${(err as Error).message}; nothing was imported`);
         }
@@ -47,7 +52,7 @@ export function qemuStateSubcommand() {
           const m = (err as Error).message;
           throw new CliError(`${m.startsWith(file) ? m : `${file}: ${m}`}; nothing was imported`);
         }
-        if (opts.json) return writeJson(summary);
+        if (opts.json) return writeJson(hexKeys(summary, { status: 2 }));
         process.stdout.write(`${file}: ${summary.size} bytes, ${summary.sections} sections (${Object.entries(summary.walks).map(([k, v]) => `${v} ${k}`).join(', ')}), ${summary.devices.length} virtio device(s)\n`);
         for (const d of summary.devices) {
           process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  status 0x${d.status.toString(16)}  ${d.numQueues} queues  revisions ${d.firstRevision}..${d.lastRevision}${d.continued ? ' (continued)' : ''}\n`);

@@ -6,7 +6,7 @@ import { MigrationFormatError } from '../../migration/format.js';
 import { MigrationImportError, importStream } from '../../migration/importer.js';
 import { upper } from '../../migration/vfio-fsm.js';
 import { allOrNothing } from '../../store/all-or-nothing.js';
-import { CliError, storeOption, withStore } from '../common.js';
+import { CliError, storeOption, withStore, writeJson } from '../common.js';
 import { readMigrationFile } from './inspect.js';
 
 export function importStreamCommand() {
@@ -15,6 +15,7 @@ export function importStreamCommand() {
     .argument('<file>', 'migration stream (devrec or qemu-vfio format)')
     .option('--as <id>', 'stream id to create (default: the source stream id in the header)')
     .addOption(storeOption())
+    .option('--json', 'JSON summary')
     .action(async (file, opts) => {
       const bytes = readMigrationFile(file);
       await withStore(opts.store, false, async (store) => {
@@ -29,6 +30,14 @@ export function importStreamCommand() {
         const prov = p.header.provenance!;
         const path = [r.arcs[0]!.from, ...r.arcs.map((a) => a.to)].map(upper).join(' -> ');
         const skipped = p.records.filter((x) => x.skipped);
+        if (opts.json) {
+          return writeJson({
+            file, device: r.device, revision: r.revision, snapshotRevision: r.snapshotRevision,
+            source: { device: prov.sourceStream || null, revision: Number(prov.sourceRevision) },
+            type: p.header.deviceType || null, transport: p.header.transport, format: p.format, version: `${p.major}.${p.minor}`,
+            schemaMatches: p.schemaMatches, skippedRecords: skipped.length, vfio: [r.arcs[0]!.from, ...r.arcs.map((a) => a.to)].map(upper),
+          });
+        }
         process.stdout.write(
           `imported ${file} as ${r.device}: revisions 0..${r.revision}, state of ${prov.sourceStream || '?'}@${prov.sourceRevision} ` +
           `(${p.header.deviceType || '?'}, ${p.header.transport}) in the snapshot at revision ${r.snapshotRevision}\n` +

@@ -1,7 +1,9 @@
 // devrec inspect FILE [--json]: a migration stream record by record (offsets, tags, flags, sizes, the decoded
 // header, device parts and devrec records, integrity) and whether the importer takes it. Exit 1 when it does not.
 import { Command } from '@commander-js/extra-typings';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { type InspectReport, inspectMigrationStream } from '../../migration/inspect.js';
+import { hexKeys } from '../../events/json.js';
 import { CliError, writeJson } from '../common.js';
 import { readWholeFile } from '../../sources/bounded-input.js';
 import { MAX_WHOLE_FILE_BYTES } from '../../model/limits.js';
@@ -9,6 +11,24 @@ import { MAX_WHOLE_FILE_BYTES } from '../../model/limits.js';
 /** Reads a migration stream whole: a regular file of at most MAX_WHOLE_FILE_BYTES (src/model/limits.ts). */
 export function readMigrationFile(file: string): Uint8Array {
   return readWholeFile(file, MAX_WHOLE_FILE_BYTES, 'migration stream');
+}
+
+/** The first `n` bytes of a file (fewer when it is shorter). */
+function readHead(file: string, n: number): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new CliError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    const b = new Uint8Array(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } catch (e) {
+    throw new CliError(`${file}: cannot read: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function short(v: unknown): string {
@@ -66,19 +86,20 @@ export function inspectCommand() {
     .argument('<file>', 'migration stream')
     .option('--json', 'JSON output')
     .action(async (file, opts) => {
-      const bytes = readMigrationFile(file);
       const qemu = await import('../../sources/qemu-savevm.js');
-      if (qemu.looksLikeQemuStream(bytes)) {
+      if (qemu.looksLikeQemuStream(readHead(file, 4))) {
+        // a QEMU stream (a full migration stream can be GBs of RAM): read from the file in chunks, never whole
         let r;
         try {
-          r = qemu.inspectQemuStream(bytes, { input: file });
+          r = await qemu.inspectQemuFile(file);
         } catch (err) {
-          throw new CliError(`${file}: ${(err as Error).message}`);
+          throw new CliError(`${file}: ${(err as Error).message.replace(`${file}: `, '')}`);
         }
-        if (opts.json) return writeJson(qemu.qemuInspectToJson(r));
+        if (opts.json) return writeJson(hexKeys(qemu.qemuInspectToJson(r), { status: 2 }));
         process.stdout.write(renderQemuInspect(file, r));
         return;
       }
+      const bytes = readMigrationFile(file);
       const report = inspectMigrationStream(bytes);
       if (opts.json) writeJson(report);
       else process.stdout.write(renderInspect(file, report));

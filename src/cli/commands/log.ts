@@ -3,25 +3,27 @@ import { Command } from '@commander-js/extra-typings';
 import { describeEvent } from '../../events/describe.js';
 import { explainEvents } from '../../events/explain.js';
 import { eventToJson } from '../../events/json.js';
-import { Projector, UnknownDeviceError } from '../../project/projector.js';
-import { CliError, parseRevision, storeOption, withStore } from '../common.js';
+import { Projector } from '../../project/projector.js';
+import { CliError, parseRevision, resolveDeviceSpec, storeOption, withStore } from '../common.js';
 
 export function logCommand() {
   return new Command('log')
     .description("print a device's events")
-    .argument('<id>', 'device id')
+    .argument('<id>', 'device ID, or ID@N (events 0..N; --from/--to narrow it)')
     .option('--from <n>', 'first revision', (v) => parseRevision(v, '--from'))
     .option('--to <n>', 'last revision', (v) => parseRevision(v, '--to'))
     .addOption(storeOption())
     .option('--json', 'NDJSON output (one event per line)')
     .option('--explain', 'each event in words, with the raw access it was decoded from')
-    .action(async (id, opts) => {
+    .action(async (spec, opts) => {
       await withStore(opts.store, true, async (store) => {
         if (opts.from !== undefined && opts.to !== undefined && opts.from > opts.to) {
           throw new CliError(`--from ${opts.from} is after --to ${opts.to}: no revision is in that range (swap them)`);
         }
-        const head = await store.head(id);
-        if (head < 0) throw new CliError(new UnknownDeviceError(id).message);
+        const r = await resolveDeviceSpec(store, spec);
+        const id = r.id;
+        const head = r.revision ?? r.head;
+        if (opts.to !== undefined && opts.to > head) throw new CliError(`--to ${opts.to}: ${spec} has revisions 0..${head}`);
         const type = opts.json ? undefined : (await new Projector(store).stateAt(id, Math.min(opts.from ?? 0, head))).type;
         let out = '';
         for await (const chunk of store.readChunks(id, { from: opts.from ?? 0, to: opts.to ?? head })) {

@@ -9,7 +9,7 @@ import type { TlsOptions } from '../../endpoints/protocol.js';
 import { MigrationInDoubtError, MigrationRefusedError, migrateDevice } from '../../endpoints/source.js';
 import { type TargetSessionReport, startTarget } from '../../endpoints/target.js';
 import { upper } from '../../migration/vfio-fsm.js';
-import { CliError, EXIT_ERROR, EXIT_INCOMPATIBLE, storeOption, withStore, writeJson } from '../common.js';
+import { CliError, EXIT_ERROR, EXIT_INCOMPATIBLE, setExitCode, storeOption, withStore, writeJson } from '../common.js';
 import { progressEnabled } from '../progress.js';
 
 function readFile(file: string, what: string): Buffer {
@@ -93,7 +93,7 @@ function listenCommand() {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
         await handle.close();
-        process.exitCode = code;
+        setExitCode(code);
       });
     });
 }

@@ -4,13 +4,13 @@ import { Command } from '@commander-js/extra-typings';
 import { writeFile } from 'node:fs/promises';
 import { renderReportHtml } from '../../report/html.js';
 import { buildReport } from '../../report/model.js';
-import { CliError, parseRevision, storeOption, withStore, writeJson } from '../common.js';
-import { withProgress } from '../progress.js';
+import { CliError, parseRevision, resolveDeviceSpec, storeOption, withStore, writeJson } from '../common.js';
+import { progressText, withProgress } from '../progress.js';
 
 export function reportCommand() {
   return new Command('report')
     .description("write a device's timeline (status, features, queue indices, resets, VFIO, lint findings) as one HTML file")
-    .argument('<id>', 'device id')
+    .argument('<id>', 'device ID, or ID@N (revisions up to N)')
     .requiredOption('--html <file>', 'HTML file to write (self-contained: opens without network)')
     .option('--from <n>', 'first revision shown', (v) => parseRevision(v, '--from'))
     .option('--to <n>', 'last revision shown', (v) => parseRevision(v, '--to'))
@@ -20,15 +20,20 @@ export function reportCommand() {
     }, 2000)
     .addOption(storeOption())
     .option('--json', 'print a JSON summary (and no progress)')
-    .action(async (id, opts) => {
+    .action(async (spec, opts) => {
       await withStore(opts.store, true, async (store) => {
+        const r = await resolveDeviceSpec(store, spec);
+        const id = r.id;
+        if (r.revision !== undefined && opts.to !== undefined) throw new CliError(`${spec}: give ID@N or --to N, not both`);
+        const to = r.revision ?? opts.to;
+        const t0 = performance.now();
         const data = await withProgress(`report ${id}: reading events`, opts, async (p) => {
           try {
             return await buildReport(store, id, {
               ...(opts.from !== undefined ? { from: opts.from } : {}),
-              ...(opts.to !== undefined ? { to: opts.to } : {}),
+              ...(to !== undefined ? { to } : {}),
               buckets: opts.buckets,
-              onProgress: (n, total) => p.update(`report ${id}: ${n.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} events`),
+              onProgress: (n, total) => p.update(`report ${id}: ${progressText(n, total, 'events', t0)}`),
             });
           } catch (e) {
             if ((e as Error).name === 'RangeError') throw new CliError((e as Error).message);

@@ -9,7 +9,7 @@ import { eventToJson } from '../../events/json.js';
 import type { StoredEvent } from '../../events/types.js';
 import { FileEventStore } from '../../store/file-store.js';
 import type { EventStore } from '../../store/types.js';
-import { CliError, parseRevision, storeOption, withStore } from '../common.js';
+import { CliError, parseRevision, resolveDeviceSpec, storeOption, withStore } from '../common.js';
 
 const positive = (name: string) => (v: string) => {
   if (!/^[1-9]\d*$/.test(v)) throw new CliError(`${name} "${v}" is not a positive integer`);
@@ -27,7 +27,7 @@ async function typeOf(store: EventStore, stream: string): Promise<string | undef
 export function tailCommand() {
   return new Command('tail')
     .description('follow events as they are recorded (until Ctrl-C), in words or as JSON lines')
-    .argument('[id]', 'device id')
+    .argument('[id]', 'device ID, or ID@N (from revision N, as --from N)')
     .option('--all', 'every device (each line names its device)')
     .option('--from <n>', 'start at this revision (with --all: global position) instead of at new events', (v) => parseRevision(v, '--from'))
     .option('--count <n>', 'stop after this many events', positive('--count'))
@@ -38,8 +38,17 @@ export function tailCommand() {
       if (!id && !opts.all) throw new CliError('tail: give a device id or --all');
       if (id && opts.all) throw new CliError('tail: give a device id or --all, not both');
       await withStore(opts.store, true, async (store) => {
-        const stream = opts.all ? null : id!;
         let from = opts.from;
+        let stream: string | null = null;
+        if (!opts.all) {
+          // a device not recorded yet is followed from its first event
+          const r = (await store.head(id!)) >= 0 || !/@\d+$/.test(id!) ? { id: id!, revision: undefined } : await resolveDeviceSpec(store, id!);
+          stream = r.id;
+          if (r.revision !== undefined) {
+            if (from !== undefined) throw new CliError(`${id}: give ID@N or --from N, not both`);
+            from = r.revision;
+          }
+        }
         let skipUpTo: Map<string, number> | undefined;
         if (from === undefined) {
           if (stream !== null) from = (await store.head(stream)) + 1;

@@ -2,7 +2,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { storeUrlFromEnv } from '../../store/open.js';
 import { verifyFileStore } from '../../store/file-verify.js';
-import { CliError, EXIT_ERROR, storeOption, writeJson } from '../common.js';
+import { CliError, EXIT_ERROR, setExitCode, storeOption, writeJson } from '../common.js';
 import { withProgress } from '../progress.js';
 
 export function verifyCommand() {
@@ -20,6 +20,6 @@ export function verifyCommand() {
         for (const p of report.problems) process.stdout.write(`DAMAGE ${p.segment} offset ${p.offset}: ${p.reason}\n`);
         process.stdout.write(report.problems.length ? `${report.problems.length} problem(s) found\n` : 'ok: every record checks out\n');
       }
-      if (report.problems.length) process.exitCode = EXIT_ERROR;
+      if (report.problems.length) setExitCode(EXIT_ERROR);
     });
 }

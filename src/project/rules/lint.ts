@@ -74,12 +74,20 @@ export interface LintResult {
   warnings: number;
 }
 
-/** Lints a whole stream; with `stopAtRule`, stops at the first finding of that rule. */
-export async function lintStream(store: EventStore, device: string, options: LintOptions = {}, stopAtRule?: string): Promise<LintResult> {
+export interface LintRange {
+  /** last revision linted (default: the head) */
+  to?: number;
+  /** called after each chunk with the events linted so far */
+  onProgress?: (events: number) => void;
+}
+
+/** Lints a whole stream (or revisions 0..to); with `stopAtRule`, stops at the first finding of that rule. */
+export async function lintStream(store: EventStore, device: string, options: LintOptions & LintRange = {}, stopAtRule?: string): Promise<LintResult> {
   const linter = new Linter(device, options);
   const findings: Finding[] = [];
   let events = 0;
-  outer: for await (const chunk of store.readChunks(device)) {
+  outer: for await (const chunk of store.readChunks(device, options.to !== undefined ? { to: options.to } : {})) {
+    options.onProgress?.(events);
     for (const e of chunk) {
       events++;
       for (const f of linter.step(e.event)) {

@@ -1,5 +1,5 @@
-// The rule table. Each row: id, severity, reference (spec section or the maintainers' discussion in
-// ../shared/reference), one-line summary, and the check. Order is the order findings are reported in.
+// The rule table. Each row: id, severity, reference (a public source: virtio spec
+// section, kernel or QEMU function or commit), one-line summary, and the check. Order is the order findings are reported in.
 import type { EventBody, RegisterAccess } from '../../events/types.js';
 import { STATUS, featureNames } from '../../model/index.js';
 import { deviceTypeByName } from '../../model/device-types.js';
@@ -71,14 +71,14 @@ export const RULES: readonly Rule[] = [
   {
     id: 'reset-not-awaited',
     severity: 'error',
-    reference: 'virtio 1.x 2.1.2 / 4.1.4.3.2: after writing 0 to device_status the driver MUST wait for a read of device_status to return 0 (seed-vfio-virtio-legacy-driver.md R8, Q2)',
+    reference: 'virtio 1.3 4.1.4.3.2 (driver requirements, common configuration): after writing 0 to device_status, a driver waits until reading device_status returns 0',
     summary: 'modern driver accessed the device after a reset before status read back 0',
     check: (ctx) => resetNotAwaited(ctx, false),
   },
   {
     id: 'legacy-reset-not-awaited',
     severity: 'info',
-    reference: 'seed-vfio-virtio-legacy-driver.md R8, Q3/Q4: legacy drivers do not wait for reset; tolerated',
+    reference: 'virtio 1.3 4.1.4.3.2 binds modern drivers only; Linux vp_reset() (drivers/virtio/virtio_pci_legacy.c) reads status once to flush the write, it does not wait: tolerated',
     summary: 'legacy driver accessed the device after a reset before status read back 0',
     check: (ctx) => resetNotAwaited(ctx, true),
   },
@@ -141,7 +141,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'set-features-zero',
     severity: 'info',
-    reference: 'seed-vdpa-legacy-pasid-adminq.md 2.3: set_features(0) is the reset-to-zero protocol, accepted, not an error',
+    reference: 'Linux vdpa_get_config_unlocked() (drivers/vdpa/vdpa.c) calls set_features(0) on its own for a guest that reads config first: a features value of 0 is a protocol step, not an error',
     summary: 'driver features set to 0 (reset-to-zero protocol)',
     check: ({ event }) => {
       const b = event.body;
@@ -153,7 +153,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'config-before-features',
     severity: 'warning',
-    reference: 'seed-vdpa-legacy-pasid-adminq.md 2.3: a config read before features are set implies a legacy guest (get_config before set_features)',
+    reference: 'Linux vdpa_get_config_unlocked() (drivers/vdpa/vdpa.c): a config read before features are set is taken as a legacy guest',
     summary: 'driver read device config before writing its features (implicit legacy)',
     check: ({ before, event, mem }) => {
       if (event.body.kind !== 'configRead' || event.actor !== 'guest-driver' || isLegacy(before)) return undefined;
@@ -175,7 +175,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'provisioned-attr-without-feature',
     severity: 'error',
-    reference: 'seed-vdpa-device-features.md 6.2: vdpa dev add refuses attributes whose feature bit is not in device_features',
+    reference: 'Linux commit "vdpa: validate provisioned device features against specified attribute" (vdpa_nl_cmd_dev_add_set_doit(), drivers/vdpa/vdpa.c)',
     summary: 'provisioned mac/mtu/max_vqp without its feature bit',
     check: ({ event }) => {
       const b = event.body;
@@ -190,7 +190,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'negotiated-not-in-provisioned',
     severity: 'error',
-    reference: 'seed-vdpa-device-features.md 4.2: a provisioned device offers exactly its device_features',
+    reference: 'Linux commit "vdpa: allow provisioning device features" (Linux 6.2; iproute2 vdpa dev add ... device_features): the device offers exactly the provisioned set',
     summary: 'negotiated features are not a subset of the provisioned device_features',
     check: ({ before, after }) => {
       const p = after.provisioned;
@@ -273,7 +273,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'dma-after-reset',
     severity: 'error',
-    reference: 'seed-vfio-virtio-legacy-driver.md failure mode 2 / R10: device DMA (index moves) after a reset, before re-initialisation',
+    reference: 'virtio 1.3 2.4.1 (Device Reset, device requirements): after a reset the device uses no virtqueue until the driver initialises it again',
     summary: 'queue indices moved after a reset, before the device was initialised again',
     check: ({ after, event, mem }) => {
       const b = event.body;
@@ -285,7 +285,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'mac-torn-read',
     severity: 'warning',
-    reference: 'seed-vfio-virtio-legacy-driver.md failure mode 13: legacy config has no config_generation; a MAC read across a device update is torn',
+    reference: 'virtio 1.3 2.5 (Device Configuration Space, legacy interface): legacy devices have no config_generation, so a multi-byte read across a device update can be torn',
     summary: 'the driver read a MAC the device was changing (legacy, no config_generation)',
     check: ({ after, event, mem }) => {
       const b = event.body;
@@ -322,7 +322,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'access-anomaly',
     severity: 'warning',
-    reference: 'seed-vfio-virtio-legacy-driver.md R13-R16, failure modes 11-12: wrong widths, straddling, read-only writes, decode off',
+    reference: 'virtio 1.3 4.1.4.10 (legacy PCI register layout and widths); Linux virtiovf_pci_bar0_rw() (drivers/vfio/pci/virtio/) refuses other widths',
     summary: 'a register access the decoder flagged',
     check: ({ event }) => {
       const b = event.body;
@@ -333,7 +333,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'admin-command-failed',
     severity: 'error',
-    reference: 'seed-vfio-virtio-legacy-driver.md failure mode 19: a failed admin command leaves the guest access without a defined result',
+    reference: 'virtio 1.3 2.12 (Administration Virtqueues: a command with a non-zero status has no effect); Linux virtio_pci_admin_legacy_io_write()',
     summary: 'an admin legacy command completed with an error status',
     check: ({ event }) => {
       const b = event.body;
