@@ -15,7 +15,13 @@ export class InputLimitError extends Error {
 
 /** Reads a regular file whole, refusing anything larger than `max` bytes, and devices, pipes and directories. */
 export function readWholeFile(file: string, max: number, what: string): Uint8Array {
-  const fd = openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputLimitError(file, '', `cannot read: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message}`);
+  }
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new InputLimitError(file, '', `is a directory, not ${what}; name a file inside it`);

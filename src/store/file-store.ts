@@ -139,7 +139,7 @@ export class FileEventStore implements EventStore {
     await checkStoreLocation(dir);
     if (opts.readOnly) {
       const st = await fsp.stat(dir).catch(() => undefined);
-      if (!st) throw new StorePathError(dir, 'no devrec store here', 'record or import something first, or name a store with --store or DEVREC_STORE');
+      if (!st) throw StorePathError.missing(dir);
       if (!st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
     } else {
       const st = await fsp.stat(dir).catch(() => undefined);

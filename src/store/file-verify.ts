@@ -32,7 +32,8 @@ export interface VerifyReport {
 
 export async function verifyFileStore(dir: string, onProgress?: (bytesDone: number) => void): Promise<VerifyReport> {
   const st = await fsp.stat(dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new StorePathError(dir, st ? 'not a devrec store (a file, not a directory)' : 'no devrec store here', 'name the store directory with --store file:<dir>');
+  if (!st) throw StorePathError.missing(dir);
+  if (!st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
   const names = (await fsp.readdir(dir)).filter((n) => parseSegmentName(n) !== undefined)
     .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
   const report: VerifyReport = { dir, segments: names.length, records: 0, events: 0, streams: 0, bytes: 0, problems: [] };

@@ -27,6 +27,13 @@ export class StorePathError extends Error {
     super(`${where}: ${reason}${next ? ` (${next})` : ''}`);
     this.name = 'StorePathError';
   }
+
+  /** No directory at all: nothing was recorded there yet. */
+  static missing(dir: string): StorePathError {
+    const e = new StorePathError(dir, 'no devrec store here', 'record or import something first, or name a store with --store or DEVREC_STORE');
+    e.message = `no devrec store at ${dir} (record or import something first, or name a store with --store or DEVREC_STORE)`;
+    return e;
+  }
 }
 
 /** An append could not be written and synced (disk full, I/O error): nothing of the batch was kept. */

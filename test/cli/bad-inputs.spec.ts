@@ -43,7 +43,7 @@ describe('CLI: bad inputs give one line, exit 1, no stack trace (issue 15)', fun
   const TRACE = path.resolve('streams/qemu/pc-modern-net-blk/trace.log.gz');
 
   before(async () => {
-    const r = await devrecIn(work, ['record', '--device', 'ok', '--type', 'net', ...S], '{"kind":"statusWritten","status":1}\n');
+    const r = await devrecIn(work, ['record', '--device', 'ok', '--type', 'net', '--transport', 'pci-modern', ...S], '{"kind":"statusWritten","status":1}\n');
     expect(r.code, r.stderr).to.equal(0);
     writeFileSync(path.join(work, 'a-file'), 'not a store');
     mkdirSync(path.join(work, 'a-dir'));
@@ -55,15 +55,15 @@ describe('CLI: bad inputs give one line, exit 1, no stack trace (issue 15)', fun
 
   const table: [string, string[], string, RegExp][] = [
     // item 10: the first mistakes
-    ['devices without ./.devrec', ['devices'], '', /\.devrec: no devrec store here \(record or import something first/],
-    ['a missing --store', ['devices', '--store', 'file:/nonexistent/store'], '', /nonexistent\/store: no devrec store here/],
+    ['devices without ./.devrec', ['devices'], '', /no devrec store at \.\/\.devrec \(record or import something first/],
+    ['a missing --store', ['devices', '--store', 'file:/nonexistent/store'], '', /no devrec store at \/nonexistent\/store/],
     ['a --store that is a file', ['devices', '--store', 'file:a-file'], '', /a-file: not a devrec store \(a file, not a directory\)/],
     ['--store foo:bar', ['devices', '--store', 'foo:bar'], '', /store URL foo:bar: unknown scheme/],
     ['--store file:', ['devices', '--store', 'file:'], '', /store URL file:: no directory/],
     ['a store under /proc', ['devices', '--store', 'file:/proc/self'], '', /is under \/proc, a kernel pseudo file system/],
     ['record into a store under /proc', ['record', '--device', 'x', '--store', 'file:/proc/self/fd/x'], '{}', /under \/proc/],
     ['record --device ""', ['record', '--device', '', ...S], '', /a device id cannot be empty/],
-    ['diff /nonexistent X', ['diff', '/nonexistent', 'X'], '', /no devrec store here|nonexistent/],
+    ['diff /nonexistent X', ['diff', '/nonexistent', 'X'], '', /no devrec store at|nonexistent/],
     // items 6-9: values that used to break later commands are refused where they enter, with the line
     ['a snapshot without state', ['record', '--device', 'n6', ...S], '{"kind":"snapshot"}\n', /stdin: line 1: field "state": a snapshot event needs a state/],
     ['queue index 2^31', ['record', '--device', 'n7', ...S], '{"kind":"vqIndex","index":2147483648}\n', /line 1: field "index": 2147483648 is out of range 0\.\.65535/],
