@@ -1,14 +1,17 @@
 // npx tsx bench/trace-import.ts: QEMU trace import alone (no other work in the process), over the committed
-// pc-modern-net-blk capture repeated 300 times, three rounds; prints lines/s per round.
+// pc-modern-net-blk capture repeated 300 times, six rounds alternating the importer as it is and as it was before issue 13; prints lines/s per round.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { QemuTraceImporter } from '../src/sources/qemu-trace.js';
+import { QemuTraceImporter as Before } from './baseline/qemu-trace-before-issue13.js';
 
 const lines = gunzipSync(readFileSync(path.resolve('streams/qemu/pc-modern-net-blk/trace.log.gz'))).toString('utf8').split('\n');
-for (let round = 1; round <= 3; round++) {
+for (let round = 1; round <= 6; round++) {
   let events = 0;
-  const importer = new QemuTraceImporter('bench', async (_d, evs) => void (events += evs.length));
+  // odd rounds: the importer as it is; even rounds: as it was before issue 13 (same lines, same process)
+  const which = round % 2 ? 'now' : 'before issue 13';
+  const importer = round % 2 ? new QemuTraceImporter('bench', async (_d, evs) => void (events += evs.length)) : new Before('bench', async (_d, evs) => void (events += evs.length));
   const t = performance.now();
   let n = 0;
   for (let r = 0; r < 300; r++) {
@@ -20,5 +23,5 @@ for (let round = 1; round <= 3; round++) {
   }
   await importer.finish();
   const ms = performance.now() - t;
-  console.log(`round ${round}: ${n.toLocaleString('en-US')} lines in ${ms.toFixed(0)} ms = ${Math.round(n / (ms / 1000)).toLocaleString('en-US')} lines/s, ${events.toLocaleString('en-US')} events`);
+  console.log(`round ${round} (${which}): ${n.toLocaleString('en-US')} lines in ${ms.toFixed(0)} ms = ${Math.round(n / (ms / 1000)).toLocaleString('en-US')} lines/s, ${events.toLocaleString('en-US')} events`);
 }

@@ -29,7 +29,13 @@ PROG=${0##*/}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MARKER=DEVREC-CAPTURE-READY
 
-VARIANTS=(pc-modern-net-blk pc-legacy-msix pc-legacy-intx pc-packed microvm-mmio-legacy microvm-mmio-modern)
+VARIANTS=(pc-modern-net-blk pc-legacy-msix pc-legacy-intx pc-packed microvm-mmio-legacy microvm-mmio-modern
+          q35-root-port)
+# The capture matrix (scripts/qemu/matrix.txt): "NAME BASE-VARIANT KNOB=VALUE..." lines; NAME is accepted
+# wherever a variant is, and sets the knobs below (the environment can still override none of them: the
+# matrix line wins, so a name always means the same capture).
+MATRIX=$SCRIPT_DIR/matrix.txt
+matrix_names() { [ -f "$MATRIX" ] && sed -e 's/#.*//' "$MATRIX" | awk 'NF >= 2 { print $1 }'; return 0; }
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 log() { echo "$PROG: $*" >&2; }
@@ -44,10 +50,42 @@ EOF
 }
 
 [ $# -ge 1 ] || usage
-if [ "$1" = "--list" ]; then printf '%s\n' "${VARIANTS[@]}"; exit 0; fi
+if [ "$1" = "--list" ]; then printf '%s\n' "${VARIANTS[@]}"; matrix_names; exit 0; fi
 [ $# -eq 2 ] || usage
 VARIANT=$1
 OUTDIR=$2
+BASE_VARIANT=$VARIANT
+MATRIX_LINE=""
+if [ -f "$MATRIX" ]; then
+  MATRIX_LINE=$(sed -e 's/#.*//' "$MATRIX" | awk -v n="$VARIANT" '$1 == n { $1 = ""; print; exit }')
+fi
+if [ -n "$MATRIX_LINE" ]; then
+  read -r -a _m <<<"$MATRIX_LINE"
+  BASE_VARIANT=${_m[0]}
+  for kv in "${_m[@]:1}"; do
+    case "$kv" in
+      QEMU_FLAVOR=*|GUEST_KERNEL=*|TRACE_EVENTS=*|TRACE_TIMESTAMPS=*|CAPTURE_MIGRATION=*|NET_EXTRA=*|BLK_EXTRA=*|IOEVENTFD=*) export "${kv?}" ;;
+      *) die "matrix.txt: $VARIANT: unknown knob '$kv'" ;;
+    esac
+  done
+fi
+# Matrix knobs (defaults: the host's QEMU 7.2 and Linux 6.1, every event, no timestamps):
+#   QEMU_FLAVOR       host | debian13 (QEMU 10.0 of scripts/debian13/setup.sh, run by scripts/debian13/qemu.sh)
+#   GUEST_KERNEL      host | debian13 (Debian 13's 6.12 kernel unpacked by scripts/debian13/setup.sh)
+#   TRACE_EVENTS      full | usual (no virtio_pci_*) | mmio (microvm: virtio_mmio_* without memory_region_ops)
+#                     | virtio (virtio_* and virtqueue_* only: no register accesses at all)
+#   TRACE_TIMESTAMPS  1: -msg timestamp=on (every trace line gets QEMU's pid@sec.usec: wall-clock prefix)
+#   NET_EXTRA/BLK_EXTRA  extra -device options (comma list) for both NICs / the disk
+#   IOEVENTFD         off (default: notify writes traced in order) | on (QEMU's own default, as users run it)
+QEMU_FLAVOR=${QEMU_FLAVOR:-host}
+GUEST_KERNEL=${GUEST_KERNEL:-host}
+TRACE_EVENTS=${TRACE_EVENTS:-full}
+TRACE_TIMESTAMPS=${TRACE_TIMESTAMPS:-0}
+IOEVENTFD=${IOEVENTFD:-off}
+case "$IOEVENTFD" in on|off) ;; *) die "IOEVENTFD must be on or off" ;; esac
+case "$QEMU_FLAVOR" in host|debian13) ;; *) die "QEMU_FLAVOR must be host or debian13" ;; esac
+case "$GUEST_KERNEL" in host|debian13) ;; *) die "GUEST_KERNEL must be host or debian13" ;; esac
+case "$TRACE_EVENTS" in full|usual|mmio|virtio) ;; *) die "TRACE_EVENTS must be full, usual, mmio or virtio" ;; esac
 
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-240}
 QMP_TIMEOUT=${QMP_TIMEOUT:-180}
@@ -62,7 +100,7 @@ TRACE_MMIO_OPS=${TRACE_MMIO_OPS:-1}
 BASE_APPEND="console=ttyS0 panic=-1 edd=off quiet"
 SMP=1
 MIGRATION=0
-case "$VARIANT" in
+case "$BASE_VARIANT" in
   pc-modern-net-blk)
     MACHINE=pc; TRANSPORT=pci-modern; SMP=2; MIGRATION=1
     NET_OPTS="disable-legacy=on"; BLK_OPTS="disable-legacy=on,num-queues=2"
@@ -85,8 +123,15 @@ case "$VARIANT" in
   microvm-mmio-modern)
     MACHINE=microvm; TRANSPORT=mmio-modern
     DESC="microvm (acpi=on,rtc=on), virtio-mmio version 2 (-global virtio-mmio.force-legacy=false): virtio-net-device x2 on an internal hub + virtio-blk-device" ;;
-  *) die "unknown variant '$VARIANT' (known: ${VARIANTS[*]})" ;;
+  q35-root-port)
+    MACHINE=q35; TRANSPORT=pci-modern; SMP=2
+    NET_OPTS=""; BLK_OPTS="num-queues=2"
+    DESC="q35 (ICH9), three pcie-root-ports (00:02.0-00:04.0) with one virtio device behind each (the guest sees them on buses 01-03, QEMU's stream on the port's secondary bus): 2 virtio-net-pci + virtio-blk-pci num-queues=2 (modern-only, as on any PCIe port); 2 vCPUs" ;;
+  *) die "unknown variant '$VARIANT' (known: ${VARIANTS[*]} $(matrix_names | tr '\n' ' '))" ;;
 esac
+[ -n "${NET_EXTRA:-}" ] && NET_OPTS="${NET_OPTS:+$NET_OPTS,}$NET_EXTRA"
+[ -n "${BLK_EXTRA:-}" ] && BLK_OPTS="${BLK_OPTS:+$BLK_OPTS,}$BLK_EXTRA"
+[ "$TRACE_EVENTS" = mmio ] && [ "$MACHINE" != microvm ] && die "TRACE_EVENTS=mmio is for microvm variants"
 case "${CAPTURE_MIGRATION:-}" in
   1) MIGRATION=1 ;; 0) MIGRATION=0 ;; "") ;; *) die "CAPTURE_MIGRATION must be 0 or 1" ;;
 esac
@@ -97,7 +142,18 @@ esac
 need_cmd() {
   command -v "$1" >/dev/null 2>&1 || die "'$1' not found (package $2; run scripts/qemu/install-deps.sh)"
 }
-need_cmd qemu-system-x86_64 qemu-system-x86
+if [ "$QEMU_FLAVOR" = debian13 ]; then
+  # QEMU 10.0 of the Debian 13 root, run through the root's loader (no chroot, no mounts)
+  D13=${DEVREC_DEBIAN13:-/var/cache/devrec/debian13}
+  [ -e "$D13/root/.done" ] || die "QEMU_FLAVOR=debian13: no Debian 13 root at $D13/root (run scripts/debian13/setup.sh)"
+  QEMU_BIN=("$SCRIPT_DIR/../debian13/qemu.sh")
+  QEMU_PKG_CMD=(dpkg-query --admindir="$D13/root/var/lib/dpkg" -W -f='${Version}' qemu-system-x86)
+else
+  need_cmd qemu-system-x86_64 qemu-system-x86
+  QEMU_BIN=(qemu-system-x86_64)
+  QEMU_PKG_CMD=(dpkg-query -W -f='${Version}' qemu-system-x86)
+fi
+need_cmd xz xz-utils
 need_cmd cpio cpio
 need_cmd gzip gzip
 need_cmd python3 python3
@@ -111,31 +167,48 @@ for f in guest-init.sh qmp-capture.py check-capture.py; do
   [ -f "$SCRIPT_DIR/$f" ] || die "missing $SCRIPT_DIR/$f"
 done
 
-# Newest installed Debian kernel that has both an image and its modules.
+# Guest kernel: the newest installed Debian kernel that has both an image and its modules (host), or Debian 13's
+# 6.12 kernel unpacked by scripts/debian13/setup.sh (GUEST_KERNEL=debian13; its modules are .ko.xz and
+# virtio_pci is built in there).
+if [ "$GUEST_KERNEL" = debian13 ]; then
+  D13=${DEVREC_DEBIAN13:-/var/cache/devrec/debian13}
+  [ -e "$D13/kernel/.done" ] || die "GUEST_KERNEL=debian13: no kernel at $D13/kernel (run scripts/debian13/setup.sh)"
+  KROOT=$D13/kernel
+  KPKG_FIXED=$(cat "$D13/kernel/package" 2>/dev/null || echo unknown)
+else
+  KROOT=""
+  KPKG_FIXED=""
+fi
 KVER=""
-for k in $(ls -1 /lib/modules 2>/dev/null | sort -V -r); do
-  if [ -f "/boot/vmlinuz-$k" ] && [ -d "/lib/modules/$k/kernel/drivers/virtio" ]; then KVER=$k; break; fi
+for k in $(ls -1 "$KROOT/lib/modules" "$KROOT/usr/lib/modules" 2>/dev/null | grep -v ':$' | sort -V -r -u); do
+  for md in "$KROOT/lib/modules/$k" "$KROOT/usr/lib/modules/$k"; do
+    if [ -f "$KROOT/boot/vmlinuz-$k" ] && [ -d "$md/kernel/drivers/virtio" ]; then KVER=$k; MODROOT=$md; break 2; fi
+  done
 done
-[ -n "$KVER" ] || die "no kernel with modules found (/boot/vmlinuz-* + /lib/modules/*; package linux-image-amd64)"
-KERNEL=/boot/vmlinuz-$KVER
+[ -n "$KVER" ] || die "no kernel with modules found ($KROOT/boot/vmlinuz-* + modules; package linux-image-amd64)"
+KERNEL=$KROOT/boot/vmlinuz-$KVER
 [ -r "$KERNEL" ] || die "$KERNEL is not readable"
-MODDIR=/lib/modules/$KVER/kernel
+MODDIR=$MODROOT/kernel
 MODULES=(drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_mmio
          drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci
          net/core/failover drivers/net/net_failover drivers/net/virtio_net drivers/block/virtio_blk)
 MODFILES=()
+BUILTIN=()
 for m in "${MODULES[@]}"; do
   f=""
-  for ext in ko ko.xz ko.zst ko.gz; do [ -f "$MODDIR/$m.$ext" ] && { f="$MODDIR/$m.$ext"; break; }; done
-  [ -n "$f" ] || die "kernel module $MODDIR/$m.ko not found (kernel $KVER)"
-  case "$f" in *.ko) ;; *) die "kernel module $f is compressed; this script expects plain .ko files" ;; esac
+  for ext in ko ko.xz; do [ -f "$MODDIR/$m.$ext" ] && { f="$MODDIR/$m.$ext"; break; }; done
+  if [ -z "$f" ]; then
+    grep -qx "kernel/$m.ko" "$MODROOT/modules.builtin" 2>/dev/null || die "kernel module $MODDIR/$m.ko not found (kernel $KVER)"
+    BUILTIN+=("${m##*/}")
+    continue
+  fi
   MODFILES+=("$f")
 done
 
-QEMU_VERSION_LINE=$(qemu-system-x86_64 --version) || die "qemu-system-x86_64 --version failed"
+QEMU_VERSION_LINE=$("${QEMU_BIN[@]}" --version) || die "${QEMU_BIN[*]} --version failed"
 QEMU_VERSION_LINE=${QEMU_VERSION_LINE%%$'\n'*}
-qemu-system-x86_64 -trace help >/dev/null 2>&1 || die "qemu-system-x86_64 -trace help failed (no trace support?)"
-TRACE_AVAILABLE=$(qemu-system-x86_64 -trace help 2>/dev/null)
+"${QEMU_BIN[@]}" -trace help >/dev/null 2>&1 || die "${QEMU_BIN[*]} -trace help failed (no trace support?)"
+TRACE_AVAILABLE=$("${QEMU_BIN[@]}" -trace help 2>/dev/null)
 
 # ----------------------------------------------------------------------------------------------------------
 # Work dir, cleanup, QEMU lifetime
@@ -170,7 +243,7 @@ elapsed() { python3 -c "import sys; print(round($(date +%s.%N) - $T_START, 2))";
 # ----------------------------------------------------------------------------------------------------------
 CACHE=${DEVREC_QEMU_CACHE:-${TMPDIR:-/tmp}/devrec-qemu-cache-$(id -u)}
 mkdir -p "$CACHE" || die "cannot create cache dir $CACHE"
-KEY=$( { echo "$KVER"; sha256sum "${MODFILES[@]}" "$BUSYBOX" "$SCRIPT_DIR/guest-init.sh"; } | sha256sum | cut -c1-16)
+KEY=$( { echo "$KVER ${BUILTIN[*]}"; sha256sum "${MODFILES[@]}" "$BUSYBOX" "$SCRIPT_DIR/guest-init.sh"; } | sha256sum | cut -c1-16)
 INITRAMFS=$CACHE/initramfs-$KVER-$KEY.cpio.gz
 if [ ! -s "$INITRAMFS" ]; then
   log "building initramfs $INITRAMFS"
@@ -179,7 +252,15 @@ if [ ! -s "$INITRAMFS" ]; then
   cp "$BUSYBOX" "$root/bin/busybox"
   ln -s busybox "$root/bin/sh"
   install -m 0755 "$SCRIPT_DIR/guest-init.sh" "$root/init"
-  for f in "${MODFILES[@]}"; do cp "$f" "$root/lib/modules/"; done
+  for f in "${MODFILES[@]}"; do
+    b=${f##*/}
+    case "$f" in
+      *.ko.xz) xz -dc "$f" > "$root/lib/modules/${b%.xz}" || die "xz -d $f failed" ;;
+      *) cp "$f" "$root/lib/modules/" ;;
+    esac
+    echo "${b%%.ko*}" >> "$root/lib/modules/load-order"
+  done
+  printf '%s\n' "${BUILTIN[@]}" > "$root/lib/modules/builtin"
   # The kernel's built-in initramfs already has /dev/console; add it anyway where mknod is allowed.
   mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
   (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -9 -n \
@@ -196,15 +277,23 @@ dd if=/dev/zero of="$DISK" bs=1M count=16 status=none || die "creating the disk 
 # ----------------------------------------------------------------------------------------------------------
 EVENTS=(virtio_set_status virtio_queue_notify virtqueue_pop virtqueue_fill virtqueue_flush virtio_notify)
 case "$MACHINE" in
-  pc) EVENTS+=(pci_cfg_write memory_region_ops_read memory_region_ops_write
-               virtio_pci_notify virtio_pci_notify_write virtio_pci_notify_write_pio) ;;
+  pc|q35)
+    # full: every event the importer can read; usual: without virtio_pci_* (a common hand-picked set)
+    case "$TRACE_EVENTS" in
+      full) EVENTS+=(pci_cfg_write memory_region_ops_read memory_region_ops_write
+                     virtio_pci_notify virtio_pci_notify_write virtio_pci_notify_write_pio) ;;
+      usual) EVENTS+=(pci_cfg_write memory_region_ops_read memory_region_ops_write) ;;
+    esac ;;
   microvm)
-    EVENTS+=(virtio_mmio_read virtio_mmio_write_offset virtio_mmio_guest_page virtio_mmio_queue_write
-             virtio_mmio_setting_irq)
     # virtio_mmio_* lines carry no device or address; memory_region_ops_* do (region 'virtio-mmio', absolute
     # address). The reference notes said this stalled microvm; with tsc_early_khz/tsc=reliable it booted
-    # 18 times out of 18 here, so it is on by default (TRACE_MMIO_OPS=0 turns it off).
-    if [ "$TRACE_MMIO_OPS" = 1 ]; then EVENTS+=(memory_region_ops_read memory_region_ops_write); fi ;;
+    # 18 times out of 18 here, so it is on by default (TRACE_MMIO_OPS=0 or TRACE_EVENTS=mmio turns it off).
+    case "$TRACE_EVENTS" in
+      full|usual|mmio)
+        EVENTS+=(virtio_mmio_read virtio_mmio_write_offset virtio_mmio_guest_page virtio_mmio_queue_write
+                 virtio_mmio_setting_irq)
+        if [ "$TRACE_MMIO_OPS" = 1 ] && [ "$TRACE_EVENTS" != mmio ]; then EVENTS+=(memory_region_ops_read memory_region_ops_write); fi ;;
+    esac ;;
 esac
 EVENTS_ENABLED=()
 for e in "${EVENTS[@]}"; do
@@ -216,8 +305,14 @@ printf '%s\n' "${EVENTS_ENABLED[@]}" > "$WORK/trace-events"
 # QEMU command line
 # ----------------------------------------------------------------------------------------------------------
 APPEND=$BASE_APPEND
-QEMU=(qemu-system-x86_64 -nodefaults -no-user-config -display none -monitor none -no-reboot
-      -accel tcg -cpu qemu64 -m 128 -smp "$SMP")
+# Debian 13's 6.12 kernel does not come up in 128 MiB with this initramfs (no console output at all); 6.1 does.
+MEM_MIB=128
+[ "$GUEST_KERNEL" = debian13 ] && MEM_MIB=512
+# On a loaded TCG host the kernel's IO-APIC timer check fails ("..MP-BIOS bug: 8254 timer not connected"; 6.12
+# hangs, 6.1 panics "IO-APIC + timer doesn't work!"): skip that check (the LAPIC timer is used anyway).
+APPEND="$APPEND no_timer_check"
+QEMU=("${QEMU_BIN[@]}" -nodefaults -no-user-config -display none -monitor none -no-reboot
+      -accel tcg -cpu qemu64 -m "$MEM_MIB" -smp "$SMP")
 # Network safety: two internal hub ports and no other netdev; nothing leaves QEMU.
 NETDEVS=(-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0)
 BLOCKDEV=(-blockdev "driver=file,filename=$DISK,node-name=disk0-file"
@@ -228,20 +323,32 @@ BLOCKDEV=(-blockdev "driver=file,filename=$DISK,node-name=disk0-file"
 # from the main loop. With it off, the notify write and its virtio_queue_notify are traced in order.
 case "$MACHINE" in
   pc)
-    NET_OPTS="ioeventfd=off,$NET_OPTS"; BLK_OPTS="ioeventfd=off,$BLK_OPTS"
+    NET_OPTS="ioeventfd=$IOEVENTFD,$NET_OPTS"; BLK_OPTS="ioeventfd=$IOEVENTFD,$BLK_OPTS"
     QEMU+=(-M pc "${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device "virtio-net-pci,id=net0,netdev=h0,mac=52:54:00:de:0e:01,addr=0x2,$NET_OPTS"
       -device "virtio-net-pci,id=net1,netdev=h1,mac=52:54:00:de:0e:02,addr=0x3,$NET_OPTS"
       -device "virtio-blk-pci,id=blk0,drive=disk0,addr=0x4,$BLK_OPTS") ;;
+  q35)
+    # One pcie-root-port per device: QEMU names them by the port (00:02.0 ...), the guest by the bus number
+    # SeaBIOS/Linux program into the port (01, 02, 03).
+    NET_OPTS="ioeventfd=$IOEVENTFD${NET_OPTS:+,$NET_OPTS}"; BLK_OPTS="ioeventfd=$IOEVENTFD${BLK_OPTS:+,$BLK_OPTS}"
+    QEMU+=(-M q35 "${NETDEVS[@]}" "${BLOCKDEV[@]}"
+      -device pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,chassis=1,slot=1
+      -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x3,chassis=2,slot=2
+      -device pcie-root-port,id=rp2,bus=pcie.0,addr=0x4,chassis=3,slot=3
+      -device "virtio-net-pci,id=net0,netdev=h0,mac=52:54:00:de:0e:01,bus=rp0,addr=0x0,$NET_OPTS"
+      -device "virtio-net-pci,id=net1,netdev=h1,mac=52:54:00:de:0e:02,bus=rp1,addr=0x0,$NET_OPTS"
+      -device "virtio-blk-pci,id=blk0,drive=disk0,bus=rp2,addr=0x0,$BLK_OPTS") ;;
   microvm)
     APPEND="$APPEND tsc_early_khz=2000000 tsc=reliable"
-    QEMU+=(-M microvm,acpi=on,rtc=on -global virtio-mmio.ioeventfd=off)
+    QEMU+=(-M microvm,acpi=on,rtc=on -global "virtio-mmio.ioeventfd=$IOEVENTFD")
     [ "$TRANSPORT" = mmio-modern ] && QEMU+=(-global virtio-mmio.force-legacy=false)
     QEMU+=("${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device virtio-net-device,id=net0,netdev=h0,mac=52:54:00:de:0e:01
       -device virtio-net-device,id=net1,netdev=h1,mac=52:54:00:de:0e:02
       -device virtio-blk-device,id=blk0,drive=disk0) ;;
 esac
+[ "$TRACE_TIMESTAMPS" = 1 ] && QEMU+=(-msg timestamp=on)
 QEMU+=(-kernel "$KERNEL" -initrd "$INITRAMFS" -append "$APPEND"
        -serial "file:$WORK/console.log"
        -qmp "unix:$WORK/qmp.sock,server=on,wait=off"
@@ -323,7 +430,7 @@ QEMU_PID=""
 [ -s "$WORK/trace.log" ] || die "$VARIANT: QEMU wrote no trace ($WORK/trace.log is empty)"
 # Keep: memory_region_ops_* on virtio-pci* / msix-table / msix-pba / virtio-mmio regions, pci_cfg_write of virtio devices,
 # and every virtio_* / virtqueue_* line. An optional "pid@sec.usec:" prefix (-msg timestamp=on) is allowed.
-TRACE_FILTER_RE="^([0-9]+@[0-9.]+:)?((memory_region_ops_(read|write) .* name '(virtio-pci[^']*|msix-table|msix-pba|virtio-mmio)')|(pci_cfg_write virtio-)|(virtio_|virtqueue_))"
+TRACE_FILTER_RE="^([0-9]+@[0-9.]+:)?((memory_region_ops_(read|write) .* name '(virtio-pci[^']*|msix-table|msix-pba|virtio-mmio)')|(pci_cfg_write )|(virtio_|virtqueue_))"
 RAW_TRACE_BYTES=$(stat -c %s "$WORK/trace.log")
 RAW_TRACE_LINES=$(wc -l < "$WORK/trace.log")
 rm -f "$OUTDIR/trace.log.gz" "$OUTDIR/migration.bin.gz" "$OUTDIR/migration-vmdesc.json.gz" "$OUTDIR/devstate.bin.gz"
@@ -377,10 +484,11 @@ cp "$WORK/qmp.json" "$OUTDIR/qmp.json"
 tr -d '\r' < "$WORK/console.log" > "$OUTDIR/console.log"
 
 TOTAL_S=$(elapsed)
-QEMU_PKG=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo unknown)
-KPKG=$(dpkg-query -W -f='${Package} ${Version}' "linux-image-$KVER" 2>/dev/null || echo unknown)
+QEMU_PKG=$("${QEMU_PKG_CMD[@]}" 2>/dev/null || echo unknown)
+if [ -n "$KPKG_FIXED" ]; then KPKG=$KPKG_FIXED
+else KPKG=$(dpkg-query -W -f='${Package} ${Version}' "linux-image-$KVER" 2>/dev/null || echo unknown); fi
 
-export VARIANT MACHINE TRANSPORT DESC SMP KVER KPKG QEMU_VERSION_LINE QEMU_PKG BUSYBOX_VERSION APPEND \
+export IOEVENTFD MEM_MIB BASE_VARIANT QEMU_FLAVOR GUEST_KERNEL TRACE_EVENTS TRACE_TIMESTAMPS VARIANT MACHINE TRANSPORT DESC SMP KVER KPKG QEMU_VERSION_LINE QEMU_PKG BUSYBOX_VERSION APPEND \
   BOOT_S QMP_S TOTAL_S RAW_TRACE_BYTES RAW_TRACE_LINES KEPT_TRACE_BYTES KEPT_TRACE_LINES TRACE_FILTER \
   TRACE_FILTER_RE DEVSTATE_BYTES MIGRATION MIGRATION_BYTES MIGRATION_GZ_BYTES MIGRATION_KEPT \
   MIGRATION_MAX_BYTES OUTDIR WORK MARKER
@@ -400,13 +508,16 @@ with open(os.path.join(out, "qmp.json")) as f:
 filtered = e["TRACE_FILTER"] == "1"
 m = {
     "variant": e["VARIANT"],
+    "matrix": {"base": e["BASE_VARIANT"], "qemu": e["QEMU_FLAVOR"], "guestKernel": e["GUEST_KERNEL"],
+               "traceEvents": e["TRACE_EVENTS"], "timestamps": e["TRACE_TIMESTAMPS"] == "1",
+               "ioeventfd": e["IOEVENTFD"]},
     "description": e["DESC"],
     "machine": e["MACHINE"],
     "machineType": qmp.get("machine"),
     "transport": e["TRANSPORT"],
     "accel": "tcg",
     "vcpus": int(e["SMP"]),
-    "memoryMiB": 128,
+    "memoryMiB": int(e["MEM_MIB"]),
     "qemu": {"version": qmp.get("qemuVersion"), "versionLine": e["QEMU_VERSION_LINE"],
              "debianPackage": "qemu-system-x86 " + e["QEMU_PKG"]},
     "kernel": {"release": e["KVER"], "debianPackage": e["KPKG"], "append": e["APPEND"]},
@@ -437,7 +548,7 @@ m = {
         "filtered": filtered,
         "filter": ("grep -E " + json.dumps(e["TRACE_FILTER_RE"]) +
                    ": keeps memory_region_ops_* lines of regions virtio-pci*, msix-table, msix-pba, virtio-mmio; "
-                   "pci_cfg_write lines of virtio-* devices; every virtio_* and virtqueue_* line") if filtered else None,
+                   "every pci_cfg_write line (bridges and unrelated devices too); every virtio_* and virtqueue_* line") if filtered else None,
         "keptBytes": int(e["KEPT_TRACE_BYTES"]), "keptLines": int(e["KEPT_TRACE_LINES"]),
         "endsAt": "QMP stop: tracing is switched off (trace-event-set-state name=* enable=false) right after "
                   "stop, so the last lines are the virtio_set_status lines (one per device, unchanged status) "

@@ -22,15 +22,16 @@ for k in accept_ra autoconf router_solicitations accept_dad; do
   echo 0 > /proc/sys/net/ipv6/conf/default/$k 2>/dev/null
 done
 
-# Module load order matters (dependencies first); absent modules are reported, not fatal.
-for m in virtio_ring virtio virtio_mmio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
-         failover net_failover virtio_net virtio_blk; do
+# Module load order matters (dependencies first): capture.sh writes it to /lib/modules/load-order, leaving out
+# what the kernel has built in (/lib/modules/builtin, e.g. virtio_pci in Debian 13's 6.12).
+for m in $(cat /lib/modules/load-order); do
   if [ -f /lib/modules/$m.ko ]; then
     insmod /lib/modules/$m.ko || fail "insmod $m"
   else
     fail "module $m missing from initramfs"
   fi
 done
+say "kernel $(uname -r); built in: $(cat /lib/modules/builtin | tr '\n' ' ')"
 
 # Wait (bounded) for the drivers to bind: every virtio device on the bus should have a driver.
 i=0

@@ -31,13 +31,14 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'demo', summary: 'record a simulated virtio-net lifecycle on a fresh embedded store and show its state over time', load: async () => (await import('./commands/demo.js')).demoCommand() },
   { name: 'export', summary: "write a device's state as a VFIO-style migration stream (read-only unless --record)", load: async () => (await import('./commands/export.js')).exportCommand() },
   { name: 'inspect', summary: 'decode a devrec (or qemu-vfio wrapped) migration stream, or a QEMU savevm stream', load: async () => (await import('./commands/inspect.js')).inspectCommand() },
-  { name: 'import', summary: 'bring recordings and migration streams into the store (stream, qemu-trace, qemu-state)', load: async () => (await import('./commands/import.js')).importCommand() },
+  { name: 'import', summary: 'bring recordings and migration streams into the store (stream, qemu-trace, qemu-state, vdpa)', load: async () => (await import('./commands/import.js')).importCommand() },
   { name: 'report', summary: "write a device's timeline as one self-contained HTML file", load: async () => (await import('./commands/report.js')).reportCommand() },
   { name: 'tail', summary: 'follow events as they are recorded (until Ctrl-C), in words or as JSON lines', load: async () => (await import('./commands/tail.js')).tailCommand() },
   { name: 'profile', summary: 'write the device profile of a recorded device (what a target must offer to take it)', load: async () => (await import('./commands/profile.js')).profileCommand() },
   { name: 'check', summary: 'check a recorded device against a target profile (exit 2 when incompatible)', load: async () => (await import('./commands/check.js')).checkCommand() },
   { name: 'diff', summary: 'compare two device states: migration stream files or ID[@N] in the store', load: async () => (await import('./commands/diff.js')).diffCommand() },
   { name: 'migrate', summary: 'live migration endpoints over TCP (listen, send)', load: async () => (await import('./commands/migrate.js')).migrateCommand() },
+  { name: 'vdpa', summary: 'vDPA targets: the profile of a parent, and the kernel\'s answer to a planned `vdpa dev add`', load: async () => (await import('./commands/vdpa.js')).vdpaCommand() },
   { name: 'vfio', summary: "a recorded device's VFIO migration state (show, resume a source left in STOP)", load: async () => (await import('./commands/vfio.js')).vfioCommand() },
 ];
 

@@ -21,3 +21,20 @@ export function nsToIsoNs(ns: bigint): string {
 export function timeJson(ns: bigint): { time: string | null; timestampNs: string } {
   return { time: isWallClock(ns) ? nsToIsoNs(ns) : null, timestampNs: ns.toString(10) };
 }
+
+/**
+ * The time of an event appended after one stamped `last`: `now` when the stream has wall-clock times (or no
+ * event yet), else the next ordinal, so that a stream imported without times (a QEMU trace without pid@time
+ * prefixes) never gets wall-clock times mixed into it by later appends (exports, VFIO state changes).
+ */
+export function nextStamp(last: bigint | undefined, now: bigint): bigint {
+  return last === undefined || isWallClock(last) ? now : last + 1n;
+}
+
+/** The timestamp of a stream's last event (undefined when the stream is empty). */
+export async function lastStamp(store: { head(s: string): Promise<number>; read(s: string, o: { from: number; maxCount: number }): AsyncIterable<{ event: { timestampNs: bigint } }> }, stream: string): Promise<bigint | undefined> {
+  const head = await store.head(stream);
+  if (head < 0) return undefined;
+  for await (const e of store.read(stream, { from: head, maxCount: 1 })) return e.event.timestampNs;
+  return undefined;
+}

@@ -6,7 +6,7 @@
 export type Actor = 'unspecified' | 'guest-driver' | 'vmm' | 'management-tool' | 'host-kernel' | 'device' | 'recorder';
 export type AccessPath =
   | 'unspecified' | 'io-bar' | 'mmio' | 'admin-cmd' | 'pci-config' | 'vhost-ioctl' | 'netlink' | 'vfio-ioctl' | 'internal';
-export type Source = 'unspecified' | 'api' | 'ndjson' | 'qemu-trace' | 'qemu-state' | 'migration-stream' | 'simulation';
+export type Source = 'unspecified' | 'api' | 'ndjson' | 'qemu-trace' | 'qemu-state' | 'migration-stream' | 'simulation' | 'kprobe-trace';
 export type Transport = 'unspecified' | 'pci-modern' | 'pci-legacy' | 'mmio-modern' | 'mmio-legacy' | 'vdpa' | 'vfio';
 export type Direction = 'unspecified' | 'read' | 'write';
 export type Region =

@@ -8,6 +8,7 @@
 // save window is the time the device spends in the saving group: if anything appends a device reset to the
 // stream during it, the export is refused, as the virtio-vfio driver drops its migration files on a reset (and
 // the device goes back to RUNNING, which is recorded too).
+import { lastStamp, nextStamp } from '../events/time.js';
 import type { EventBody, NewEvent, VfioState } from '../events/types.js';
 import { Projector } from '../project/projector.js';
 import type { DeviceState } from '../project/state.js';
@@ -65,6 +66,7 @@ export async function exportDevice(store: EventStore, device: string, options: E
   if (!EXPORT_FORMATS.includes(format)) throw new MigrationExportError(`format "${String(format)}" is not one of ${EXPORT_FORMATS.join(', ')}`);
   const flags = options.flags ?? VFIO_MIGRATION_ALL;
   const now = options.now ?? nowNs;
+  let last: bigint | undefined; // our appends keep the stream's kind of time (events/time.ts)
   const head = await store.head(device);
   if (head < 0) throw new MigrationExportError(`no device "${device}" in the store`);
   const at = options.at ?? head;
@@ -82,7 +84,8 @@ export async function exportDevice(store: EventStore, device: string, options: E
   let windowStart = -1;
   const record = async (arc: VfioArc, actor: NewEvent['actor'] = 'vmm') => {
     if (!options.record) return;
-    const r = await store.append(device, [{ timestampNs: now(), actor, path: 'vfio-ioctl', source: 'api', body: { kind: 'vfioState', from: arc.from, to: arc.to } }]);
+    last = nextStamp(last ?? await lastStamp(store, device), now());
+    const r = await store.append(device, [{ timestampNs: last, actor, path: 'vfio-ioctl', source: 'api', body: { kind: 'vfioState', from: arc.from, to: arc.to } }]);
     ours.add(r.firstRevision);
     if (windowStart < 0) windowStart = r.firstRevision;
   };

@@ -359,7 +359,7 @@ export class ReportBuilder {
       else this.findings.infos++;
       this.markers.push({
         r: e.revision, t, k: 'finding', c: 'finding', sev: f.severity, rule: f.rule,
-        x: `${f.severity} ${f.rule}: ${f.message}\n${f.reference}\nat ${text}`,
+        x: `${f.severity} ${f.rule} (driver session ${f.session}${f.sessionStart !== null ? `, from the reset at #${f.sessionStart}` : ''}): ${f.message}\n${f.reference}\nat ${text}`,
       });
     }
   }

@@ -1,7 +1,7 @@
 // `devrec import qemu-trace FILE[.gz]`: one new stream per virtio device found in the trace.
 import type { NewEvent } from '../events/types.js';
 import type { EventStore } from '../store/types.js';
-import { QemuTraceImporter, TraceFormatError, traceLines, type TraceImportSummary } from './qemu-trace.js';
+import { QemuTraceImporter, TraceEvidenceError, TraceFormatError, traceLines, type TraceImportSummary } from './qemu-trace.js';
 
 export interface ImportTraceOptions {
   /** prefix for the device ids, to import the same trace twice or several VMs into one store */
@@ -10,21 +10,18 @@ export interface ImportTraceOptions {
   onProgress?: (lines: number) => void;
 }
 
+/**
+ * Imports a trace as one all-or-nothing batch: the devices' events are staged in memory and appended with one
+ * appendMany at the end, so an import that fails (a bad line of a virtio device, no device or queue tied, a cut
+ * gzip) leaves nothing in the store.
+ */
 export async function importQemuTrace(store: EventStore, file: string, options: ImportTraceOptions = {}): Promise<TraceImportSummary> {
-  const counts = new Map<string, number>();
+  const staged = new Map<string, NewEvent[]>();
   const sink = async (device: string, events: NewEvent[]) => {
     const id = (options.prefix ?? '') + device;
-    // A trace is one recording: its devices start new streams (refuse to mix two recordings in one stream).
-    const expected = counts.has(id) ? 'stream-exists' : 'no-stream';
-    try {
-      await store.append(id, events, expected);
-    } catch (err) {
-      if ((err as Error).name === 'WrongExpectedRevisionError' && expected === 'no-stream') {
-        throw new Error(`${file}: device ${id} is already in the store; import into another store or give a --prefix`);
-      }
-      throw err;
-    }
-    counts.set(id, (counts.get(id) ?? 0) + events.length);
+    const list = staged.get(id);
+    if (list) for (const e of events) list.push(e);
+    else staged.set(id, events);
   };
   const importer = new QemuTraceImporter(file, sink);
   try {
@@ -35,7 +32,7 @@ export async function importQemuTrace(store: EventStore, file: string, options: 
       if (pending) await pending;
     }
   } catch (err) {
-    if (err instanceof TraceFormatError || (err as Error).name === 'InputLimitError') throw err;
+    if (err instanceof TraceFormatError || err instanceof TraceEvidenceError || (err as Error).name === 'InputLimitError') throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') throw new Error(`${file}: no such file`);
     if (e.code === 'EISDIR') throw new Error(`${file}: is a directory; name the trace log file (QEMU's -D FILE) inside it`);
@@ -45,7 +42,13 @@ export async function importQemuTrace(store: EventStore, file: string, options: 
     throw err;
   }
   const summary = await importer.finish();
-  for (const d of summary.devices) d.events = counts.get((options.prefix ?? '') + d.id) ?? 0;
+  const ids = [...staged.keys()];
+  // A trace is one recording: its devices start new streams (refuse to mix two recordings in one stream).
+  for (const id of ids) {
+    if ((await store.head(id)) >= 0) throw new Error(`${file}: device ${id} is already in the store; import into another store or give a --prefix`);
+  }
+  await store.appendMany(ids.map((id) => ({ stream: id, events: staged.get(id)!, expectedRevision: 'no-stream' as const })));
+  for (const d of summary.devices) d.events = staged.get((options.prefix ?? '') + d.id)?.length ?? 0;
   for (const d of summary.devices) d.id = (options.prefix ?? '') + d.id;
   return summary;
 }

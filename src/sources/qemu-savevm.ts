@@ -22,6 +22,8 @@ import { type QemuParserOptions, type QemuSection, type QemuStreamResult, QemuSt
 import type { QemuVirtioDevice } from './qemu-state/virtio.js';
 import { MAX_VMDESC_BYTES, VmdescIndex, findTailVmdesc, parseVmdesc } from './qemu-state/vmdesc.js';
 import { type DeviceEvents, deviceEvents, deviceToWire } from './qemu-state/wire.js';
+import { applyRingIndices, ringPagesToKeep } from './qemu-state/guest-ram.js';
+import type { RamPageKeep } from './qemu-state/ram.js';
 
 export { QemuStreamError } from './qemu-state/cursor.js';
 export { QemuStreamParser, QEMU_VM, QEMU_VM_FILE_MAGIC, type QemuSection, type QemuStreamResult, type QemuConfiguration, type QemuCommand } from './qemu-state/parser.js';
@@ -86,7 +88,13 @@ export function parseQemuStream(input: Uint8Array, options: ParseOptions = {}): 
   try {
     const parser = new QemuStreamParser(popts);
     parser.push(bytes);
-    return parser.finish();
+    const first = parser.finish();
+    const want = ringPagesWanted(first);
+    if (!want) return first;
+    // a full stream with split rings: again, holding only the RAM pages with their indices
+    const again = new QemuStreamParser({ ...popts, keepRamPages: want.keep });
+    again.push(bytes);
+    return withRingIndices(again.finish(), want);
   } catch (e) {
     throw asStreamError(e, options.input);
   }
@@ -99,6 +107,34 @@ function asStreamError(e: unknown, input: string | undefined): QemuStreamError {
 
 /** Streams a file (raw or .gz) through the parser in chunks: memory stays bounded by the largest non-RAM section. */
 export async function readQemuStreamFile(file: string, options: Omit<ParseOptions, 'input'> = {}): Promise<QemuStreamResult> {
+  const first = await readQemuStreamFileOnce(file, options);
+  const want = ringPagesWanted(first);
+  if (!want) return first;
+  // a full stream with split rings: read it again, holding only the RAM pages with their indices
+  const second = await readQemuStreamFileOnce(file, options, want.keep);
+  return withRingIndices(second, want);
+}
+
+/** What a second pass must hold to read split rings' indices from guest RAM (guest-ram.ts), if anything. */
+function ringPagesWanted(r: QemuStreamResult): { keep: RamPageKeep; blockLength: bigint; pageSize: number } | undefined {
+  const ram = r.sections.find((s) => s.decoded?.kind === 'ram')?.decoded;
+  if (!ram || ram.kind !== 'ram' || !ram.blocks) return undefined;
+  const blocks = new Map(ram.blocks.map((b) => [b.name, b.length]));
+  const pageSize = r.configuration?.targetPageBits !== undefined ? 2 ** r.configuration.targetPageBits : (r.vmdesc?.pageSize ?? 4096);
+  const keep = ringPagesToKeep(r.devices, blocks, pageSize);
+  return keep ? { keep, blockLength: blocks.get(keep.block)!, pageSize } : undefined;
+}
+
+function withRingIndices(r: QemuStreamResult, want: { keep: RamPageKeep; blockLength: bigint; pageSize: number }): QemuStreamResult {
+  applyRingIndices(r.devices, want.keep, want.blockLength, want.pageSize);
+  for (const d of r.devices) {
+    const fromRam = d.queues.filter((q) => q.usedIdxFrom === 'ram').map((q) => q.index);
+    if (fromRam.length) d.notes.push(`used and avail index of queue${fromRam.length > 1 ? 's' : ''} ${fromRam.join(', ')} read from guest RAM (${want.keep.block}) at the ring addresses, as QEMU's virtio_load does`);
+  }
+  return r;
+}
+
+async function readQemuStreamFileOnce(file: string, options: Omit<ParseOptions, 'input'>, keepRamPages?: RamPageKeep): Promise<QemuStreamResult> {
   const fh = await open(file, 'r');
   let size: number;
   const magic = new Uint8Array(2);
@@ -111,6 +147,7 @@ export async function readQemuStreamFile(file: string, options: Omit<ParseOption
   }
   const popts: QemuParserOptions = { input: file };
   if (options.maxSectionBytes !== undefined) popts.maxSectionBytes = options.maxSectionBytes;
+  if (keepRamPages) popts.keepRamPages = keepRamPages;
   if (isGzip(magic)) {
     await fh.close();
     const parser = new QemuStreamParser(popts);

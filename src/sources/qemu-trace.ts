@@ -9,8 +9,12 @@
 //   (QEMU runs with ioeventfd=off in the captures, so it follows the notify write directly).
 // - virtqueue_pop vq <p> ...: the device took one available chain (last_avail_idx + 1);
 //   virtqueue_flush vq <p> count <n>: it published n used entries (used_idx + n).
-// Other lines (virtio_set_status, virtio_notify, virtqueue_fill, virtio_mmio_*, unrelated devices) are skipped:
-// the register accesses already carry what they say.
+// - virtio_set_status vdev <p> val <v> right after a status write of a device: ties QEMU's vdev pointer to that
+//   device, so that later virtio_queue_notify lines tie their vq even when no notify write was traced.
+// Other lines (virtio_notify, virtio_mmio_*, unrelated devices, events devrec does not read) are counted per event
+// name (TraceImportSummary.unusedLines). A line that cannot be read is fatal only when it belongs to a virtio
+// device; a line of any other device never stops the import. docs/qemu-captures.md lists the minimal event set
+// per transport and what each missing event leaves unknown.
 import { createReadStream } from 'node:fs';
 import { decompressedCap, readLines } from './bounded-input.js';
 import { createGunzip } from 'node:zlib';
@@ -25,6 +29,18 @@ export class TraceFormatError extends Error {
     this.name = 'TraceFormatError';
   }
 }
+
+/** The trace holds nothing devrec can tie to a device (or to a queue): names the events to enable. */
+export class TraceEvidenceError extends Error {
+  constructor(readonly input: string, reason: string) {
+    super(`${input}: ${reason}`);
+    this.name = 'TraceEvidenceError';
+  }
+}
+
+/** The events that tie accesses to devices, per transport (what to enable when nothing could be tied). */
+export const DEVICE_EVENTS = 'pci_cfg_write and memory_region_ops_read/memory_region_ops_write (PCI), or memory_region_ops_read/write (virtio-mmio)';
+export const QUEUE_EVENTS = 'virtio_queue_notify with virtio_set_status (or the notify writes in memory_region_ops_write), virtqueue_pop and virtqueue_flush';
 
 /**
  * Where QEMU's virtio-pci puts the MSI-X capability in config space (the trace shows config writes, not the
@@ -79,16 +95,20 @@ export function parseTraceLine(line: string): TraceLine | undefined {
 }
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
 /** The trace events the importer reads (QemuTraceImporter.line). */
-const HANDLED = new Set(['pci_cfg_write', 'memory_region_ops_write', 'memory_region_ops_read', 'virtio_queue_notify', 'virtqueue_pop', 'virtqueue_flush', 'virtqueue_fill']);
+const HANDLED = new Set(['pci_cfg_write', 'memory_region_ops_write', 'memory_region_ops_read', 'virtio_queue_notify', 'virtqueue_pop', 'virtqueue_flush', 'virtqueue_fill', 'virtio_set_status']);
 
-const PCI_CFG_RE = /^(\S+) (\d+):(\d+)\.(\d+) @0x([0-9a-f]+) <- 0x([0-9a-f]+)$/;
+// "%s %02x:%02x.%x @0x%x <- 0x%x": the device name may be empty (QEMU 10.0 on some ICH9 functions) or hold any
+// character; bus, slot and function are hex. Fields a later QEMU appends are allowed after the value.
+const PCI_CFG_RE = /^(.*?) ?([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7]) @0x([0-9a-f]+) <- 0x([0-9a-f]+)(?: .*)?$/;
 const MR_HEAD_RE = /^cpu -?\d+ mr 0x[0-9a-f]+$/;
 const HEX_RE = /^[0-9a-f]{1,16}$/;
 const DEC_RE = /^\d{1,3}$/;
-const NOTIFY_RE = /^vdev (0x[0-9a-f]+) n (\d+) vq (0x[0-9a-f]+)$/;
-const POP_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ in_num \d+ out_num \d+$/;
-const FLUSH_RE = /^vq (0x[0-9a-f]+) count (\d+)$/;
-const FILL_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ len \d+ idx \d+$/;
+// virtio lines; "(?: .*)?" accepts fields a later QEMU appends
+const NOTIFY_RE = /^vdev (0x[0-9a-f]+) n (\d+) vq (0x[0-9a-f]+)(?: .*)?$/;
+const POP_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ in_num \d+ out_num \d+(?: .*)?$/;
+const FLUSH_RE = /^vq (0x[0-9a-f]+) count (\d+)(?: .*)?$/;
+const FILL_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ len \d+ idx \d+(?: .*)?$/;
+const SET_STATUS_RE = /^vdev (0x[0-9a-f]+) val (\d+)(?: .*)?$/;
 const RING_PACKED = 1n << 34n;
 
 interface Device {
@@ -115,15 +135,20 @@ export interface TraceImportSummary {
   unattributedQueueLines: number;
   /** accesses to virtio regions at addresses no traced BAR programming covers */
   orphanAccesses: number;
+  /** lines read but not used, per event name ("(not a trace line)" for text that is no trace event) */
+  unusedLines: Record<string, number>;
+  /** the trace's times: wall clock from pid@sec.usec prefixes (-msg timestamp=on), or none */
+  clock: 'wall-clock' | 'none' | 'mixed';
 }
 
 export type TraceSink = (device: string, events: NewEvent[]) => Promise<void>;
 
 function pciSlot(bus: string, slot: string, fn: string): string {
-  // the trace prints decimal numbers; devrec ids use lspci's hex form
-  const hex = (v: string, n: number) => Number(v).toString(16).padStart(n, '0');
-  return `${hex(bus, 2)}:${hex(slot, 2)}.${Number(fn).toString(16)}`;
+  // the trace prints %02x:%02x.%x, lspci's form
+  return `${bus.padStart(2, '0')}:${slot.padStart(2, '0')}.${fn}`;
 }
+
+const NOT_A_TRACE_LINE = '(not a trace line)';
 
 /** pci_cfg_write has no size: infer it from the register (BARs and dwords 4, command/MSI-X control 2, else 1). */
 function cfgWidth(offset: number, value: number): number {
@@ -143,10 +168,17 @@ export class QemuTraceImporter {
   private readonly vqs = new Map<string, { device: Device; index: number }>();
   private readonly pendingVq = new Map<string, number>();
   private lastNotified: Device | undefined;
+  /** QEMU's VirtIODevice pointers (virtio_* lines) -> device, tied by a status write and its virtio_set_status */
+  private readonly vdevs = new Map<string, Device>();
+  /** the status write just decoded, until the next line (virtio_set_status follows it directly) */
+  private lastStatusWrite: { dev: Device; status: number; line: number } | undefined;
   private lineNo = 0;
   private clockNs = 0n;
+  private stamped = 0;
+  private unstamped = 0;
   unattributed = 0;
   orphanAccesses = 0;
+  private readonly unused = new Map<string, number>();
 
   constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {}
 
@@ -160,11 +192,24 @@ export class QemuTraceImporter {
     // Most lines of a raw trace are events devrec does not read: skip them before cutting the line up.
     const sp = text.indexOf(' ');
     const c0 = text.charCodeAt(0);
-    if (c0 >= 97 && !HANDLED.has(sp < 0 ? text : text.slice(0, sp))) return undefined;
+    if (c0 >= 97 && c0 <= 122) {
+      const name = sp < 0 ? text : text.slice(0, sp);
+      if (!HANDLED.has(name)) {
+        this.unusedLine(NAME_RE.test(name) ? name : NOT_A_TRACE_LINE);
+        return undefined;
+      }
+    }
     const t = parseTraceLine(text);
-    if (!t) return undefined; // not a trace line (QEMU warnings in the same log): skip
+    if (!t) {
+      this.unusedLine(NOT_A_TRACE_LINE); // QEMU warnings in the same log, damaged text
+      return undefined;
+    }
+    if (t.timestampNs !== undefined) this.stamped++;
+    else this.unstamped++;
     // Time: the prefix when the trace has one; otherwise the line number, so order is kept and stated.
     this.clockNs = t.timestampNs !== undefined ? (t.timestampNs > this.clockNs ? t.timestampNs : this.clockNs) : BigInt(this.lineNo);
+    const statusWrite = this.lastStatusWrite;
+    this.lastStatusWrite = undefined;
     switch (t.name) {
       case 'pci_cfg_write':
         return this.pciCfgWrite(t.args);
@@ -180,9 +225,30 @@ export class QemuTraceImporter {
         return this.queueProgress(t.args, FLUSH_RE, 'flush');
       case 'virtqueue_fill':
         return this.queueProgress(t.args, FILL_RE, 'fill');
+      case 'virtio_set_status':
+        this.setStatus(t.args, statusWrite);
+        return undefined;
       default:
+        this.unusedLine(t.name);
         return undefined;
     }
+  }
+
+  private unusedLine(name: string): void {
+    this.unused.set(name, (this.unused.get(name) ?? 0) + 1);
+  }
+
+  /** virtio_set_status right after a device's status write with the same value: the vdev pointer is that device. */
+  private setStatus(args: string, write: { dev: Device; status: number; line: number } | undefined): void {
+    const m = SET_STATUS_RE.exec(args);
+    if (!m) this.fail(`virtio_set_status: cannot read "${args}"`);
+    if (write && write.line === this.lineNo - 1 && write.status === Number(m[2]!)) {
+      const known = this.vdevs.get(m[1]!);
+      if (!known) this.vdevs.set(m[1]!, write.dev);
+      else if (known !== write.dev) this.fail(`virtio_set_status: vdev ${m[1]!} was tied to ${known.id}, now written through ${write.dev.id}`);
+      return;
+    }
+    this.unusedLine('virtio_set_status'); // QEMU-side status changes (vm stop, reset) carry nothing new here
   }
 
   /** A hex number of the current line, at most `max`; anything larger fails with the line number. */
@@ -199,9 +265,16 @@ export class QemuTraceImporter {
 
   private pciCfgWrite(args: string): Promise<void> | undefined {
     const m = PCI_CFG_RE.exec(args);
-    if (!m) this.fail(`pci_cfg_write: cannot read "${args}"`);
+    if (!m) {
+      if (/^(virtio|vhost)-/.test(args)) this.fail(`pci_cfg_write: cannot read "${args}"`);
+      this.unusedLine('pci_cfg_write');
+      return undefined;
+    }
     const qemuType = m[1]!;
-    if (!qemuType.startsWith('virtio-') && !qemuType.startsWith('vhost-')) return undefined;
+    if (!qemuType.startsWith('virtio-') && !qemuType.startsWith('vhost-')) {
+      this.unusedLine('pci_cfg_write');
+      return undefined;
+    }
     const slot = pciSlot(m[2]!, m[3]!, m[4]!);
     const offset = this.hexInRange(m[5]!, 0xfff, 'pci_cfg_write offset (PCI Express config space is 4 KiB)');
     const value = this.hexInRange(m[6]!, 0xffffffff, 'pci_cfg_write value (at most 32 bits)');
@@ -255,11 +328,22 @@ export class QemuTraceImporter {
     const addrHex = args.slice(ai + 8, vi);
     const valueHex = args.slice(vi + 9, si);
     const sizeText = args.slice(si + 6, ni);
-    if (ni < 0 || args.charCodeAt(args.length - 1) !== 39 || !HEX_RE.test(addrHex) || !HEX_RE.test(valueHex) || !DEC_RE.test(sizeText) || !MR_HEAD_RE.test(args.slice(0, ai))) {
+    // the region name decides whether the line is ours: a damaged line of another region never stops the import
+    const well = ni >= 0 && args.charCodeAt(args.length - 1) === 39;
+    let region: RegionInfo | undefined;
+    if (well) region = regionOf(args.slice(ni + 7, args.length - 1));
+    else {
+      const nameAt = args.lastIndexOf(" name '");
+      region = nameAt < 0 ? undefined : regionOf(args.slice(nameAt + 7, args.endsWith("'") ? -1 : undefined));
+      if (!region && nameAt < 0 && /virtio|msix/.test(args)) this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
+    }
+    if (!region) {
+      this.unusedLine(`memory_region_ops_${direction}`);
+      return undefined;
+    }
+    if (!well || !HEX_RE.test(addrHex) || !HEX_RE.test(valueHex) || !DEC_RE.test(sizeText) || !MR_HEAD_RE.test(args.slice(0, ai))) {
       this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
     }
-    const region = regionOf(args.slice(ni + 7, args.length - 1));
-    if (!region) return undefined;
     // Physical addresses stay below 2^52 on every machine QEMU emulates: above 2^53 a number loses bits.
     const addr = this.hexInRange(addrHex, Number.MAX_SAFE_INTEGER, `memory_region_ops_${direction} address (above 2^53 no BAR or mmio window lies)`);
     const value = valueHex.length <= 13 ? BigInt(parseInt(valueHex, 16)) : BigInt('0x' + valueHex);
@@ -344,6 +428,7 @@ export class QemuTraceImporter {
     for (const e of dev.decoder!.decode(a)) {
       if (e.body.kind === 'featuresNegotiated' && e.body.accepted) dev.packed = (e.body.features & RING_PACKED) !== 0n;
       else if (e.body.kind === 'statusWritten' && e.body.status === 0) dev.packed = false;
+      if (e.body.kind === 'statusWritten' && e.actor === 'guest-driver') this.lastStatusWrite = { dev, status: e.body.status, line: this.lineNo };
       dev.events.push(e);
     }
   }
@@ -351,8 +436,16 @@ export class QemuTraceImporter {
   private queueNotify(args: string): void {
     const m = NOTIFY_RE.exec(args);
     if (!m) this.fail(`virtio_queue_notify: cannot read "${args}"`);
-    const dev = this.lastNotified;
-    if (!dev) return;
+    // the notify write just traced names the device; else the vdev pointer a status write tied
+    const byVdev = this.vdevs.get(m[1]!);
+    const dev = this.lastNotified ?? byVdev;
+    this.lastNotified = undefined;
+    if (!dev) {
+      this.unusedLine('virtio_queue_notify');
+      return;
+    }
+    if (!byVdev) this.vdevs.set(m[1]!, dev);
+    else if (byVdev !== dev) this.fail(`virtio_queue_notify: vdev ${m[1]!} was tied to ${byVdev.id}, but the notify write just before went to ${dev.id}`);
     const vq = m[3]!;
     if (!this.vqs.has(vq)) {
       this.vqs.set(vq, { device: dev, index: Number(m[2]!) });
@@ -363,7 +456,6 @@ export class QemuTraceImporter {
         this.unattributed += early;
       }
     }
-    this.lastNotified = undefined;
   }
 
   private queueProgress(args: string, re: RegExp, what: 'pop' | 'flush' | 'fill'): Promise<void> | undefined {
@@ -407,7 +499,16 @@ export class QemuTraceImporter {
       devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
     }
     for (const n of this.pendingVq.values()) this.unattributed += n;
-    return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses };
+    const unusedLines = Object.fromEntries([...this.unused].sort((a, b) => b[1] - a[1]));
+    if (devices.length === 0) {
+      const seen = Object.entries(unusedLines).slice(0, 6).map(([k, v]) => `${v} ${k}`).join(', ');
+      throw new TraceEvidenceError(this.input, `no virtio device can be tied to any of the ${this.lineNo} lines${seen ? ` (unused: ${seen})` : ''}; trace with ${DEVICE_EVENTS}`);
+    }
+    if (this.vqs.size === 0 && this.unattributed > 0) {
+      throw new TraceEvidenceError(this.input, `${this.unattributed} virtqueue line(s) but no queue can be tied to a device; trace with ${QUEUE_EVENTS}`);
+    }
+    const clock = this.stamped === 0 ? 'none' : this.unstamped === 0 ? 'wall-clock' : 'mixed';
+    return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses, unusedLines, clock };
   }
 }
 

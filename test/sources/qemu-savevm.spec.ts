@@ -13,9 +13,11 @@ import {
 } from '../../src/sources/qemu-savevm.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { MATRIX } from './qemu-matrix.js';
 
 const ROOT = path.resolve('streams/qemu');
-const VARIANTS = ['pc-modern-net-blk', 'pc-legacy-msix', 'pc-legacy-intx', 'pc-packed', 'microvm-mmio-legacy', 'microvm-mmio-modern'];
+/** the six first captures and the matrix (scripts/qemu/matrix.txt): QEMU 7.2 and 10.0, q35 behind pcie-root-ports */
+const VARIANTS = ['pc-modern-net-blk', 'pc-legacy-msix', 'pc-legacy-intx', 'pc-packed', 'microvm-mmio-legacy', 'microvm-mmio-modern', ...MATRIX];
 
 interface QmpQueue {
   'queue-index': number; 'vring-num': number; 'vring-num-default': number; 'vring-align': number; 'vring-desc': number;

@@ -18,7 +18,7 @@ export function renderFindings(id: string, result: LintResult): string {
   const out = [`${id}: ${result.events} events, ${result.errors} error(s), ${result.warnings} warning(s), ${result.findings.length - result.errors - result.warnings} note(s)`];
   const cited = new Set<string>();
   for (const f of result.findings) {
-    out.push(`#${f.revision} ${f.severity} ${f.rule}: ${f.message}`);
+    out.push(`#${f.revision} ${f.severity} ${f.rule} (session ${f.session}${f.sessionStart !== null ? `, from the reset at #${f.sessionStart}` : ', before any reset'}): ${f.message}`);
     if (!cited.has(f.rule)) {
       cited.add(f.rule);
       out.push(`    ref: ${f.reference}`);

@@ -1,4 +1,5 @@
 // devrec state ID [--at N | --at-time ISO] [--json]
+import { isWallClock, lastStamp } from '../../events/time.js';
 import { Command } from '@commander-js/extra-typings';
 import { Projector } from '../../project/projector.js';
 import { stateToJson } from '../../project/state.js';
@@ -24,6 +25,10 @@ export function stateCommand() {
           if (at !== undefined) throw new CliError(`${spec}: give ID@N or --at-time, not both`);
           const ms = Date.parse(opts.atTime);
           if (Number.isNaN(ms)) throw new CliError(`--at-time "${opts.atTime}" is not an ISO 8601 time`);
+          const last = await lastStamp(store, id);
+          if (last !== undefined && !isWallClock(last)) {
+            throw new CliError(`--at-time ${opts.atTime}: device ${id} has no wall-clock times (imported from a trace without pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them); give ID@N instead`);
+          }
           at = await projector.revisionAtTime(id, BigInt(ms) * 1_000_000n + 999_999n);
           if (at < 0) throw new CliError(`--at-time ${opts.atTime}: device ${id} has no event that early`);
         }

@@ -2,6 +2,7 @@
 // devrec vfio resume ID [--json]: takes a source left out of RUNNING (an `export --record`, or a `migrate send` that
 // ended in STOP) back to RUNNING, recording each arc of the kernel's state machine (vfio_mig_get_next_state(),
 // drivers/vfio/vfio_main.c) as a `vfioState` event; from ERROR, the way back is VFIO_DEVICE_RESET.
+import { lastStamp, nextStamp } from '../../events/time.js';
 import { Command } from '@commander-js/extra-typings';
 import type { VfioState } from '../../events/types.js';
 import { Projector } from '../../project/projector.js';
@@ -38,7 +39,7 @@ function resumeCommand() {
         const s = await new Projector(store).stateAt(id);
         const from: VfioState = s.vfioState ?? 'running';
         const record = async (arc: VfioArc, actor: 'vmm' | 'host-kernel') => {
-          await store.append(id, [{ timestampNs: BigInt(Date.now()) * 1_000_000n, actor, path: 'vfio-ioctl', source: 'api', body: { kind: 'vfioState', from: arc.from, to: arc.to } }]);
+          await store.append(id, [{ timestampNs: nextStamp(await lastStamp(store, id), BigInt(Date.now()) * 1_000_000n), actor, path: 'vfio-ioctl', source: 'api', body: { kind: 'vfioState', from: arc.from, to: arc.to } }]);
         };
         let arcs: VfioArc[] = [];
         if (from === 'error') {

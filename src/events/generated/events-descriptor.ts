@@ -37,7 +37,8 @@ export const eventsDescriptor = {
                 "QEMU_TRACE": 3,
                 "QEMU_STATE": 4,
                 "MIGRATION_STREAM": 5,
-                "SIMULATION": 6
+                "SIMULATION": 6,
+                "KPROBE_TRACE": 9
               }
             },
             "Transport": {

@@ -19,8 +19,20 @@ export class Linter {
     return this.state;
   }
 
+  /** driver session (Finding.session) and the revision of the reset that began it */
+  private session = 0;
+  private sessionStart: number | null = null;
+  /** the previous event was a reset too (a status write of 0 and the reset it requests are one reset) */
+  private afterReset = false;
+
   /** Applies one event; returns the findings it causes. */
   step(event: DeviceEvent): Finding[] {
+    const reset = isReset(event);
+    if (reset && !this.afterReset) {
+      this.session++;
+      this.sessionStart = event.revision;
+    }
+    this.afterReset = reset;
     const before = beforeView(this.state, event);
     const after = applyInPlace(this.state, event);
     const findings: Finding[] = [];
@@ -28,7 +40,7 @@ export class Linter {
     for (const rule of this.rules) {
       const message = rule.check(ctx);
       if (message !== undefined) {
-        findings.push({ rule: rule.id, severity: rule.severity, revision: event.revision, message, reference: rule.reference });
+        findings.push({ rule: rule.id, severity: rule.severity, revision: event.revision, session: this.session, sessionStart: this.sessionStart, message, reference: rule.reference });
       }
     }
     this.remember(event);
@@ -39,7 +51,7 @@ export class Linter {
   private remember(event: DeviceEvent): void {
     const b = event.body;
     const m = this.mem;
-    if ((b.kind === 'statusWritten' && b.status === 0) || (b.kind === 'resetRequested' && b.scope === 'device-reset')) {
+    if (isReset(event)) {
       m.resetSeen = true;
       m.resetFindingGiven = false;
       m.driverFeaturesSinceReset = false;
@@ -52,6 +64,12 @@ export class Linter {
       m.offerKnown = 'all';
     }
   }
+}
+
+/** A device reset: status written 0, or a reset requested of the whole device. */
+function isReset(event: DeviceEvent): boolean {
+  const b = event.body;
+  return (b.kind === 'statusWritten' && b.status === 0) || (b.kind === 'resetRequested' && b.scope === 'device-reset');
 }
 
 /**

@@ -1,5 +1,6 @@
 // The rule table. Each row: id, severity, reference (a public source: virtio spec
 // section, kernel or QEMU function or commit), one-line summary, and the check. Order is the order findings are reported in.
+import { missingAttributeFeatures } from '../../model/vdpa.js';
 import type { EventBody, RegisterAccess } from '../../events/types.js';
 import { STATUS, featureNames } from '../../model/index.js';
 import { deviceTypeByName } from '../../model/device-types.js';
@@ -179,11 +180,8 @@ export const RULES: readonly Rule[] = [
     summary: 'provisioned mac/mtu/max_vqp without its feature bit',
     check: ({ event }) => {
       const b = event.body;
-      if (b.kind !== 'provisioned' || !b.deviceFeaturesGiven) return undefined;
-      let missing = 0n;
-      if (b.macGiven && !(b.deviceFeatures & bit(5))) missing |= bit(5);
-      if (b.mtuGiven && !(b.deviceFeatures & bit(3))) missing |= bit(3);
-      if (b.maxVqpGiven && !(b.deviceFeatures & bit(22))) missing |= bit(22);
+      if (b.kind !== 'provisioned') return undefined;
+      const missing = missingAttributeFeatures(b);
       return missing ? `Missing features ${hex(missing)} for provided attributes` : undefined;
     },
   },
@@ -278,6 +276,8 @@ export const RULES: readonly Rule[] = [
     check: ({ after, event, mem }) => {
       const b = event.body;
       if (b.kind !== 'vqIndex' || !mem.resetSeen || after.status & STATUS.DRIVER_OK) return undefined;
+      // The driver setting a queue's state while it initialises it (vdpa_config_ops.set_vq_state) is no DMA.
+      if (event.actor === 'guest-driver') return undefined;
       if (!b.availDelta && !b.usedDelta && b.lastAvailIdx === undefined && b.usedIdx === undefined) return undefined;
       return `VQ ${b.index} indices changed while status is ${hex(after.status)} after a reset: DMA after reset`;
     },

@@ -53,6 +53,14 @@ export interface Finding {
   rule: string;
   severity: Severity;
   revision: number;
+  /**
+   * The driver session the finding belongs to: 0 before the first device reset in the log, n after the n-th (a
+   * reset, virtio 1.x 2.1 / 3.1.1 step 1, starts a new driver's attempt: on a PC, firmware such as SeaBIOS
+   * drives virtio-blk in an earlier session than the OS driver).
+   */
+  session: number;
+  /** revision of the reset that started the session (null for session 0) */
+  sessionStart: number | null;
   message: string;
   reference: string;
 }

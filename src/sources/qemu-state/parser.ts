@@ -24,8 +24,9 @@
 // no more than the section size limit (64 MiB by default) and reads nothing outside the input; what it cannot
 // rule out is a body that itself contains such a footer + header pattern, in which case the section is cut short
 // and what follows is parsed as the next header (and normally fails loudly there).
+import { BRIDGE_CONFIG_AT, bridgePathOf, guestAddressOf } from './bridges.js';
 import { Cursor, NeedMore, QemuStreamError, be32At, hex, isPrintable } from './cursor.js';
-import { RAM_FLAG, type RamContext, type RamStats, newRamStats, readRamRecord } from './ram.js';
+import { RAM_FLAG, type RamContext, type RamPageKeep, type RamStats, newRamStats, readRamRecord } from './ram.js';
 import { type QemuVirtioDevice, type SectionContext, decodeVirtioSection, parseVirtioIdstr } from './virtio.js';
 import { MAX_VMDESC_BYTES, QEMU_VM_SUBSECTION, type Vmdesc, VmdescIndex, parseVmdesc, walkVmdesc } from './vmdesc.js';
 
@@ -111,6 +112,8 @@ export interface QemuParserOptions {
   vmdesc?: VmdescIndex;
   /** the longest non-RAM section accepted (default 64 MiB) */
   maxSectionBytes?: number;
+  /** RAM pages to hold (guest-ram.ts: a second pass once the ring addresses are known) */
+  keepRamPages?: RamPageKeep;
 }
 
 type State = 'header' | 'top' | 'ram' | 'after-eof' | 'done';
@@ -128,6 +131,8 @@ export class QemuStreamParser {
   private state: State = 'header';
   private currentSection: string | undefined;
   private readonly seenSids = new Set<number>();
+  /** PCI bridges seen: QEMU path -> secondary bus number (bridges.ts) */
+  private readonly secondaryBus = new Map<string, number>();
   private readonly started = new Map<number, { idstr: string; instance: number; version: number }>();
   private ram: RamContext | undefined;
   /** id of the section being parsed: a "next header" inside it cannot reuse it */
@@ -187,7 +192,26 @@ export class QemuStreamParser {
       throw this.fail(new QemuStreamError(at, this.state === 'header' ? 'the stream is shorter than its 8-byte header' : 'the stream ends before QEMU_VM_EOF', this.currentSection));
     }
     this.result.size = this.base + this.end;
+    this.nameBehindBridges();
     return this.result;
+  }
+
+  /**
+   * Devices behind bridges: QEMU's stream names them by topological path ("00:02.0:00.0"); devrec names every
+   * device by the address the guest sees ("01:00.0"), as the trace and QMP do. The path stays as qemuPath.
+   */
+  private nameBehindBridges(): void {
+    for (const d of this.result.devices) {
+      if (d.bus !== 'pci' || d.qemuPath !== undefined) continue;
+      const path = d.section.idstr.slice(0, d.section.idstr.lastIndexOf('/'));
+      d.qemuPath = path;
+      const guest = guestAddressOf(path, this.secondaryBus);
+      if (guest === undefined || guest === d.pciAddress) continue;
+      const old = d.id;
+      d.pciAddress = guest;
+      d.id = `${d.qemuType}@${guest}`;
+      for (const sec of this.result.sections) if (sec.decoded?.kind === 'virtio' && sec.decoded.device === old) sec.decoded.device = d.id;
+    }
   }
 
   private fail(e: QemuStreamError): QemuStreamError {
@@ -437,7 +461,7 @@ export class QemuStreamParser {
       if (type === 'start' && version !== 4) throw c.error(`"ram" section version ${version}: QEMU writes version 4`, at);
       this.commitHeader(sid, type, idstr, instance, version);
       const pageSize = this.pageSize();
-      this.ram ??= { pageSize, ignoreShared: (this.result.configuration?.capabilities ?? []).includes('x-ignore-shared'), blocks: new Map(), lastBlock: undefined };
+      this.ram ??= { pageSize, ignoreShared: (this.result.configuration?.capabilities ?? []).includes('x-ignore-shared'), blocks: new Map(), lastBlock: undefined, ...(this.options.keepRamPages ? { keep: this.options.keepRamPages } : {}) };
       sec.walk = 'ram';
       sec.decoded = { kind: 'ram', ...newRamStats() };
       this.ramSection = sec;
@@ -460,6 +484,10 @@ export class QemuStreamParser {
         c.pos = bodyOffset - c.base;
       }
     }
+    // a PCI bridge: the secondary bus number the guest programmed (guest addresses behind it), kept below once
+    // the section is known to be long enough to hold it
+    const bridge = type === 'full' && !device ? bridgePathOf(idstr) : undefined;
+    const bridgeBus = bridge !== undefined && c.mayHave(BRIDGE_CONFIG_AT + 0x1a) ? c.peek(BRIDGE_CONFIG_AT + 0x19) : undefined;
     if (!device && idstr === 'globalstate' && version === 1) {
       // vmstate "globalstate": be32 size, runstate[100]
       const save = c.pos;
@@ -495,6 +523,7 @@ export class QemuStreamParser {
     this.footer(c, sid);
     sec.bodyLength = bodyEnd - bodyOffset;
     sec.length = c.offset - at;
+    if (bridge !== undefined && bridgeBus !== undefined && sec.bodyLength > BRIDGE_CONFIG_AT + 0x19) this.secondaryBus.set(bridge, bridgeBus);
     if (device) {
       device.notes.push(...notes);
       sec.decoded = { kind: 'virtio', device: device.id };

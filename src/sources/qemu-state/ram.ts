@@ -35,6 +35,17 @@ export interface RamContext {
   /** RAM blocks from the setup record: name -> used length */
   blocks: Map<string, bigint>;
   lastBlock: string | undefined;
+  /** pages to keep (a second pass that knows the ring addresses): only these are held, the rest is skipped */
+  keep?: RamPageKeep;
+}
+
+/** Which pages of which block to hold, and where they go (the last copy of a page in the stream wins). */
+export interface RamPageKeep {
+  block: string;
+  /** page-aligned offsets in the block */
+  pages: ReadonlySet<number>;
+  /** offset -> page bytes, or the fill byte of a zero page */
+  out: Map<number, Uint8Array | number>;
 }
 
 export const newRamStats = (): RamStats => ({ pages: 0, zeroPages: 0, compressedPages: 0, xbzrlePages: 0, pageBytes: 0 });
@@ -84,11 +95,14 @@ export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): bool
       }
       const length = ram.blocks.get(block)!;
       if (addr >= length) throw c.error(`RAM page at 0x${addr.toString(16)} is outside block ${block} (${length} bytes)`, at);
+      const keep = ram.keep && block === ram.keep.block && ram.keep.pages.has(Number(addr)) ? ram.keep : undefined;
       if (kind === RAM_FLAG.ZERO) {
-        c.u8('zero page fill byte');
+        const fill = c.u8('zero page fill byte');
+        if (keep) keep.out.set(Number(addr), fill);
         stats.zeroPages++;
       } else if (kind === RAM_FLAG.PAGE) {
-        c.skip(ram.pageSize, 'RAM page', ram.pageSize);
+        if (keep) keep.out.set(Number(addr), c.bytes(ram.pageSize, 'RAM page', ram.pageSize).slice());
+        else c.skip(ram.pageSize, 'RAM page', ram.pageSize);
         stats.pages++;
         stats.pageBytes += ram.pageSize;
       } else if (kind === RAM_FLAG.COMPRESS_PAGE) {
@@ -97,6 +111,7 @@ export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): bool
         const cap = 2 * ram.pageSize + 64;
         if (len > cap) throw c.error(`compressed page length ${len} over ${cap}`, lAt);
         c.skip(len, 'compressed page', cap);
+        keep?.out.delete(Number(addr)); // not decompressed here: the page's content is unknown
         stats.compressedPages++;
         stats.pageBytes += len;
       } else {
@@ -107,6 +122,7 @@ export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): bool
         const len = c.u16('XBZRLE length');
         if (len > ram.pageSize) throw c.error(`XBZRLE length ${len} over the page size ${ram.pageSize}`, lAt);
         c.skip(len, 'XBZRLE data', ram.pageSize);
+        keep?.out.delete(Number(addr)); // a delta against the previous copy: not applied here, content unknown
         stats.xbzrlePages++;
         stats.pageBytes += len;
       }

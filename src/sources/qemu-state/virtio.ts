@@ -100,8 +100,13 @@ export interface QemuVirtioQueue {
   lastAvailIdx: number;
   /** packed rings only (virtio/packed_virtqueues) */
   lastAvailWrap?: boolean;
-  /** null for split rings: QEMU does not save used_idx (it re-reads it from guest memory on load) */
+  /** null for split rings: QEMU does not save used_idx (it re-reads it from guest memory on load); a full stream's
+   *  guest RAM gives it (guest-ram.ts, usedIdxFrom 'ram') */
   usedIdx: number | null;
+  /** split rings: 'ram' when usedIdx / availIdx were read from the guest RAM pages of a full migration stream */
+  usedIdxFrom?: 'ram';
+  /** split rings, from guest RAM: the driver's avail->idx */
+  availIdx?: number;
   usedWrap?: boolean;
   inuse?: number;
   /** MSI-X vector (virtio-pci with MSI-X) */
@@ -158,7 +163,10 @@ export interface QemuVirtioDevice {
   transport: Transport;
   section: { id: number; idstr: string; instance: number; version: number; offset: number };
   bus: 'pci' | 'mmio';
+  /** the address the guest sees (behind bridges: the bus number the guest programmed into the bridge) */
   pciAddress?: string;
+  /** QEMU's topological PCI path from the section name ("0000:00:02.0:00.0"), set once the stream is read */
+  qemuPath?: string;
   mmioBase?: bigint;
   status: number;
   isr: number;

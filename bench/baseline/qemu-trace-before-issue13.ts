@@ -1,0 +1,473 @@
+// The QEMU trace importer as it was before issue 13 (commit 91e1fc8), kept only so that `npm run bench` measures
+// the new attribution next to the old path in the same run. Not used by devrec itself.
+// QEMU trace import: QEMU's log-backend trace lines -> one event stream per virtio device, through the transport
+// decoders (src/transport/). What QEMU 7.2 gives and how it is used (docs/qemu-captures.md has the formats):
+// - pci_cfg_write <qemu type> <bus:slot.fn> @<off> <- <val>: BAR programming (to map absolute addresses to a
+//   device and BAR offset), command register, MSI-X enable; fed to the device's PCI config decoder.
+// - memory_region_ops_read/write ... addr <absolute> value <v> size <n> name '<region>': the virtio register
+//   accesses ('virtio-pci' legacy IO BAR, 'virtio-pci-{common,isr,device,notify}-<type>' modern BAR 4
+//   subregions, 'virtio-mmio' on microvm, 'msix-table'/'msix-pba').
+// - virtio_queue_notify vdev <p> n <i> vq <p>: ties a vq pointer to the device and queue the guest just notified
+//   (QEMU runs with ioeventfd=off in the captures, so it follows the notify write directly).
+// - virtqueue_pop vq <p> ...: the device took one available chain (last_avail_idx + 1);
+//   virtqueue_flush vq <p> count <n>: it published n used entries (used_idx + n).
+// Other lines (virtio_set_status, virtio_notify, virtqueue_fill, virtio_mmio_*, unrelated devices) are skipped:
+// the register accesses already carry what they say.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import type { NewEvent, Region, Transport } from '../../src/events/types.js';
+import { deviceTypeById } from '../../src/model/device-types.js';
+import { createDecoder } from '../../src/transport/index.js';
+import type { RawAccess, TransportDecoder } from '../../src/transport/types.js';
+
+export class TraceFormatError extends Error {
+  constructor(readonly input: string, readonly line: number, reason: string) {
+    super(`${input}: line ${line}: ${reason}`);
+    this.name = 'TraceFormatError';
+  }
+}
+
+/**
+ * Where QEMU's virtio-pci puts the MSI-X capability in config space (the trace shows config writes, not the
+ * capability chain): first on a legacy-only device, after the five virtio vendor capabilities on a modern one.
+ * Measured on every QEMU 7.2 capture (streams/qemu/); --msix-cap overrides it.
+ */
+export const QEMU_VIRTIO_PCI_MSIX_CAP: Partial<Record<Transport, number>> = { 'pci-legacy': 0x40, 'pci-modern': 0x98 };
+/** QEMU's modern virtio-pci BAR 4 layout: each capability in its own 4 KiB page. */
+const MODERN_PAGE = 0x1000;
+/** A virtio-mmio window on microvm. */
+const MMIO_WINDOW = 0x200;
+/** Raw accesses kept per device while its transport is not known yet (PCI config writes before any BAR access). */
+const MAX_UNDECIDED = 100_000;
+
+const MODERN_REGIONS: Record<string, Region> = {
+  common: 'common-cfg',
+  isr: 'isr',
+  device: 'device-cfg',
+  notify: 'notify',
+};
+
+/** qemu device type -> virtio device type name */
+const QEMU_TYPE: Record<string, string> = {
+  'virtio-net-pci': 'net', 'virtio-blk-pci': 'blk', 'virtio-scsi-pci': 'scsi', 'virtio-serial-pci': 'console',
+  'virtio-rng-pci': 'rng', 'virtio-balloon-pci': 'balloon', 'vhost-user-fs-pci': 'fs', 'vhost-vsock-pci': 'vsock',
+  'virtio-gpu-pci': 'gpu', 'virtio-input-pci': 'input', 'virtio-crypto-pci': 'crypto', 'virtio-iommu-pci': 'iommu',
+};
+
+export interface TraceLine {
+  name: string;
+  args: string;
+  timestampNs?: bigint;
+}
+
+// `[pid@sec.usec:]name args` (the log backend prefixes pid and time unless disabled)
+const LINE_RE = /^(?:(\d+)@(\d+)\.(\d+):)?([a-z0-9_]+)(?: (.*))?$/;
+
+export function parseTraceLine(line: string): TraceLine | undefined {
+  const c = line.charCodeAt(0);
+  if (c >= 48 && c <= 57) {
+    // pid@sec.usec:name args (the log backend's prefix): the rare form, parsed with the full pattern
+    const m = LINE_RE.exec(line);
+    if (!m) return undefined;
+    const out: TraceLine = { name: m[4]!, args: m[5] ?? '' };
+    if (m[2] !== undefined) out.timestampNs = BigInt(m[2]) * 1_000_000_000n + BigInt(m[3]!.padEnd(6, '0').slice(0, 6)) * 1000n;
+    return out;
+  }
+  const sp = line.indexOf(' ');
+  const name = sp < 0 ? line : line.slice(0, sp);
+  if (!NAME_RE.test(name)) return undefined;
+  return { name, args: sp < 0 ? '' : line.slice(sp + 1) };
+}
+const NAME_RE = /^[a-z][a-z0-9_]*$/;
+/** The trace events the importer reads (QemuTraceImporter.line). */
+const HANDLED = new Set(['pci_cfg_write', 'memory_region_ops_write', 'memory_region_ops_read', 'virtio_queue_notify', 'virtqueue_pop', 'virtqueue_flush', 'virtqueue_fill']);
+
+const PCI_CFG_RE = /^(\S+) (\d+):(\d+)\.(\d+) @0x([0-9a-f]+) <- 0x([0-9a-f]+)$/;
+const MR_HEAD_RE = /^cpu -?\d+ mr 0x[0-9a-f]+$/;
+const HEX_RE = /^[0-9a-f]{1,16}$/;
+const DEC_RE = /^\d{1,3}$/;
+const NOTIFY_RE = /^vdev (0x[0-9a-f]+) n (\d+) vq (0x[0-9a-f]+)$/;
+const POP_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ in_num \d+ out_num \d+$/;
+const FLUSH_RE = /^vq (0x[0-9a-f]+) count (\d+)$/;
+const FILL_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ len \d+ idx \d+$/;
+const RING_PACKED = 1n << 34n;
+
+interface Device {
+  id: string;
+  qemuType: string;
+  type: string;
+  transport: Transport | undefined;
+  decoder: TransportDecoder | undefined;
+  /** accesses before the transport is known */
+  undecided: RawAccess[];
+  /** PCI: BAR values as last programmed (sizing writes of all ones ignored) */
+  bars: number[];
+  mmioBase?: number;
+  events: NewEvent[];
+  /** negotiated VIRTIO_F_RING_PACKED: QEMU 7.2 traces no virtqueue_flush for packed rings, so fills count */
+  packed: boolean;
+}
+
+export interface TraceImportSummary {
+  input: string;
+  lines: number;
+  devices: { id: string; type: string; transport: string; events: number }[];
+  /** virtqueue_pop / flush lines for queues never tied to a device by a notify */
+  unattributedQueueLines: number;
+  /** accesses to virtio regions at addresses no traced BAR programming covers */
+  orphanAccesses: number;
+}
+
+export type TraceSink = (device: string, events: NewEvent[]) => Promise<void>;
+
+function pciSlot(bus: string, slot: string, fn: string): string {
+  // the trace prints decimal numbers; devrec ids use lspci's hex form
+  const hex = (v: string, n: number) => Number(v).toString(16).padStart(n, '0');
+  return `${hex(bus, 2)}:${hex(slot, 2)}.${Number(fn).toString(16)}`;
+}
+
+/** pci_cfg_write has no size: infer it from the register (BARs and dwords 4, command/MSI-X control 2, else 1). */
+function cfgWidth(offset: number, value: number): number {
+  if (offset % 4 === 0 && (offset >= 0x10 && offset <= 0x30 || value > 0xffff)) return 4;
+  if (offset % 2 === 0 && (offset === 0x04 || offset === 0x06 || value > 0xff)) return 2;
+  return offset % 4 === 0 && value > 0xff ? 4 : 1;
+}
+
+function isBarSizing(value: number): boolean {
+  return (value | 0xf) === 0xffffffff || value === 0xfffff800;
+}
+
+export class QemuTraceImporter {
+  private readonly devices = new Map<string, Device>();
+  private readonly bySlot = new Map<string, Device>();
+  private readonly byWindow = new Map<number, Device>();
+  private readonly vqs = new Map<string, { device: Device; index: number }>();
+  private readonly pendingVq = new Map<string, number>();
+  private lastNotified: Device | undefined;
+  private lineNo = 0;
+  private clockNs = 0n;
+  unattributed = 0;
+  orphanAccesses = 0;
+
+  constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {}
+
+  /**
+   * Feeds one line. Returns a promise only when a device's buffer went to the sink (await it then); otherwise
+   * undefined, so the hot loop does not pay for a promise per line.
+   */
+  line(text: string): Promise<void> | undefined {
+    this.lineNo++;
+    if (text.length === 0) return undefined;
+    // Most lines of a raw trace are events devrec does not read: skip them before cutting the line up.
+    const sp = text.indexOf(' ');
+    const c0 = text.charCodeAt(0);
+    if (c0 >= 97 && !HANDLED.has(sp < 0 ? text : text.slice(0, sp))) return undefined;
+    const t = parseTraceLine(text);
+    if (!t) return undefined; // not a trace line (QEMU warnings in the same log): skip
+    // Time: the prefix when the trace has one; otherwise the line number, so order is kept and stated.
+    this.clockNs = t.timestampNs !== undefined ? (t.timestampNs > this.clockNs ? t.timestampNs : this.clockNs) : BigInt(this.lineNo);
+    switch (t.name) {
+      case 'pci_cfg_write':
+        return this.pciCfgWrite(t.args);
+      case 'memory_region_ops_write':
+      case 'memory_region_ops_read':
+        return this.mrAccess(t.args, t.name === 'memory_region_ops_write' ? 'write' : 'read');
+      case 'virtio_queue_notify':
+        this.queueNotify(t.args);
+        return undefined;
+      case 'virtqueue_pop':
+        return this.queueProgress(t.args, POP_RE, 'pop');
+      case 'virtqueue_flush':
+        return this.queueProgress(t.args, FLUSH_RE, 'flush');
+      case 'virtqueue_fill':
+        return this.queueProgress(t.args, FILL_RE, 'fill');
+      default:
+        return undefined;
+    }
+  }
+
+  private fail(reason: string): never {
+    throw new TraceFormatError(this.input, this.lineNo, reason);
+  }
+
+  private pciCfgWrite(args: string): Promise<void> | undefined {
+    const m = PCI_CFG_RE.exec(args);
+    if (!m) this.fail(`pci_cfg_write: cannot read "${args}"`);
+    const qemuType = m[1]!;
+    if (!qemuType.startsWith('virtio-') && !qemuType.startsWith('vhost-')) return undefined;
+    const slot = pciSlot(m[2]!, m[3]!, m[4]!);
+    const offset = parseInt(m[5]!, 16);
+    const value = parseInt(m[6]!, 16);
+    let dev = this.bySlot.get(slot);
+    if (!dev) {
+      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, QEMU_TYPE[qemuType] ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
+      this.bySlot.set(slot, dev);
+    }
+    if (offset >= 0x10 && offset <= 0x24 && offset % 4 === 0 && !isBarSizing(value)) {
+      dev.bars[(offset - 0x10) / 4] = value;
+      this.pageCache.clear();
+    }
+    return this.access(dev, { timestampNs: this.clockNs, source: 'qemu-trace', region: 'pci-cfg-space', offset, width: cfgWidth(offset, value), direction: 'write', value: BigInt(value) });
+  }
+
+  private newDevice(id: string, qemuType: string, type: string): Device {
+    const dev: Device = { id, qemuType, type, transport: undefined, decoder: undefined, undecided: [], bars: [0, 0, 0, 0, 0, 0], events: [], packed: false };
+    this.devices.set(id, dev);
+    return dev;
+  }
+
+  /** Resolved (region name, 4 KiB page) -> device, for memory BARs; cleared whenever a BAR is programmed. */
+  private readonly pageCache = new Map<RegionInfo, Map<number, Device | null>>();
+
+  /** The device whose BAR for this region is the highest base at or below `addr`, among devices of the region's type. */
+  private byBar(addr: number, region: RegionInfo): Device | undefined {
+    const page = Math.floor(addr / 4096);
+    const cache = region.kind === 'legacy' ? undefined : (this.pageCache.get(region) ?? this.pageCache.set(region, new Map()).get(region)!);
+    const cached = cache?.get(page);
+    if (cached !== undefined) return cached ?? undefined;
+    let best: Device | undefined;
+    let bestBase = -1;
+    for (const d of this.bySlot.values()) {
+      if (region.typePrefix && !d.qemuType.startsWith(region.typePrefix)) continue;
+      const base = region.base(d);
+      if (base === undefined || base <= 0 || base > addr || base <= bestBase) continue;
+      best = d;
+      bestBase = base;
+    }
+    // IO BARs are packed closer than a page: only memory regions are cached.
+    cache?.set(page, best ?? null);
+    return best;
+  }
+
+  private mrAccess(args: string, direction: 'read' | 'write'): Promise<void> | undefined {
+    // The hottest line of a trace: cut it at its fixed markers instead of one big regex, then check each piece.
+    const ai = args.indexOf(' addr 0x');
+    const vi = ai < 0 ? -1 : args.indexOf(' value 0x', ai);
+    const si = vi < 0 ? -1 : args.indexOf(' size ', vi);
+    const ni = si < 0 ? -1 : args.indexOf(" name '", si);
+    const addrHex = args.slice(ai + 8, vi);
+    const valueHex = args.slice(vi + 9, si);
+    const sizeText = args.slice(si + 6, ni);
+    if (ni < 0 || args.charCodeAt(args.length - 1) !== 39 || !HEX_RE.test(addrHex) || !HEX_RE.test(valueHex) || !DEC_RE.test(sizeText) || !MR_HEAD_RE.test(args.slice(0, ai))) {
+      this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
+    }
+    const region = regionOf(args.slice(ni + 7, args.length - 1));
+    if (!region) return undefined;
+    const addr = parseInt(addrHex, 16);
+    const value = valueHex.length <= 13 ? BigInt(parseInt(valueHex, 16)) : BigInt('0x' + valueHex);
+    const width = Number(sizeText);
+    if (region.kind === 'mmio') {
+      const windowBase = addr - (addr % MMIO_WINDOW);
+      let dev = this.byWindow.get(windowBase);
+      if (!dev) {
+        dev = this.newDevice(`virtio-mmio@${windowBase.toString(16)}`, 'virtio-mmio', '');
+        dev.mmioBase = windowBase;
+        this.byWindow.set(windowBase, dev);
+      }
+      return this.mmioAccess(dev, { timestampNs: this.clockNs, source: 'qemu-trace', region: 'mmio-regs', offset: addr - windowBase, width, direction, value });
+    }
+    const dev = this.byBar(addr, region);
+    if (!dev) return this.orphan(region.name, addr);
+    const barBase = region.base(dev)!;
+    const offset = region.kind === 'modern' ? (addr - barBase) % MODERN_PAGE : addr - barBase;
+    return this.access(dev, { timestampNs: this.clockNs, source: 'qemu-trace', region: region.region, bar: region.bar, offset, width, direction, value }, region.decides);
+  }
+
+  /** virtio-mmio: the device type comes from the DeviceID read, the version (legacy 1 / modern 2) from Version. */
+  private mmioAccess(dev: Device, a: RawAccess): Promise<void> | undefined {
+    if (!dev.decoder && a.direction === 'read') {
+      if (a.offset === 0x008 && a.value !== 0n) {
+        const t = deviceTypeById(Number(a.value));
+        dev.type = t?.name ?? `id${a.value}`;
+        dev.qemuType = `virtio-${dev.type}-device`;
+      }
+      if (a.offset === 0x004) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
+    }
+    return this.access(dev, a, dev.transport);
+  }
+
+  private orphan(region: string, addr: number): undefined {
+    // An access to a virtio region no recorded BAR covers: firmware before BAR programming was traced.
+    if (process.env['DEVREC_DEBUG_TRACE']) process.stderr.write(`orphan ${region} 0x${addr.toString(16)} line ${this.lineNo}\n`);
+    this.orphanAccesses++;
+    return undefined;
+  }
+
+  private access(dev: Device, a: RawAccess, decides?: Transport): Promise<void> | undefined {
+    if (!dev.decoder) {
+      if (decides && !dev.transport) dev.transport = decides;
+      if (!dev.transport || (dev.mmioBase !== undefined && !dev.type)) {
+        if (dev.undecided.length >= MAX_UNDECIDED) this.fail(`${dev.id}: ${MAX_UNDECIDED} accesses and still no transport`);
+        dev.undecided.push(a);
+        return undefined;
+      }
+      this.start(dev);
+      for (const u of dev.undecided.splice(0)) this.decodeInto(dev, u);
+    }
+    this.decodeInto(dev, a);
+    if (isNotify(dev, a)) this.lastNotified = dev;
+    return dev.events.length >= this.flushEvery ? this.flushDevice(dev) : undefined;
+  }
+
+  private start(dev: Device): void {
+    if (dev.mmioBase !== undefined) {
+      this.devices.delete(dev.id);
+      dev.id = `${dev.qemuType}@${dev.mmioBase.toString(16)}`;
+      this.devices.set(dev.id, dev);
+    }
+    const t = dev.transport!;
+    dev.decoder = createDecoder({
+      transport: t, deviceType: dev.type,
+      ...(QEMU_VIRTIO_PCI_MSIX_CAP[t] !== undefined ? { msixCapOffset: QEMU_VIRTIO_PCI_MSIX_CAP[t] } : {}),
+    });
+    dev.events.push({
+      timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
+      body: {
+        kind: 'identified', type: dev.type, virtioId: 0, transport: t, numQueues: 0, configSize: 0,
+        pciVendor: t.startsWith('pci') ? 0x1af4 : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
+        backend: `qemu ${dev.qemuType}`,
+      },
+    });
+  }
+
+  private decodeInto(dev: Device, a: RawAccess): void {
+    // accesses are built with source 'qemu-trace', which the decoders carry into every event
+    for (const e of dev.decoder!.decode(a)) {
+      if (e.body.kind === 'featuresNegotiated' && e.body.accepted) dev.packed = (e.body.features & RING_PACKED) !== 0n;
+      else if (e.body.kind === 'statusWritten' && e.body.status === 0) dev.packed = false;
+      dev.events.push(e);
+    }
+  }
+
+  private queueNotify(args: string): void {
+    const m = NOTIFY_RE.exec(args);
+    if (!m) this.fail(`virtio_queue_notify: cannot read "${args}"`);
+    const dev = this.lastNotified;
+    if (!dev) return;
+    const vq = m[3]!;
+    if (!this.vqs.has(vq)) {
+      this.vqs.set(vq, { device: dev, index: Number(m[2]!) });
+      // progress seen before the queue was tied to its device
+      const early = this.pendingVq.get(vq);
+      if (early) {
+        this.pendingVq.delete(vq);
+        this.unattributed += early;
+      }
+    }
+    this.lastNotified = undefined;
+  }
+
+  private queueProgress(args: string, re: RegExp, what: 'pop' | 'flush' | 'fill'): Promise<void> | undefined {
+    const m = re.exec(args);
+    if (!m) this.fail(`virtqueue_${what}: cannot read "${args}"`);
+    const vq = this.vqs.get(m[1]!);
+    if (!vq) {
+      if (what !== 'fill') this.pendingVq.set(m[1]!, (this.pendingVq.get(m[1]!) ?? 0) + 1);
+      return undefined;
+    }
+    // split rings: used_idx moves at flush; packed rings: one used element per fill (no flush lines)
+    if (what === 'fill' && !vq.device.packed) return undefined;
+    if (what === 'flush' && vq.device.packed) return undefined;
+    const body = what === 'pop'
+      ? { kind: 'vqIndex' as const, index: vq.index, availDelta: 1 }
+      : { kind: 'vqIndex' as const, index: vq.index, usedDelta: what === 'fill' ? 1 : Number(m[2]!) };
+    if (body.usedDelta === 0) return undefined;
+    vq.device.events.push({ timestampNs: this.clockNs, actor: 'device', path: 'internal', source: 'qemu-trace', body });
+    if (vq.device.events.length >= this.flushEvery) return this.flushDevice(vq.device);
+    return undefined;
+  }
+
+  private async flushDevice(dev: Device): Promise<void> {
+    if (dev.events.length === 0) return;
+    const batch = dev.events.splice(0);
+    await this.sink(dev.id, batch);
+  }
+
+  async finish(): Promise<TraceImportSummary> {
+    const devices: TraceImportSummary['devices'] = [];
+    for (const dev of this.devices.values()) {
+      if (!dev.decoder && dev.undecided.length > 0) {
+        // Configured but never touched through a BAR: record what there is under an unknown transport.
+        dev.transport ??= 'unspecified';
+        if (dev.mmioBase !== undefined && !dev.type) continue;
+        this.start(dev);
+        for (const u of dev.undecided.splice(0)) this.decodeInto(dev, u);
+      }
+      if (!dev.decoder) continue;
+      await this.flushDevice(dev);
+      devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
+    }
+    for (const n of this.pendingVq.values()) this.unattributed += n;
+    return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses };
+  }
+}
+
+interface RegionInfo {
+  name: string;
+  kind: 'legacy' | 'modern' | 'msix' | 'mmio';
+  region: Region;
+  bar: number;
+  base: (d: Device) => number | undefined;
+  /** only devices whose qemu type starts with this (modern regions name their device type) */
+  typePrefix?: string;
+  decides?: Transport;
+}
+
+const REGION_INFO = new Map<string, RegionInfo | null>();
+/** What a QEMU memory region name means for devrec (parsed once per name). */
+function regionOf(name: string): RegionInfo | undefined {
+  let info = REGION_INFO.get(name);
+  if (info === undefined) {
+    const modern = /^virtio-pci-(common|isr|device|notify)-(.+)$/.exec(name);
+    info = name === 'virtio-pci' ? { name, kind: 'legacy', region: 'legacy-io', bar: 0, base: legacyIoBase, decides: 'pci-legacy' }
+      : modern ? { name, kind: 'modern', region: MODERN_REGIONS[modern[1]!]!, bar: 4, base: modernBarBase, typePrefix: `${modern[2]!}-pci`, decides: 'pci-modern' }
+      : name === 'msix-table' || name === 'msix-pba' ? { name, kind: 'msix', region: name, bar: 1, base: msixBarBase }
+      : name === 'virtio-mmio' ? { name, kind: 'mmio', region: 'mmio-regs', bar: 0, base: () => undefined }
+      : null;
+    REGION_INFO.set(name, info);
+  }
+  return info ?? undefined;
+}
+
+// QEMU's virtio-pci BARs: legacy IO BAR 0 (firmware may write it without the read-only IO bit), MSI-X table
+// in memory BAR 1, modern capabilities in 64-bit memory BAR 4/5.
+function legacyIoBase(d: Device): number | undefined {
+  return (d.bars[0]! & ~3) >>> 0 || undefined;
+}
+function modernBarBase(d: Device): number | undefined {
+  const lo = (d.bars[4]! & ~0xf) >>> 0;
+  const hi = d.bars[4]! & 0x4 ? d.bars[5]! : 0;
+  const v = hi * 0x100000000 + lo;
+  return v > 0 ? v : undefined;
+}
+function msixBarBase(d: Device): number | undefined {
+  return d.bars[1]! & 1 ? undefined : (d.bars[1]! & ~0xf) >>> 0 || undefined;
+}
+
+function isNotify(dev: Device, a: RawAccess): boolean {
+  if (a.direction !== 'write') return false;
+  if (a.region === 'notify') return true;
+  if (a.region === 'legacy-io') return a.offset === 16;
+  if (a.region === 'mmio-regs') return a.offset === 0x50;
+  void dev;
+  return false;
+}
+
+/** Reads a trace file (plain or .gz) line by line, without holding it in memory. */
+export async function* traceLines(file: string): AsyncIterable<string> {
+  const raw = createReadStream(file);
+  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+  const failure = new Promise<never>((_, reject) => {
+    raw.on('error', reject);
+    input.on('error', reject);
+  });
+  failure.catch(() => undefined);
+  const rl = createInterface({ input, crlfDelay: Infinity });
+  const it = rl[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await Promise.race([it.next(), failure]);
+    if (next.done) return;
+    yield next.value;
+  }
+}

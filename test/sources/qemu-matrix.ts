@@ -1,0 +1,26 @@
+// The capture matrix of scripts/qemu/matrix.txt (plus the q35 base variant) as committed under streams/qemu/.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface Manifest {
+  machine: string; transport: string;
+  matrix?: { base: string; qemu: 'host' | 'debian13'; guestKernel: 'host' | 'debian13'; traceEvents: 'full' | 'usual' | 'mmio' | 'virtio'; timestamps: boolean };
+  qemu: { version: string };
+}
+
+/** every matrix capture committed, by directory name */
+export const MATRIX = [
+  'q35-root-port', 'q35-root-port-usual-ts', 'qemu10-q35-root-port', 'pc-virtio-only', 'microvm-mmio-modern-noops',
+  'qemu10-pc-modern-usual', 'qemu10-microvm-mmio-legacy-noops', 'linux612-pc-legacy-msix', 'qemu10-pc-packed',
+  'q35-root-port-ioeventfd',
+];
+
+export const manifestOf = (v: string): Manifest => JSON.parse(readFileSync(path.resolve('streams/qemu', v, 'manifest.json'), 'utf8')) as Manifest;
+
+/** the captures whose trace ties devices (register accesses traced) */
+export const MATRIX_TIED = MATRIX.filter((v) => {
+  const e = manifestOf(v).matrix?.traceEvents;
+  return e === 'full' || e === 'usual';
+});
+/** the captures whose trace cannot tie any device: import fails, naming the events to enable */
+export const MATRIX_UNTIED = MATRIX.filter((v) => !MATRIX_TIED.includes(v));
