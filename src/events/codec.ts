@@ -2,18 +2,15 @@
 // KurrentDB binary events and migration streams.
 import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
-import { eventRangeProblem } from './ranges.js';
+import { checkEventRanges } from './ranges.js';
+export { checkEventRanges } from './ranges.js';
 import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, type FieldSpec, type MessageSpec } from './schema.js';
+import { CodecError } from './codec-error.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const TWO32 = 4294967296;
 
-export class CodecError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CodecError';
-  }
-}
+export { CodecError };
 
 interface LongLike { low: number; high: number; unsigned?: boolean }
 
@@ -97,12 +94,6 @@ function messageFromWire(spec: MessageSpec, msg: Record<string, unknown>): Recor
     }
   }
   return out;
-}
-
-/** Throws CodecError when a value of the event is outside devrec's bounds (src/model/limits.ts). */
-export function checkEventRanges(body: EventBody): void {
-  const p = eventRangeProblem(body);
-  if (p) throw new CodecError(`${body.kind}.${p.field}: ${p.reason}`);
 }
 
 function eventToWire(e: NewEvent, revision: number): Record<string, unknown> {

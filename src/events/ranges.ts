@@ -5,6 +5,7 @@ import {
   MAX_CONFIG_BYTES, MAX_CONTROL_COMMANDS, MAX_FEATURE_HIGH_WORDS, MAX_FEATURE_SELECT, MAX_NUM_QUEUES,
   MAX_PCI_CONFIG_BYTES, MAX_QUEUE_INDEX,
 } from '../model/limits.js';
+import { CodecError } from './codec-error.js';
 import { BODY_SPECS } from './schema.js';
 import type { EventBody } from './types.js';
 
@@ -87,4 +88,10 @@ function snapshotProblem(body: Extract<EventBody, { kind: 'snapshot' }>): RangeP
   if ((w.pciConfig?.length ?? 0) > MAX_PCI_CONFIG_BYTES) return { field: 'state.pciConfig', reason: `${w.pciConfig.length} bytes, over the cap of ${MAX_PCI_CONFIG_BYTES}` };
   if ((w.control?.length ?? 0) > MAX_CONTROL_COMMANDS) return { field: 'state.control', reason: `${w.control.length} commands, over the cap of ${MAX_CONTROL_COMMANDS}` };
   return undefined;
+}
+
+/** Throws CodecError when a value of the event is outside devrec's bounds (src/model/limits.ts). */
+export function checkEventRanges(body: EventBody): void {
+  const p = eventRangeProblem(body);
+  if (p) throw new CodecError(`${body.kind}.${p.field}: ${p.reason}`);
 }
