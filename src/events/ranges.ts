@@ -69,8 +69,9 @@ export function eventRangeProblem(body: EventBody): RangeProblem | undefined {
 }
 
 function snapshotProblem(body: Extract<EventBody, { kind: 'snapshot' }>): RangeProblem | undefined {
+  if (body.stateV2) return stateV2Problem(body.stateV2);
   const w = body.state;
-  if (w === undefined || w === null) return { field: 'state', reason: 'a snapshot event needs a state' };
+  if (w === undefined || w === null) return { field: 'state', reason: 'a snapshot event needs a state (stateV2, or state in logs before schema v2)' };
   const words = MAX_FEATURE_HIGH_WORDS + 1;
   const p = featureWords('state.deviceFeatures', w.deviceFeatures, words) ?? featureWords('state.driverFeatures', w.driverFeatures, words)
     ?? featureWords('state.acceptedFeatures', w.acceptedFeatures, words) ?? featureWords('state.parentFeatures', w.parentFeatures, words)
@@ -87,6 +88,26 @@ function snapshotProblem(body: Extract<EventBody, { kind: 'snapshot' }>): RangeP
   if ((w.config?.length ?? 0) > MAX_CONFIG_BYTES) return { field: 'state.config', reason: `${w.config.length} bytes, over the cap of ${MAX_CONFIG_BYTES}` };
   if ((w.pciConfig?.length ?? 0) > MAX_PCI_CONFIG_BYTES) return { field: 'state.pciConfig', reason: `${w.pciConfig.length} bytes, over the cap of ${MAX_PCI_CONFIG_BYTES}` };
   if ((w.control?.length ?? 0) > MAX_CONTROL_COMMANDS) return { field: 'state.control', reason: `${w.control.length} commands, over the cap of ${MAX_CONTROL_COMMANDS}` };
+  return undefined;
+}
+
+/** The same bounds on a schema v2 state (src/project/generated/state-types.ts): absent values are unknown, not checked. */
+function stateV2Problem(w: NonNullable<Extract<EventBody, { kind: 'snapshot' }>['stateV2']>): RangeProblem | undefined {
+  const words = MAX_FEATURE_HIGH_WORDS + 1;
+  const f = w.features;
+  const p = featureWords('stateV2.features.device', f?.device?.words ?? [], words) ?? featureWords('stateV2.features.driver', f?.driver?.words ?? [], words)
+    ?? featureWords('stateV2.features.accepted', f?.accepted?.words ?? [], words) ?? featureWords('stateV2.features.parent', f?.parent?.words ?? [], words)
+    ?? (w.numQueues !== undefined ? over('stateV2.numQueues', w.numQueues, MAX_NUM_QUEUES, 'num_queues is le16, virtio 1.2 §4.1.4.3') : undefined)
+    ?? (w.queueSelect !== undefined ? over('stateV2.queueSelect', w.queueSelect, MAX_QUEUE_INDEX, QUEUE_SPEC) : undefined);
+  if (p) return p;
+  if ((w.queues?.length ?? 0) > MAX_NUM_QUEUES) return { field: 'stateV2.queues', reason: `${w.queues.length} queues, over the cap of ${MAX_NUM_QUEUES}` };
+  for (let i = 0; i < (w.queues?.length ?? 0); i++) {
+    const q = over(`stateV2.queues[${i}].index`, w.queues[i]!.index, MAX_QUEUE_INDEX, QUEUE_SPEC);
+    if (q) return q;
+  }
+  if ((w.config?.length ?? 0) > MAX_CONFIG_BYTES) return { field: 'stateV2.config', reason: `${w.config.length} bytes, over the cap of ${MAX_CONFIG_BYTES}` };
+  if ((w.pci?.config?.length ?? 0) > MAX_PCI_CONFIG_BYTES) return { field: 'stateV2.pci.config', reason: `${w.pci!.config.length} bytes, over the cap of ${MAX_PCI_CONFIG_BYTES}` };
+  if ((w.control?.length ?? 0) > MAX_CONTROL_COMMANDS) return { field: 'stateV2.control', reason: `${w.control.length} commands, over the cap of ${MAX_CONTROL_COMMANDS}` };
   return undefined;
 }
 
