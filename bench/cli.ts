@@ -72,7 +72,7 @@ export async function cliBench(log: (s: string) => void, quick: boolean): Promis
     }
     log(`## CLI as whole processes (median of ${reps}, interleaved with the baseline in the same run)`);
     log('');
-    log('| command | baseline | devrec | baseline | ratio (target <= 1.5x) | peak RSS devrec | peak RSS baseline |');
+    log('| command | baseline command | devrec time | baseline time | ratio (target <= 1.5x) | peak RSS devrec | peak RSS baseline |');
     log('|---|---|---|---|---|---|---|');
     for (const r of rows) {
       log(`| ${r.what} | ${r.baseline} | ${r.ms.toFixed(0)} ms | ${r.baseMs.toFixed(0)} ms | ${r.ratio.toFixed(2)}x | ${(r.rssKb / 1024).toFixed(0)} MiB | ${(r.baseRssKb / 1024).toFixed(0)} MiB |`);

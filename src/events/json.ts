@@ -231,5 +231,12 @@ export function eventToJson(e: DeviceEvent | NewEvent): Record<string, unknown> 
     out['from'] = vfioStateName(e.body.from);
     out['to'] = vfioStateName(e.body.to);
   }
+  if (e.body.kind === 'snapshot' && out['state'] && typeof out['state'] === 'object') {
+    // the device state a snapshot carries, under the same policy as the events themselves
+    const st = hexKeys(out['state'], { ...HEX_FIELDS['identified'], ...HEX_FIELDS['statusWritten'], ...HEX_FIELDS['queueConfigured'] }) as Record<string, unknown>;
+    if (typeof st['timestampNs'] === 'string' && /^0x/.test(st['timestampNs'])) st['timestampNs'] = BigInt(st['timestampNs']).toString(10);
+    if (typeof st['vfioState'] === 'string') st['vfioState'] = vfioStateName(st['vfioState']);
+    out['state'] = st;
+  }
   return out;
 }

@@ -1,10 +1,10 @@
-// The CLI as users run it: bin/devrec in a child process, real files, real exit codes.
+// The CLI as users run it: in process through main() (test/helpers/cli.ts), real files, real exit codes; a smoke test
+// runs bin/devrec as a process.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
-import { devrec, type Run } from '../helpers/cli.js';
+import { devrec, devrecProcess, type Run } from '../helpers/cli.js';
 
 
 const ndjson = (...objs: unknown[]) => objs.map((o) => JSON.stringify(o)).join('\n') + '\n';
@@ -175,5 +175,14 @@ describe('CLI', function () {
     expect(state.queues.map((q: { lastAvailIdx: number }) => q.lastAvailIdx)).to.deep.equal([100, 200, 0]);
     const real = JSON.parse((await devrec(['devices', '--store', `file:${dir}`, '--json'])).stdout);
     expect(real.map((d: { id: string }) => d.id)).to.deep.equal(['sim/virtio-net-pci@00:02.0', 'virtio-blk-pci@00:04.0', 'virtio-net-pci@00:02.0', 'virtio-net-pci@00:03.0']);
+  });
+
+  it('smoke, as a real process: bin/devrec (compiled dist/) runs the demo with the committed capture, and --version', async function () {
+    const r = await devrecProcess(['demo', '--dir', tmpDir(), '--rounds', '20'], '', { CI: '1' });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('1. A real recording').and.contain("QEMU's own answer").and.contain('the same');
+    const v = await devrecProcess(['--version']);
+    expect(v.code).to.equal(0);
+    expect(v.stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
   });
 });

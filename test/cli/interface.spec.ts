@@ -148,6 +148,7 @@ describe('CLI: one interface (ID@N, --json, radix policy, read-only export)', fu
       ['record', '--device', 'rec', '--store', ro, '--json'],
       ['devices', '--store', ro, '--json'],
       ['log', NET, '--store', ro, '--json'],
+      ['log', `state/${NET}`, '--store', ro, '--json'],
       ['state', NET, '--store', ro, '--json'],
       ['lint', NET, '--store', ro, '--json'],
       ['lint', '--rules', '--json'],

@@ -17,7 +17,9 @@ import { CliError, setExitCode } from '../common.js';
 import { renderState } from '../render.js';
 
 export const DEMO_DEVICE = 'virtio-net-pci@00:02.0';
-const CAPTURE = fileURLToPath(new URL('../../../streams/qemu/pc-modern-net-blk/', import.meta.url));
+// the package's streams/: three levels up from src/cli/commands/ (tsx), four from dist/src/cli/commands/ (compiled)
+const CAPTURE = [new URL('../../../streams/qemu/pc-modern-net-blk/', import.meta.url), new URL('../../../../streams/qemu/pc-modern-net-blk/', import.meta.url)]
+  .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../../streams/qemu/pc-modern-net-blk/', import.meta.url));
 const SIM_DEVICE = 'sim/virtio-net-pci@00:02.0';
 
 /** Revisions worth looking at in a real recording: the OS driver's last bring-up. */
