@@ -1,4 +1,5 @@
-// Regenerates src/events/generated/*-descriptor.ts from proto/devrec/v1/*.proto with protobufjs-cli (pbjs -t json).
+// Regenerates src/events/generated/*-descriptor.ts from proto/devrec/v1/*.proto with protobufjs-cli (pbjs -t json),
+// then the fast codec src/events/generated/fast-codec.ts from them (scripts/codegen/fast-codec.ts, run with tsx).
 // Run `npm run proto` after changing a .proto file; the output is committed, and a test checks it is current.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
@@ -23,4 +24,6 @@ export const GENERATED = [
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   mkdirSync(out, { recursive: true });
   for (const g of GENERATED) writeFileSync(path.join(out, g.file), descriptorSource(g.proto, g.name));
+  // a fresh process: the codec generator must read the descriptors just written
+  execFileSync(path.join(root, 'node_modules/.bin/tsx'), [path.join(root, 'scripts/gen-fast-codec.ts')], { stdio: 'inherit' });
 }

@@ -1,6 +1,7 @@
 // devrec library entry point.
 export * from './events/types.js';
-export { encodeEvent, decodeEvent, CodecError } from './events/codec.js';
+export { fastEncodeEvent as encodeEvent, fastDecodeEvent as decodeEvent } from './events/fast-codec.js';
+export { CodecError } from './events/codec-error.js';
 export { eventFromJson, eventToJson, FieldError, hex64 } from './events/json.js';
 export { describeEvent } from './events/describe.js';
 export * from './model/index.js';

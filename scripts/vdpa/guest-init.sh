@@ -95,6 +95,10 @@ kernel_view() {
       nq=$(ls "$b/mq" | wc -l)
       line="$line disk=${b##*/} hw_queues=$nq sectors=$(cat "$b/size")"
     done
+    for n in "$d"/net/*; do
+      [ -e "$n" ] || continue
+      line="$line netdev=${n##*/} rx_queues=$(ls -d "$n"/queues/rx-* | wc -l) tx_queues=$(ls -d "$n"/queues/tx-* | wc -l) operstate=$(cat "$n/operstate")"
+    done
     echo "$line" >> /out/sysfs-status.txt
   done
 }

@@ -2,6 +2,9 @@
 import { bytesToHex, hex64, vfioStateName } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIsoNs } from '../events/describe.js';
+import { configFieldsText, decodeStateConfig, type ByteOrder } from '../project/device-config.js';
+import { netControlOf, netControlText } from '../project/net-control.js';
+import { legacyNegotiated } from '../compat/check.js';
 import type { DeviceState } from '../project/state.js';
 
 function wrapNames(names: string[], indent: string, width = 100): string {
@@ -18,7 +21,7 @@ function wrapNames(names: string[], indent: string, width = 100): string {
   return lines.map((l) => indent + l).join('\n');
 }
 
-export function renderState(s: DeviceState): string {
+export function renderState(s: DeviceState, guestByteOrder: ByteOrder | null = null): string {
   const type = deviceTypeByName(s.type) ? s.type : undefined;
   const out: string[] = [];
   // Imports without wall-clock time (QEMU traces without the pid@time prefix) are stamped with line numbers.
@@ -60,7 +63,16 @@ export function renderState(s: DeviceState): string {
   }
   out.push(`msix       ${s.msix.enabled ? 'enabled' : 'disabled'}, config vector ${s.msix.configVector === 0xffff ? 'none' : s.msix.configVector}`);
   if (s.config.length) out.push(`config     ${bytesToHex(s.config)}`);
+  const fields = decodeStateConfig(s, guestByteOrder);
+  if (fields && s.config.length) {
+    const order = fields.byteOrder === null ? ' (legacy: guest byte order not known, give --guest-endian)' : '';
+    out.push(wrapNames(configFieldsText(fields).split(', ').map((x, i, a) => x + (i < a.length - 1 ? ',' : '')), '           ').replace(/^ {11}/, `fields     `) + order);
+  }
   if (s.vfioState) out.push(`vfio       ${vfioStateName(s.vfioState)}`);
   if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);
+  if (s.type === 'net' && s.control.length) {
+    const ctrl = netControlOf(s.control, legacyNegotiated(s) ? guestByteOrder : 'little');
+    for (const [i, l] of netControlText(ctrl).entries()) out.push(`${i === 0 ? 'net ctrl  ' : '          '} ${l}`);
+  }
   return out.join('\n') + '\n';
 }

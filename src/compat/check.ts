@@ -5,6 +5,7 @@
 import { hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature } from '../model/index.js';
 import { VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, flagNames } from '../migration/vfio-fsm.js';
+import { qemuVfioMigrationBlocker, vfioHost } from '../model/vfio.js';
 import type { DeviceState } from '../project/state.js';
 import { type Capability, capName, capabilityChain } from './caps.js';
 import type { Profile, SourceInfo } from './profile.js';
@@ -497,6 +498,17 @@ export const COMPAT_RULES: readonly CompatRule[] = [
         return ['the target is a VFIO device without declared migration support (no vfio.migrationFlags)'];
       }
       return [];
+    },
+  },
+  {
+    id: 'vfio-no-migration', severity: 'error', category: 'vfio', blocks: 'live',
+    reference: 'QEMU hw/vfio/migration.c vfio_migration_realize (a migration blocker when the kernel driver has no VFIO_DEVICE_FEATURE_MIGRATION); linux/vfio.h VFIO_DEVICE_FEATURE_MIGRATION',
+    summary: 'the source is passed through with vfio-pci and no VFIO migration support is recorded for it: its VMM blocks live migration',
+    fix: 'bind the device to a VFIO variant driver with migration support (VFIO_MIGRATION_STOP_COPY), or move the guest cold',
+    check: ({ source, info }) => {
+      if (source.transport !== 'vfio' || info.vfioFlags !== undefined) return [];
+      const host = vfioHost(source.backend) ?? source.device;
+      return [`${source.device} is passed through with vfio-pci and its VFIO migration flags are unknown (nothing recorded says its kernel driver can migrate): live migration is not possible; QEMU refuses it with "${qemuVfioMigrationBlocker(host)}"`];
     },
   },
   {

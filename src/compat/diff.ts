@@ -1,10 +1,13 @@
 // Structured diff of two device states (and, for two devices in a store, where their event logs part). Both
 // states are turned into a normalized view (features by name, status bits, per-queue fields, config bytes by field
-// for known device types, PCI identity, provenance) and compared with microdiff; every difference is classed
+// by field (src/model/device-config.ts), PCI identity, provenance) and compared with microdiff; every difference is classed
 // ABI-breaking, runtime-only or provenance.
 import diff from 'microdiff';
 import { eventToJson, hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature, statusNames } from '../model/index.js';
+import { DEVICE_CONFIG_LAYOUTS } from '../model/device-config.js';
+import { configFieldsJson, decodeStateConfig } from '../project/device-config.js';
+import { netControlOf, netControlToJson } from '../project/net-control.js';
 import type { DeviceState } from '../project/state.js';
 import type { EventStore } from '../store/types.js';
 import { capabilityChain } from './caps.js';
@@ -45,40 +48,22 @@ function featureMap(mask: bigint | undefined, type: string | undefined): Record<
   return out;
 }
 
-const le = (c: Uint8Array, off: number, n: number): number | undefined => {
-  if (c.length < off + n) return undefined;
-  let v = 0;
-  for (let i = n - 1; i >= 0; i--) v = v * 256 + c[off + i]!;
-  return v;
-};
 const mac = (c: Uint8Array) => (c.length >= 6 ? [...c.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined);
 
-/** Config fields by name for the device types devrec knows (virtio 1.3 5.1.4 net, 5.2.4 blk); other bytes by offset. */
-interface FieldSpec { name: string; offset: number; size: number; abi: boolean; read: (c: Uint8Array) => unknown }
-const f = (name: string, offset: number, size: number, abi = true): FieldSpec => ({ name, offset, size, abi, read: (c) => le(c, offset, size) });
-export const CONFIG_FIELDS: Readonly<Record<string, FieldSpec[]>> = {
-  net: [
-    { name: 'mac', offset: 0, size: 6, abi: true, read: mac },
-    f('status', 6, 2, false), f('max_virtqueue_pairs', 8, 2), f('mtu', 10, 2), f('speed', 12, 4, false), f('duplex', 16, 1, false),
-  ],
-  blk: [
-    { name: 'capacity', offset: 0, size: 8, abi: true, read: (c) => (c.length >= 8 ? hex64(new DataView(c.buffer, c.byteOffset, 8).getBigUint64(0, true)) : undefined) },
-    f('size_max', 8, 4), f('seg_max', 12, 4), f('geometry.cylinders', 16, 2), f('geometry.heads', 18, 1), f('geometry.sectors', 19, 1),
-    f('blk_size', 20, 4), f('physical_block_exp', 24, 1), f('alignment_offset', 25, 1), f('min_io_size', 26, 2), f('opt_io_size', 28, 4),
-    f('writeback', 32, 1, false), f('num_queues', 34, 2),
-  ],
-};
-const RUNTIME_CONFIG = new Set(Object.values(CONFIG_FIELDS).flat().filter((x) => !x.abi).map((x) => x.name));
+/** Runtime-class config fields by type (src/model/device-config.ts `abi: false`): link status, speed, cache mode... */
+const RUNTIME_CONFIG = new Map(DEVICE_CONFIG_LAYOUTS.map((l) => [l.type, new Set(l.fields.filter((x) => !x.abi).map((x) => x.name))]));
 
+/**
+ * Config by field for the device types with a layout (src/model/device-config.ts); fields whose feature is not in
+ * effect are left out, unknown values are null; bytes past the layout (and all bytes of other types) by offset.
+ */
 function configView(s: DeviceState): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const fields = CONFIG_FIELDS[s.type] ?? [];
+  const decoded = decodeStateConfig(s);
   let covered = 0;
-  for (const fs of fields) {
-    const v = fs.read(s.config);
-    if (v === undefined) continue;
-    out[fs.name] = v;
-    covered = Math.max(covered, fs.offset + fs.size);
+  if (decoded) {
+    Object.assign(out, configFieldsJson(decoded));
+    covered = Math.max(...decoded.layout.fields.map((x) => x.offset + x.width));
   }
   for (let i = covered; i < s.config.length; i++) out[`byte${String(i).padStart(3, '0')}`] = s.config[i];
   out['length'] = s.config.length;
@@ -128,6 +113,8 @@ export function stateView(s: DeviceState): View {
       configGeneration: s.configGeneration, resetPending: s.resetPending, vfioState: s.vfioState ?? null,
       control: s.control.map((c) => `${c.class}/${c.command}=${Buffer.from(c.data).toString('hex')}${c.ack !== undefined ? ` ack ${c.ack}` : ''}`).join(' '),
     },
+    // net control-queue state by item (rx mode flags, MAC filter, queue pairs, RSS, offloads): runtime
+    ...(s.type === 'net' ? { netControl: netControlToJson(netControlOf(s.control, legacyNegotiated(s) ? null : 'little')) } : {}),
     provenance: {
       device: s.device, backend: s.backend, revision: s.revision, eventCount: s.eventCount, timestampNs: hex64(s.timestampNs),
     },
@@ -136,12 +123,12 @@ export function stateView(s: DeviceState): View {
 
 const ABI_SECTIONS = new Set(['identity', 'capabilities', 'features.offered', 'features.accepted', 'features.parent', 'negotiation', 'provisioned']);
 
-function classify(path: (string | number)[]): DiffClass {
+function classify(path: (string | number)[], runtimeConfig: Set<string> | undefined): DiffClass {
   const [sec, key, field] = path.map(String);
   if (sec === 'provenance') return 'provenance';
   if (ABI_SECTIONS.has(sec!)) return sec === 'negotiation' && key === 'negotiation' ? 'runtime' : 'abi';
   if (sec === 'queues') return field === 'maxSize' || field === undefined ? 'abi' : 'runtime';
-  if (sec === 'config') return RUNTIME_CONFIG.has(key!) ? 'runtime' : 'abi';
+  if (sec === 'config') return runtimeConfig?.has(key!) ? 'runtime' : 'abi';
   return 'runtime';
 }
 
@@ -158,7 +145,7 @@ export function diffStates(a: DeviceState, b: DeviceState): StateDiff {
     const bv = c.type === 'REMOVE' ? undefined : c.value;
     const d: Difference = {
       path: isFeature ? sec : c.path.join('.'),
-      class: classify(c.path),
+      class: classify(c.path, RUNTIME_CONFIG.get(a.type === b.type ? a.type : '')),
       change: CHANGE[c.type]!,
       a: isFeature ? c.type !== 'CREATE' : av ?? null,
       b: isFeature ? c.type !== 'REMOVE' : bv ?? null,

@@ -4,7 +4,6 @@
 import type { Transport } from '../events/types.js';
 import { hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, parseFeatureNames } from '../model/index.js';
-import { VFIO_MIGRATION_ALL } from '../migration/vfio-fsm.js';
 import type { DeviceState } from '../project/state.js';
 import { type Capability, capabilityChain } from './caps.js';
 import type { QemuStreamSource } from './qemu-load.js';
@@ -139,7 +138,8 @@ export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
     },
     msixVectors: s.msix.tableSize || null,
     configSize: s.config.length,
-    vfio: info.vfioFlags !== undefined ? { migrationFlags: info.vfioFlags } : s.transport === 'vfio' ? { migrationFlags: VFIO_MIGRATION_ALL } : null,
+    // only flags a source recorded are known: a passed-through device says nothing about VFIO migration
+    vfio: info.vfioFlags !== undefined ? { migrationFlags: info.vfioFlags } : null,
     derivedFrom: { device: s.device, revision: s.revision, backend: s.backend },
   };
 }

@@ -3,16 +3,12 @@
 import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
 import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, type FieldSpec, type MessageSpec } from './schema.js';
+import { CodecError } from './codec-error.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const TWO32 = 4294967296;
 
-export class CodecError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CodecError';
-  }
-}
+export { CodecError };
 
 interface LongLike { low: number; high: number; unsigned?: boolean }
 

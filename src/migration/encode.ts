@@ -2,7 +2,7 @@
 // what a target needs first: the schema header, the transport mode, the feature parts, the accepted features,
 // vDPA facts, the device config; the stop-copy chunk (VFIO STOP_COPY) the rest of the device parts and the
 // queue, MSI-X, PCI and runtime state, then the integrity record.
-import { encodeMessage } from '../events/codec.js';
+import { encodeStandalone } from '../events/fast-codec.js';
 import { maskToWords } from '../project/snapshot-codec.js';
 import type { DeviceState } from '../project/state.js';
 import {
@@ -27,7 +27,7 @@ export interface StreamMeta {
   minor?: number;
 }
 
-const msg = (name: keyof typeof MIGRATION_SPECS, obj: object) => encodeMessage(MIGRATION_SPECS[name], obj as Record<string, unknown>);
+const msg = (name: keyof typeof MIGRATION_SPECS, obj: object) => encodeStandalone(MIGRATION_SPECS[name], obj);
 
 function u16(v: number, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new MigrationExportError(`${what} is ${v}: the device part field is le16`);

@@ -2,7 +2,7 @@
 // store that starts from the imported state. Parsing checks framing, version and integrity before it interprets
 // any data; every problem is a MigrationFormatError naming the byte offset (in the file as given), the reason and
 // the record tag when known. It never allocates from a length it has not checked against the bytes that follow.
-import { decodeMessageOf } from '../events/codec.js';
+import { decodeStandalone } from '../events/fast-codec.js';
 import type { NewEvent, Transport, VfioState } from '../events/types.js';
 import { stateToWire } from '../project/snapshot-codec.js';
 import { type AcceptedVia, type DeviceState, type Negotiation, type QueueState, initialState } from '../project/state.js';
@@ -62,7 +62,7 @@ export interface ParsedMigration {
 
 function decodeMsg<T>(name: keyof typeof MIGRATION_SPECS, rec: RawRecord, data: Uint8Array, map: OffsetMap, skip = 0): T {
   try {
-    return decodeMessageOf<T>(MIGRATION_SPECS[name], data);
+    return decodeStandalone<T>(MIGRATION_SPECS[name], data);
   } catch (e) {
     throw new MigrationFormatError(map(rec.offset + RECORD_HEADER_SIZE + skip), `malformed ${tagName(rec.tag) ?? name} record: ${(e as Error).message}`, rec.tag);
   }

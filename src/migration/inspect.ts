@@ -1,6 +1,6 @@
 // `devrec inspect`: what a migration stream holds, record by record, even when it is damaged. The walk is lenient
 // (it shows every record it can frame and decodes each on its own); the verdict is the importer's, strict.
-import { decodeMessageOf } from '../events/codec.js';
+import { decodeStandalone } from '../events/fast-codec.js';
 import { bytesToHex, hex64, hexKeys } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIso } from '../project/state.js';
@@ -83,7 +83,7 @@ function decodeRecord(r: RawRecord, deviceType: string, map: OffsetMap, integrit
       const dv = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
       if (r.size < HEADER_PREFIX_SIZE) throw new Error(`shorter than the ${HEADER_PREFIX_SIZE}-byte prefix`);
       const magic = Buffer.from(r.data.subarray(0, 8)).toString('latin1');
-      const header = decodeMessageOf<SchemaHeaderMsg>(MIGRATION_SPECS.SchemaHeader, r.data.subarray(HEADER_PREFIX_SIZE));
+      const header = decodeStandalone<SchemaHeaderMsg>(MIGRATION_SPECS.SchemaHeader, r.data.subarray(HEADER_PREFIX_SIZE));
       const hex4 = (n = 0) => '0x' + n.toString(16).padStart(4, '0');
       const prov = header.provenance;
       return {
@@ -110,7 +110,7 @@ function decodeRecord(r: RawRecord, deviceType: string, map: OffsetMap, integrit
     default: {
       const spec = SPEC_OF[r.tag];
       if (!spec) return { data: bytesToHex(r.data.subarray(0, 64)) + (r.size > 64 ? '...' : '') };
-      const m = decodeMessageOf<Record<string, unknown>>(MIGRATION_SPECS[spec], r.data);
+      const m = decodeStandalone<Record<string, unknown>>(MIGRATION_SPECS[spec], r.data);
       if (r.tag === TAG.PCI_CONFIG) {
         const caps = (m['capabilities'] as { id: number; virtioCfgType: number }[]).map((c) => ({
           ...c, idName: PCI_CAP_NAMES[c.id] ?? '?', ...(c.virtioCfgType ? { virtioCfgTypeName: VIRTIO_CFG_TYPES[c.virtioCfgType] ?? '?' } : {}),

@@ -2,6 +2,7 @@
 // `applyInPlace` is the same function working on a state the caller owns (replay loops clone once, then apply).
 import type { DeviceEvent, EventBody, QueueConfigured, VqIndexChanged, WireDeviceState } from '../events/types.js';
 import { STATUS } from '../model/index.js';
+import { vfioVirtioTransport } from '../model/vfio.js';
 import { type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue } from './state.js';
 
 const LEGACY_TRANSPORTS = new Set(['pci-legacy', 'mmio-legacy']);
@@ -26,7 +27,8 @@ export function applyInPlace(s: DeviceState, e: DeviceEvent): DeviceState {
 }
 
 function isLegacy(s: DeviceState): boolean {
-  return LEGACY_TRANSPORTS.has(s.transport);
+  // a passed-through device speaks whichever virtio transport its guest driver chose (recorded in the backend)
+  return LEGACY_TRANSPORTS.has(s.transport) || (s.transport === 'vfio' && vfioVirtioTransport(s.backend) === 'pci-legacy');
 }
 
 /** Sets 32-bit word `select` of a mask, or the whole mask when no select is given. */

@@ -1,6 +1,6 @@
 // Projector snapshots: DeviceState <-> devrec.v1.DeviceState bytes, prefixed with the projector version (u32 LE)
 // so a snapshot made by a different reducer is never trusted.
-import { decodeMessageOf, encodeMessage } from '../events/codec.js';
+import { decodeStandalone, encodeStandalone } from '../events/fast-codec.js';
 import { lookupMessage } from '../events/schema.js';
 import type { WireDeviceState } from '../events/types.js';
 import type { DeviceState } from './state.js';
@@ -36,7 +36,7 @@ export function stateToWire(s: DeviceState): WireDeviceState {
 }
 
 export function encodeSnapshot(s: DeviceState): Uint8Array {
-  const body = encodeMessage(SPEC, stateToWire(s) as unknown as Record<string, unknown>);
+  const body = encodeStandalone(SPEC, stateToWire(s));
   const out = new Uint8Array(4 + body.length);
   new DataView(out.buffer).setUint32(0, PROJECTOR_VERSION, true);
   out.set(body, 4);
@@ -47,5 +47,5 @@ export function encodeSnapshot(s: DeviceState): Uint8Array {
 export function decodeSnapshot(data: Uint8Array): WireDeviceState | undefined {
   if (data.length < 4) return undefined;
   if (new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true) !== PROJECTOR_VERSION) return undefined;
-  return decodeMessageOf<WireDeviceState>(SPEC, data.subarray(4));
+  return decodeStandalone<WireDeviceState>(SPEC, data.subarray(4));
 }

@@ -22,6 +22,7 @@ import type { NewEvent, Region, Transport } from '../events/types.js';
 import { deviceTypeById } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
+import { VfioTraceDevices, type VfioTraceSummary, isVfioTraceEvent } from './qemu-trace-vfio.js';
 
 export class TraceFormatError extends Error {
   constructor(readonly input: string, readonly line: number, reason: string) {
@@ -135,6 +136,8 @@ export interface TraceImportSummary {
   unattributedQueueLines: number;
   /** accesses to virtio regions at addresses no traced BAR programming covers */
   orphanAccesses: number;
+  /** vfio passthrough devices (src/sources/qemu-trace-vfio.ts), when the trace has vfio events */
+  vfio?: VfioTraceSummary;
   /** lines read but not used, per event name ("(not a trace line)" for text that is no trace event) */
   unusedLines: Record<string, number>;
   /** the trace's times: wall clock from pid@sec.usec prefixes (-msg timestamp=on), or none */
@@ -180,7 +183,13 @@ export class QemuTraceImporter {
   orphanAccesses = 0;
   private readonly unused = new Map<string, number>();
 
-  constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {}
+  /** passed-through devices: their own module, fed every vfio_* line */
+  private readonly vfio: VfioTraceDevices;
+  private vfioLines = 0;
+
+  constructor(private readonly input: string, private readonly sink: TraceSink, private readonly flushEvery = 4096) {
+    this.vfio = new VfioTraceDevices((reason) => this.fail(reason), sink, flushEvery);
+  }
 
   /**
    * Feeds one line. Returns a promise only when a device's buffer went to the sink (await it then); otherwise
@@ -194,7 +203,7 @@ export class QemuTraceImporter {
     const c0 = text.charCodeAt(0);
     if (c0 >= 97 && c0 <= 122) {
       const name = sp < 0 ? text : text.slice(0, sp);
-      if (!HANDLED.has(name)) {
+      if (!HANDLED.has(name) && !isVfioTraceEvent(name)) {
         this.unusedLine(NAME_RE.test(name) ? name : NOT_A_TRACE_LINE);
         return undefined;
       }
@@ -229,6 +238,10 @@ export class QemuTraceImporter {
         this.setStatus(t.args, statusWrite);
         return undefined;
       default:
+        if (isVfioTraceEvent(t.name)) {
+          this.vfioLines++;
+          return this.vfio.line(t.name, t.args, this.clockNs);
+        }
         this.unusedLine(t.name);
         return undefined;
     }
@@ -489,6 +502,11 @@ export class QemuTraceImporter {
       devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
     }
     for (const n of this.pendingVq.values()) this.unattributed += n;
+    let vfio: Awaited<ReturnType<VfioTraceDevices['finish']>> | undefined;
+    if (this.vfioLines > 0) {
+      vfio = await this.vfio.finish();
+      devices.push(...vfio.devices);
+    }
     const unusedLines = Object.fromEntries([...this.unused].sort((a, b) => b[1] - a[1]));
     if (devices.length === 0) {
       const seen = Object.entries(unusedLines).slice(0, 6).map(([k, v]) => `${v} ${k}`).join(', ');
@@ -498,7 +516,9 @@ export class QemuTraceImporter {
       throw new TraceEvidenceError(this.input, `${this.unattributed} virtqueue line(s) but no queue can be tied to a device; trace with ${QUEUE_EVENTS}`);
     }
     const clock = this.stamped === 0 ? 'none' : this.unstamped === 0 ? 'wall-clock' : 'mixed';
-    return { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses, unusedLines, clock };
+    const summary: TraceImportSummary = { input: this.input, lines: this.lineNo, devices, unattributedQueueLines: this.unattributed, orphanAccesses: this.orphanAccesses, unusedLines, clock };
+    if (vfio) summary.vfio = vfio.summary;
+    return summary;
   }
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Observable, Subject } from 'rxjs';
 import { rx } from './rx.js';
 import { EventBatchWriter, fastDecodeEvent } from '../events/fast-codec.js';
-import { CodecError } from '../events/codec.js';
+import { CodecError } from '../events/codec-error.js';
 import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
 import {
   FrameError, MAX_RECORD_BYTES, RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES, buildRecord, checkSegmentHeader,

@@ -40,7 +40,10 @@ describe('CLI', function () {
     expect(state.queues[0]).to.deep.include({ index: 0, size: 256, enabled: true, desc: '0x7e000000', lastAvailIdx: 0, usedIdx: 0, msixVector: 65535 });
     expect(state).to.have.keys(['device', 'type', 'transport', 'revision', 'status', 'statusNames', 'features', 'queues', 'config', 'msix',
       'virtioId', 'backend', 'timestamp', 'timestampNs', 'eventCount', 'numQueues', 'queueSelect', 'configGeneration', 'isr', 'resetPending',
-      'vfioState', 'provisioned', 'pci', 'control']);
+      'vfioState', 'provisioned', 'pci', 'control', 'configFields', 'configByteOrder', 'netControl']);
+    // offered SPEED_DUPLEX but no MAC/STATUS/MTU/MQ: only speed and duplex are present, unknown until read
+    expect(state.configFields).to.deep.equal({ speed: null, duplex: null });
+    expect(state.netControl.rxMode.promisc).to.equal(null);
     const at = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json', '--at', '2'])).stdout);
     expect(at.status).to.equal(1);
     const atTime = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json', '--at-time', '2099-11-21T10:00:01.5Z'])).stdout);

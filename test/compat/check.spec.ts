@@ -275,7 +275,11 @@ describe('compat: diffStates', function () {
     a.type = 'blk';
     a.config = Uint8Array.from(Buffer.from('008000000000000000000000fe0000002000103f00020000', 'hex'));
     const b = { ...a, config: Uint8Array.from(Buffer.from('004000000000000000000000800000002000103f00100000', 'hex')) };
-    const d = diffStates(a, b).differences.map((x) => [x.path, x.a, x.b]);
-    expect(d).to.deep.equal([['config.blk_size', 512, 4096], ['config.capacity', '0x8000', '0x4000'], ['config.seg_max', 254, 128]]);
+    // offered features not known: only capacity (no feature needed) is a value; the others are null on both sides
+    expect(diffStates(a, b).differences.map((x) => [x.path, x.a, x.b])).to.deep.equal([['config.capacity', 32768, 16384]]);
+    // offered SEG_MAX, GEOMETRY, BLK_SIZE (bits 2, 4, 6)
+    const offered = { ...a.features, device: (1n << 2n) | (1n << 4n) | (1n << 6n) };
+    const d = diffStates({ ...a, features: offered }, { ...b, features: offered }).differences.map((x) => [x.path, x.a, x.b]);
+    expect(d).to.deep.equal([['config.blk_size', 512, 4096], ['config.capacity', 32768, 16384], ['config.seg_max', 254, 128]]);
   });
 });

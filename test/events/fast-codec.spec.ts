@@ -1,7 +1,9 @@
 import { expect } from 'chai';
-import { CodecError, decodeEvent, encodeEvent, encodeMessage } from '../../src/events/codec.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { CodecError, decodeEvent, decodeMessageOf, encodeEvent, encodeMessage } from '../../src/events/codec.js';
 import { BODY_SPECS, EVENT_SPEC, withDefaults, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
-import { decodeBatch, EventBatchWriter, fastDecodeEvent, fastEncodeEvent } from '../../src/events/fast-codec.js';
+import { decodeBatch, decodeStandalone, encodeStandalone, EventBatchWriter, fastDecodeEvent, fastEncodeEvent } from '../../src/events/fast-codec.js';
+import { fastCodecSource, STANDALONE_MESSAGES } from '../../scripts/codegen/fast-codec.js';
 import type { DeviceEvent, EventBody, NewEvent } from '../../src/events/types.js';
 
 // ---- sample events, built from the schema tables so every field of every body kind is covered ----
@@ -476,3 +478,62 @@ describe('fast event codec', () => {
     });
   });
 });
+
+describe('fast codec: generated at build time', () => {
+  it('the committed src/events/generated/fast-codec.ts is what the generator writes now (run npm run proto)', () => {
+    const committed = readFileSync(new URL('../../src/events/generated/fast-codec.ts', import.meta.url), 'utf8');
+    expect(committed === fastCodecSource(), 'src/events/generated/fast-codec.ts is stale: run npm run proto').to.equal(true);
+  });
+
+  it('production code compiles nothing at run time and never encodes or decodes through protobufjs', () => {
+    const src = new URL('../../src/', import.meta.url);
+    const files = (readdirRecursive(src.pathname)).filter((f) => f.endsWith('.ts'));
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      expect(/new Function\(|\beval\(/.test(text), `${f} compiles code at run time`).to.equal(false);
+      if (!f.endsWith('/events/codec.ts')) {
+        expect(/from '[./]*events\/codec\.js'/.test(text) && /\b(encodeEvent|decodeEvent|encodeMessage|decodeMessageOf)\b/.test(text),
+          `${f} uses the protobufjs reference codec`).to.equal(false);
+      }
+    }
+  });
+});
+
+describe('fast codec: standalone messages (snapshots, migration records)', () => {
+  for (const spec of STANDALONE_MESSAGES) {
+    for (const mode of ['typical', 'max', 'zero'] as const) {
+      it(`${spec.name} ${mode}: byte-identical to protobufjs, decodes deep-equal to it`, () => {
+        const obj = messageSample(spec, mode, spec.name.length);
+        const fast = encodeStandalone(spec, obj);
+        const ref = encodeMessage(spec, obj);
+        expect(hex(fast)).to.equal(hex(ref));
+        expect(decodeStandalone(spec, fast)).to.deep.equal(decodeMessageOf(spec, ref));
+        expect(decodeStandalone(spec, Buffer.from(fast))).to.deep.equal(withDefaults(spec, obj));
+      });
+    }
+    it(`${spec.name}: every truncation is a CodecError or agrees with protobufjs`, () => {
+      const bytes = encodeStandalone(spec, messageSample(spec, 'typical', 3));
+      for (let n = 0; n < bytes.length; n++) {
+        const cut = bytes.subarray(0, n);
+        let ref: unknown;
+        try {
+          ref = decodeMessageOf(spec, cut);
+        } catch {
+          codecError(() => decodeStandalone(spec, cut));
+          continue;
+        }
+        expect(decodeStandalone(spec, cut), `${n} bytes`).to.deep.equal(ref);
+      }
+    });
+  }
+
+  it('rejects what the reference rejects, with the same message', () => {
+    const state = STANDALONE_MESSAGES.find((m) => m.name === 'DeviceState')!;
+    const bad = { ...messageSample(state, 'typical', 1), timestampNs: 5 };
+    expect(codecError(() => encodeStandalone(state, bad)).message).to.equal(codecError(() => encodeMessage(state, bad)).message);
+  });
+});
+
+function readdirRecursive(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => `${dir.replace(/\/$/, '')}/${f}`);
+}

@@ -29,6 +29,14 @@ export function qemuTraceSubcommand() {
         for (const d of summary.devices) process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  ${d.events} events\n`);
         if (summary.unattributedQueueLines) process.stdout.write(`  ${summary.unattributedQueueLines} virtqueue line(s) for queues no notify tied to a device were skipped\n`);
         if (summary.orphanAccesses) process.stdout.write(`  ${summary.orphanAccesses} access(es) to virtio regions outside any traced BAR were skipped\n`);
+        if (summary.vfio) {
+          const v = summary.vfio;
+          for (const [host, n] of Object.entries(v.unmappedAccesses)) process.stdout.write(`  vfio ${host}: ${n} BAR access(es) outside every virtio structure the guest read were kept raw (region unspecified)\n`);
+          for (const [host, n] of Object.entries(v.placedByStartOnly)) process.stdout.write(`  vfio ${host}: ${n} BAR access(es) placed in a structure whose capability length the guest never read\n`);
+          if (v.notVirtio.length) process.stdout.write(`  vfio ${v.notVirtio.join(', ')}: not virtio devices (vendor is not 0x1af4), skipped\n`);
+          const other = Object.values(v.countedLines).reduce((a, b) => a + b, 0);
+          if (other) process.stdout.write(`  ${other} vfio line(s) that are not register accesses (interrupts, setup) were counted, not recorded\n`);
+        }
         const unused = Object.entries(summary.unusedLines);
         if (unused.length) process.stdout.write(`  lines not used: ${unused.map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
         if (summary.clock === 'none') process.stdout.write('  no times in the trace (no pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them): events are ordered by line\n');
