@@ -16,8 +16,9 @@ import { gunzipSync } from 'node:zlib';
 import { QemuStreamParser } from '../src/sources/qemu-state/parser.js';
 import { QemuStreamError, parseQemuStream, qemuInspectToJson } from '../src/sources/qemu-savevm.js';
 import { rng, syntheticFullStream } from '../test/sources/qemu-savevm-fixtures.js';
+import { cleanupMore, moreTargets, type Target } from './fuzz-targets.js';
 
-interface Args { seconds: number; seed: number; out: string; only?: string }
+interface Args { seconds: number; seed: number; out: string; only?: string; cases?: number }
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { seconds: 30, seed: 1, out: path.join(tmpdir(), 'devrec-fuzz') };
@@ -28,8 +29,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--seed' && v) (args.seed = Number(v)), i++;
     else if (a === '--out' && v) (args.out = v), i++;
     else if (a === '--only' && v) (args.only = v), i++;
+    else if (a === '--cases' && v) (args.cases = Number(v)), i++;
     else if (a === '--help' || a === '-h') {
-      console.log('npm run fuzz -- [--seconds N] [--seed S] [--out DIR] [--only savevm|trace]');
+      console.log('npm run fuzz -- [--seconds N] [--cases N] [--seed S] [--out DIR] [--only savevm|trace|ndjson|migration|profile|segment]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -133,7 +135,7 @@ function fuzzSavevm(args: Args, deadline: number): Stats {
   const corpus = [...VARIANTS.map((v) => gunzipSync(readFileSync(path.join(ROOT, v, 'devstate.bin.gz')))), syntheticFullStream(8)];
   const r = rng(args.seed);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
     const input = mutateBytes(r, corpus[int(r, corpus.length)]!, corpus);
     const t0 = performance.now();
     let a: Outcome;
@@ -235,7 +237,7 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
   const corpus = VARIANTS.map((v) => gunzipSync(readFileSync(path.join(ROOT, v, 'trace.log.gz'))).toString('utf8').split('\n'));
   const r = rng(args.seed ^ 0x7ace);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
     const lines = mutateLines(r, corpus[int(r, corpus.length)]!);
     const t0 = performance.now();
     try {
@@ -261,20 +263,59 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
   return st;
 }
 
+async function fuzzMore(target: Target, args: Args, deadline: number): Promise<Stats> {
+  const r = rng(args.seed ^ target.name.length * 0x9e37);
+  const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
+    const input = mutateBytes(r, target.corpus[int(r, target.corpus.length)]!, target.corpus);
+    const t0 = performance.now();
+    try {
+      await target.run(input);
+      st.ok++;
+    } catch (e) {
+      if (target.located(e)) st.errors++;
+      else {
+        st.failures++;
+        save(args.out, `${target.name}-seed${args.seed}-case${st.cases}.bin`, input, `${target.name} case ${st.cases}: ${(e as Error)?.stack ?? e}`);
+      }
+    }
+    const ms = performance.now() - t0;
+    st.slowest = Math.max(st.slowest, ms);
+    if (ms > SLOW_MS) {
+      st.failures++;
+      save(args.out, `${target.name}-seed${args.seed}-case${st.cases}-slow.bin`, input, `${target.name} case ${st.cases}: took ${ms.toFixed(0)} ms`);
+    }
+    st.cases++;
+  }
+  return st;
+}
+
 const args = parseArgs(process.argv.slice(2));
-const targets = args.only ? [args.only] : ['savevm', 'trace'];
+const more = await moreTargets();
+const ALL = ['savevm', 'trace', ...more.map((t) => t.name)];
+const targets = args.only ? args.only.split(',') : ALL;
+for (const t of targets) if (!ALL.includes(t)) throw new Error(`unknown target ${t} (one of ${ALL.join(', ')})`);
 const share = (args.seconds * 1000) / targets.length;
-console.log(`fuzz: seed ${args.seed}, ${args.seconds} s, targets ${targets.join(', ')}`);
+console.log(`fuzz: seed ${args.seed}, ${args.seconds} s${args.cases ? `, at most ${args.cases} cases per target` : ''}, targets ${targets.join(', ')}`);
 let failed = false;
 let start = Date.now();
+let peakRss = process.memoryUsage().rss;
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
 for (const t of targets) {
   const deadline = start + share;
-  const st = t === 'savevm' ? fuzzSavevm(args, deadline) : t === 'trace' ? await fuzzTrace(args, deadline) : undefined;
-  if (t !== 'savevm' && t !== 'trace') throw new Error(`unknown target ${t}`);
+  const extra = more.find((m) => m.name === t);
+  const st = t === 'savevm' ? fuzzSavevm(args, deadline) : t === 'trace' ? await fuzzTrace(args, deadline) : await fuzzMore(extra!, args, deadline);
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
   if (st) {
-    console.log(`${t}: ${st.cases} cases, ${st.ok} decoded, ${st.errors} refused with the importer's error, ${st.failures} failures, slowest ${st.slowest.toFixed(1)} ms`);
+    console.log(`${t}: ${st.cases} cases, ${st.ok} decoded, ${st.errors} refused with a located error, ${st.failures} failures, slowest ${st.slowest.toFixed(1)} ms, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
     if (st.failures) failed = true;
   }
   start = Date.now();
+}
+clearInterval(rssTimer);
+cleanupMore();
+if (peakRss > 512 * 2 ** 20) {
+  console.log(`FAIL peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB is over 512 MiB`);
+  failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -4,6 +4,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError, EXIT_ERROR, runWithExitCode } from './common.js';
+import { guardClosedPipes, reportError } from './errors.js';
 
 export const VERSION = '0.1.0';
 
@@ -64,15 +65,14 @@ export async function buildProgram(args: string[] = process.argv.slice(2)): Prom
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardClosedPipes();
   try {
     const program = await buildProgram(argv.slice(2));
     return await runWithExitCode(() => program.parseAsync(argv));
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
-    const e = err as Error;
-    const known = e instanceof CliError || e.name === 'CliError' || ['StoreCorruptError', 'StoreLockedError', 'StoreConnectionError', 'MigrationFormatError', 'VfioFsmError', 'TraceFormatError', 'QemuStreamError', 'WrongExpectedRevisionError', 'UnknownDeviceError', 'FieldError', 'CodecError', 'RangeError'].includes(e.name);
-    process.stderr.write(`devrec: ${known ? e.message : e.stack ?? e.message}\n`);
-    return e instanceof CliError || e.name === 'CliError' ? (e as CliError).exitCode : EXIT_ERROR;
+    reportError(err);
+    return err instanceof CliError || (err as Error).name === 'CliError' ? (err as CliError).exitCode : EXIT_ERROR;
   }
 }
 

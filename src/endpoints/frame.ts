@@ -26,6 +26,11 @@ export function msgName(t: number): string {
 
 /** Caps for the JSON messages; PRECOPY and STOP_COPY use the session's `maxFrame`. */
 export const JSON_FRAME_CAP = 1024 * 1024;
+/**
+ * Cap on every frame before a peer's HELLO was accepted (HELLO and QUERY are a few hundred bytes): a connection that
+ * never says HELLO costs at most this much memory, however many there are.
+ */
+export const PRE_HELLO_FRAME_CAP = 64 * 1024;
 /** Default cap on a PRECOPY / STOP_COPY frame (a virtio device's stream is kilobytes; the stream format allows 64 MiB records). */
 export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
 
@@ -89,7 +94,7 @@ export class FramedConnection {
   constructor(
     readonly socket: Socket,
     /** cap on each frame's payload, by type; types absent from the map are refused */
-    private readonly caps: ReadonlyMap<number, number>,
+    private caps: ReadonlyMap<number, number>,
     private readonly maxQueued = 4,
   ) {
     socket.on('data', (d: Buffer) => this.onData(d));
@@ -101,6 +106,11 @@ export class FramedConnection {
     });
     socket.on('close', () => this.fail(new EndpointError('connection-lost', 'connection closed')));
     socket.on('error', (e: NodeJS.ErrnoException) => this.fail(new EndpointError(e.code === 'ECONNRESET' ? 'connection-lost' : 'socket-error', `socket: ${e.message}`)));
+  }
+
+  /** Changes the per-type caps (the target widens them once a peer's HELLO was accepted). */
+  setCaps(caps: ReadonlyMap<number, number>): void {
+    this.caps = caps;
   }
 
   get error(): EndpointError | undefined {
@@ -213,7 +223,8 @@ export class FramedConnection {
       const timer = setTimeout(() => {
         this.waiter = undefined;
         const e = new EndpointError('timeout', `no ${what} from the peer within ${timeoutMs} ms`);
-        this.fail(e);
+        // keep the socket: the owner tells the peer why with ABORT timeout (docs/endpoints.md), then closes
+        this.fail(e, false);
         reject(e);
       }, timeoutMs);
       this.waiter = {

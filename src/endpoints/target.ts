@@ -10,7 +10,7 @@ import { VFIO_MIGRATION_ALL } from '../migration/vfio-fsm.js';
 import type { EventStore } from '../store/types.js';
 import type { Profile } from '../compat/profile.js';
 import { type CheckFn, blockingFindings, defaultCheck, describeFindings, profileToWire } from './check.js';
-import { DEFAULT_MAX_FRAME, EndpointError, FramedConnection, JSON_FRAME_CAP, MSG, msgName, parseJson } from './frame.js';
+import { DEFAULT_MAX_FRAME, EndpointError, FramedConnection, JSON_FRAME_CAP, MSG, PRE_HELLO_FRAME_CAP, msgName, parseJson } from './frame.js';
 import {
   type AbortMsg, type AckMsg, type Hello, type OutcomeMsg, PROTOCOL_MAGIC, PROTOCOL_VERSION, type Timeouts, type TlsOptions, int,
   isLoopback, str, timeoutsOf,
@@ -31,6 +31,8 @@ export interface TargetOptions {
   maxFrame?: number;
   /** precopy rounds accepted per session (default 64) */
   maxRounds?: number;
+  /** sessions past HELLO at once (default DEFAULT_MAX_SESSIONS); each may buffer frames up to maxFrame */
+  maxSessions?: number;
   /** connections served at once (default 512) */
   maxConnections?: number;
   /** re-run on the received state when the target has a profile (default: the endpoints' default check) */
@@ -68,6 +70,8 @@ type SessionStatus = 'open' | 'committing' | 'committed' | 'aborted';
 interface SessionEntry { status: SessionStatus; done?: Promise<OutcomeMsg>; ack?: AckMsg }
 
 const MAX_REMEMBERED_SESSIONS = 10000;
+/** Migrations taken at once: bounds the memory of big frames (16 x 16 MiB) whatever the connection count. */
+export const DEFAULT_MAX_SESSIONS = 16;
 
 export async function startTarget(options: TargetOptions): Promise<TargetHandle> {
   const host = options.host ?? '127.0.0.1';
@@ -104,6 +108,9 @@ export async function startTarget(options: TargetOptions): Promise<TargetHandle>
     }
   };
 
+  // Before HELLO only HELLO or QUERY, small; the big PRECOPY / STOP_COPY caps only for an accepted session.
+  const preHelloCaps = new Map<number, number>([[MSG.HELLO, PRE_HELLO_FRAME_CAP], [MSG.QUERY, PRE_HELLO_FRAME_CAP]]);
+  const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
   const caps = new Map<number, number>([
     [MSG.HELLO, JSON_FRAME_CAP], [MSG.QUERY, JSON_FRAME_CAP], [MSG.ABORT, JSON_FRAME_CAP],
     [MSG.PRECOPY, maxFrame], [MSG.STOP_COPY, maxFrame],
@@ -133,7 +140,7 @@ export async function startTarget(options: TargetOptions): Promise<TargetHandle>
   async function handle(socket: net.Socket): Promise<void> {
     const started = Date.now();
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    const conn = new FramedConnection(socket, caps);
+    const conn = new FramedConnection(socket, preHelloCaps);
     const rep: TargetSessionReport = { remote, outcome: 'failed', rounds: 0, bytesIn: 0, durationMs: 0 };
     let entry: SessionEntry | undefined;
     let claimed: string | undefined;
@@ -169,8 +176,10 @@ export async function startTarget(options: TargetOptions): Promise<TargetHandle>
       if (inflight.has(id)) return refuse('exists', `stream "${id}" is being migrated into this target by another session`);
       if ((await store.head(id)) >= 0) return refuse('exists', `stream "${id}" already exists in the target store`);
       if (inflight.has(id)) return refuse('exists', `stream "${id}" is being migrated into this target by another session`);
+      if (inflight.size >= maxSessions) return refuse('busy', `${inflight.size} migrations are in flight on this target (at most ${maxSessions}); retry later`);
       inflight.add(id);
       claimed = id;
+      conn.setCaps(caps);
       conn.sendJson(MSG.PROFILE, { protocol: PROTOCOL_VERSION, profile: wireProfile, limits: { maxFrame, maxRounds } });
 
       let precopy: Buffer | undefined;

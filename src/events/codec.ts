@@ -2,6 +2,8 @@
 // KurrentDB binary events and migration streams.
 import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
+import { checkEventRanges } from './ranges.js';
+export { checkEventRanges } from './ranges.js';
 import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, type FieldSpec, type MessageSpec } from './schema.js';
 import { CodecError } from './codec-error.js';
 
@@ -97,6 +99,7 @@ function messageFromWire(spec: MessageSpec, msg: Record<string, unknown>): Recor
 function eventToWire(e: NewEvent, revision: number): Record<string, unknown> {
   const spec = BODY_SPECS.get(e.body.kind);
   if (!spec) throw new CodecError(`unknown event kind "${String(e.body.kind)}"`);
+  checkEventRanges(e.body);
   return {
     revision,
     timestampNs: bigintToWire(e.timestampNs, 'timestampNs'),
@@ -123,6 +126,7 @@ function decodeMessage(msg: protobuf.Message): DeviceEvent {
   if (!kind) throw new CodecError('event has no body (unknown or missing event kind)');
   const spec = BODY_SPECS.get(kind)!;
   const body = { kind, ...messageFromWire(spec, m[kind] as Record<string, unknown>) } as unknown as EventBody;
+  checkEventRanges(body);
   return {
     revision: longToNumber(m['revision'] as LongLike, false, 'revision'),
     timestampNs: longToBigint(m['timestampNs'] as LongLike),

@@ -7,6 +7,7 @@
 //  - malformed input throws CodecError naming what was being read and the byte offset (an index into the
 //    Uint8Array handed in). See the generator for the details.
 import { CodecError } from './codec-error.js';
+import { checkEventRanges } from './ranges.js';
 import { decodeEventAt, EVENT_ENCODERS, MESSAGE_CODECS } from './generated/fast-codec.js';
 import type { MessageSpec } from './schema.js';
 import type { DeviceEvent, NewEvent } from './types.js';
@@ -39,6 +40,7 @@ const shared = new ByteWriter(4096);
  * (not a Buffer) that the caller owns.
  */
 export function fastEncodeEvent(e: NewEvent, revision: number): Uint8Array {
+  checkEventRanges(e.body);
   const enc = encoderOf(e);
   const w = shared;
   w.pos = 0;
@@ -60,6 +62,7 @@ export class EventBatchWriter {
 
   /** Appends one event. If encoding throws (CodecError), the batch is left as it was before the call. */
   add(e: NewEvent, revision: number): void {
+    checkEventRanges(e.body);
     const enc = encoderOf(e);
     const w = this.w;
     const start = w.pos;
@@ -129,7 +132,9 @@ function checkRange(buf: Uint8Array, start: number, end: number): void {
 export function fastDecodeEvent(buf: Uint8Array, start = 0, end: number = buf.length): DeviceEvent {
   buf = plain(buf);
   checkRange(buf, start, end);
-  return decEvent(buf, start, end, start);
+  const e = decEvent(buf, start, end, start);
+  checkEventRanges(e.body);
+  return e;
 }
 
 /**
@@ -152,7 +157,9 @@ export function decodeBatch(buf: Uint8Array, start: number, end: number, onEvent
       throw new CodecError(`batch: event length ${len} at byte ${pos} runs past the end (${end - s} bytes left)`);
     }
     pos = s + len;
-    onEvent(decEvent(buf, s, pos, s));
+    const e = decEvent(buf, s, pos, s);
+    checkEventRanges(e.body);
+    onEvent(e);
     n++;
   }
   return n;

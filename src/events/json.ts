@@ -2,6 +2,7 @@
 // kind, ...body fields}`. 64-bit values are "0x..." hex strings, bytes are hex strings, enums kebab-case.
 // Parsing is strict: every problem is a FieldError naming the field.
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
+import { eventRangeProblem } from './ranges.js';
 import { BODY_SPECS, EVENT_SPEC, defaultValue, type FieldSpec, type MessageSpec } from './schema.js';
 import { timeJson } from './time.js';
 
@@ -172,6 +173,8 @@ export function eventFromJson(obj: unknown, defaults: EventJsonDefaults = {}): N
   const spec = BODY_SPECS.get(kind);
   if (!spec) throw new FieldError('kind', `unknown event kind ${JSON.stringify(kind)}; one of ${[...BODY_SPECS.keys()].join(', ')}`);
   const body = { kind, ...messageFromJson(spec, o, '', ENVELOPE) } as unknown as EventBody;
+  const range = eventRangeProblem(body);
+  if (range) throw new FieldError(range.field, range.reason);
   let timestampNs: bigint;
   if (o['timestampNs'] !== undefined) timestampNs = parseU64(o['timestampNs'], 'timestampNs');
   else if (o['time'] !== undefined && o['time'] !== null) {

@@ -10,9 +10,8 @@ const LEGACY_TRANSPORTS = new Set(['pci-legacy', 'mmio-legacy']);
 const LEGACY_PCI_PAGE = 4096;
 const MASK32 = 0xffffffffn;
 /** Bounds that keep a hostile or broken recording from making the reducer allocate without limit. */
-export const MAX_CONFIG_BYTES = 64 * 1024;
-export const MAX_PCI_CONFIG_BYTES = 4096;
-export const MAX_FEATURE_WORD = 31;
+export { MAX_CONFIG_BYTES, MAX_PCI_CONFIG_BYTES, MAX_FEATURE_SELECT as MAX_FEATURE_WORD } from '../model/limits.js';
+import { MAX_CONFIG_BYTES, MAX_PCI_CONFIG_BYTES, MAX_FEATURE_SELECT as MAX_FEATURE_WORD } from '../model/limits.js';
 
 export function reduce(state: DeviceState, event: DeviceEvent): DeviceState {
   return applyInPlace(cloneState(state), event);
@@ -48,8 +47,15 @@ export function queueOf(s: DeviceState, index: number): QueueState {
   // queues stay sorted by index; most lookups hit queues[index] directly
   const direct = s.queues[index];
   if (direct && direct.index === index) return direct;
-  let i = 0;
-  while (i < s.queues.length && s.queues[i]!.index < index) i++;
+  // binary search: a device with 65536 queues must not cost 2^31 steps to identify
+  let lo = 0;
+  let hi = s.queues.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (s.queues[mid]!.index < index) lo = mid + 1;
+    else hi = mid;
+  }
+  const i = lo;
   if (s.queues[i]?.index === index) return s.queues[i]!;
   const q = initialQueue(index);
   s.queues.splice(i, 0, q);

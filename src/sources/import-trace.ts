@@ -32,9 +32,10 @@ export async function importQemuTrace(store: EventStore, file: string, options: 
       if (pending) await pending;
     }
   } catch (err) {
-    if (err instanceof TraceFormatError || err instanceof TraceEvidenceError) throw err;
+    if (err instanceof TraceFormatError || err instanceof TraceEvidenceError || (err as Error).name === 'InputLimitError') throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') throw new Error(`${file}: no such file`);
+    if (e.code === 'EISDIR') throw new Error(`${file}: is a directory; name the trace log file (QEMU's -D FILE) inside it`);
     if (e.code?.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/.test(e.message)) {
       throw new Error(`${file}: not a readable gzip stream (${e.message}); lines before the damage were read but nothing was imported past it`);
     }

@@ -15,6 +15,7 @@
 import { open } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
+import { decompressedCap } from './bounded-input.js';
 import type { EventStore } from '../store/types.js';
 import { QemuStreamError } from './qemu-state/cursor.js';
 import { type QemuParserOptions, type QemuSection, type QemuStreamResult, QemuStreamParser } from './qemu-state/parser.js';
@@ -29,8 +30,11 @@ export { QemuStreamParser, QEMU_VM, QEMU_VM_FILE_MAGIC, type QemuSection, type Q
 export { type QemuVirtioDevice, type QemuVirtioQueue, parseVirtioIdstr, deviceIdOf } from './qemu-state/virtio.js';
 export { deviceToWire, deviceEvents, type DeviceEvents } from './qemu-state/wire.js';
 
-/** Bytes of gzip input accepted by the in-memory API (files are streamed instead). */
-const MAX_GUNZIP_BYTES = 1024 * 1024 * 1024;
+/**
+ * Decompressed bytes the in-memory API accepts (files are streamed instead): device-state streams are kilobytes, and
+ * a 1 MB gzip bomb must stop here rather than at gigabytes.
+ */
+const MAX_GUNZIP_BYTES = 256 * 1024 * 1024;
 /** The tail of a raw file searched for a vmdesc before parsing. */
 const TAIL_SEARCH_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
@@ -151,7 +155,8 @@ async function readQemuStreamFileOnce(file: string, options: Omit<ParseOptions, 
     const gunzip = createGunzip();
     const raw = createReadStream(file);
     raw.on('error', (e) => gunzip.destroy(e));
-    const src = raw.pipe(gunzip);
+    const src = raw.pipe(gunzip).pipe(decompressedCap(file));
+    gunzip.on('error', (e) => src.destroy(e));
     try {
       for await (const chunk of src as AsyncIterable<Buffer>) {
         parser.push(chunk);

@@ -16,7 +16,7 @@
 // device; a line of any other device never stops the import. docs/qemu-captures.md lists the minimal event set
 // per transport and what each missing event leaves unknown.
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { decompressedCap, readLines } from './bounded-input.js';
 import { createGunzip } from 'node:zlib';
 import type { NewEvent, Region, Transport } from '../events/types.js';
 import { deviceTypeById } from '../model/device-types.js';
@@ -264,6 +264,14 @@ export class QemuTraceImporter {
     this.unusedLine('virtio_set_status'); // QEMU-side status changes (vm stop, reset) carry nothing new here
   }
 
+  /** A hex number of the current line, at most `max`; anything larger fails with the line number. */
+  private hexInRange(text: string, max: number, what: string): number {
+    if (!/^(0x)?[0-9a-fA-F]{1,16}$/.test(text)) this.fail(`${what}: "${text}" is not a hex number`);
+    const v = BigInt(text.startsWith('0x') ? text : '0x' + text);
+    if (v > BigInt(max)) this.fail(`${what}: 0x${v.toString(16)} is out of range (at most 0x${max.toString(16)})`);
+    return Number(v);
+  }
+
   private fail(reason: string): never {
     throw new TraceFormatError(this.input, this.lineNo, reason);
   }
@@ -281,8 +289,8 @@ export class QemuTraceImporter {
       return undefined;
     }
     const slot = pciSlot(m[2]!, m[3]!, m[4]!);
-    const offset = parseInt(m[5]!, 16);
-    const value = parseInt(m[6]!, 16);
+    const offset = this.hexInRange(m[5]!, 0xfff, 'pci_cfg_write offset (PCI Express config space is 4 KiB)');
+    const value = this.hexInRange(m[6]!, 0xffffffff, 'pci_cfg_write value (at most 32 bits)');
     let dev = this.bySlot.get(slot);
     if (!dev) {
       dev = this.newDevice(`${qemuType}@${slot}`, qemuType, QEMU_TYPE[qemuType] ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
@@ -349,9 +357,11 @@ export class QemuTraceImporter {
     if (!well || !HEX_RE.test(addrHex) || !HEX_RE.test(valueHex) || !DEC_RE.test(sizeText) || !MR_HEAD_RE.test(args.slice(0, ai))) {
       this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
     }
-    const addr = parseInt(addrHex, 16);
+    // Physical addresses stay below 2^52 on every machine QEMU emulates: above 2^53 a number loses bits.
+    const addr = this.hexInRange(addrHex, Number.MAX_SAFE_INTEGER, `memory_region_ops_${direction} address (above 2^53 no BAR or mmio window lies)`);
     const value = valueHex.length <= 13 ? BigInt(parseInt(valueHex, 16)) : BigInt('0x' + valueHex);
     const width = Number(sizeText);
+    if (width !== 1 && width !== 2 && width !== 4 && width !== 8) this.fail(`memory_region_ops_${direction} size ${sizeText} is not 1, 2, 4 or 8 bytes`);
     if (region.kind === 'mmio') {
       const windowBase = addr - (addr % MMIO_WINDOW);
       let dev = this.byWindow.get(windowBase);
@@ -576,14 +586,16 @@ function isNotify(dev: Device, a: RawAccess): boolean {
 /** Reads a trace file (plain or .gz) line by line, without holding it in memory. */
 export async function* traceLines(file: string): AsyncIterable<string> {
   const raw = createReadStream(file);
-  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+  const gunzip = file.endsWith('.gz') ? raw.pipe(createGunzip()) : undefined;
+  const input = gunzip ? gunzip.pipe(decompressedCap(file)) : raw;
   const failure = new Promise<never>((_, reject) => {
     raw.on('error', reject);
+    gunzip?.on('error', reject);
     input.on('error', reject);
   });
   failure.catch(() => undefined);
-  const rl = createInterface({ input, crlfDelay: Infinity });
-  const it = rl[Symbol.asyncIterator]();
+  // our own line splitter: a line has a length cap (readline would buffer a 700 MB line and throw RangeError)
+  const it = readLines(input, file)[Symbol.asyncIterator]();
   for (;;) {
     const next = await Promise.race([it.next(), failure]);
     if (next.done) return;

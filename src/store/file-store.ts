@@ -3,7 +3,6 @@
 // batches, not of events), one writer per directory (LOCK file), fdatasync per batch, and recovery that cuts a
 // torn tail and reports it.
 import { promises as fsp, type Stats } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Observable, Subject } from 'rxjs';
 import { rx } from './rx.js';
@@ -16,9 +15,11 @@ import {
   type RecordStream,
 } from './file-format.js';
 import { FileSnapshots } from './file-snapshots.js';
+import { WriterLock } from './file-lock.js';
+import { findIntactRecord, lastRecordIntact, writeFully } from './file-scan.js';
 import { catchUpThenLive } from './subscribe.js';
 import {
-  StoreCorruptError, StoreLockedError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
+  StoreCorruptError, StorePathError, StoreWriteError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
   type EventStore, type ExpectedRevision, type ReadOptions, type SnapshotRecord, type StreamInfo, type SubscribeOptions,
 } from './types.js';
 
@@ -118,7 +119,9 @@ export class FileEventStore implements EventStore {
     return (this.live$ ??= new (rx().Subject)<StoredEvent>());
   }
   private readonly snapshots: FileSnapshots;
-  private lockFile: string | undefined;
+  private writerLock: WriterLock | undefined;
+  /** set when a failed write could not be undone: no further appends (the files may not match the index) */
+  private broken: Error | undefined;
   private closed = false;
   private poller: Observable<never> | undefined;
 
@@ -133,10 +136,14 @@ export class FileEventStore implements EventStore {
       segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
       sync: options.sync ?? true,
     };
+    await checkStoreLocation(dir);
     if (opts.readOnly) {
       const st = await fsp.stat(dir).catch(() => undefined);
-      if (!st?.isDirectory()) throw new Error(`no devrec store at ${dir}`);
+      if (!st) throw StorePathError.missing(dir);
+      if (!st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
     } else {
+      const st = await fsp.stat(dir).catch(() => undefined);
+      if (st && !st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
       await fsp.mkdir(dir, { recursive: true });
     }
     const store = new FileEventStore(dir, opts);
@@ -153,32 +160,87 @@ export class FileEventStore implements EventStore {
   // ---- locking -------------------------------------------------------------------------------------------
 
   private async lock(): Promise<void> {
-    const file = path.join(this.dir, 'LOCK');
-    const me = `${process.pid}@${hostname()}`;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    this.writerLock = await WriterLock.acquire(this.dir);
+  }
+
+  // ---- all-or-nothing runs (imports) ---------------------------------------------------------------------
+
+  /**
+   * Runs `fn` (which appends) as one unit: a durable ROLLBACK marker records where the log ended; if `fn` fails,
+   * or the process dies before it finishes, everything appended since is cut off (here, or by the next write-mode
+   * open). Nothing appended inside is acknowledged to the user until `fn` resolves and the marker is gone.
+   */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.options.readOnly) throw new Error(`store ${this.dir} was opened read-only`);
+    await this.writeChain.catch(() => undefined);
+    const last = this.segments[this.segments.length - 1];
+    const mark: RollbackMark = { segment: last?.name ?? null, size: last?.size ?? 0 };
+    const marker = path.join(this.dir, ROLLBACK_MARKER);
+    await fsp.writeFile(marker + '.tmp', JSON.stringify(mark));
+    await syncFile(marker + '.tmp');
+    await fsp.rename(marker + '.tmp', marker);
+    await syncDir(this.dir);
+    let result: T;
+    try {
+      result = await fn();
+      await this.writeChain;
+    } catch (err) {
+      await this.writeChain.catch(() => undefined);
+      for (const seg of this.segments) await seg.handle.close().catch(() => undefined);
+      this.segments.length = 0;
+      this.recSegment.truncate(0);
+      this.recOffset.truncate(0);
+      this.recFirstPosition.truncate(0);
+      this.recCount.truncate(0);
+      this.index.clear();
+      this.nextPosition = 0;
+      this.broken = undefined;
+      await this.rollBack();
+      await this.load();
+      throw err;
+    }
+    await fsp.rm(marker);
+    await syncDir(this.dir);
+    return result;
+  }
+
+  /** Applies a ROLLBACK marker left by an unfinished transaction: the log goes back to where it was before. */
+  private async rollBack(): Promise<void> {
+    const marker = path.join(this.dir, ROLLBACK_MARKER);
+    const text = await fsp.readFile(marker, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (text === undefined) return;
+    let mark: RollbackMark;
+    try {
+      mark = JSON.parse(text) as RollbackMark;
+      if ((mark.segment !== null && parseSegmentName(mark.segment) === undefined) || !Number.isSafeInteger(mark.size)) throw new Error('bad mark');
+    } catch {
+      throw new StoreCorruptError(ROLLBACK_MARKER, 0, 'unreadable rollback marker of an unfinished import; remove it to keep what the import wrote, or restore the store');
+    }
+    const names = (await fsp.readdir(this.dir)).filter((n) => parseSegmentName(n) !== undefined);
+    for (const n of names) {
+      if (mark.segment === null || parseSegmentName(n)! > parseSegmentName(mark.segment)!) await fsp.rm(path.join(this.dir, n));
+    }
+    if (mark.segment !== null) {
+      const h = await fsp.open(path.join(this.dir, mark.segment), 'r+');
       try {
-        await fsp.writeFile(file, me, { flag: 'wx' });
-        this.lockFile = file;
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const holder = (await fsp.readFile(file, 'utf8').catch(() => '')).trim();
-        const [pidText, host] = holder.split('@');
-        const pid = Number(pidText);
-        // A lock left by a dead process on this host is stale: take it over.
-        if (host === hostname() && Number.isInteger(pid) && pid > 0 && !processAlive(pid)) {
-          await fsp.rm(file, { force: true });
-          continue;
-        }
-        throw new StoreLockedError(this.dir, holder ? `process ${holder}` : 'another process');
+        if ((await h.stat()).size > mark.size) await h.truncate(mark.size);
+        await h.datasync();
+      } finally {
+        await h.close();
       }
     }
-    throw new StoreLockedError(this.dir, 'another process');
+    await syncDir(this.dir);
+    await fsp.rm(marker);
+    await syncDir(this.dir);
   }
 
   // ---- opening and recovery ------------------------------------------------------------------------------
 
   private async load(): Promise<void> {
+    if (!this.options.readOnly) await this.rollBack();
     const names = (await fsp.readdir(this.dir))
       .filter((n) => parseSegmentName(n) !== undefined)
       .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
@@ -237,10 +299,16 @@ export class FileEventStore implements EventStore {
       if (problem) {
         if (!last) throw new StoreCorruptError(seg.name, off, problem.reason);
         if (quietTail) return off; // another process is still writing this record
-        if (problem.len !== undefined && (await this.validRecordAfter(seg, off + RECORD_PREFIX_BYTES + problem.len, size))) {
-          throw new StoreCorruptError(seg.name, off, `${problem.reason}; later records are intact, so this is damage, not a torn write (run devrec verify)`);
+        // A torn write leaves garbage only at the very end: any intact record after this one proves damage.
+        const intact = await findIntactRecord(seg.handle, off, off + 1, size, this.nextPosition);
+        if (intact === undefined && (await lastRecordIntact(seg.handle, off, size))) {
+          throw new StoreCorruptError(seg.name, off, `${problem.reason}; yet the bytes to the end of the segment match the record's CRC: its length field is damaged, not torn; nothing was cut (run devrec verify)`);
         }
-        this.recovery = { segment: seg.name, offset: off, droppedBytes: size - off, reason: problem.reason };
+        if (intact !== undefined) {
+          throw new StoreCorruptError(seg.name, off, `${problem.reason}; an intact record follows at offset ${intact}, so this is damage, not a torn write: nothing was cut (run devrec verify; copy the store with devrec copy to keep what is readable)`);
+        }
+        // Read-only opens never change files and have nothing to report: a writer may still be writing the tail.
+        if (!this.options.readOnly) this.recovery = { segment: seg.name, offset: off, droppedBytes: size - off, reason: problem.reason };
         return off;
       }
       off = this.lastScannedEnd;
@@ -301,17 +369,6 @@ export class FileEventStore implements EventStore {
     }
   }
 
-  private async validRecordAfter(seg: Segment, off: number, size: number): Promise<boolean> {
-    if (off + RECORD_PREFIX_BYTES > size) return false;
-    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
-    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
-    const len = prefix.readUInt32LE(0);
-    if (len < 14 || len > MAX_RECORD_BYTES || off + RECORD_PREFIX_BYTES + len > size) return false;
-    const payload = Buffer.allocUnsafe(len);
-    await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
-    return payloadCrc(payload) === prefix.readUInt32LE(4);
-  }
-
   private indexRecord(segIdx: number, off: number, h: RecordHeader, segName: string): void {
     if (h.firstPosition !== this.nextPosition) {
       throw new StoreCorruptError(segName, off, `record starts at position ${h.firstPosition}, expected ${this.nextPosition}`);
@@ -351,6 +408,7 @@ export class FileEventStore implements EventStore {
   private async appendNow(requests: AppendRequest[]): Promise<AppendResult[]> {
     if (this.closed) throw new Error(`store ${this.dir} is closed`);
     if (this.options.readOnly) throw new Error(`store ${this.dir} was opened read-only`);
+    if (this.broken) throw this.broken;
     // Plan revisions and check expectations before touching the disk: a refused batch writes nothing.
     const heads = new Map<string, number>();
     const headOf = (s: string) => heads.get(s) ?? this.index.get(s)?.head ?? -1;
@@ -393,12 +451,18 @@ export class FileEventStore implements EventStore {
     }
     const off = seg.size;
     try {
-      await seg.handle.write(record, 0, record.length, off);
+      await writeFully(seg.handle, record, off);
       if (this.options.sync) await seg.handle.datasync();
     } catch (err) {
-      // Leave no partial record behind: the batch failed as a whole.
-      await seg.handle.truncate(off).catch(() => undefined);
-      throw err;
+      // Leave no partial record behind: the batch failed as a whole. Back to the last durable size; if even that
+      // fails, the file may hold bytes the index does not know: refuse further appends until reopened.
+      try {
+        await seg.handle.truncate(off);
+        if (this.options.sync) await seg.handle.datasync();
+      } catch (undo) {
+        this.broken = new Error(`store ${this.dir}: a failed write at ${seg.name} offset ${off} could not be undone (${(undo as Error).message}); reopen the store`);
+      }
+      throw new StoreWriteError(this.dir, seg.name, off, record.length, err as NodeJS.ErrnoException);
     }
     seg.size = off + record.length;
     this.indexRecord(this.segments.length - 1, off, parseRecordHeader(record.subarray(RECORD_PREFIX_BYTES)), seg.name);
@@ -410,10 +474,17 @@ export class FileEventStore implements EventStore {
     const name = segmentName(firstPosition);
     const file = path.join(this.dir, name);
     const handle = await fsp.open(file, 'wx+');
-    await handle.write(segmentHeader(), 0, SEGMENT_HEADER_BYTES, 0);
-    if (this.options.sync) {
-      await handle.datasync();
-      await syncDir(this.dir);
+    try {
+      await writeFully(handle, segmentHeader(), 0);
+      if (this.options.sync) {
+        await handle.datasync();
+        await syncDir(this.dir);
+      }
+    } catch (err) {
+      // a segment without its header must not stay behind the last good one
+      await handle.close().catch(() => undefined);
+      await fsp.rm(file, { force: true }).catch(() => undefined);
+      throw new StoreWriteError(this.dir, name, 0, SEGMENT_HEADER_BYTES, err as NodeJS.ErrnoException);
     }
     const seg: Segment = { name, file, firstPosition, size: SEGMENT_HEADER_BYTES, handle };
     this.segments.push(seg);
@@ -451,6 +522,17 @@ export class FileEventStore implements EventStore {
     }
   }
 
+  /** forEachEvent with framing problems reported as damage of this record (segment and file offset). */
+  private eachEvent(rec: number, payload: Buffer, header: RecordHeader, fn: Parameters<typeof forEachEvent>[2]): void {
+    try {
+      forEachEvent(payload, header, fn);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      const seg = this.segments[this.recSegment.get(rec)]!;
+      throw new StoreCorruptError(seg.name, this.recOffset.get(rec) + RECORD_PREFIX_BYTES + err.offset, err.message);
+    }
+  }
+
   private decodeAt(rec: number, payload: Uint8Array, start: number, end: number): DeviceEvent {
     try {
       return fastDecodeEvent(payload, start, end);
@@ -481,7 +563,7 @@ export class FileEventStore implements EventStore {
       const chunk: StoredEvent[] = [];
       let revision = runFirst;
       const firstPos = this.recFirstPosition.get(rec);
-      forEachEvent(payload, header, (si, ei, start, end) => {
+      this.eachEvent(rec, payload, header, (si, ei, start, end) => {
         if (si !== slot) return;
         const r = revision++;
         if (r < lo || r > hi) return;
@@ -536,7 +618,7 @@ export class FileEventStore implements EventStore {
       const { payload, bytes, header } = await this.loadRecord(rec);
       const counters = header.streams.map((s) => s.firstRevision);
       const out: StoredEvent[] = [];
-      forEachEvent(payload, header, (si, ei, start, end) => {
+      this.eachEvent(rec, payload, header, (si, ei, start, end) => {
         const revision = counters[si]!++;
         const position = header.firstPosition + ei;
         if (position < fromPosition) return;
@@ -643,17 +725,46 @@ export class FileEventStore implements EventStore {
     this.closed = true;
     await this.writeChain.catch(() => undefined);
     for (const seg of this.segments) await seg.handle.close().catch(() => undefined);
-    if (this.lockFile) await fsp.rm(this.lockFile, { force: true });
+    await this.writerLock?.release();
     this.live$?.complete();
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Written while an all-or-nothing run (an import) is under way: where the log ended before it. */
+const ROLLBACK_MARKER = 'ROLLBACK';
+interface RollbackMark {
+  segment: string | null;
+  size: number;
+}
+
+async function syncFile(file: string): Promise<void> {
+  const h = await fsp.open(file, 'r+');
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/** Kernel pseudo file systems hold no store: reading them can block for ever or never end. */
+const PSEUDO_FS = ['/proc', '/sys', '/dev'];
+
+async function checkStoreLocation(dir: string): Promise<void> {
+  // the nearest existing ancestor, resolved: symlinks into /proc count too
+  let probe = path.resolve(dir);
+  for (;;) {
+    const real = await fsp.realpath(probe).catch(() => undefined);
+    if (real !== undefined) {
+      probe = real;
+      break;
+    }
+    const up = path.dirname(probe);
+    if (up === probe) break;
+    probe = up;
+  }
+  const pseudo = PSEUDO_FS.find((p) => probe === p || probe.startsWith(p + '/'));
+  if (pseudo && !(probe.startsWith('/dev/shm/') || probe === '/dev/shm')) {
+    throw new StorePathError(dir, `is under ${pseudo}, a kernel pseudo file system, not a place for a devrec store`, 'name a directory on a disk');
   }
 }
 

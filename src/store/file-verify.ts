@@ -2,12 +2,17 @@
 // open path (so it works on a store that no longer opens), checks framing, CRCs, global positions, per-stream
 // revisions and that every event decodes with the revision its record says. Reports segment and offset.
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { findIntactRecord, lastRecordIntact } from './file-scan.js';
+import { StorePathError } from './types.js';
 import path from 'node:path';
 import { fastDecodeEvent } from '../events/fast-codec.js';
 import {
   FrameError, MAX_RECORD_BYTES, RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES, checkSegmentHeader, forEachEvent,
   parseRecordHeader, parseSegmentName, payloadCrc,
 } from './file-format.js';
+
+const READ_WINDOW = 4 * 1024 * 1024;
 
 export interface VerifyProblem {
   segment: string;
@@ -27,7 +32,8 @@ export interface VerifyReport {
 
 export async function verifyFileStore(dir: string, onProgress?: (bytesDone: number) => void): Promise<VerifyReport> {
   const st = await fsp.stat(dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new Error(`no devrec store at ${dir}`);
+  if (!st) throw StorePathError.missing(dir);
+  if (!st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
   const names = (await fsp.readdir(dir)).filter((n) => parseSegmentName(n) !== undefined)
     .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
   const report: VerifyReport = { dir, segments: names.length, records: 0, events: 0, streams: 0, bytes: 0, problems: [] };
@@ -37,39 +43,78 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
   // after a damaged record, gaps in positions and revisions are its consequence, not news
   let afterDamage = false;
   for (const name of names) {
-    const problem = (offset: number, reason: string) => report.problems.push({ segment: name, offset, reason });
-    const buf = await fsp.readFile(path.join(dir, name));
-    report.bytes += buf.length;
-    const bad = checkSegmentHeader(buf.subarray(0, SEGMENT_HEADER_BYTES));
+    const problem = (offset: number, reason: string): void => void report.problems.push({ segment: name, offset, reason });
+    // One record in memory at a time: a segment can be far larger than the memory verify may use.
+    const handle = await fsp.open(path.join(dir, name), 'r');
+    try {
+      await verifySegment(handle, name, problem);
+    } finally {
+      await handle.close();
+    }
+  }
+  report.streams = heads.size;
+  return report;
+
+  async function verifySegment(handle: FileHandle, name: string, problem: (offset: number, reason: string) => void): Promise<void> {
+    const size = (await handle.stat()).size;
+    report.bytes += size;
+    const head = Buffer.alloc(SEGMENT_HEADER_BYTES);
+    const { bytesRead: headBytes } = await handle.read(head, 0, SEGMENT_HEADER_BYTES, 0);
+    const bad = checkSegmentHeader(head.subarray(0, headBytes));
     if (bad) {
       problem(0, bad);
-      continue;
+      return;
     }
     if (parseSegmentName(name) !== nextPosition && !afterDamage) problem(0, `segment starts at position ${parseSegmentName(name)}, expected ${nextPosition}`);
     let off = SEGMENT_HEADER_BYTES;
-    while (off < buf.length) {
-      if (off + RECORD_PREFIX_BYTES > buf.length) {
-        problem(off, `record prefix cut short (${buf.length - off} bytes left): torn tail`);
+    // Reads go through a window of a few MiB: memory stays bounded by the window or the largest record.
+    let winStart = 0;
+    let win = Buffer.alloc(0);
+    const readAt = async (at: number, len: number): Promise<Buffer> => {
+      if (at < winStart || at + len > winStart + win.length) {
+        const want = Math.min(Math.max(len, READ_WINDOW), size - at);
+        win = Buffer.allocUnsafe(want);
+        const { bytesRead } = await handle.read(win, 0, want, at);
+        win = win.subarray(0, bytesRead);
+        winStart = at;
+      }
+      return win.subarray(at - winStart, at - winStart + len);
+    };
+    // A bad length leaves no way to the next record but a search: an intact record after it means damage.
+    const resync = async (reason: string, tornTail: string): Promise<number | undefined> => {
+      const intact = await findIntactRecord(handle, off, off + 1, size, nextPosition);
+      afterDamage = true;
+      if (intact === undefined) {
+        if (await lastRecordIntact(handle, off, size)) problem(off, `${reason}: the record's length field is damaged (the bytes to the end match its CRC), not a torn tail`);
+        else problem(off, `${reason}: ${tornTail}`);
+        return undefined;
+      }
+      problem(off, `${reason}: damage, not a torn tail (an intact record follows at offset ${intact}; ${intact - off} bytes unreadable)`);
+      return intact;
+    };
+    while (off < size) {
+      if (off + RECORD_PREFIX_BYTES > size) {
+        problem(off, `record prefix cut short (${size - off} bytes left): torn tail`);
         break;
       }
-      const len = buf.readUInt32LE(off);
-      const crc = buf.readUInt32LE(off + 4);
-      if (len < 14 || len > MAX_RECORD_BYTES) {
-        problem(off, `record length ${len} is impossible; the rest of the segment (${buf.length - off} bytes) is unreadable`);
-        break;
-      }
+      const prefix = await readAt(off, RECORD_PREFIX_BYTES);
+      const len = prefix.readUInt32LE(0);
+      const crc = prefix.readUInt32LE(4);
       const end = off + RECORD_PREFIX_BYTES + len;
-      if (end > buf.length) {
-        problem(off, `record of ${len} bytes cut short (${buf.length - off - RECORD_PREFIX_BYTES} bytes present): torn tail`);
-        break;
+      if (len < 14 || len > MAX_RECORD_BYTES || end > size) {
+        const reason = len < 14 || len > MAX_RECORD_BYTES ? `record length ${len} is impossible` : `record of ${len} bytes cut short (${size - off - RECORD_PREFIX_BYTES} bytes present)`;
+        const next = await resync(reason, `torn tail (${size - off} bytes)`);
+        if (next === undefined) break;
+        off = next;
+        continue;
       }
-      const payload = buf.subarray(off + RECORD_PREFIX_BYTES, end);
+      const payload = await readAt(off + RECORD_PREFIX_BYTES, len);
       report.records++;
       if (payloadCrc(payload) !== crc) {
-        problem(off, 'CRC mismatch: the record was changed after it was written');
-        // Nothing in a damaged record can be trusted, its header included: later records re-synchronise counters.
-        afterDamage = true;
-        off = end;
+        // Nothing in a damaged record can be trusted, its length included: search for the next intact record.
+        const next = await resync('CRC mismatch', 'the last record was cut by a torn write, or changed after it was written');
+        if (next === undefined) break;
+        off = next;
         continue;
       }
       try {
@@ -101,6 +146,4 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
       onProgress?.(done);
     }
   }
-  report.streams = heads.size;
-  return report;
 }

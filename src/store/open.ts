@@ -3,7 +3,7 @@
 import { FileEventStore, type FileStoreOptions } from './file-store.js';
 import { isKurrentDbUrl } from './kurrentdb-common.js';
 import { MemoryEventStore } from './memory.js';
-import type { EventStore } from './types.js';
+import { StorePathError, type EventStore } from './types.js';
 
 export const DEFAULT_STORE_URL = 'file:./.devrec';
 
@@ -15,7 +15,7 @@ export async function openStore(url: string, options: FileStoreOptions = {}): Pr
   if (url === 'memory:') return new MemoryEventStore();
   if (url.startsWith('file:')) {
     const dir = url.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
-    if (!dir) throw new Error(`store URL ${url}: no directory`);
+    if (!dir) throw new StorePathError(`store URL ${url}`, 'no directory', 'write file:<dir>, e.g. file:./.devrec');
     return FileEventStore.open(dir, options);
   }
   if (isKurrentDbUrl(url)) {
@@ -23,5 +23,5 @@ export async function openStore(url: string, options: FileStoreOptions = {}): Pr
     const { KurrentDbEventStore } = await import('./kurrentdb.js');
     return KurrentDbEventStore.connect(url, { readOnly: options.readOnly });
   }
-  throw new Error(`store URL ${url}: unknown scheme (use file:<dir>, memory: or kurrentdb://host:2113)`);
+  throw new StorePathError(`store URL ${url}`, 'unknown scheme', 'use file:<dir>, memory: or kurrentdb://host:2113');
 }

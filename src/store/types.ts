@@ -21,6 +21,32 @@ export class StoreLockedError extends Error {
   }
 }
 
+/** The store URL or directory cannot be a devrec store (missing, a file, under /proc, unknown scheme). */
+export class StorePathError extends Error {
+  constructor(readonly where: string, readonly reason: string, readonly next?: string) {
+    super(`${where}: ${reason}${next ? ` (${next})` : ''}`);
+    this.name = 'StorePathError';
+  }
+
+  /** No directory at all: nothing was recorded there yet. */
+  static missing(dir: string): StorePathError {
+    const e = new StorePathError(dir, 'no devrec store here', 'record or import something first, or name a store with --store or DEVREC_STORE');
+    e.message = `no devrec store at ${dir} (record or import something first, or name a store with --store or DEVREC_STORE)`;
+    return e;
+  }
+}
+
+/** An append could not be written and synced (disk full, I/O error): nothing of the batch was kept. */
+export class StoreWriteError extends Error {
+  readonly code: string | undefined;
+  constructor(readonly dir: string, readonly segment: string, readonly offset: number, bytes: number, cause: NodeJS.ErrnoException) {
+    const why = cause.code === 'ENOSPC' ? 'no space left on the device' : cause.code === 'EROFS' ? 'the file system is read-only' : cause.message;
+    super(`store ${dir}: could not write ${bytes} bytes at ${segment} offset ${offset}: ${why}; nothing of this batch was kept${cause.code === 'ENOSPC' ? ' (free some space and retry)' : ''}`);
+    this.name = 'StoreWriteError';
+    this.code = cause.code;
+  }
+}
+
 /** A record of the store failed its checks (CRC, framing, order). Names the segment and byte offset. */
 export class StoreCorruptError extends Error {
   constructor(readonly segment: string, readonly offset: number, readonly reason: string) {

@@ -356,9 +356,15 @@ describe('endpoints: live migration over TCP (127.0.0.1)', function () {
 
         const silent = net.connect(t.port, LOOPBACK);
         silent.on('error', () => {});
+        const heard: Buffer[] = [];
+        silent.on('data', (d) => heard.push(d));
         await new Promise((r) => silent.once('close', r));
         await until(() => t.reports.length > 1);
         expect(t.reports[1]).to.deep.include({ outcome: 'failed', code: 'timeout' });
+        // the silent peer is told why before the close (docs/endpoints.md: ABORT timeout)
+        const last = Buffer.concat(heard);
+        expect(last[4]).to.equal(MSG.ABORT);
+        expect(JSON.parse(last.subarray(9).toString()).code).to.equal('timeout');
       } finally {
         await t.close();
       }

@@ -1,10 +1,13 @@
 import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { CodecError, decodeEvent, decodeMessageOf, encodeEvent, encodeMessage } from '../../src/events/codec.js';
-import { BODY_SPECS, EVENT_SPEC, withDefaults, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
+import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, withDefaults, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
 import { decodeBatch, decodeStandalone, encodeStandalone, EventBatchWriter, fastDecodeEvent, fastEncodeEvent } from '../../src/events/fast-codec.js';
 import { fastCodecSource, STANDALONE_MESSAGES } from '../../scripts/codegen/fast-codec.js';
 import type { DeviceEvent, EventBody, NewEvent } from '../../src/events/types.js';
+import {
+  MAX_CONFIG_BYTES, MAX_FEATURE_SELECT, MAX_NUM_QUEUES, MAX_PCI_CONFIG_BYTES, MAX_QUEUE_INDEX,
+} from '../../src/model/limits.js';
 
 // ---- sample events, built from the schema tables so every field of every body kind is covered ----
 
@@ -61,9 +64,29 @@ const ENVELOPES: Record<Mode, Omit<NewEvent, 'body'> & { revision: number }> = {
 
 interface Sample { name: string; event: NewEvent; revision: number }
 
+// Values past devrec's bounds (src/model/limits.ts) are refused by the encoder (see the range tests below): the
+// round-trip samples stay at the bounds.
+const CAPS: Record<string, number> = {
+  index: MAX_QUEUE_INDEX, queue: MAX_QUEUE_INDEX, selectedQueue: MAX_QUEUE_INDEX, queueSelect: MAX_QUEUE_INDEX,
+  numQueues: MAX_NUM_QUEUES, select: MAX_FEATURE_SELECT,
+};
+function withinCaps(kind: string, body: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...body };
+  for (const [k, cap] of Object.entries(CAPS)) if (typeof out[k] === 'number' && (out[k] as number) > cap) out[k] = cap;
+  if (kind === 'identified' && typeof out['configSize'] === 'number') out['configSize'] = Math.min(out['configSize'] as number, MAX_CONFIG_BYTES);
+  if ((kind === 'configWritten' || kind === 'configRead') && typeof out['offset'] === 'number') out['offset'] = Math.min(out['offset'] as number, MAX_CONFIG_BYTES);
+  if (kind === 'pciConfigWritten' && typeof out['offset'] === 'number') out['offset'] = Math.min(out['offset'] as number, MAX_PCI_CONFIG_BYTES);
+  if (kind === 'snapshot' && out['state']) {
+    const st = withinCaps('state', out['state'] as Record<string, unknown>);
+    if (Array.isArray(st['queues'])) st['queues'] = (st['queues'] as Record<string, unknown>[]).map((q) => withinCaps('queue', q));
+    out['state'] = st;
+  }
+  return out;
+}
+
 function makeEvent(mode: Mode, body: Record<string, unknown>): { event: NewEvent; revision: number } {
   const { revision, ...env } = ENVELOPES[mode];
-  return { event: { ...env, body: body as unknown as EventBody }, revision };
+  return { event: { ...env, body: withinCaps(String(body['kind']), body) as unknown as EventBody }, revision };
 }
 
 const SAMPLES: Sample[] = [];
@@ -72,8 +95,8 @@ for (const [kind, spec] of BODY_SPECS) {
   for (const mode of ['typical', 'max', 'zero'] as const) {
     SAMPLES.push({ name: `${kind} ${mode}`, ...makeEvent(mode, { kind, ...messageSample(spec, mode, seed) }) });
   }
-  // all fields absent: proto3 defaults everywhere, presence fields left out
-  SAMPLES.push({ name: `${kind} empty`, ...makeEvent('typical', { kind }) });
+  // all fields absent: proto3 defaults everywhere, presence fields left out (a snapshot needs its state)
+  if (kind !== 'snapshot') SAMPLES.push({ name: `${kind} empty`, ...makeEvent('typical', { kind }) });
   // presence fields set to their zero value, everything else non-default
   const zeroPresence = messageSample(spec, 'typical', seed);
   for (const f of spec.fields) if (f.presence && !f.repeated) zeroPresence[f.name] = scalarSample(f, 'zero', seed);
@@ -102,7 +125,7 @@ SAMPLES.push(
     name: 'huge snapshot (3-byte lengths)',
     ...makeEvent('max', {
       kind: 'snapshot',
-      state: { ...messageSample(BODY_SPECS.get('snapshot')!.byName.get('state')!.message!, 'max', 1), pciConfig: new Uint8Array(40000).fill(0xa5) },
+      state: { ...messageSample(BODY_SPECS.get('snapshot')!.byName.get('state')!.message!, 'max', 1), config: new Uint8Array(40000).fill(0xa5) },
     }),
   },
 );
@@ -217,12 +240,35 @@ describe('fast event codec', () => {
 
     it('writes out-of-range 32-bit numbers and non-integers as protobufjs does', () => {
       for (const index of [-1, 2 ** 32, 2 ** 32 + 5, 1.5, -0]) {
-        const e = makeEvent('typical', { kind: 'vqIndex', index, usedIdx: index });
+        const e = makeEvent('typical', { kind: 'vqIndex', index: 0, usedIdx: index });
         expect(hex(fastEncodeEvent(e.event, 7))).to.equal(hex(encodeEvent(e.event, 7)), String(index));
       }
       for (const revision of [2 ** 32, 2 ** 40 + 3, -1, 0.5]) {
         const e = makeEvent('typical', { kind: 'statusWritten', status: 15 });
         expect(hex(fastEncodeEvent(e.event, revision))).to.equal(hex(encodeEvent(e.event, revision)), String(revision));
+      }
+    });
+
+    it('refuses values past the bounds of src/model/limits.ts, encoding and decoding alike (issue 15 items 4, 6-9)', () => {
+      const bad: EventBody[] = [
+        { kind: 'vqIndex', index: 2 ** 31 },
+        { kind: 'queueSelected', index: 65536 },
+        { kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 4294967295, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' },
+        { kind: 'driverFeatures', select: 65535, value: 1n, highWords: [] },
+        { kind: 'deviceFeatures', select: 4294967295, value: 1n, highWords: [] },
+        { kind: 'snapshot' } as unknown as EventBody,
+      ];
+      for (const body of bad) {
+        const e = makeEvent('typical', {}).event;
+        const event = { ...e, body };
+        expect(() => fastEncodeEvent(event, 1), body.kind).to.throw(CodecError);
+        expect(() => encodeEvent(event, 1), body.kind).to.throw(CodecError);
+        expect(() => new EventBatchWriter().add(event, 1), body.kind).to.throw(CodecError);
+        // bytes another writer made (protobufjs directly, no checks): the decoders refuse them too
+        const { kind, ...fields } = body as unknown as Record<string, unknown>;
+        const raw = EVENT_TYPE.encode({ revision: 1, timestampNs: 1, actor: 1, path: 1, source: 1, [kind as string]: fields }).finish();
+        expect(() => fastDecodeEvent(raw), kind as string).to.throw(CodecError);
+        expect(() => decodeEvent(raw), kind as string).to.throw(CodecError);
       }
     });
 

@@ -13,6 +13,7 @@ import { VdpaInputError, vdpaToolFeatureMask } from '../../src/sources/vdpa-cli.
 import { deviceTypeById } from '../../src/model/index.js';
 import { parseTraceLine } from '../../src/transport/vdpa.js';
 import { Linter } from '../../src/project/rules/lint.js';
+import { configFieldsJson, decodeStateConfig } from '../../src/project/device-config.js';
 import { parseDevAdd } from '../../src/sources/vdpa-cli.js';
 
 export const VDPA_VARIANTS = ['blk', 'blk-mq2', 'blk-reset', 'net'];
@@ -102,6 +103,19 @@ describe('vDPA captures: state from the recorded bus ops equals the kernel\'s vi
     const capacity = (s: DeviceState) => Buffer.from(s.config.subarray(0, 8)).readBigUInt64LE();
     expect(capacity(a)).to.equal(16384n);
     expect(capacity(b)).to.equal(8192n);
+  });
+
+  it('the blk config fields decoded from the get_config bytes: capacity is the disk size the kernel reports', async () => {
+    for (const v of ['blk', 'blk-mq2']) {
+      const { streams } = await readVdpaCapture(dir(v));
+      const status = readFileSync(path.join(dir(v), 'sysfs-status.txt'), 'utf8').trim().split('\n');
+      for (const line of status) {
+        const [, name] = line.split(' ');
+        const s = project(name!, streams.get(vdpaDeviceId('blk', name!))!);
+        const fields = configFieldsJson(decodeStateConfig(s)!);
+        expect(String(fields['capacity']), `${v} ${name}`).to.equal(/sectors=(\d+)/.exec(line)![1]);
+      }
+    }
   });
 
   it('blk-reset: the unbind/bind and the dev del + add are resets the stream records, then a full re-init', async () => {

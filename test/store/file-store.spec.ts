@@ -108,7 +108,7 @@ describe('file store: durability, recovery and damage', function () {
     writeFileSync(seg, buf);
     const report = await verifyFileStore(dir);
     expect(report.problems).to.have.length(1);
-    expect(report.problems[0]).to.deep.equal({ segment: path.basename(seg), offset: off, reason: 'CRC mismatch: the record was changed after it was written' });
+    expect(report.problems[0]).to.deep.equal({ segment: path.basename(seg), offset: off, reason: 'CRC mismatch: damage, not a torn tail (an intact record follows at offset 305; 97 bytes unreadable)' });
     const err = await expectRejected(FileEventStore.open(dir), StoreCorruptError);
     expect(err.message).to.contain(path.basename(seg)).and.contain(`offset ${off}`);
     // read-only opens of sealed damage still fail loudly on the damaged record, never return wrong data

@@ -15,6 +15,10 @@ import { CliError, EXIT_INCOMPATIBLE, resolveDeviceSpec, setExitCode, storeOptio
 
 export { resolveDeviceSpec };
 import { readMigrationFile } from './inspect.js';
+import { readWholeFile } from '../../sources/bounded-input.js';
+
+/** A profile is a small JSON document; 16 MiB is far beyond any. */
+const MAX_PROFILE_BYTES = 16 * 1024 * 1024;
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { DeviceEvent } from '../../events/types.js';
@@ -130,12 +134,7 @@ export async function loadStoreDevice(store: EventStore, spec: string): Promise<
 }
 
 export function readProfile(file: string): Profile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CliError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  const text = Buffer.from(readWholeFile(file, MAX_PROFILE_BYTES, 'profile')).toString('utf8');
   try {
     return parseProfile(text, file);
   } catch (e) {
@@ -174,6 +173,10 @@ export function renderCheck(source: LoadedSource, targetFile: string, r: CompatR
 
 /** A source for check / diff: a QEMU stream file (device picked by `device`), a devrec stream file, or ID[@N]. */
 export async function loadSource(spec: string, device: string | undefined, storeUrl: string | undefined, target?: Profile): Promise<LoadedSource> {
+  // a device or pipe (/dev/zero) never ends: refuse it rather than read without bound
+  if (spec.startsWith('/') && existsSync(spec) && !statSync(spec).isFile() && !statSync(spec).isDirectory()) {
+    throw new CliError(`${spec}: is not a regular file (a device, pipe or socket); save it to a file first`);
+  }
   if (isFile(spec)) {
     if (await isQemuStreamFile(spec)) return loadQemuStreamFile(spec, device, target);
     if (device !== undefined) throw new CliError(`${spec}: --device picks a device of a QEMU stream; this is a devrec migration stream (one device)`);

@@ -44,7 +44,10 @@ export function demoCommand() {
   return new Command('demo')
     .description('record a simulated virtio-net lifecycle on a fresh embedded store and show its state over time')
     .option('--dir <dir>', 'store directory (default: a new temporary directory)')
-    .option('--rounds <n>', 'traffic rounds per initialization', (v) => Number(v), 1000)
+    .option('--rounds <n>', 'traffic rounds per initialization', (v) => {
+      if (!/^\d{1,7}$/.test(v)) throw new CliError(`--rounds "${v}": expected a whole number of rounds, 0..9999999`);
+      return Number(v);
+    }, 1000)
     .action(async (opts) => {
       const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'devrec-demo-'));
       const out = (s: string) => process.stdout.write(s);

@@ -1,6 +1,7 @@
 // devrec import qemu-trace FILE[.gz] [--prefix P]: QEMU trace log -> one stream per virtio device.
 import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
+import { allOrNothing } from '../../store/all-or-nothing.js';
 import { hexKeys } from '../../events/json.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
 import { progressText, withProgress } from '../progress.js';
@@ -17,12 +18,12 @@ export function qemuTraceSubcommand() {
         let summary;
         try {
           const t0 = performance.now();
-          summary = await withProgress(`importing ${file}`, opts, (p) => importQemuTrace(store, file, {
+          summary = await withProgress(`importing ${file}`, opts, (p) => allOrNothing(store, () => importQemuTrace(store, file, {
             ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
             onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
-          }));
+          })));
         } catch (err) {
-          throw new CliError((err as Error).message);
+          throw new CliError(`${(err as Error).message}; nothing was imported`);
         }
         if (opts.json) return writeJson(summary);
         process.stdout.write(`${file}: ${summary.lines} lines, ${summary.devices.length} virtio device(s)\n`);
@@ -57,9 +58,10 @@ export function qemuStateSubcommand() {
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await withProgress(`importing ${file}`, opts, () => importQemuState(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {}));
+          summary = await withProgress(`importing ${file}`, opts, () => allOrNothing(store, () => importQemuState(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {})));
         } catch (err) {
-          throw new CliError(`${file}: ${(err as Error).message}`);
+          const m = (err as Error).message;
+          throw new CliError(`${m.startsWith(file) ? m : `${file}: ${m}`}; nothing was imported`);
         }
         if (opts.json) return writeJson(hexKeys(summary, { status: 2 }));
         process.stdout.write(`${file}: ${summary.size} bytes, ${summary.sections} sections (${Object.entries(summary.walks).map(([k, v]) => `${v} ${k}`).join(', ')}), ${summary.devices.length} virtio device(s)\n`);

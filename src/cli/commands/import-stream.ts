@@ -5,6 +5,7 @@ import { Command } from '@commander-js/extra-typings';
 import { MigrationFormatError } from '../../migration/format.js';
 import { MigrationImportError, importStream } from '../../migration/importer.js';
 import { upper } from '../../migration/vfio-fsm.js';
+import { allOrNothing } from '../../store/all-or-nothing.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
 import { readMigrationFile } from './inspect.js';
 
@@ -20,9 +21,9 @@ export function importStreamCommand() {
       await withStore(opts.store, false, async (store) => {
         let r;
         try {
-          r = await importStream(store, bytes, opts.as !== undefined ? { as: opts.as } : {});
+          r = await allOrNothing(store, () => importStream(store, bytes, opts.as !== undefined ? { as: opts.as } : {}));
         } catch (e) {
-          if (e instanceof MigrationFormatError || e instanceof MigrationImportError) throw new CliError(`${file}: ${e.message}`);
+          if (e instanceof MigrationFormatError || e instanceof MigrationImportError) throw new CliError(`${e.message.startsWith(file) ? e.message : `${file}: ${e.message}`}; nothing was imported`);
           throw e;
         }
         const p = r.parsed;

@@ -5,23 +5,12 @@ import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { type InspectReport, inspectMigrationStream } from '../../migration/inspect.js';
 import { hexKeys } from '../../events/json.js';
 import { CliError, writeJson } from '../common.js';
+import { readWholeFile } from '../../sources/bounded-input.js';
+import { MAX_WHOLE_FILE_BYTES } from '../../model/limits.js';
 
-/** Largest file read whole: far beyond any device's migration data. */
-const MAX_FILE = 1024 * 1024 * 1024;
-
+/** Reads a migration stream whole: a regular file of at most MAX_WHOLE_FILE_BYTES (src/model/limits.ts). */
 export function readMigrationFile(file: string): Uint8Array {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (e) {
-    throw new CliError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  if (size > MAX_FILE) throw new CliError(`${file}: ${size} bytes is larger than any migration stream devrec reads (${MAX_FILE})`);
-  try {
-    return new Uint8Array(readFileSync(file));
-  } catch (e) {
-    throw new CliError(`${file}: cannot read: ${(e as Error).message}`);
-  }
+  return readWholeFile(file, MAX_WHOLE_FILE_BYTES, 'migration stream');
 }
 
 /** The first `n` bytes of a file (fewer when it is shorter). */

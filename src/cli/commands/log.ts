@@ -17,6 +17,9 @@ export function logCommand() {
     .option('--explain', 'each event in words, with the raw access it was decoded from')
     .action(async (spec, opts) => {
       await withStore(opts.store, true, async (store) => {
+        if (opts.from !== undefined && opts.to !== undefined && opts.from > opts.to) {
+          throw new CliError(`--from ${opts.from} is after --to ${opts.to}: no revision is in that range (swap them)`);
+        }
         const r = await resolveDeviceSpec(store, spec);
         const id = r.id;
         const head = r.revision ?? r.head;

@@ -2,7 +2,7 @@
 // devrec migrate send ID --to HOST:PORT [--as ID] [--tls-cert F --tls-key F --tls-ca F] [--json]
 // Live migration endpoints over TCP (docs/endpoints.md). Exit codes: 0 migrated, 1 error, 2 incompatible.
 import { Command } from '@commander-js/extra-typings';
-import { readFileSync } from 'node:fs';
+import { readWholeFile } from '../../sources/bounded-input.js';
 import { ProfileError, parseProfile } from '../../compat/profile.js';
 import { EndpointError } from '../../endpoints/frame.js';
 import type { TlsOptions } from '../../endpoints/protocol.js';
@@ -13,11 +13,7 @@ import { CliError, EXIT_ERROR, EXIT_INCOMPATIBLE, setExitCode, storeOption, with
 import { progressEnabled } from '../progress.js';
 
 function readFile(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new CliError(`${file}: cannot read ${what}: ${(e as Error).message}`);
-  }
+  return Buffer.from(readWholeFile(file, 16 * 1024 * 1024, what));
 }
 
 function tlsOf(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): TlsOptions | undefined {
@@ -78,7 +74,8 @@ function listenCommand() {
             ...(opts.idleTimeout ? { timeouts: { idleMs: opts.idleTimeout } } : {}),
             onSession: (r) => {
               out(sessionLine(r), { event: 'session', ...r });
-              if (opts.once && r.outcome !== 'query') {
+              // --once waits for a migration session: a stray connection that never said HELLO is not one
+              if (opts.once && r.outcome !== 'query' && r.session !== undefined) {
                 finish(r.outcome === 'committed' ? 0 : r.code === 'incompatible' ? EXIT_INCOMPATIBLE : EXIT_ERROR);
               }
             },

@@ -1,7 +1,7 @@
 // devrec record --device ID [--type T] [--transport T] [--input FILE] < events.ndjson
 import { Command, Option } from '@commander-js/extra-typings';
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { readLines } from '../../sources/bounded-input.js';
 import { ENUMS } from '../../events/schema.js';
 import { FieldError, eventFromJson } from '../../events/json.js';
 import type { NewEvent, Transport } from '../../events/types.js';
@@ -23,7 +23,19 @@ export async function recordNdjson(
   }
   let lineNo = 0;
   let failure: CliError | undefined;
-  for await (const raw of lines) {
+  const it = lines[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<string>;
+    try {
+      next = await it.next();
+    } catch (err) {
+      if ((err as Error).name !== 'InputLimitError') throw err;
+      lineNo++;
+      failure = new CliError((err as Error).message);
+      break;
+    }
+    if (next.done) break;
+    const raw = next.value;
     lineNo++;
     const line = raw.trim();
     if (line === '') continue;
@@ -45,7 +57,7 @@ export async function recordNdjson(
   }
   await recorder.flush();
   if (failure) {
-    throw new CliError(`${failure.message}\n(${count} event(s) were recorded to ${device} before line ${lineNo}; nothing from line ${lineNo} on)`);
+    throw new CliError(`${failure.message} (${count} event(s) were recorded to ${device} before line ${lineNo}; nothing from line ${lineNo} on)`);
   }
   return { device, events: count, firstRevision: head + 1, lastRevision: head + count };
 }
@@ -60,6 +72,7 @@ export function recordCommand() {
     .addOption(storeOption())
     .option('--json', 'print the summary as JSON')
     .action(async (opts) => {
+      if (opts.device.trim() === '') throw new CliError('--device "": a device id cannot be empty (e.g. --device virtio-net-pci@00:02.0)');
       if (opts.type && !deviceTypeByName(opts.type)) throw new CliError(`--type "${opts.type}" is not a virtio device type`);
       await withStore(opts.store, false, async (store) => {
         const head = await store.head(opts.device);
@@ -76,7 +89,8 @@ export function recordCommand() {
         const input = opts.input ? createReadStream(opts.input) : process.stdin;
         const inputName = opts.input ?? 'stdin';
         input.on('error', () => undefined);
-        const lines = createInterface({ input, crlfDelay: Infinity });
+        // our own splitter: a line has a length cap (readline buffers any length and throws RangeError)
+        const lines = readLines(input, inputName);
         const recorder = new Recorder(store, { source: 'ndjson' });
         try {
           const summary = await recordNdjson(lines, inputName, opts.device, recorder, head, identity);
