@@ -5,7 +5,7 @@
 //   - the CLI as whole processes beside `node -e 0` and a process that only reads the file (bench/cli.ts).
 // Numbers are what this machine did in this run; nothing is assumed.
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, appendFileSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { encodeEvent } from '../src/events/codec.js';
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   log(`# devrec benchmarks`);
   log('');
   log(`Command: \`npm run bench${args.length ? ' -- ' + args.join(' ') : ''}\` (tsc, then node --expose-gc dist/bench/run.js)  `);
-  log(`Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${mib(totalmem())} RAM, Node ${process.version}, ${new Date().toISOString()}  `);
+  log(`Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${mib(totalmem())} RAM, Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the start  `);
   log(`Workload: a simulated virtio-net lifecycle (sim/net-lifecycle.ts), mostly queue index events; batches of ${BATCH}, fdatasync per batch.`);
   log('');
   // first, while the machine is as it was when the run started: whole processes, each beside its baseline

@@ -15,7 +15,8 @@ export const CLIENT_JS = String.raw`
   var CAT_COLOR = { reset: '#d62728', status: '#1f77b4', features: '#2ca02c', vfio: '#9467bd', finding: '#ff7f0e', other: '#7f7f7f' };
   var SEV_COLOR = { error: '#d62728', warning: '#ff7f0e', info: '#17becf' };
   var PALETTE = ['#1f77b4', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#ff7f0e', '#7f7f7f'];
-  // the same width of y axis on every panel, so their plotting areas (and x axes) line up
+  // the same width of y axis on every panel and no y-axis label (a label adds its own strip), so their plotting
+  // areas (and x axes) line up
   var Y_AXIS = 150;
   var STATUS_BITS = [[1, 'ACKNOWLEDGE'], [2, 'DRIVER'], [4, 'DRIVER_OK'], [8, 'FEATURES_OK'], [16, 'SUSPEND'], [64, 'DEVICE_NEEDS_RESET'], [128, 'FAILED']];
   var axisMode = 'revision';
@@ -131,7 +132,7 @@ export const CLIENT_JS = String.raw`
     opts.series = [{ label: xLabel() }].concat(q.series.map(function (s, i) {
       return { label: s.name, stroke: PALETTE[s.queue % PALETTE.length], width: s.index === 'used' ? 1 : 2, dash: s.index === 'used' ? [5, 3] : undefined, points: { show: false } };
     }));
-    opts.axes = [{ label: xLabel() }, { label: 'count', size: Y_AXIS }];
+    opts.axes = [{ label: xLabel() }, { size: Y_AXIS }];
     var u = new uPlot(opts, [x].concat(q.series.map(function (s) { return s.values; })), document.getElementById('plot-queues'));
     u.root.setAttribute('data-panel', 'queues');
     return u;

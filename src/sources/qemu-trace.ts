@@ -215,8 +215,11 @@ export class QemuTraceImporter {
     }
     if (t.timestampNs !== undefined) this.stamped++;
     else this.unstamped++;
-    // Time: the prefix when the trace has one; otherwise the line number, so order is kept and stated.
-    this.clockNs = t.timestampNs !== undefined ? (t.timestampNs > this.clockNs ? t.timestampNs : this.clockNs) : BigInt(this.lineNo);
+    // Time: the prefix when the trace has one; otherwise the line number (an ordinal, no time: events/time.ts),
+    // except after a stamped line, where an unstamped one keeps the last wall-clock time (never a mix of both).
+    if (t.timestampNs !== undefined) {
+      if (t.timestampNs > this.clockNs) this.clockNs = t.timestampNs;
+    } else if (this.stamped === 0) this.clockNs = BigInt(this.lineNo);
     const statusWrite = this.lastStatusWrite;
     this.lastStatusWrite = undefined;
     switch (t.name) {

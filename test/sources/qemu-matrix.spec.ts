@@ -145,6 +145,16 @@ describe('capture matrix: QEMU 7.2 and 10.0, Linux 6.1 and 6.12, pc / q35 / micr
     expect(nextStamp(41n, 5n * WALL_CLOCK_MIN_NS)).to.equal(42n);
   });
 
+  it('a stamped trace with unstamped lines in it never mixes ordinals into wall-clock times', async () => {
+    const lines = gunzipSync(readFileSync(path.join(dir('q35-root-port-usual-ts'), 'trace.log.gz'))).toString('utf8').split('\n');
+    const file = path.join(tmpDir(), 'half-stamped.log.gz');
+    writeFileSync(file, gzipSync(lines.map((l, i) => (i > 0 && i % 2 ? l.replace(/^\d+@\d+\.\d+:/, '') : l)).join('\n')));
+    const store = new MemoryEventStore();
+    const summary = await importQemuTrace(store, file);
+    expect(summary.clock).to.equal('mixed');
+    for (const d of summary.devices) for await (const e of store.read(d.id)) expect(isWallClock(e.event.timestampNs), `${d.id} #${e.revision}`).to.equal(true);
+  });
+
   it('random bytes do not import as success', async () => {
     let seed = 11;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
