@@ -81,6 +81,11 @@ function withinCaps(kind: string, body: Record<string, unknown>): Record<string,
     if (Array.isArray(st['queues'])) st['queues'] = (st['queues'] as Record<string, unknown>[]).map((q) => withinCaps('queue', q));
     out['state'] = st;
   }
+  if (kind === 'snapshot' && out['stateV2']) {
+    const st = withinCaps('stateV2', out['stateV2'] as Record<string, unknown>);
+    if (Array.isArray(st['queues'])) st['queues'] = (st['queues'] as Record<string, unknown>[]).map((q) => withinCaps('queue', q));
+    out['stateV2'] = st;
+  }
   return out;
 }
 

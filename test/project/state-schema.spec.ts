@@ -16,6 +16,7 @@ import { type DeviceState, initialState } from '../../src/project/state.js';
 import { STATE_SPEC, stateFromWire, stateToWire } from '../../src/project/state-wire.js';
 import { importQemuTrace } from '../../src/sources/import-trace.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
+import { MAX_NUM_QUEUES, MAX_QUEUE_INDEX } from '../../src/model/limits.js';
 
 /** Deterministic PRNG (mulberry32), so a failure names a seed that reproduces it. */
 function prng(seed: number): () => number {
@@ -74,8 +75,12 @@ function randomState(seed: number): DeviceState {
   const s = randomMessage(STATE_SPEC, rnd, true) as unknown as DeviceState;
   // the domain keeps queues sorted by index, one per index, and each source once
   const seen = new Set<number>();
+  for (const q of s.queues) q.index = q.index % (MAX_QUEUE_INDEX + 1);
   s.queues = s.queues.filter((q) => !seen.has(q.index) && seen.add(q.index)).sort((a, b) => a.index - b.index);
   s.sources = [...new Set(s.sources)];
+  // and values inside devrec's entry bounds (src/model/limits.ts), which the codecs enforce
+  if (s.numQueues !== null) s.numQueues = s.numQueues % (MAX_NUM_QUEUES + 1);
+  if (s.queueSelect !== null) s.queueSelect = s.queueSelect % (MAX_QUEUE_INDEX + 1);
   return s;
 }
 
