@@ -58,6 +58,8 @@ export interface VqIndexChanged {
   kind: 'vqIndex'; index: number;
   lastAvailIdx?: number; usedIdx?: number; availWrap?: boolean; usedWrap?: boolean;
   availDelta?: number; usedDelta?: number; availIdx?: number;
+  /** the source stops seeing this ring's progress: its indices become unknown */
+  indicesUnseen?: boolean;
 }
 export interface ConfigWritten { kind: 'configWritten'; offset: number; data: Uint8Array }
 export interface ConfigRead { kind: 'configRead'; offset: number; data: Uint8Array }

@@ -174,6 +174,7 @@ function wrapsAfter(idx: number, delta: number, size: number): number {
 /** Deltas move known indices; an unknown index stays unknown (and so does a packed ring's wrap counter). */
 function applyVqIndex(s: DeviceState, b: VqIndexChanged): void {
   const q = queueOf(s, b.index);
+  if (b.indicesUnseen) { q.lastAvailIdx = null; q.usedIdx = null; q.availIdx = null; }
   if (b.lastAvailIdx !== undefined) q.lastAvailIdx = b.lastAvailIdx;
   if (b.usedIdx !== undefined) q.usedIdx = b.usedIdx;
   if (b.availWrap !== undefined) q.availWrap = b.availWrap;

@@ -41,6 +41,20 @@ const CFG_READ_RE = /^\s*\(([^,]+), @0x([0-9a-f]+), len=0x([0-9a-f]+)\) 0x([0-9a
 const CFG_WRITE_RE = /^\s*\(([^,]+), @0x([0-9a-f]+), 0x([0-9a-f]+), len=0x([0-9a-f]+)\)$/;
 
 /** A structure in a BAR; `length` undefined when the guest never read the capability's length field. */
+/**
+ * Pushes decoded events, and after a queue is enabled one that says its ring indices are not seen from here on:
+ * the VMM's vfio trace sees register accesses, not the rings in guest memory, so the indices the device moves
+ * after DRIVER_OK are unknown rather than left at their reset value.
+ */
+function pushDecoded(out: NewEvent[], decoded: NewEvent[]): void {
+  for (const e of decoded) {
+    out.push(e);
+    if (e.body.kind === 'queueConfigured' && e.body.enabled === true) {
+      out.push({ ...e, body: { kind: 'vqIndex', index: e.body.index, indicesUnseen: true } });
+    }
+  }
+}
+
 interface BarSpan { region: Region; bar: number; start: number; length: number | undefined }
 
 interface VfioDevice {
@@ -231,9 +245,9 @@ export class VfioTraceDevices {
         return undefined;
       }
       this.start(d, a.timestampNs);
-      for (const u of d.undecided.splice(0)) d.events.push(...d.decoder!.decode(u));
+      for (const u of d.undecided.splice(0)) pushDecoded(d.events, d.decoder!.decode(u));
     }
-    d.events.push(...d.decoder!.decode(a));
+    pushDecoded(d.events, d.decoder!.decode(a));
     return d.events.length >= this.flushEvery ? this.flush(d) : undefined;
   }
 

@@ -558,6 +558,11 @@ export const eventsDescriptor = {
                   "oneof": [
                     "availIdx"
                   ]
+                },
+                "_indicesUnseen": {
+                  "oneof": [
+                    "indicesUnseen"
+                  ]
                 }
               },
               "fields": {
@@ -617,6 +622,14 @@ export const eventsDescriptor = {
                   "type": "uint32",
                   "id": 8,
                   "protoName": "avail_idx",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "indicesUnseen": {
+                  "type": "bool",
+                  "id": 9,
+                  "protoName": "indices_unseen",
                   "options": {
                     "proto3_optional": true
                   }

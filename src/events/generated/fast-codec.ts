@@ -23,7 +23,7 @@ const M9: MsgInfo = { name: "ResetRequested", fields: new Map([[1, "scope"], [2,
 const M10: MsgInfo = { name: "ResetCompleted", fields: new Map([[1, "scope"], [2, "queue"]]) };
 const M11: MsgInfo = { name: "QueueSelected", fields: new Map([[1, "index"]]) };
 const M12: MsgInfo = { name: "QueueConfigured", fields: new Map([[1, "index"], [2, "size"], [3, "desc"], [4, "driver"], [5, "device"], [6, "pfn"], [7, "align"], [8, "enabled"], [9, "msixVector"], [10, "notifyOff"], [11, "maxSize"], [12, "guestPageSize"]]) };
-const M13: MsgInfo = { name: "VqIndexChanged", fields: new Map([[1, "index"], [2, "lastAvailIdx"], [3, "usedIdx"], [4, "availWrap"], [5, "usedWrap"], [6, "availDelta"], [7, "usedDelta"], [8, "availIdx"]]) };
+const M13: MsgInfo = { name: "VqIndexChanged", fields: new Map([[1, "index"], [2, "lastAvailIdx"], [3, "usedIdx"], [4, "availWrap"], [5, "usedWrap"], [6, "availDelta"], [7, "usedDelta"], [8, "availIdx"], [9, "indicesUnseen"]]) };
 const M14: MsgInfo = { name: "ConfigWritten", fields: new Map([[1, "offset"], [2, "data"]]) };
 const M15: MsgInfo = { name: "ConfigRead", fields: new Map([[1, "offset"], [2, "data"]]) };
 const M16: MsgInfo = { name: "MsixChanged", fields: new Map([[1, "enabled"], [2, "functionMask"], [3, "configVector"], [4, "tableSize"]]) };
@@ -812,8 +812,8 @@ case 96:   f11 = lo >>> 0; break; default: if (t < 8) throw H.zero(M12, s); }
 }
 
 function dec13_VqIndexChanged_vqIndex(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = undefined, f2 = undefined, f3 = undefined, f4 = undefined, f5 = undefined, f6 = undefined, f7 = undefined;
-  if (prev !== undefined) { f0 = prev.index; f1 = prev.lastAvailIdx; f2 = prev.usedIdx; f3 = prev.availWrap; f4 = prev.usedWrap; f5 = prev.availDelta; f6 = prev.usedDelta; f7 = prev.availIdx; }
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = undefined, f2 = undefined, f3 = undefined, f4 = undefined, f5 = undefined, f6 = undefined, f7 = undefined, f8 = undefined;
+  if (prev !== undefined) { f0 = prev.index; f1 = prev.lastAvailIdx; f2 = prev.usedIdx; f3 = prev.availWrap; f4 = prev.usedWrap; f5 = prev.availDelta; f6 = prev.usedDelta; f7 = prev.availIdx; f8 = prev.indicesUnseen; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -833,7 +833,8 @@ case 32:   f3 = (lo | hi) !== 0; break;
 case 40:   f4 = (lo | hi) !== 0; break;
 case 48:   f5 = lo >>> 0; break;
 case 56:   f6 = lo >>> 0; break;
-case 64:   f7 = lo >>> 0; break; default: if (t < 8) throw H.zero(M13, s); }
+case 64:   f7 = lo >>> 0; break;
+case 72:   f8 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M13, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
@@ -871,6 +872,7 @@ case 64:   f7 = lo >>> 0; break; default: if (t < 8) throw H.zero(M13, s); }
   if (f5 !== undefined) o.availDelta = f5;
   if (f6 !== undefined) o.usedDelta = f6;
   if (f7 !== undefined) o.availIdx = f7;
+  if (f8 !== undefined) o.indicesUnseen = f8;
   return o;
 }
 
@@ -2629,7 +2631,7 @@ function encEvent_queueConfigured(w, e, rev) {
 
 function enc13_VqIndexChanged(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 70) buf = w.grow(pos, 70);
+  if (buf.length - pos < 72) buf = w.grow(pos, 72);
   v = o.index;
   if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.lastAvailIdx;
@@ -2646,6 +2648,8 @@ function enc13_VqIndexChanged(w, o) {
   if (v != null) {   { buf[pos++] = 56; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.availIdx;
   if (v != null) {   { buf[pos++] = 64; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.indicesUnseen;
+  if (v != null) {   { buf[pos++] = 72; buf[pos++] = v ? 1 : 0; } }
   w.pos = pos;
 }
 

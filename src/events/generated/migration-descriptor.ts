@@ -1071,6 +1071,11 @@ export const migrationDescriptor = {
                   "oneof": [
                     "availIdx"
                   ]
+                },
+                "_indicesUnseen": {
+                  "oneof": [
+                    "indicesUnseen"
+                  ]
                 }
               },
               "fields": {
@@ -1130,6 +1135,14 @@ export const migrationDescriptor = {
                   "type": "uint32",
                   "id": 8,
                   "protoName": "avail_idx",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "indicesUnseen": {
+                  "type": "bool",
+                  "id": 9,
+                  "protoName": "indices_unseen",
                   "options": {
                     "proto3_optional": true
                   }
