@@ -129,8 +129,15 @@ export class VdpaOpDecoder {
         return [{ body: { kind: 'queueConfigured', index: this.queueIndex(r), size: num(r, 'num') } }];
       case 'vq-address':
         return [{ body: { kind: 'queueConfigured', index: this.queueIndex(r), desc: big(r, 'desc'), driver: big(r, 'driver'), device: big(r, 'device') } }];
-      case 'vq-ready-write':
-        return [{ body: { kind: 'queueConfigured', index: this.queueIndex(r), enabled: num(r, 'ready') !== 0 } }];
+      case 'vq-ready-write': {
+        const index = this.queueIndex(r);
+        const enabled = num(r, 'ready') !== 0;
+        // once ready, the device moves the ring in guest memory, which no bus op shows: its indices are unknown
+        // until a get_vq_state reads them back
+        return enabled
+          ? [{ body: { kind: 'queueConfigured', index, enabled } }, { body: { kind: 'vqIndex', index, indicesUnseen: true } }]
+          : [{ body: { kind: 'queueConfigured', index, enabled } }];
+      }
       case 'vq-ready-read':
         return [{ body: { kind: 'queueConfigured', index: this.queueIndex(r), enabled: num(r, 'ready') !== 0 }, actor: 'device' }];
       case 'vq-state-write':
