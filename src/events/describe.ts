@@ -100,9 +100,9 @@ export function describeBody(b: EventBody, type?: string): string {
 }
 
 export { nsToIsoNs } from './time.js';
-import { nsToIsoNs } from './time.js';
+import { isWallClock, nsToIsoNs } from './time.js';
 
 export function describeEvent(e: DeviceEvent, type?: string): string {
   const who = e.actor === 'unspecified' ? '' : ` ${e.actor}`;
-  return `#${e.revision} ${e.timestampNs > 0n ? nsToIsoNs(e.timestampNs) : '-'}${who} ${e.body.kind}: ${describeBody(e.body, type)}`;
+  return `#${e.revision} ${isWallClock(e.timestampNs) ? nsToIsoNs(e.timestampNs) : '-'}${who} ${e.body.kind}: ${describeBody(e.body, type)}`;
 }

@@ -3,6 +3,7 @@
 import { deviceTypeByName } from '../model/device-types.js';
 import { featureNames } from '../model/index.js';
 import { describeBody, nsToIsoNs } from './describe.js';
+import { isWallClock } from './time.js';
 import { bytesToHex, hex64 } from './json.js';
 import type { DeviceEvent, EventBody, RegisterAccess } from './types.js';
 import {
@@ -114,5 +115,5 @@ export function* explainEvents(events: Iterable<DeviceEvent>, type?: string): Ge
 }
 
 function line(e: DeviceEvent, text: string): string {
-  return `#${e.revision} ${e.timestampNs > 0n ? nsToIsoNs(e.timestampNs) : '-'} ${e.actor === 'unspecified' ? '' : e.actor + ' '}${text}`;
+  return `#${e.revision} ${isWallClock(e.timestampNs) ? nsToIsoNs(e.timestampNs) : '-'} ${e.actor === 'unspecified' ? '' : e.actor + ' '}${text}`;
 }
