@@ -17,6 +17,7 @@ import {
 import { FileSnapshots } from './file-snapshots.js';
 import { WriterLock } from './file-lock.js';
 import { findIntactRecord, lastRecordIntact, writeFully } from './file-scan.js';
+import { SegmentWindow } from './file-window.js';
 import { catchUpThenLive } from './subscribe.js';
 import {
   StoreCorruptError, StorePathError, StoreWriteError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
@@ -60,6 +61,10 @@ class Column<T extends Float64Array | Uint32Array> {
 }
 const f64 = (n: number) => new Float64Array(n);
 const u32 = (n: number) => new Uint32Array(n);
+
+/** Read windows of the open path (see file-window.ts). */
+const SCAN_WINDOW_LAST = 4 * 1024 * 1024;
+const SCAN_WINDOW_SEALED = 64 * 1024;
 
 interface Segment {
   name: string;
@@ -292,10 +297,12 @@ export class FileEventStore implements EventStore {
   private async scanSegment(segIdx: number, start: number, last: boolean, quietTail = false): Promise<number> {
     const seg = this.segments[segIdx]!;
     const size = (await seg.handle.stat()).size;
-    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+    // The last segment's records are read whole (CRC): a large window. Sealed ones only need each record's header:
+    // a small window, so a segment of large records is not read in full.
+    const win = new SegmentWindow(seg.handle, size, last ? SCAN_WINDOW_LAST : SCAN_WINDOW_SEALED);
     let off = start;
     while (off < size) {
-      const problem = await this.checkRecordAt(seg, off, size, last, prefix);
+      const problem = await this.checkRecordAt(seg, off, win, last);
       if (problem) {
         if (!last) throw new StoreCorruptError(seg.name, off, problem.reason);
         if (quietTail) return off; // another process is still writing this record
@@ -320,10 +327,11 @@ export class FileEventStore implements EventStore {
 
   /** Checks and indexes the record at `off`; returns a problem instead when it is short or damaged. */
   private async checkRecordAt(
-    seg: Segment, off: number, size: number, verifyCrc: boolean, prefix: Buffer,
+    seg: Segment, off: number, win: SegmentWindow, verifyCrc: boolean,
   ): Promise<{ reason: string; len?: number } | undefined> {
+    const size = win.size;
     if (off + RECORD_PREFIX_BYTES > size) return { reason: `record prefix cut short (${size - off} bytes left)` };
-    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    const prefix = await win.read(off, RECORD_PREFIX_BYTES);
     const len = prefix.readUInt32LE(0);
     const crc = prefix.readUInt32LE(4);
     if (len < 14 || len > MAX_RECORD_BYTES) return { reason: `record length ${len} is impossible` };
@@ -332,12 +340,11 @@ export class FileEventStore implements EventStore {
     }
     let payload: Buffer;
     if (verifyCrc) {
-      payload = Buffer.allocUnsafe(len);
-      await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+      payload = await win.read(off + RECORD_PREFIX_BYTES, len);
       if (payloadCrc(payload) !== crc) return { reason: 'CRC mismatch', len };
     } else {
       // Sealed segments: read the header part only; CRCs are checked when records are read and by verify.
-      payload = await this.readHeaderPart(seg, off, len);
+      payload = await this.readHeaderPart(win, off, len);
     }
     let header: RecordHeader;
     try {
@@ -351,11 +358,10 @@ export class FileEventStore implements EventStore {
     return undefined;
   }
 
-  private async readHeaderPart(seg: Segment, off: number, len: number): Promise<Buffer> {
+  private async readHeaderPart(win: SegmentWindow, off: number, len: number): Promise<Buffer> {
     let want = Math.min(len, 4096);
     for (;;) {
-      const b = Buffer.allocUnsafe(want);
-      await seg.handle.read(b, 0, want, off + RECORD_PREFIX_BYTES);
+      const b = await win.read(off + RECORD_PREFIX_BYTES, want);
       // The header ends after the stream table and the u16 index array; grow until it fits.
       try {
         const h = parseRecordHeader(b);
