@@ -1,4 +1,5 @@
-// Seeded fuzzing of devrec's QEMU importers: `npm run fuzz -- [--seconds N] [--seed S] [--out DIR] [--only savevm|trace]`.
+// Seeded in-process fuzzing of devrec's parsers: `npm run fuzz -- [--seconds N] [--cases N] [--seed S] [--out DIR]
+// [--only savevm,trace,ndjson,migration,profile,segment]`. The long form (docs/hardening.md) runs 100k cases each.
 //
 // savevm (src/sources/qemu-savevm.ts): the committed device-state captures and a synthetic full migration stream,
 //   mutated (byte flips, runs of random bytes, truncation, deleted / duplicated / inserted ranges, extreme be32
@@ -8,6 +9,8 @@
 // trace (src/sources/qemu-trace.ts, when it exists): the committed trace logs, mutated line by line (characters
 //   flipped, numbers replaced by extreme values, lines cut, dropped, duplicated, swapped). Every case must import or
 //   throw the importer's TraceFormatError.
+// ndjson, migration, profile, segment: see scripts/fuzz-targets.ts.
+// Every case also has a time bound (a hang is a failure) and the run's peak RSS must stay under 512 MiB.
 // Failing inputs are written to --out (default: the OS temp dir) with the seed and case number; exit 1 if any.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -246,10 +249,10 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
       await imp.finish();
       st.ok++;
     } catch (e) {
-      if (e instanceof FormatError) st.errors++;
+      if (e instanceof FormatError && Number.isInteger((e as Error & { line?: number }).line) && (e as Error & { line: number }).line >= 1) st.errors++;
       else {
         st.failures++;
-        save(args.out, `trace-seed${args.seed}-case${st.cases}.log`, lines.join('\n'), `trace case ${st.cases}: not a TraceFormatError: ${(e as Error)?.stack ?? e}`);
+        save(args.out, `trace-seed${args.seed}-case${st.cases}.log`, lines.join('\n'), `trace case ${st.cases}: not a TraceFormatError with a line: ${(e as Error)?.stack ?? e}`);
       }
     }
     const ms = performance.now() - t0;
@@ -279,7 +282,13 @@ async function fuzzMore(target: Target, args: Args, deadline: number): Promise<S
         save(args.out, `${target.name}-seed${args.seed}-case${st.cases}.bin`, input, `${target.name} case ${st.cases}: ${(e as Error)?.stack ?? e}`);
       }
     }
-    const ms = performance.now() - t0;
+    let ms = performance.now() - t0;
+    if (ms > SLOW_MS) {
+      // re-time once: a GC pause or a starved CPU (nice, a shared machine) is not the parser's doing; a hang is slow twice
+      const t1 = performance.now();
+      await Promise.resolve(target.run(input)).catch(() => undefined);
+      ms = Math.min(ms, performance.now() - t1);
+    }
     st.slowest = Math.max(st.slowest, ms);
     if (ms > SLOW_MS) {
       st.failures++;

@@ -8,6 +8,7 @@ import { type DeviceState, pciIdHex } from '../project/state.js';
 import type { Capability } from './caps.js';
 import { recordedCaps } from './check.js';
 import type { QemuStreamSource } from './qemu-load.js';
+import { locateJsonSyntaxError } from '../sources/json-syntax.js';
 
 export const PROFILE_VERSION = 1;
 
@@ -257,11 +258,14 @@ export function parseProfile(text: string, file: string): Profile {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new ProfileError(`${file}: not valid JSON: ${(e as Error).message}`);
+    const at = locateJsonSyntaxError(text);
+    throw new ProfileError(at
+      ? `${file}: line ${at.line}, column ${at.column}: not valid JSON: ${at.reason}`
+      : `${file}: not valid JSON: ${(e as Error).message}`);
   }
   const v: V = new V(file);
   const o = v.obj(raw, '(top level)');
-  for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) v.fail(k, `unknown field (known: ${[...KNOWN_KEYS].join(', ')})`);
+  for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) v.fail(JSON.stringify(k).slice(1, -1), `unknown field (known: ${[...KNOWN_KEYS].join(', ')})`);
   const version = v.int(v.req(o, 'profileVersion', 'profileVersion'), 'profileVersion', 1 << 16);
   if (version !== PROFILE_VERSION) v.fail('profileVersion', `profile version ${version} is not one this devrec reads (${PROFILE_VERSION})`);
   const deviceType = v.str(v.req(o, 'deviceType', 'deviceType'), 'deviceType');

@@ -92,7 +92,7 @@ describe('CLI: profile, check, diff', function () {
     writeFileSync(notJson, '{"profileVersion": 1,');
     const nj = await devrec(['check', stream, '--target', notJson]);
     expect(nj.code).to.equal(1);
-    expect(nj.stderr).to.contain(`${notJson}: not valid JSON`);
+    expect(nj.stderr).to.contain(`${notJson}: line 1, column 22: not valid JSON`);
     noStack(nj);
 
     const damaged = path.join(dir, 'damaged.bin');
