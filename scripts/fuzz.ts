@@ -127,6 +127,15 @@ function streamed(bytes: Uint8Array, r: Rand): Outcome {
 
 interface Stats { cases: number; ok: number; errors: number; failures: number; slowest: number }
 
+/** A line every 10,000 cases, so a long run shows its rate while it runs. */
+const progressStart = new Map<string, number>();
+function progress(name: string, st: Stats): void {
+  if (!progressStart.has(name)) progressStart.set(name, Date.now());
+  if (st.cases % 10000 !== 0 || st.cases === 0) return;
+  const s = (Date.now() - progressStart.get(name)!) / 1000;
+  console.log(`  ${name}: ${st.cases} cases in ${s.toFixed(0)} s (${(st.cases / s).toFixed(0)}/s), ${st.failures} failures, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+}
+
 function save(out: string, name: string, data: Uint8Array | string, why: string): void {
   mkdirSync(out, { recursive: true });
   const file = path.join(out, name);
@@ -135,6 +144,7 @@ function save(out: string, name: string, data: Uint8Array | string, why: string)
 }
 
 function fuzzSavevm(args: Args, deadline: number): Stats {
+  const NAME = 'savevm';
   const corpus = [...VARIANTS.map((v) => gunzipSync(readFileSync(path.join(ROOT, v, 'devstate.bin.gz')))), syntheticFullStream(8)];
   const r = rng(args.seed);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
@@ -183,6 +193,7 @@ function fuzzSavevm(args: Args, deadline: number): Stats {
       }
     }
     st.cases++;
+    progress(NAME, st);
   }
   return st;
 }
@@ -239,6 +250,7 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
   }
   const corpus = VARIANTS.map((v) => gunzipSync(readFileSync(path.join(ROOT, v, 'trace.log.gz'))).toString('utf8').split('\n'));
   const r = rng(args.seed ^ 0x7ace);
+  const NAME = 'trace';
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
   while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
     const lines = mutateLines(r, corpus[int(r, corpus.length)]!);
@@ -262,11 +274,13 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
       save(args.out, `trace-seed${args.seed}-case${st.cases}-slow.log`, lines.join('\n'), `trace case ${st.cases}: took ${ms.toFixed(0)} ms`);
     }
     st.cases++;
+    progress(NAME, st);
   }
   return st;
 }
 
 async function fuzzMore(target: Target, args: Args, deadline: number): Promise<Stats> {
+  const NAME = target.name;
   const r = rng(args.seed ^ target.name.length * 0x9e37);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
   while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
@@ -295,6 +309,7 @@ async function fuzzMore(target: Target, args: Args, deadline: number): Promise<S
       save(args.out, `${target.name}-seed${args.seed}-case${st.cases}-slow.bin`, input, `${target.name} case ${st.cases}: took ${ms.toFixed(0)} ms`);
     }
     st.cases++;
+    progress(NAME, st);
   }
   return st;
 }
