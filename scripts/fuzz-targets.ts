@@ -110,7 +110,7 @@ export async function moreTargets(): Promise<Target[]> {
       run(input) {
         parseProfile(dec(input), 'fuzz.json');
       },
-      located: (e) => e instanceof ProfileError && /^fuzz\.json: (line \d+, column \d+|field "[^"]*"): /.test((e as Error).message),
+      located: (e) => e instanceof ProfileError && /^fuzz\.json: (line \d+, column \d+|field "(?:[^"\\]|\\.)*"): /.test((e as Error).message),
     },
     {
       name: 'segment',

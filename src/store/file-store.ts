@@ -65,6 +65,8 @@ const u32 = (n: number) => new Uint32Array(n);
 /** Read windows of the open path (see file-window.ts). */
 const SCAN_WINDOW_LAST = 4 * 1024 * 1024;
 const SCAN_WINDOW_SEALED = 64 * 1024;
+/** Read window of sequential readers (readAll, forward reads, scan). */
+const READ_WINDOW = 1024 * 1024;
 
 interface Segment {
   name: string;
@@ -509,17 +511,41 @@ export class FileEventStore implements EventStore {
 
   // ---- reading -------------------------------------------------------------------------------------------
 
-  private async loadRecord(rec: number): Promise<LoadedRecord> {
-    const seg = this.segments[this.recSegment.get(rec)]!;
+  /**
+   * Reads and checks record `rec`. Sequential readers pass `windows` (one per read): records are then read through
+   * a window per segment, a read per window instead of two per record.
+   */
+  private async loadRecord(rec: number, windows?: Map<number, SegmentWindow>): Promise<LoadedRecord> {
+    const segIdx = this.recSegment.get(rec);
+    const seg = this.segments[segIdx]!;
     const off = this.recOffset.get(rec);
-    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
-    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    const windowCovering = (end: number): SegmentWindow | undefined => {
+      if (!windows) return undefined;
+      let w = windows.get(segIdx);
+      // the last segment grows while we read: a window made before a record was written does not cover it
+      if (!w || w.size < end) windows.set(segIdx, (w = new SegmentWindow(seg.handle, Math.max(seg.size, end), READ_WINDOW)));
+      return w;
+    };
+    let prefix: Buffer;
+    const w0 = windowCovering(off + RECORD_PREFIX_BYTES);
+    if (w0) prefix = await w0.read(off, RECORD_PREFIX_BYTES);
+    else {
+      prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+      await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    }
     const len = prefix.readUInt32LE(0);
+    const crc = prefix.readUInt32LE(4);
     if (len > MAX_RECORD_BYTES) throw new StoreCorruptError(seg.name, off, `record length ${len} is impossible`);
-    const payload = Buffer.allocUnsafe(len);
-    const { bytesRead } = await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
-    if (bytesRead !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${bytesRead} of ${len} bytes)`);
-    if (payloadCrc(payload) !== prefix.readUInt32LE(4)) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
+    let payload: Buffer;
+    const w1 = windowCovering(off + RECORD_PREFIX_BYTES + len);
+    if (w1) payload = await w1.read(off + RECORD_PREFIX_BYTES, len);
+    else {
+      payload = Buffer.allocUnsafe(len);
+      const { bytesRead } = await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+      payload = payload.subarray(0, bytesRead);
+    }
+    if (payload.length !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${payload.length} of ${len} bytes)`);
+    if (payloadCrc(payload) !== crc) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
     try {
       return { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header: parseRecordHeader(payload) };
     } catch (err) {
@@ -559,12 +585,13 @@ export class FileEventStore implements EventStore {
     if (lo > hi || remaining <= 0) return;
     const firstRun = idx.findRun(backwards ? hi : lo);
     const step = backwards ? -1 : 1;
+    const windows = backwards ? undefined : new Map<number, SegmentWindow>();
     for (let run = firstRun; run >= 0 && run < idx.runRecord.length && remaining > 0; run += step) {
       const runFirst = idx.runFirstRevision.get(run);
       const runLast = runFirst + idx.runCount.get(run) - 1;
       if (backwards ? runLast < lo : runFirst > hi) break;
       const rec = idx.runRecord.get(run);
-      const { payload, bytes, header } = await this.loadRecord(rec);
+      const { payload, bytes, header } = await this.loadRecord(rec, windows);
       const slot = header.streams.findIndex((s) => s.name === stream);
       const chunk: StoredEvent[] = [];
       let revision = runFirst;
@@ -592,11 +619,12 @@ export class FileEventStore implements EventStore {
     const lo = Math.max(options.from ?? 0, 0);
     const hi = Math.min(options.to ?? idx.head, idx.head);
     let n = 0;
+    const windows = new Map<number, SegmentWindow>();
     for (let run = lo > hi ? idx.runRecord.length : idx.findRun(lo); run < idx.runRecord.length; run++) {
       const runFirst = idx.runFirstRevision.get(run);
       if (runFirst > hi) break;
       const rec = idx.runRecord.get(run);
-      const { bytes, header } = await this.loadRecord(rec);
+      const { bytes, header } = await this.loadRecord(rec, windows);
       const slot = header.streams.findIndex((s) => s.name === stream);
       const slotLo = slot & 0xff;
       const slotHi = slot >> 8;
@@ -620,8 +648,9 @@ export class FileEventStore implements EventStore {
   }
 
   async *readAll(fromPosition = 0): AsyncIterable<StoredEvent> {
+    const windows = new Map<number, SegmentWindow>();
     for (let rec = this.findRecord(fromPosition); rec >= 0 && rec < this.recSegment.length; rec++) {
-      const { payload, bytes, header } = await this.loadRecord(rec);
+      const { payload, bytes, header } = await this.loadRecord(rec, windows);
       const counters = header.streams.map((s) => s.firstRevision);
       const out: StoredEvent[] = [];
       this.eachEvent(rec, payload, header, (si, ei, start, end) => {
