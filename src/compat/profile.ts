@@ -61,7 +61,8 @@ export interface ProfileProvisioned {
 export interface Profile {
   profileVersion: number;
   deviceType: string;
-  transport: Transport;
+  /** null: the profile's source did not say the transport (a device recorded without --transport) */
+  transport: Transport | null;
   legacy: ProfileLegacy;
   pci: ProfilePci | null;
   /** config-space capability chain; null: not declared (no layout check) */
@@ -114,7 +115,8 @@ export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
   return {
     profileVersion: PROFILE_VERSION,
     deviceType: s.type,
-    transport: s.transport,
+    // 'unspecified' in a state is unknown: a profile says so (null, named), never a transport check cannot read
+    transport: s.transport === 'unspecified' ? null : s.transport,
     legacy: {
       supported: legacy,
       transitional: s.transport === 'pci-legacy' || (pciDevice !== null && pciDevice >= 0x1000 && pciDevice <= 0x103f),
@@ -167,6 +169,7 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     profileVersion: p.profileVersion,
     deviceType: p.deviceType,
     transport: p.transport,
+    ...(p.transport === null ? { transportUnknown: TRANSPORT_UNKNOWN } : {}),
     legacy: p.legacy,
     pci: p.pci
       ? { vendor: pciIdHex(p.pci.vendor), device: pciIdHex(p.pci.device), subsystemVendor: pciIdHex(p.pci.subsystemVendor), subsystem: pciIdHex(p.pci.subsystem), revision: p.pci.revision }
@@ -250,7 +253,10 @@ function show(v: unknown): string {
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
-const KNOWN_KEYS = new Set(['profileVersion', 'deviceType', 'transport', 'legacy', 'pci', 'capabilities', 'persona', 'features', 'provisioned', 'queues', 'msixVectors', 'configSize', 'vfio', 'qemu', 'derivedFrom', 'description']);
+/** Beside `"transport": null` in a written profile (informational; check reads the null). */
+export const TRANSPORT_UNKNOWN = "the profile's source did not say the device's transport (it was recorded without --transport): rules that need it are not checked";
+
+const KNOWN_KEYS = new Set(['profileVersion', 'deviceType', 'transport', 'transportUnknown', 'legacy', 'pci', 'capabilities', 'persona', 'features', 'provisioned', 'queues', 'msixVectors', 'configSize', 'vfio', 'qemu', 'derivedFrom', 'description']);
 
 /** Validates a profile's JSON text. Throws ProfileError naming the file and the field. */
 export function parseProfile(text: string, file: string): Profile {
@@ -270,7 +276,8 @@ export function parseProfile(text: string, file: string): Profile {
   if (version !== PROFILE_VERSION) v.fail('profileVersion', `profile version ${version} is not one this devrec reads (${PROFILE_VERSION})`);
   const deviceType = v.str(v.req(o, 'deviceType', 'deviceType'), 'deviceType');
   if (!deviceTypeByName(deviceType)) v.fail('deviceType', `unknown virtio device type ${show(deviceType)}`);
-  const transport = v.oneOf(v.req(o, 'transport', 'transport'), 'transport', TRANSPORTS);
+  const rawTransport = v.req(o, 'transport', 'transport');
+  const transport = rawTransport === null ? null : v.oneOf(rawTransport, 'transport', TRANSPORTS);
 
   const lo = v.obj(v.req(o, 'legacy', 'legacy'), 'legacy');
   const legacy: ProfileLegacy = {
