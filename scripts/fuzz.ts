@@ -44,6 +44,14 @@ function parseArgs(argv: string[]): Args {
 
 const ROOT = path.resolve('streams/qemu');
 const VARIANTS = ['pc-modern-net-blk', 'pc-legacy-msix', 'pc-legacy-intx', 'pc-packed', 'microvm-mmio-legacy', 'microvm-mmio-modern'];
+/** SIGINT / SIGTERM end a long run after the case in hand, with its numbers printed as usual. */
+let stopped = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    stopped = true;
+    console.log(`fuzz: ${sig}: stopping after the case in hand`);
+  });
+}
 const SLOW_MS = 2000;
 const HANG_MS = 30_000;
 const cpuMs = (since: NodeJS.CpuUsage): number => {
@@ -153,7 +161,7 @@ function fuzzSavevm(args: Args, deadline: number): Stats {
   const corpus = [...VARIANTS.map((v) => gunzipSync(readFileSync(path.join(ROOT, v, 'devstate.bin.gz')))), syntheticFullStream(8)];
   const r = rng(args.seed);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity) && !stopped) {
     const input = mutateBytes(r, corpus[int(r, corpus.length)]!, corpus);
     const t0 = performance.now();
     let a: Outcome;
@@ -257,7 +265,7 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
   const r = rng(args.seed ^ 0x7ace);
   const NAME = 'trace';
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity) && !stopped) {
     const lines = mutateLines(r, corpus[int(r, corpus.length)]!);
     const t0 = performance.now();
     try {
@@ -288,7 +296,7 @@ async function fuzzMore(target: Target, args: Args, deadline: number): Promise<S
   const NAME = target.name;
   const r = rng(args.seed ^ target.name.length * 0x9e37);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity) && !stopped) {
     const input = mutateBytes(r, target.corpus[int(r, target.corpus.length)]!, target.corpus);
     const t0 = performance.now();
     const c0 = process.cpuUsage();
@@ -334,6 +342,7 @@ let start = Date.now();
 let peakRss = process.memoryUsage().rss;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
 for (const t of targets) {
+  if (stopped) break;
   const deadline = start + share;
   const extra = more.find((m) => m.name === t);
   const st = t === 'savevm' ? fuzzSavevm(args, deadline) : t === 'trace' ? await fuzzTrace(args, deadline) : await fuzzMore(extra!, args, deadline);

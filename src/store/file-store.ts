@@ -151,7 +151,14 @@ export class FileEventStore implements EventStore {
     } else {
       const st = await fsp.stat(dir).catch(() => undefined);
       if (st && !st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
-      await fsp.mkdir(dir, { recursive: true });
+      await fsp.mkdir(dir, { recursive: true }).catch(async (err: NodeJS.ErrnoException) => {
+        // Node's recursive mkdir answers ENOENT for causes it does not handle, a read-only file system among them:
+        // one plain mkdir tells the real one (EROFS where the parent exists, ENOENT where it does not)
+        if (err.code !== 'ENOENT') throw err;
+        await fsp.mkdir(dir).catch((plain: NodeJS.ErrnoException) => {
+          throw plain.code === 'EEXIST' ? err : plain;
+        });
+      });
     }
     const store = new FileEventStore(dir, opts);
     if (!opts.readOnly) await store.lock();
