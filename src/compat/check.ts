@@ -3,11 +3,11 @@
 // (src/project/rules/table.ts). The verdict and the allowed-moves bitmask follow NVML's vGPU compatibility
 // query: which moves are possible, and what limits them.
 import { hex64 } from '../events/json.js';
-import { deviceTypeByName, describeFeature } from '../model/index.js';
+import { deviceTypeByName, describeFeature, isTransitionalPciId } from '../model/index.js';
 import { VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, flagNames } from '../migration/vfio-fsm.js';
 import { qemuVfioMigrationBlocker, vfioHost } from '../model/vfio.js';
 import type { DeviceState } from '../project/state.js';
-import { type Capability, capName, capabilityChain } from './caps.js';
+import { type Capability, capName, recordedCapabilityChain } from './caps.js';
 import type { Profile, SourceInfo } from './profile.js';
 import { predictQemuLoad } from './qemu-load.js';
 
@@ -184,9 +184,7 @@ function sourceProvisioned(s: DeviceState) {
 
 /** The capability chain, when the recorded config space holds one (status register bit 4, capabilities list). */
 export function recordedCaps(s: DeviceState): Capability[] | null {
-  const cfg = s.pci?.config;
-  if (!cfg || cfg.length < 0x40 || (cfg[0x06]! & 0x10) === 0) return null;
-  return capabilityChain(cfg);
+  return recordedCapabilityChain(s.pci?.config);
 }
 
 const VDPA_REF = 'Linux commit "vdpa: allow provisioning device features" (Linux 6.2, vdpa_nl_cmd_dev_add_set_doit(); iproute2 vdpa dev add ... device_features)';
@@ -389,7 +387,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
       if (family(source.transport) !== 'PCI') return [];
       const id = source.pci?.device ?? null;
       if (source.transport !== 'pci-legacy') need(id, 'pci.device');
-      const src = source.transport === 'pci-legacy' || (id !== null && id >= 0x1000 && id <= 0x103f);
+      const src = source.transport === 'pci-legacy' || (id !== null && isTransitionalPciId(id));
       if (src === target.legacy.transitional) return [];
       return [`source is ${src ? 'a transitional' : 'a modern-only'} PCI device, the target is ${target.legacy.transitional ? 'transitional' : 'modern-only'}`];
     },

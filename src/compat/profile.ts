@@ -3,7 +3,7 @@
 // `parseProfile` validates every field and names the file and the field in its errors.
 import type { Transport } from '../events/types.js';
 import { hex64 } from '../events/json.js';
-import { LEGACY_TRANSPORTS, deviceTypeByName, featureNames, parseFeatureNames } from '../model/index.js';
+import { LEGACY_TRANSPORTS, deviceTypeByName, featureNames, isTransitionalPciId, parseFeatureNames } from '../model/index.js';
 import { type DeviceState, pciIdHex } from '../project/state.js';
 import type { Capability } from './caps.js';
 import { recordedCaps } from './check.js';
@@ -116,7 +116,7 @@ export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
     transport: s.transport,
     legacy: {
       supported: legacy,
-      transitional: s.transport === 'pci-legacy' || (pciDevice !== null && pciDevice >= 0x1000 && pciDevice <= 0x103f),
+      transitional: s.transport === 'pci-legacy' || (pciDevice !== null && isTransitionalPciId(pciDevice)),
       access: legacy ? [s.transport === 'mmio-legacy' ? 'mmio' : 'io-bar'] : [],
       guestEndian: null,
       guestArch: null,

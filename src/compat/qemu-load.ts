@@ -22,6 +22,7 @@
 // enable and mask bits are writable (msix_init). Bytes devrec does not know (revision, prog-if, other capability
 // bytes) are not compared: a refusal there is not predicted.
 import { describeFeature, deviceTypeByName } from '../model/index.js';
+import { MSIX_CAP, PCI_CAP_ID, findPciCapability } from '../model/pci-capabilities.js';
 import type { QemuConfiguration } from '../sources/qemu-state/parser.js';
 import type { QemuVirtioDevice } from '../sources/qemu-state/virtio.js';
 import type { Profile } from './profile.js';
@@ -43,10 +44,9 @@ export interface QemuStreamSource {
   configuration?: QemuConfiguration | undefined;
 }
 
-const PCI_CAP_ID_MSIX = 0x11;
-const MSIX_CONTROL = 2;
+const MSIX_CONTROL = MSIX_CAP.MESSAGE_CONTROL;
 /** MSIX_ENABLE_MASK | MSIX_MASKALL_MASK in the control word's high byte */
-const MSIX_CONTROL_HI_WMASK = 0xc0;
+const MSIX_CONTROL_HI_WMASK = (MSIX_CAP.ENABLE | MSIX_CAP.FUNCTION_MASK) >> 8;
 const EINVAL = 'Invalid argument';
 const EPERM = 'Operation not permitted';
 const hex = (v: number | bigint) => v.toString(16);
@@ -90,24 +90,14 @@ function targetConfigModel(source: QemuVirtioDevice, target: Profile): Map<numbe
   }
   const cfg = source.pci?.config;
   if (cfg && target.msixVectors !== null && target.msixVectors > 0) {
-    const cap = findCap(cfg, PCI_CAP_ID_MSIX);
+    const cap = findPciCapability(cfg, PCI_CAP_ID.MSIX);
     if (cap !== undefined) {
       const size = target.msixVectors - 1;
       set(cap + MSIX_CONTROL, size, 'MSI-X table size');
-      set(cap + MSIX_CONTROL + 1, (size >> 8) & 0x07, 'MSI-X table size', MSIX_CONTROL_HI_WMASK);
+      set(cap + MSIX_CONTROL + 1, (size & MSIX_CAP.TABLE_SIZE_MASK) >> 8, 'MSI-X table size', MSIX_CONTROL_HI_WMASK);
     }
   }
   return m;
-}
-
-function findCap(cfg: Uint8Array, id: number): number | undefined {
-  if (cfg.length < 0x40 || !(cfg[6]! & 0x10)) return undefined;
-  let p = cfg[0x34]! & 0xfc;
-  for (let n = 0; p >= 0x40 && p + 1 < cfg.length && n < 48; n++) {
-    if (cfg[p] === id) return p;
-    p = cfg[p + 1]! & 0xfc;
-  }
-  return undefined;
 }
 
 export function predictQemuLoad(src: QemuStreamSource, target: Profile): QemuLoadVerdict {

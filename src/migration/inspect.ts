@@ -3,6 +3,7 @@
 import { decodeStandalone } from '../events/fast-codec.js';
 import { bytesToHex, hex64, hexKeys } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
+import { pciCapabilityKind, virtioPciCapType } from '../model/pci-capabilities.js';
 import { nsToIso } from '../project/state.js';
 import { COMMON_CFG_NAMES, type LocatedPart, decodeParts, partName } from './device-parts.js';
 import {
@@ -10,7 +11,6 @@ import {
   RECORD_HEADER_SIZE, type RawRecord, TAG, checkIntegrity, hexTag, identityMap, looksLikeQemuVfio, tagName, walkRecords,
 } from './format.js';
 import { parseMigrationStream } from './importer.js';
-import { PCI_CAP_NAMES, VIRTIO_CFG_TYPES } from './pci-caps.js';
 import { type QemuSection, unwrapQemuVfio } from './qemu-vfio.js';
 import { MIGRATION_SPECS, SCHEMA_FINGERPRINT, type SchemaHeaderMsg } from './schema.js';
 
@@ -113,7 +113,7 @@ function decodeRecord(r: RawRecord, deviceType: string, map: OffsetMap, integrit
       const m = decodeStandalone<Record<string, unknown>>(MIGRATION_SPECS[spec], r.data);
       if (r.tag === TAG.PCI_CONFIG) {
         const caps = (m['capabilities'] as { id: number; virtioCfgType: number }[]).map((c) => ({
-          ...c, idName: PCI_CAP_NAMES[c.id] ?? '?', ...(c.virtioCfgType ? { virtioCfgTypeName: VIRTIO_CFG_TYPES[c.virtioCfgType] ?? '?' } : {}),
+          ...c, idName: pciCapabilityKind(c.id)?.name ?? '?', ...(c.virtioCfgType ? { virtioCfgTypeName: virtioPciCapType(c.virtioCfgType)?.short ?? '?' } : {}),
         }));
         return jsonable({ ...m, capabilities: caps });
       }
