@@ -3,7 +3,8 @@
 // (src/project/rules/table.ts). The verdict and the allowed-moves bitmask follow NVML's vGPU compatibility
 // query: which moves are possible, and what limits them.
 import { hex64 } from '../events/json.js';
-import { deviceTypeByName, describeFeature, isTransitionalPciId } from '../model/index.js';
+import { deviceTypeByName, describeFeature, featureBitNumber, isLegacyTransport, isTransitionalPciId } from '../model/index.js';
+import { configField } from '../model/device-config.js';
 import { VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, flagNames } from '../migration/vfio-fsm.js';
 import { qemuVfioMigrationBlocker, vfioHost } from '../model/vfio.js';
 import type { DeviceState } from '../project/state.js';
@@ -106,10 +107,14 @@ export interface CompatResult {
 // ---- helpers ----
 
 const bit = (n: number) => 1n << BigInt(n);
+// the feature bits the rules below test, by their spec names (numbers from the catalog, src/model/features.ts)
 const F = {
-  CSUM: 0, MTU: 3, MAC: 5, MRG_RXBUF: 15, CTRL_VQ: 17, MQ: 22, VERSION_1: 32, RING_PACKED: 34, HASH_REPORT: 57,
+  MTU: featureBitNumber('VIRTIO_NET_F_MTU'), MAC: featureBitNumber('VIRTIO_NET_F_MAC'),
+  MRG_RXBUF: featureBitNumber('VIRTIO_NET_F_MRG_RXBUF'), CTRL_VQ: featureBitNumber('VIRTIO_NET_F_CTRL_VQ'),
+  MQ: featureBitNumber('VIRTIO_NET_F_MQ'), VERSION_1: featureBitNumber('VIRTIO_F_VERSION_1'),
+  RING_PACKED: featureBitNumber('VIRTIO_F_RING_PACKED'), HASH_REPORT: featureBitNumber('VIRTIO_NET_F_HASH_REPORT'),
 } as const;
-const LEGACY = new Set<string>(['pci-legacy', 'mmio-legacy']);
+const NET_MAX_VQ_PAIRS_OFFSET = configField('net', 'max_virtqueue_pairs').offset;
 const hex = (v: number | bigint) => '0x' + v.toString(16);
 const has = (mask: bigint, n: number) => (mask & bit(n)) !== 0n;
 
@@ -128,7 +133,7 @@ export function bitList(mask: bigint, type?: string): string {
 
 /** The device was driven through the legacy interface. */
 export function legacyNegotiated(s: DeviceState): boolean {
-  return s.features.acceptedVia === 'legacy-write' || LEGACY.has(s.transport);
+  return s.features.acceptedVia === 'legacy-write' || isLegacyTransport(s.transport);
 }
 
 /** virtio-net header size for a feature set (virtio 1.3 5.1.6): 10 legacy without MRG_RXBUF, 12, 20 with HASH_REPORT. */
@@ -153,9 +158,9 @@ function le16(b: Uint8Array, off: number): number | undefined {
   return b.length >= off + 2 ? b[off]! | (b[off + 1]! << 8) : undefined;
 }
 
-/** net config max_virtqueue_pairs (offset 8), valid with MQ (accepted implies offered) */
+/** net config max_virtqueue_pairs, valid with MQ (accepted implies offered) */
 function maxVqPairs(s: DeviceState): number | undefined {
-  return s.features.accepted !== null && has(s.features.accepted, F.MQ) ? le16(s.config, 8) : undefined;
+  return s.features.accepted !== null && has(s.features.accepted, F.MQ) ? le16(s.config, NET_MAX_VQ_PAIRS_OFFSET) : undefined;
 }
 
 function macText(b: Uint8Array): string {

@@ -3,7 +3,7 @@
 // `parseProfile` validates every field and names the file and the field in its errors.
 import type { Transport } from '../events/types.js';
 import { hex64 } from '../events/json.js';
-import { LEGACY_TRANSPORTS, deviceTypeByName, featureNames, isTransitionalPciId, parseFeatureNames } from '../model/index.js';
+import { LEGACY_TRANSPORTS, deviceTypeByName, featureBit, featureNames, isTransitionalPciId, parseFeatureNames } from '../model/index.js';
 import { type DeviceState, pciIdHex } from '../project/state.js';
 import type { Capability } from './caps.js';
 import { recordedCaps } from './check.js';
@@ -87,7 +87,7 @@ export class ProfileError extends Error {
   }
 }
 
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 export interface SourceInfo {
   persona?: { id: string; version: string };

@@ -13,7 +13,7 @@
 //  - machine type: qom-get /machine "type"; QEMU version from the greeting; architecture from query-target.
 // Config size, capability chain and PCI revision are not in any QMP answer: unknown (null).
 import { readFileSync } from 'node:fs';
-import { deviceTypeById, isTransitionalPciId } from '../model/index.js';
+import { deviceTypeById, featureBit, isTransitionalPciId } from '../model/index.js';
 import { QEMU_FEATURE_DESCRIPTIONS } from '../model/qemu-feature-descriptions.js';
 import type { QmpClient } from '../qmp/client.js';
 import { parseQemuJson, qmpBigInt } from '../qmp/json.js';
@@ -210,8 +210,8 @@ export function qmpFeatureMask(list: unknown, deviceType: string, where: string)
 
 // ---- the profile ----
 
-const VERSION_1 = 1n << 32n;
-const RING_PACKED = 1n << 34n;
+const VERSION_1 = featureBit('VIRTIO_F_VERSION_1');
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 export interface QmpProfileResult {
   profile: Profile;

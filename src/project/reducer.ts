@@ -1,7 +1,7 @@
 // The projector's reducer: (state, event) -> state, pure and deterministic. `reduce` never touches its input;
 // `applyInPlace` is the same function working on a state the caller owns (replay loops clone once, then apply).
 import type { DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
-import { STATUS, isLegacyTransport, isPciTransport } from '../model/index.js';
+import { STATUS, featureBit, isLegacyTransport, isPciTransport } from '../model/index.js';
 import { vfioVirtioTransport } from '../model/vfio.js';
 import {
   type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue, resetQueueValues, unknownMsix, unknownPci,
@@ -152,7 +152,7 @@ function applyQueueConfigured(s: DeviceState, b: QueueConfigured): void {
   if (b.notifyOff !== undefined) q.notifyOff = b.notifyOff;
 }
 
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 // Index traffic is the bulk of every recording: remember the last mask tested instead of a bigint AND per event.
 let lastMask: bigint | null = -1n;
 let lastPacked = false;

@@ -19,6 +19,8 @@ import { createReadStream } from 'node:fs';
 import { decompressedCap, readLines } from './bounded-input.js';
 import { createGunzip } from 'node:zlib';
 import type { NewEvent, Region, Transport } from '../events/types.js';
+import { featureBit } from '../model/features.js';
+import { LEGACY_PCI_HEADER, MMIO_REGS, registerOffset } from '../model/registers.js';
 import { deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
@@ -110,7 +112,7 @@ const POP_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ in_num \d+ out_num \d+(?: .*)
 const FLUSH_RE = /^vq (0x[0-9a-f]+) count (\d+)(?: .*)?$/;
 const FILL_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ len \d+ idx \d+(?: .*)?$/;
 const SET_STATUS_RE = /^vdev (0x[0-9a-f]+) val (\d+)(?: .*)?$/;
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 interface Device {
   id: string;
@@ -385,12 +387,12 @@ export class QemuTraceImporter {
   /** virtio-mmio: the device type comes from the DeviceID read, the version (legacy 1 / modern 2) from Version. */
   private mmioAccess(dev: Device, a: RawAccess): Promise<void> | undefined {
     if (!dev.decoder && a.direction === 'read') {
-      if (a.offset === 0x008 && a.value !== 0n) {
+      if (a.offset === MMIO_DEVICE_ID && a.value !== 0n) {
         const t = deviceTypeById(Number(a.value));
         dev.type = t?.name ?? `id${a.value}`;
         dev.qemuType = `virtio-${dev.type}-device`;
       }
-      if (a.offset === 0x004) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
+      if (a.offset === MMIO_VERSION) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
     }
     return this.access(dev, a, dev.transport);
   }
@@ -577,11 +579,16 @@ function msixBarBase(d: Device): number | undefined {
   return d.bars[1]! & 1 ? undefined : (d.bars[1]! & ~0xf) >>> 0 || undefined;
 }
 
+const LEGACY_QUEUE_NOTIFY = registerOffset(LEGACY_PCI_HEADER, 'QUEUE_NOTIFY');
+const MMIO_QUEUE_NOTIFY = registerOffset(MMIO_REGS, 'QueueNotify');
+const MMIO_VERSION = registerOffset(MMIO_REGS, 'Version');
+const MMIO_DEVICE_ID = registerOffset(MMIO_REGS, 'DeviceID');
+
 function isNotify(dev: Device, a: RawAccess): boolean {
   if (a.direction !== 'write') return false;
   if (a.region === 'notify') return true;
-  if (a.region === 'legacy-io') return a.offset === 16;
-  if (a.region === 'mmio-regs') return a.offset === 0x50;
+  if (a.region === 'legacy-io') return a.offset === LEGACY_QUEUE_NOTIFY;
+  if (a.region === 'mmio-regs') return a.offset === MMIO_QUEUE_NOTIFY;
   void dev;
   return false;
 }
