@@ -3,6 +3,7 @@
 // `parseProfile` validates every field and names the file and the field in its errors.
 import type { Transport } from '../events/types.js';
 import { hex64 } from '../events/json.js';
+import { ENUMS } from '../events/schema.js';
 import { LEGACY_TRANSPORTS, deviceTypeByName, featureBit, featureNames, isTransitionalPciId, parseFeatureNames } from '../model/index.js';
 import { type DeviceState, pciIdHex } from '../project/state.js';
 import type { Capability } from './caps.js';
@@ -13,7 +14,8 @@ export const PROFILE_VERSION = 1;
 
 export type LegacyAccess = 'io-bar' | 'admin-cmd' | 'mmio';
 export const LEGACY_ACCESS: readonly LegacyAccess[] = ['io-bar', 'admin-cmd', 'mmio'];
-export const TRANSPORTS: readonly Transport[] = ['pci-modern', 'pci-legacy', 'mmio-modern', 'mmio-legacy', 'vdpa', 'vfio'];
+/** The transports a profile may name: the schema's, less 'unspecified'. */
+export const TRANSPORTS: readonly Transport[] = [...ENUMS.transport.numbers.keys()].filter((t) => t !== 'unspecified') as Transport[];
 export type Endian = 'little' | 'big';
 
 export interface ProfileLegacy {
