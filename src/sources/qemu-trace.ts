@@ -21,6 +21,7 @@ import { createGunzip } from 'node:zlib';
 import type { NewEvent, Region, Transport } from '../events/types.js';
 import { featureBit } from '../model/features.js';
 import { LEGACY_PCI_HEADER, MMIO_REGS, registerOffset } from '../model/registers.js';
+import { qemuDeviceTypeOfPci } from '../model/qemu-names.js';
 import { deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
@@ -65,12 +66,6 @@ const MODERN_REGIONS: Record<string, Region> = {
   notify: 'notify',
 };
 
-/** qemu device type -> virtio device type name */
-const QEMU_TYPE: Record<string, string> = {
-  'virtio-net-pci': 'net', 'virtio-blk-pci': 'blk', 'virtio-scsi-pci': 'scsi', 'virtio-serial-pci': 'console',
-  'virtio-rng-pci': 'rng', 'virtio-balloon-pci': 'balloon', 'vhost-user-fs-pci': 'fs', 'vhost-vsock-pci': 'vsock',
-  'virtio-gpu-pci': 'gpu', 'virtio-input-pci': 'input', 'virtio-crypto-pci': 'crypto', 'virtio-iommu-pci': 'iommu',
-};
 
 export interface TraceLine {
   name: string;
@@ -298,7 +293,7 @@ export class QemuTraceImporter {
     const value = this.hexInRange(m[6]!, 0xffffffff, 'pci_cfg_write value (at most 32 bits)');
     let dev = this.bySlot.get(slot);
     if (!dev) {
-      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, QEMU_TYPE[qemuType] ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
+      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, qemuDeviceTypeOfPci(qemuType) ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
       this.bySlot.set(slot, dev);
     }
     if (offset >= 0x10 && offset <= 0x24 && offset % 4 === 0 && !isBarSizing(value)) {

@@ -43,6 +43,7 @@
 import type { Transport } from '../../events/types.js';
 import { MSIX_CAP, PCI_CAP_ID, findPciCapability } from '../../model/pci-capabilities.js';
 import { isLegacyTransport } from '../../model/transports.js';
+import { qemuDeviceByVmsd } from '../../model/qemu-names.js';
 import { PCI_MODERN_DEVICE_ID_BASE, featureBit } from '../../model/index.js';
 import { Cursor, NeedMore, QemuStreamError, be32At, hex } from './cursor.js';
 import { QEMU_VM_SUBSECTION } from './vmdesc.js';
@@ -66,24 +67,6 @@ const CTRL_GUEST_OFFLOADS = featureBit('VIRTIO_NET_F_CTRL_GUEST_OFFLOADS');
 const VERSION_1 = featureBit('VIRTIO_F_VERSION_1');
 const SECTION_FOOTER = 0x7e;
 
-/** QEMU vmsd name -> devrec type, virtio id, whether devrec decodes its own part. */
-export const QEMU_VIRTIO_DEVICES: Readonly<Record<string, { type: string; virtioId: number }>> = {
-  'virtio-net': { type: 'net', virtioId: 1 },
-  'virtio-blk': { type: 'blk', virtioId: 2 },
-  'virtio-console': { type: 'console', virtioId: 3 },
-  'virtio-rng': { type: 'rng', virtioId: 4 },
-  'virtio-balloon': { type: 'balloon', virtioId: 5 },
-  'virtio-scsi': { type: 'scsi', virtioId: 8 },
-  'virtio-9p': { type: '9p', virtioId: 9 },
-  'virtio-gpu': { type: 'gpu', virtioId: 16 },
-  'virtio-input': { type: 'input', virtioId: 18 },
-  'vhost-vsock': { type: 'vsock', virtioId: 19 },
-  'vhost-user-vsock': { type: 'vsock', virtioId: 19 },
-  'virtio-crypto': { type: 'crypto', virtioId: 20 },
-  'virtio-iommu': { type: 'iommu', virtioId: 23 },
-  'virtio-mem': { type: 'mem', virtioId: 24 },
-  'virtio-pmem': { type: 'pmem', virtioId: 27 },
-};
 
 export interface QemuVirtioQueue {
   index: number;
@@ -231,7 +214,7 @@ export function parseVirtioIdstr(idstr: string): VirtioSectionName | undefined {
   const slash = idstr.lastIndexOf('/');
   if (slash < 0) return undefined;
   const vmsdName = idstr.slice(slash + 1);
-  if (!(vmsdName in QEMU_VIRTIO_DEVICES)) return undefined;
+  if (!qemuDeviceByVmsd(vmsdName)) return undefined;
   const path = idstr.slice(0, slash);
   const mmio = /(?:^|\/)virtio-mmio@([0-9a-f]{1,16})$/.exec(path);
   if (mmio) return { bus: 'mmio', vmsdName, mmioBase: BigInt(`0x${mmio[1]}`) };
@@ -611,7 +594,7 @@ function findChain(c: Cursor, dev: QemuVirtioDevice, ctx: SectionContext, from: 
  * another way) and NeedMore when the window is too short.
  */
 export function decodeVirtioSection(c: Cursor, name: VirtioSectionName, ctx: SectionContext): QemuVirtioDevice {
-  const known = QEMU_VIRTIO_DEVICES[name.vmsdName]!;
+  const known = qemuDeviceByVmsd(name.vmsdName)!;
   const dev: QemuVirtioDevice = {
     id: deviceIdOf(name),
     qemuType: `${name.vmsdName}-${name.bus === 'pci' ? 'pci' : 'device'}`,
