@@ -5,6 +5,7 @@
 import { hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature, featureBitNumber, isLegacyTransport, isTransitionalPciId } from '../model/index.js';
 import { configField } from '../model/device-config.js';
+import { MSI_NO_VECTOR } from '../model/registers.js';
 import { VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, flagNames } from '../migration/vfio-fsm.js';
 import { qemuVfioMigrationBlocker, vfioHost } from '../model/vfio.js';
 import type { DeviceState } from '../project/state.js';
@@ -619,7 +620,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     check: ({ source, target }) => {
       if (target.msixVectors === null || !source.msix) return [];
       if (!need(source.msix.enabled, 'msix')) return [];
-      const used = [source.msix.configVector, ...source.queues.map((q) => q.msixVector)].filter((v): v is number => v !== null && v !== 0xffff);
+      const used = [source.msix.configVector, ...source.queues.map((q) => q.msixVector)].filter((v): v is number => v !== null && v !== MSI_NO_VECTOR);
       const wanted = Math.max(need(source.msix.tableSize, 'msix'), used.length ? Math.max(...used) + 1 : 0);
       return wanted > target.msixVectors ? [`the source uses ${wanted} MSI-X vectors, the target has ${target.msixVectors}`] : [];
     },

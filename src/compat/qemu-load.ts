@@ -23,6 +23,7 @@
 // bytes) are not compared: a refusal there is not predicted.
 import { describeFeature, deviceTypeByName } from '../model/index.js';
 import { MSIX_CAP, PCI_CAP_ID, findPciCapability } from '../model/pci-capabilities.js';
+import { PCI_ID_OFFSETS } from '../model/registers.js';
 import type { QemuConfiguration } from '../sources/qemu-state/parser.js';
 import type { QemuVirtioDevice } from '../sources/qemu-state/virtio.js';
 import type { Profile } from './profile.js';
@@ -75,18 +76,18 @@ function targetConfigModel(source: QemuVirtioDevice, target: Profile): Map<numbe
   const set = (off: number, value: number, field: string, wmask = 0) => m.set(off, { value: value & 0xff, cmask: 0xff, wmask, w1cmask: 0, field });
   // a profile field that is unknown (null) is not compared
   if (pci.vendor !== null) {
-    set(0, pci.vendor, 'vendor id');
-    set(1, pci.vendor >> 8, 'vendor id');
+    set(PCI_ID_OFFSETS.vendor, pci.vendor, 'vendor id');
+    set(PCI_ID_OFFSETS.vendor + 1, pci.vendor >> 8, 'vendor id');
   }
   if (pci.device !== null) {
-    set(2, pci.device, 'device id');
-    set(3, pci.device >> 8, 'device id');
+    set(PCI_ID_OFFSETS.device, pci.device, 'device id');
+    set(PCI_ID_OFFSETS.device + 1, pci.device >> 8, 'device id');
   }
-  if (pci.revision !== null) set(8, pci.revision, 'revision');
+  if (pci.revision !== null) set(PCI_ID_OFFSETS.revision, pci.revision, 'revision');
   const cls = target.qemu?.pciClass;
   if (cls !== null && cls !== undefined) {
-    set(10, cls, 'subclass');
-    set(11, cls >> 8, 'class');
+    set(PCI_ID_OFFSETS.classCode + 1, cls, 'subclass');
+    set(PCI_ID_OFFSETS.classCode + 2, cls >> 8, 'class');
   }
   const cfg = source.pci?.config;
   if (cfg && target.msixVectors !== null && target.msixVectors > 0) {

@@ -350,14 +350,26 @@ export function registerOffset<R extends RegisterDef>(map: readonly R[], name: R
 
 export const PCI_COMMAND = { IO: 0x1, MEMORY: 0x2, MASTER: 0x4, INTX_DISABLE: 0x400 } as const;
 export const PCI_STATUS = { CAP_LIST: 0x10 } as const;
+/** Where the identity registers sit (class_code: prog-if, then subclass, then class). */
+export const PCI_ID_OFFSETS = {
+  vendor: registerOffset(PCI_CONFIG_HEADER, 'vendor_id'),
+  device: registerOffset(PCI_CONFIG_HEADER, 'device_id'),
+  revision: registerOffset(PCI_CONFIG_HEADER, 'revision_id'),
+  classCode: registerOffset(PCI_CONFIG_HEADER, 'class_code'),
+  subsystemVendor: registerOffset(PCI_CONFIG_HEADER, 'subsystem_vendor_id'),
+  subsystem: registerOffset(PCI_CONFIG_HEADER, 'subsystem_id'),
+} as const;
 export const PCI_COMMAND_OFFSET = registerOffset(PCI_CONFIG_HEADER, 'command');
 export const PCI_STATUS_OFFSET = registerOffset(PCI_CONFIG_HEADER, 'status');
 export const PCI_CAPABILITY_LIST = registerOffset(PCI_CONFIG_HEADER, 'capabilities_pointer');
 /** BAR n sits at 0x10 + 4n; bit 0 of a BAR tells IO (1) from memory (0) space. */
 export const PCI_BAR_OFFSETS: readonly number[] = (['bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5'] as const).map((n) => registerOffset(PCI_CONFIG_HEADER, n));
 export const PCI_BAR_SPACE_IO = 0x1;
-/** Type-0 config space is 256 bytes (4096 with PCIe extended config). */
-export const PCI_CONFIG_SIZE = 4096;
+/** Type-0 config space is 256 bytes; a PCI Express function's (with extended config) 4096. */
+export const PCI_CONFIG_SPACE_SIZE = 0x100;
+export const PCIE_CONFIG_SPACE_SIZE = 0x1000;
+/** The config space devrec models: a PCIe function's. */
+export const PCI_CONFIG_SIZE = PCIE_CONFIG_SPACE_SIZE;
 
 // PCI capabilities (ids, the MSI-X and virtio vendor capability layouts): src/model/pci-capabilities.ts.
 

@@ -4,7 +4,7 @@
 // Used by `devrec demo`, the tests and the benchmarks. Simulated, and labelled so (source: simulation).
 import type { EventBody, NewEvent } from '../events/types.js';
 import { STATUS, VIRTIO_PCI_VENDOR, deviceTypeByName, featureBit } from '../model/index.js';
-import { type CommonCfgRegister, PCI_COMMON_CFG, registerOffset } from '../model/registers.js';
+import { type CommonCfgRegister, MSI_NO_VECTOR, PCI_COMMON_CFG, registerOffset } from '../model/registers.js';
 
 export const NET_OFFER =
   featureBit('VIRTIO_F_VERSION_1') | featureBit('VIRTIO_F_RING_RESET') | featureBit('VIRTIO_F_EVENT_IDX') |
@@ -89,7 +89,7 @@ export function* netLifecycle(options: LifecycleOptions = {}): Generator<Step> {
       yield { event: decoded({ kind: 'queueSelected', index: q }) };
       yield { event: raw('queue_desc_lo', 8, 'write', desc, q) };
       yield { event: decoded({ kind: 'queueConfigured', index: q, desc }) };
-      yield { event: ev({ kind: 'queueConfigured', index: q, size: 256, driver: desc + 0x1000n, device: desc + 0x2000n, msixVector: q === 2 ? 0xffff : q + 1 }) };
+      yield { event: ev({ kind: 'queueConfigured', index: q, size: 256, driver: desc + 0x1000n, device: desc + 0x2000n, msixVector: q === 2 ? MSI_NO_VECTOR : q + 1 }) };
       yield { event: raw('queue_enable', 2, 'write', 1n, q) };
       yield { event: decoded({ kind: 'queueConfigured', index: q, enabled: true }) };
     }

@@ -16,7 +16,7 @@
 import type { NewEvent, Region } from '../events/types.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, virtioIdOfPci } from '../model/device-types.js';
 import { PCI_CAP_ID, VIRTIO_PCI_CAP_TYPE } from '../model/pci-capabilities.js';
-import { PCI_CAPABILITY_LIST, PCI_CONFIG_SIZE } from '../model/registers.js';
+import { PCI_CAPABILITY_LIST, PCI_CONFIG_SIZE, PCI_ID_OFFSETS } from '../model/registers.js';
 import { type VfioVirtioTransport, vfioBackend } from '../model/vfio.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
@@ -254,12 +254,12 @@ export class VfioTraceDevices {
 
   private identity(d: VfioDevice): { type: string; virtioId: number; device: number; subsystemVendor: number; subsystem: number; revision: number } {
     const w = (at: number) => (this.known(d, at, 2) ? this.word(d, at) : 0);
-    const device = w(0x02);
-    const subsystem = w(0x2e);
+    const device = w(PCI_ID_OFFSETS.device);
+    const subsystem = w(PCI_ID_OFFSETS.subsystem);
     const virtioId = virtioIdOfPci(device, subsystem);
     return {
       type: deviceTypeById(virtioId)?.name ?? (virtioId ? `id${virtioId}` : ''),
-      virtioId, device, subsystemVendor: w(0x2c), subsystem, revision: this.known(d, 0x08, 1) ? d.cfg[0x08]! : 0,
+      virtioId, device, subsystemVendor: w(PCI_ID_OFFSETS.subsystemVendor), subsystem, revision: this.known(d, PCI_ID_OFFSETS.revision, 1) ? d.cfg[PCI_ID_OFFSETS.revision]! : 0,
     };
   }
 

@@ -22,7 +22,7 @@ import type { NewEvent, Region, Transport } from '../events/types.js';
 import { featureBit } from '../model/features.js';
 import { LEGACY_PCI_HEADER, MMIO_REGS, registerOffset } from '../model/registers.js';
 import { qemuDeviceTypeOfPci } from '../model/qemu-names.js';
-import { deviceTypeById, deviceTypeByName } from '../model/device-types.js';
+import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
 import { VfioTraceDevices, type VfioTraceSummary, isVfioTraceEvent } from './qemu-trace-vfio.js';
@@ -430,7 +430,7 @@ export class QemuTraceImporter {
       timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
         kind: 'identified', type: dev.type, virtioId: deviceTypeByName(dev.type)?.id ?? 0, transport: t, numQueues: 0, configSize: 0,
-        pciVendor: t.startsWith('pci') ? 0x1af4 : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
+        pciVendor: t.startsWith('pci') ? VIRTIO_PCI_VENDOR : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
         backend: `qemu ${dev.qemuType}`,
       },
     });

@@ -44,6 +44,7 @@ import type { Transport } from '../../events/types.js';
 import { MSIX_CAP, PCI_CAP_ID, findPciCapability } from '../../model/pci-capabilities.js';
 import { isLegacyTransport } from '../../model/transports.js';
 import { qemuDeviceByVmsd } from '../../model/qemu-names.js';
+import { MSI_NO_VECTOR, PCIE_CONFIG_SPACE_SIZE, PCI_CONFIG_SPACE_SIZE, PCI_ID_OFFSETS } from '../../model/registers.js';
 import { PCI_MODERN_DEVICE_ID_BASE, featureBit } from '../../model/index.js';
 import { Cursor, NeedMore, QemuStreamError, be32At, hex } from './cursor.js';
 import { QEMU_VM_SUBSECTION } from './vmdesc.js';
@@ -51,10 +52,8 @@ import { QEMU_VM_SUBSECTION } from './vmdesc.js';
 /** VIRTIO_QUEUE_MAX in QEMU 7.2: the per-queue subsections always hold this many entries. */
 export const VIRTIO_QUEUE_MAX = 1024;
 const VIRTQUEUE_MAX_SIZE = 1024;
-const PCI_CONFIG_SPACE_SIZE = 256;
-const PCIE_CONFIG_SPACE_SIZE = 4096;
-const MSIX_ENTRY_SIZE = 16;
-const VIRTIO_NO_VECTOR = 0xffff;
+const MSIX_ENTRY_SIZE = MSIX_CAP.TABLE_ENTRY_SIZE;
+const VIRTIO_NO_VECTOR = MSI_NO_VECTOR;
 const MAX_CONFIG_LEN = 64 * 1024;
 /** x86-64 sizeof(VirtQueueElementOld) */
 export const VQ_ELEMENT_OLD_SIZE = 49168;
@@ -674,7 +673,7 @@ function finish(dev: QemuVirtioDevice): void {
   if (dev.bus === 'mmio') {
     dev.transport = mmioState ? 'mmio-modern' : 'mmio-legacy';
   } else {
-    const pciDevice = dev.pci ? dev.pci.config[2]! | (dev.pci.config[3]! << 8) : 0;
+    const pciDevice = dev.pci ? dev.pci.config[PCI_ID_OFFSETS.device]! | (dev.pci.config[PCI_ID_OFFSETS.device + 1]! << 8) : 0;
     const version1 = (dev.guestFeatures & VERSION_1) !== 0n;
     if (!modernState) dev.transport = 'pci-legacy';
     else if (pciDevice >= PCI_MODERN_DEVICE_ID_BASE) dev.transport = 'pci-modern';
