@@ -3,6 +3,7 @@
 import type { DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
 import { STATUS, featureBit, isLegacyTransport, isPciTransport } from '../model/index.js';
 import { vfioVirtioTransport } from '../model/vfio.js';
+import { LEGACY_VRING_ALIGN } from '../model/registers.js';
 import {
   type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue, resetQueueValues, unknownMsix, unknownPci,
 } from './state.js';
@@ -10,7 +11,7 @@ import { stateFromV1 } from './state-v1.js';
 import { stateFromWire } from './state-wire.js';
 
 /** Legacy virtio-pci rings are laid out on 4096-byte pages (QUEUE_PFN is the address >> 12). */
-const LEGACY_PCI_PAGE = 4096;
+const LEGACY_PCI_PAGE = LEGACY_VRING_ALIGN;
 const MASK32 = 0xffffffffn;
 /** Bounds that keep a hostile or broken recording from making the reducer allocate without limit. */
 export { MAX_CONFIG_BYTES, MAX_PCI_CONFIG_BYTES, MAX_FEATURE_SELECT as MAX_FEATURE_WORD } from '../model/limits.js';

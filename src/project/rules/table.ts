@@ -3,7 +3,7 @@
 import { missingAttributeFeatures } from '../../model/vdpa.js';
 import type { EventBody, RegisterAccess } from '../../events/types.js';
 import { STATUS, featureBit, featureNames, isLegacyTransport } from '../../model/index.js';
-import { STATUS_REGISTER } from '../../model/registers.js';
+import { LEGACY_VRING_ALIGN, STATUS_REGISTER } from '../../model/registers.js';
 import { deviceTypeByName } from '../../model/device-types.js';
 import type { DeviceState, QueueState } from '../state.js';
 import { type Rule, type RuleContext, need } from './types.js';
@@ -218,7 +218,7 @@ export const RULES: readonly Rule[] = [
       const q = queueOfEvent(ctx);
       if (!q || ctx.event.body.kind !== 'queueConfigured' || !isLegacy(ctx.after) || !q.after.enabled || q.after.desc === 0n) return undefined;
       const desc = need(q.after.desc, `queues.${q.after.index}.desc`);
-      if (desc % 4096n) return `legacy queue ${q.after.index} descriptor table at ${hex(desc)} is not 4096-aligned`;
+      if (desc % BigInt(LEGACY_VRING_ALIGN)) return `legacy queue ${q.after.index} descriptor table at ${hex(desc)} is not 4096-aligned`;
       if (q.after.align && (q.after.align & (q.after.align - 1)) !== 0) return `legacy queue ${q.after.index} QueueAlign ${q.after.align} is not a power of 2`;
       return undefined;
     },
