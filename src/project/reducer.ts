@@ -8,6 +8,7 @@ import {
 } from './state.js';
 import { stateFromV1 } from './state-v1.js';
 import { stateFromWire } from './state-wire.js';
+import { applyNetControl, initialNetControl } from './net-control.js';
 
 /** Legacy virtio-pci rings are laid out on 4096-byte pages (QUEUE_PFN is the address >> 12). */
 const LEGACY_PCI_PAGE = 4096;
@@ -92,6 +93,9 @@ function resetDevice(s: DeviceState): void {
   if (s.msix) s.msix.configVector = NO_VECTOR;
   s.isr = 0;
   s.control = [];
+  // the device's filters and modes start over; what they start from is the device's choice (unknown), the counts
+  // since reset start at 0
+  if (s.netControl || s.type === 'net') s.netControl = initialNetControl(true);
 }
 
 function writeBytes(target: Uint8Array, offset: number, data: Uint8Array, limit: number): Uint8Array {
@@ -374,6 +378,11 @@ function applyBody(s: DeviceState, b: EventBody): void {
       const i = s.control.findIndex((c) => c.class === b.class && c.command === b.command);
       if (i >= 0) s.control[i] = entry;
       else s.control.push(entry);
+      // the whole control state: payloads little-endian through the modern interface, the guest's byte order
+      // (unknown here) through the legacy one (virtio 1.3 5.1.6.5)
+      s.netControl ??= initialNetControl(s.resetSeen);
+      const legacy = s.features.acceptedVia === 'legacy-write' || isLegacyTransport(s.transport);
+      applyNetControl(s.netControl, b, legacy ? null : 'little');
       return;
     }
     case 'vfioState':

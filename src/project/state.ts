@@ -8,6 +8,7 @@ import type { ProvisionedAttributes } from '../events/types.js';
 import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, isPciTransport, statusNames } from '../model/index.js';
 import type { DeviceState, MsixState, PciState, QueueState } from './generated/state-types.js';
+import { cloneNetControl } from './net-control.js';
 
 export type { AcceptedVia, DeviceState, FeatureSets, MsixState, Negotiation, PciState, QueueState } from './generated/state-types.js';
 
@@ -42,6 +43,7 @@ export function initialState(device: string): DeviceState {
     guestPageSize: 0,
     pci: null,
     control: [],
+    netControl: null,
     sources: [],
     resetSeen: false,
     configKnown: new Uint8Array(0),
@@ -124,6 +126,7 @@ export function cloneState(s: DeviceState): DeviceState {
     msix: s.msix ? { ...s.msix } : null,
     pci: s.pci ? { ...s.pci, config: s.pci.config.slice() } : null,
     control: s.control.map((c) => ({ ...c, data: c.data.slice() })),
+    netControl: s.netControl ? cloneNetControl(s.netControl) : null,
     sources: s.sources.slice(),
   };
 }

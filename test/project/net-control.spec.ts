@@ -40,7 +40,7 @@ describe('net control-queue state', () => {
     ['MAC_TABLE_SET replaces both tables whole', [
       cmd(1, 0, [...le32(1), ...MAC_A, ...le32(2), ...MAC_M, 1, 0, 0x5e, 0, 0, 1]),
       cmd(1, 0, [...le32(0), ...le32(1), ...MAC_M]),
-    ], (j) => expect(j['macTable']).to.deep.equal({ unicast: [], multicast: ['33:33:00:00:00:01'] })],
+    ], (j) => expect(j['macTable']).to.deep.equal({ unicast: [], multicast: ['33:33:00:00:00:01'], unicastOverflow: null, multicastOverflow: null })],
     ['VLAN add/del', [cmd(2, 0, le16(5)), cmd(2, 0, le16(100)), cmd(2, 0, le16(7)), cmd(2, 1, le16(100))], (j) =>
       expect(j['vlans']).to.deep.equal({ ids: [5, 7], complete: false })],
     ['VQ_PAIRS_SET', [cmd(4, 0, le16(4))], (j) => expect(j['queuePairs']).to.equal(4)],

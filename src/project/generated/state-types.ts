@@ -57,6 +57,54 @@ export interface PciState {
   config: Uint8Array;
 }
 
+export interface NetRxModeState {
+  promisc: boolean | null;
+  allmulti: boolean | null;
+  alluni: boolean | null;
+  nomulti: boolean | null;
+  nouni: boolean | null;
+  nobcast: boolean | null;
+}
+
+export interface NetMacTable {
+  unicast: string[];
+  multicast: string[];
+  unicastOverflow: boolean | null;
+  multicastOverflow: boolean | null;
+}
+
+export interface NetVlanSet {
+  ids: number[];
+  complete: boolean;
+}
+
+export interface NetRssConfig {
+  hashTypes: number;
+  indirectionTable: number[];
+  unclassifiedQueue: number;
+  maxTxVq: number | null;
+  key: string;
+}
+
+export interface NetHashConfig {
+  hashTypes: number;
+  key: string;
+}
+
+export interface NetControlState {
+  rxMode: NetRxModeState;
+  mac: string | null;
+  macTable: NetMacTable | null;
+  vlans: NetVlanSet;
+  queuePairs: number | null;
+  rss: NetRssConfig | null;
+  hash: NetHashConfig | null;
+  guestOffloads: bigint | null;
+  announceAcks: number | null;
+  rejected: number | null;
+  other: number | null;
+}
+
 export interface DeviceState {
   device: string;
   type: string;
@@ -84,6 +132,7 @@ export interface DeviceState {
   sources: Source[];
   configKnown: Uint8Array;
   resetSeen: boolean;
+  netControl: NetControlState | null;
 }
 
 export interface FeatureSetsWire {
@@ -133,6 +182,54 @@ export interface PciStateWire {
   config: Uint8Array;
 }
 
+export interface NetRxModeStateWire {
+  promisc?: boolean;
+  allmulti?: boolean;
+  alluni?: boolean;
+  nomulti?: boolean;
+  nouni?: boolean;
+  nobcast?: boolean;
+}
+
+export interface NetMacTableWire {
+  unicast: string[];
+  multicast: string[];
+  unicastOverflow?: boolean;
+  multicastOverflow?: boolean;
+}
+
+export interface NetVlanSetWire {
+  ids: number[];
+  complete: boolean;
+}
+
+export interface NetRssConfigWire {
+  hashTypes: number;
+  indirectionTable: number[];
+  unclassifiedQueue: number;
+  maxTxVq?: number;
+  key: string;
+}
+
+export interface NetHashConfigWire {
+  hashTypes: number;
+  key: string;
+}
+
+export interface NetControlStateWire {
+  rxMode?: NetRxModeStateWire;
+  mac?: string;
+  macTable?: NetMacTableWire;
+  vlans?: NetVlanSetWire;
+  queuePairs?: number;
+  rss?: NetRssConfigWire;
+  hash?: NetHashConfigWire;
+  guestOffloads?: bigint;
+  announceAcks?: number;
+  rejected?: number;
+  other?: number;
+}
+
 export interface DeviceStateWire {
   device: string;
   type: string;
@@ -160,4 +257,5 @@ export interface DeviceStateWire {
   sources: Source[];
   configKnown: Uint8Array;
   resetSeen: boolean;
+  netControl?: NetControlStateWire;
 }

@@ -17,6 +17,7 @@ import { isLegacyTransport } from '../../model/index.js';
 import type { DeviceStateWire } from '../../project/generated/state-types.js';
 import { type DeviceState, type QueueState, initialState, wholeConfigKnown } from '../../project/state.js';
 import { stateToWire } from '../../project/state-wire.js';
+import { netControlFromQemu } from './net-control.js';
 import type { QemuVirtioDevice } from './virtio.js';
 
 const le16 = (b: Uint8Array, i: number): number => (b[i] ?? 0) | ((b[i + 1] ?? 0) << 8);
@@ -83,6 +84,8 @@ export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: S
     configGeneration: null,
     isr: dev.isr, msix: msixOf(dev), guestPageSize: dev.transport === 'mmio-legacy' && pageShift ? 2 ** pageShift : 0,
     pci: pciOf(dev), sources: [source],
+    // virtio-net: QEMU's copy of what the control commands set (a device part walked, not decoded, gives nothing)
+    netControl: dev.device.kind === 'net' ? netControlFromQemu(dev.device) : null,
   } satisfies Partial<DeviceState>);
   return s;
 }
@@ -115,7 +118,7 @@ export function deviceEvents(dev: QemuVirtioDevice, timestampNs: bigint, source:
       {
         ...base,
         body: {
-          kind: 'identified', type: dev.type, virtioId: dev.virtioId, transport: dev.transport, numQueues: dev.numQueues,
+          kind: 'identified', aliases: [], type: dev.type, virtioId: dev.virtioId, transport: dev.transport, numQueues: dev.numQueues,
           configSize: dev.config.length, pciVendor: pci?.vendor ?? 0, pciDevice: pci?.device ?? 0,
           pciSubsystemVendor: pci?.subsystemVendor ?? 0, pciSubsystem: pci?.subsystem ?? 0, pciRevision: pci?.revision ?? 0,
           backend: 'qemu',
