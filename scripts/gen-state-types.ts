@@ -30,6 +30,8 @@ const OWN: Record<string, string> = {
 const FOREIGN: Record<string, string> = {
   DeviceProvisioned: 'ProvisionedAttributes',
   ControlCommand: 'ControlCommandFields',
+  DeviceAlias: 'DeviceAlias',
+  AliasKind: 'AliasKind',
   Transport: 'Transport',
   VfioState: 'VfioState',
   Source: 'Source',

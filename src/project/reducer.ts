@@ -1,6 +1,6 @@
 // The projector's reducer: (state, event) -> state, pure and deterministic. `reduce` never touches its input;
 // `applyInPlace` is the same function working on a state the caller owns (replay loops clone once, then apply).
-import type { DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
+import type { DeviceAlias, DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
 import { STATUS, isLegacyTransport, isPciTransport } from '../model/index.js';
 import { vfioVirtioTransport } from '../model/vfio.js';
 import {
@@ -34,6 +34,10 @@ export function applyInPlace(s: DeviceState, e: DeviceEvent): DeviceState {
 
 function noteSource(s: DeviceState, source: Source): void {
   if (!s.sources.includes(source)) s.sources.push(source);
+}
+
+function noteAlias(s: DeviceState, a: DeviceAlias): void {
+  if (!s.aliases.some((x) => x.kind === a.kind && x.name === a.name)) s.aliases.push({ kind: a.kind, name: a.name });
 }
 
 function isLegacy(s: DeviceState): boolean {
@@ -224,6 +228,8 @@ function applySnapshot(s: DeviceState, b: Snapshot, source: Source): void {
     sources: prev.sources,
   });
   for (const src of next.sources) noteSource(s, src);
+  s.aliases = prev.aliases;
+  for (const a of next.aliases) noteAlias(s, a);
   if (!s.type) s.type = prev.type;
   if (!s.backend) s.backend = prev.backend;
   if (s.transport === 'unspecified') s.transport = prev.transport;
@@ -262,6 +268,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       if (b.transport !== 'unspecified') s.transport = b.transport;
       if (b.backend) s.backend = b.backend;
       if (b.numQueues) s.numQueues = b.numQueues;
+      for (const a of b.aliases) noteAlias(s, a);
       for (let i = 0; i < b.numQueues; i++) queueOf(s, i);
       if (b.configSize > s.config.length) {
         // the device has this many config bytes; their values are unknown until a source shows them

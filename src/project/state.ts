@@ -44,6 +44,7 @@ export function initialState(device: string): DeviceState {
     pci: null,
     control: [],
     netControl: null,
+    aliases: [],
     sources: [],
     resetSeen: false,
     configKnown: new Uint8Array(0),
@@ -127,6 +128,7 @@ export function cloneState(s: DeviceState): DeviceState {
     pci: s.pci ? { ...s.pci, config: s.pci.config.slice() } : null,
     control: s.control.map((c) => ({ ...c, data: c.data.slice() })),
     netControl: s.netControl ? cloneNetControl(s.netControl) : null,
+    aliases: s.aliases.map((a) => ({ ...a })),
     sources: s.sources.slice(),
   };
 }
@@ -225,6 +227,7 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
       : null,
     control: s.control.map((c) => ({ class: c.class, command: c.command, data: bytesToHex(c.data), ...(c.ack !== undefined ? { ack: c.ack } : {}) })),
     sources: s.sources,
+    aliases: s.aliases.map((a) => ({ kind: a.kind, name: a.name })),
   };
 }
 

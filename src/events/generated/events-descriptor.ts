@@ -1391,6 +1391,11 @@ export const eventsDescriptor = {
                   "options": {
                     "proto3_optional": true
                   }
+                },
+                "aliases": {
+                  "rule": "repeated",
+                  "type": "DeviceAlias",
+                  "id": 28
                 }
               },
               "nested": {

@@ -35,7 +35,7 @@ const M21: MsgInfo = { name: "DeviceState", fields: new Map([[1, "device"], [2, 
 const M22: MsgInfo = { name: "DeviceProvisioned", fields: new Map([[1, "mgmtdev"], [2, "name"], [3, "deviceFeatures"], [4, "deviceFeaturesGiven"], [5, "mac"], [6, "macGiven"], [7, "mtu"], [8, "mtuGiven"], [9, "maxVqp"], [10, "maxVqpGiven"]]) };
 const M23: MsgInfo = { name: "QueueState", fields: new Map([[1, "index"], [2, "size"], [3, "maxSize"], [4, "enabled"], [5, "desc"], [6, "driver"], [7, "device"], [8, "pfn"], [9, "align"], [10, "msixVector"], [11, "notifyOff"], [12, "lastAvailIdx"], [13, "usedIdx"], [14, "availWrap"], [15, "usedWrap"], [16, "resetPending"], [17, "availIdx"]]) };
 const M24: MsgInfo = { name: "ControlCommand", fields: new Map([[1, "class"], [2, "command"], [3, "data"], [4, "ack"]]) };
-const M25: MsgInfo = { name: "DeviceStateV2", fields: new Map([[1, "device"], [2, "type"], [3, "virtioId"], [4, "transport"], [5, "backend"], [6, "revision"], [7, "timestampNs"], [8, "eventCount"], [9, "status"], [10, "features"], [11, "provisioned"], [12, "numQueues"], [13, "queueSelect"], [14, "queues"], [15, "config"], [16, "configGeneration"], [17, "isr"], [18, "msix"], [19, "resetPending"], [20, "vfioState"], [21, "guestPageSize"], [22, "pci"], [23, "control"], [24, "sources"], [26, "configKnown"], [25, "resetSeen"], [27, "netControl"]]) };
+const M25: MsgInfo = { name: "DeviceStateV2", fields: new Map([[1, "device"], [2, "type"], [3, "virtioId"], [4, "transport"], [5, "backend"], [6, "revision"], [7, "timestampNs"], [8, "eventCount"], [9, "status"], [10, "features"], [11, "provisioned"], [12, "numQueues"], [13, "queueSelect"], [14, "queues"], [15, "config"], [16, "configGeneration"], [17, "isr"], [18, "msix"], [19, "resetPending"], [20, "vfioState"], [21, "guestPageSize"], [22, "pci"], [23, "control"], [24, "sources"], [26, "configKnown"], [25, "resetSeen"], [27, "netControl"], [28, "aliases"]]) };
 const M26: MsgInfo = { name: "Features", fields: new Map([[1, "device"], [2, "driver"], [3, "accepted"], [4, "acceptedVia"], [5, "negotiation"], [6, "parent"], [7, "deviceFeatureSelect"], [8, "driverFeatureSelect"]]) };
 const M27: MsgInfo = { name: "FeatureMask", fields: new Map([[1, "words"]]) };
 const M28: MsgInfo = { name: "Queue", fields: new Map([[1, "index"], [2, "size"], [3, "maxSize"], [4, "enabled"], [5, "desc"], [6, "driver"], [7, "device"], [8, "pfn"], [9, "align"], [10, "msixVector"], [11, "notifyOff"], [12, "lastAvailIdx"], [13, "usedIdx"], [14, "availWrap"], [15, "usedWrap"], [16, "availIdx"], [17, "resetPending"]]) };
@@ -47,9 +47,9 @@ const M33: MsgInfo = { name: "NetMacTable", fields: new Map([[1, "unicast"], [2,
 const M34: MsgInfo = { name: "NetVlans", fields: new Map([[1, "ids"], [2, "complete"]]) };
 const M35: MsgInfo = { name: "NetRss", fields: new Map([[1, "hashTypes"], [2, "indirectionTable"], [3, "unclassifiedQueue"], [4, "maxTxVq"], [5, "key"]]) };
 const M36: MsgInfo = { name: "NetHash", fields: new Map([[1, "hashTypes"], [2, "key"]]) };
-const M37: MsgInfo = { name: "Annotation", fields: new Map([[1, "severity"], [2, "code"], [3, "message"]]) };
-const M38: MsgInfo = { name: "DeviceIdentified", fields: new Map([[1, "type"], [2, "virtioId"], [3, "transport"], [4, "numQueues"], [5, "configSize"], [6, "pciVendor"], [7, "pciDevice"], [8, "pciSubsystemVendor"], [9, "pciSubsystem"], [10, "pciRevision"], [11, "backend"], [12, "aliases"]]) };
-const M39: MsgInfo = { name: "DeviceAlias", fields: new Map([[1, "kind"], [2, "name"]]) };
+const M37: MsgInfo = { name: "DeviceAlias", fields: new Map([[1, "kind"], [2, "name"]]) };
+const M38: MsgInfo = { name: "Annotation", fields: new Map([[1, "severity"], [2, "code"], [3, "message"]]) };
+const M39: MsgInfo = { name: "DeviceIdentified", fields: new Map([[1, "type"], [2, "virtioId"], [3, "transport"], [4, "numQueues"], [5, "configSize"], [6, "pciVendor"], [7, "pciDevice"], [8, "pciSubsystemVendor"], [9, "pciSubsystem"], [10, "pciRevision"], [11, "backend"], [12, "aliases"]]) };
 const M40: MsgInfo = { name: "Event", fields: new Map([[1, "revision"], [2, "timestampNs"], [3, "actor"], [4, "path"], [5, "source"], [10, "registerAccess"], [11, "deviceFeatures"], [12, "parentFeatures"], [13, "provisioned"], [14, "driverFeatures"], [15, "featuresNegotiated"], [16, "statusWritten"], [17, "statusRead"], [18, "resetRequested"], [19, "resetCompleted"], [20, "queueSelected"], [21, "queueConfigured"], [22, "vqIndex"], [23, "configWritten"], [24, "configRead"], [25, "msix"], [26, "pciConfigWritten"], [27, "controlCommand"], [28, "vfioState"], [29, "snapshot"], [30, "annotation"], [31, "identified"]]) };
 const M41: MsgInfo = { name: "SchemaHeader", fields: new Map([[1, "deviceType"], [2, "virtioId"], [3, "transport"], [4, "pci"], [5, "personaId"], [6, "personaVersion"], [7, "provenance"], [8, "schemaFingerprint"], [9, "vfioMigrationFlags"]]) };
 const M42: MsgInfo = { name: "PciIdentity", fields: new Map([[1, "vendor"], [2, "device"], [3, "subsystemVendor"], [4, "subsystem"], [5, "revision"]]) };
@@ -74,8 +74,8 @@ const EN4 = ["error", "stop", "running", "stop-copy", "resuming", "running-p2p",
 const EN5 = ["none", "features-ok", "legacy-write", "snapshot"];
 const EN6 = ["none", "accepted", "refused"];
 const EN7 = ["unspecified", "api", "ndjson", "qemu-trace", "qemu-state", "migration-stream", "simulation", "qemu-migration", "qmp", "kprobe-trace", "vdpa", "vfio"];
-const EN8 = ["unspecified", "info", "warning", "error"];
-const EN9 = ["unspecified", "qdev-id", "qom-path", "savevm-idstr", "qemu-path"];
+const EN8 = ["unspecified", "qdev-id", "qom-path", "savevm-idstr", "qemu-path"];
+const EN9 = ["unspecified", "info", "warning", "error"];
 const EN10 = ["unspecified", "guest-driver", "vmm", "management-tool", "host-kernel", "device", "recorder"];
 const EN11 = ["unspecified", "io-bar", "mmio", "admin-cmd", "pci-config", "vhost-ioctl", "netlink", "vfio-ioctl", "internal"];
 const EV12 = new Map([["unspecified",0],["guest-driver",1],["vmm",2],["management-tool",3],["host-kernel",4],["device",5],["recorder",6]]);
@@ -88,8 +88,8 @@ const EV18 = new Map([["unspecified",0],["device-reset",1],["queue-reset",2]]);
 const EV19 = new Map([["error",0],["stop",1],["running",2],["stop-copy",3],["resuming",4],["running-p2p",5],["pre-copy",6],["pre-copy-p2p",7]]);
 const EV20 = new Map([["none",0],["features-ok",1],["legacy-write",2],["snapshot",3]]);
 const EV21 = new Map([["none",0],["accepted",1],["refused",2]]);
-const EV22 = new Map([["unspecified",0],["info",1],["warning",2],["error",3]]);
-const EV23 = new Map([["unspecified",0],["qdev-id",1],["qom-path",2],["savevm-idstr",3],["qemu-path",4]]);
+const EV22 = new Map([["unspecified",0],["qdev-id",1],["qom-path",2],["savevm-idstr",3],["qemu-path",4]]);
+const EV23 = new Map([["unspecified",0],["info",1],["warning",2],["error",3]]);
 const EV24 = new Map([["unspecified",0],["little",1],["big",2]]);
 const EN25 = ["unspecified", "little", "big"];
 
@@ -2174,9 +2174,59 @@ case 58: f6 = dec36_NetHash(buf, pos, e2, f6); break; default: if (t < 8) throw 
   return o;
 }
 
+function dec37_DeviceAlias(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "unspecified", f1 = "";
+  if (prev !== undefined) { f0 = prev.kind; f1 = prev.name; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M37); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M37, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M37, t, s, "varint", end);
+        switch (t) { case 8:   f0 = H.en(EN8, lo | 0); break; default: if (t < 8) throw H.zero(M37, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M37, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M37, t, s, "length", end);
+        if (len > end - pos) throw H.past(M37, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M37, t, s)); break; default: if (t < 8) throw H.zero(M37, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M37, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M37, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M37, s);
+        pos = H.group(buf, pos, end, t, s, M37);
+        break;
+      default:
+        throw H.wire(M37, t, s);
+    }
+  }
+  
+  var o = { "kind": f0, "name": f1 };
+  
+  return o;
+}
+
 function dec25_DeviceStateV2(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = "", f2 = undefined, f3 = "unspecified", f4 = "", f5 = 0, f6 = 0n, f7 = 0, f8 = undefined, f9 = undefined, f10 = undefined, f11 = undefined, f12 = undefined, f13 = undefined, f14 = undefined, f15 = undefined, f16 = undefined, f17 = undefined, f18 = false, f19 = undefined, f20 = 0, f21 = undefined, f22 = undefined, f23 = undefined, f24 = undefined, f25 = false, f26 = undefined;
-  if (prev !== undefined) { f0 = prev.device; f1 = prev.type; f2 = prev.virtioId; f3 = prev.transport; f4 = prev.backend; f5 = prev.revision; f6 = prev.timestampNs; f7 = prev.eventCount; f8 = prev.status; f9 = prev.features; f10 = prev.provisioned; f11 = prev.numQueues; f12 = prev.queueSelect; f13 = prev.queues; f14 = prev.config; f15 = prev.configGeneration; f16 = prev.isr; f17 = prev.msix; f18 = prev.resetPending; f19 = prev.vfioState; f20 = prev.guestPageSize; f21 = prev.pci; f22 = prev.control; f23 = prev.sources; f24 = prev.configKnown; f25 = prev.resetSeen; f26 = prev.netControl; }
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = "", f2 = undefined, f3 = "unspecified", f4 = "", f5 = 0, f6 = 0n, f7 = 0, f8 = undefined, f9 = undefined, f10 = undefined, f11 = undefined, f12 = undefined, f13 = undefined, f14 = undefined, f15 = undefined, f16 = undefined, f17 = undefined, f18 = false, f19 = undefined, f20 = 0, f21 = undefined, f22 = undefined, f23 = undefined, f24 = undefined, f25 = false, f26 = undefined, f27 = undefined;
+  if (prev !== undefined) { f0 = prev.device; f1 = prev.type; f2 = prev.virtioId; f3 = prev.transport; f4 = prev.backend; f5 = prev.revision; f6 = prev.timestampNs; f7 = prev.eventCount; f8 = prev.status; f9 = prev.features; f10 = prev.provisioned; f11 = prev.numQueues; f12 = prev.queueSelect; f13 = prev.queues; f14 = prev.config; f15 = prev.configGeneration; f16 = prev.isr; f17 = prev.msix; f18 = prev.resetPending; f19 = prev.vfioState; f20 = prev.guestPageSize; f21 = prev.pci; f22 = prev.control; f23 = prev.sources; f24 = prev.configKnown; f25 = prev.resetSeen; f26 = prev.netControl; f27 = prev.aliases; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -2228,7 +2278,8 @@ case 194: a = f23 === undefined ? (f23 = []) : f23; while (pos < e2) { b = buf[p
     if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M25, t, s); lo = R.lo; hi = R.hi; } } } }
     if (pos > e2) throw H.trunc(M25, t, s, "varint", e2);  a.push(H.en(EN7, lo | 0)); } break;
 case 210: f24 = buf.slice(pos, e2); break;
-case 218: f26 = dec31_NetControl(buf, pos, e2, f26); break; default: if (t < 8) throw H.zero(M25, s); }
+case 218: f26 = dec31_NetControl(buf, pos, e2, f26); break;
+case 226: (f27 === undefined ? (f27 = []) : f27).push(dec37_DeviceAlias(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M25, s); }
         pos = e2;
         break;
       case 1:
@@ -2276,6 +2327,7 @@ case 218: f26 = dec31_NetControl(buf, pos, e2, f26); break; default: if (t < 8) 
   o.configKnown = (f24 === undefined ? new Uint8Array(0) : f24);
   o.resetSeen = f25;
   if (f26 !== undefined) o.netControl = f26;
+  o.aliases = (f27 === undefined ? [] : f27);
   return o;
 }
 
@@ -2331,110 +2383,9 @@ case 18: f1 = dec25_DeviceStateV2(buf, pos, e2, f1); break; default: if (t < 8) 
   return o;
 }
 
-function dec37_Annotation_annotation(buf, pos, end, prev) {
+function dec38_Annotation_annotation(buf, pos, end, prev) {
   var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "unspecified", f1 = "", f2 = "";
   if (prev !== undefined) { f0 = prev.severity; f1 = prev.code; f2 = prev.message; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M37); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M37, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M37, t, s, "varint", end);
-        switch (t) { case 8:   f0 = H.en(EN8, lo | 0); break; default: if (t < 8) throw H.zero(M37, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M37, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M37, t, s, "length", end);
-        if (len > end - pos) throw H.past(M37, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M37, t, s)); break;
-case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M37, t, s)); break; default: if (t < 8) throw H.zero(M37, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M37, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M37, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M37, s);
-        pos = H.group(buf, pos, end, t, s, M37);
-        break;
-      default:
-        throw H.wire(M37, t, s);
-    }
-  }
-  
-  var o = { kind: "annotation", "severity": f0, "code": f1, "message": f2 };
-  
-  return o;
-}
-
-function dec39_DeviceAlias(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "unspecified", f1 = "";
-  if (prev !== undefined) { f0 = prev.kind; f1 = prev.name; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M39); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M39, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M39, t, s, "varint", end);
-        switch (t) { case 8:   f0 = H.en(EN9, lo | 0); break; default: if (t < 8) throw H.zero(M39, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M39, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M39, t, s, "length", end);
-        if (len > end - pos) throw H.past(M39, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M39, t, s)); break; default: if (t < 8) throw H.zero(M39, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M39, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M39, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M39, s);
-        pos = H.group(buf, pos, end, t, s, M39);
-        break;
-      default:
-        throw H.wire(M39, t, s);
-    }
-  }
-  
-  var o = { "kind": f0, "name": f1 };
-  
-  return o;
-}
-
-function dec38_DeviceIdentified_identified(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = 0, f2 = "unspecified", f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0, f8 = 0, f9 = 0, f10 = "", f11 = undefined;
-  if (prev !== undefined) { f0 = prev.type; f1 = prev.virtioId; f2 = prev.transport; f3 = prev.numQueues; f4 = prev.configSize; f5 = prev.pciVendor; f6 = prev.pciDevice; f7 = prev.pciSubsystemVendor; f8 = prev.pciSubsystem; f9 = prev.pciRevision; f10 = prev.backend; f11 = prev.aliases; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -2447,15 +2398,7 @@ function dec38_DeviceIdentified_identified(buf, pos, end, prev) {
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
     if (b > 127) { pos = H.vtail(buf, pos, end, lo, M38, t, s); lo = R.lo; hi = R.hi; } } } }
     if (pos > end) throw H.trunc(M38, t, s, "varint", end);
-        switch (t) { case 16:   f1 = lo >>> 0; break;
-case 24:   f2 = H.en(EN0, lo | 0); break;
-case 32:   f3 = lo >>> 0; break;
-case 40:   f4 = lo >>> 0; break;
-case 48:   f5 = lo >>> 0; break;
-case 56:   f6 = lo >>> 0; break;
-case 64:   f7 = lo >>> 0; break;
-case 72:   f8 = lo >>> 0; break;
-case 80:   f9 = lo >>> 0; break; default: if (t < 8) throw H.zero(M38, s); }
+        switch (t) { case 8:   f0 = H.en(EN9, lo | 0); break; default: if (t < 8) throw H.zero(M38, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
@@ -2463,9 +2406,8 @@ case 80:   f9 = lo >>> 0; break; default: if (t < 8) throw H.zero(M38, s); }
         else if (pos > end) throw H.trunc(M38, t, s, "length", end);
         if (len > end - pos) throw H.past(M38, t, s, pos, len, end);
         e2 = pos + len;
-        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break;
-case 90: f10 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break;
-case 98: (f11 === undefined ? (f11 = []) : f11).push(dec39_DeviceAlias(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M38, s); }
+        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break;
+case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break; default: if (t < 8) throw H.zero(M38, s); }
         pos = e2;
         break;
       case 1:
@@ -2484,6 +2426,66 @@ case 98: (f11 === undefined ? (f11 = []) : f11).push(dec39_DeviceAlias(buf, pos,
         break;
       default:
         throw H.wire(M38, t, s);
+    }
+  }
+  
+  var o = { kind: "annotation", "severity": f0, "code": f1, "message": f2 };
+  
+  return o;
+}
+
+function dec39_DeviceIdentified_identified(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = 0, f2 = "unspecified", f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0, f8 = 0, f9 = 0, f10 = "", f11 = undefined;
+  if (prev !== undefined) { f0 = prev.type; f1 = prev.virtioId; f2 = prev.transport; f3 = prev.numQueues; f4 = prev.configSize; f5 = prev.pciVendor; f6 = prev.pciDevice; f7 = prev.pciSubsystemVendor; f8 = prev.pciSubsystem; f9 = prev.pciRevision; f10 = prev.backend; f11 = prev.aliases; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M39); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M39, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M39, t, s, "varint", end);
+        switch (t) { case 16:   f1 = lo >>> 0; break;
+case 24:   f2 = H.en(EN0, lo | 0); break;
+case 32:   f3 = lo >>> 0; break;
+case 40:   f4 = lo >>> 0; break;
+case 48:   f5 = lo >>> 0; break;
+case 56:   f6 = lo >>> 0; break;
+case 64:   f7 = lo >>> 0; break;
+case 72:   f8 = lo >>> 0; break;
+case 80:   f9 = lo >>> 0; break; default: if (t < 8) throw H.zero(M39, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M39, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M39, t, s, "length", end);
+        if (len > end - pos) throw H.past(M39, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M39, t, s)); break;
+case 90: f10 = (len === 0 ? "" : H.str(buf, pos, e2, M39, t, s)); break;
+case 98: (f11 === undefined ? (f11 = []) : f11).push(dec37_DeviceAlias(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M39, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M39, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M39, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M39, s);
+        pos = H.group(buf, pos, end, t, s, M39);
+        break;
+      default:
+        throw H.wire(M39, t, s);
     }
   }
   
@@ -2538,8 +2540,8 @@ case 210: body = dec17_PciConfigWritten_pciConfigWritten(buf, pos, e2, oc === 17
 case 218: body = dec18_ControlCommand_controlCommand(buf, pos, e2, oc === 18 ? body : undefined); oc = 18; break;
 case 226: body = dec19_VfioStateChanged_vfioState(buf, pos, e2, oc === 19 ? body : undefined); oc = 19; break;
 case 234: body = dec20_Snapshot_snapshot(buf, pos, e2, oc === 20 ? body : undefined); oc = 20; break;
-case 242: body = dec37_Annotation_annotation(buf, pos, e2, oc === 21 ? body : undefined); oc = 21; break;
-case 250: body = dec38_DeviceIdentified_identified(buf, pos, e2, oc === 22 ? body : undefined); oc = 22; break; default: if (t < 8) throw H.zero(M40, s); }
+case 242: body = dec38_Annotation_annotation(buf, pos, e2, oc === 21 ? body : undefined); oc = 21; break;
+case 250: body = dec39_DeviceIdentified_identified(buf, pos, e2, oc === 22 ? body : undefined); oc = 22; break; default: if (t < 8) throw H.zero(M40, s); }
         pos = e2;
         break;
       case 1:
@@ -3679,6 +3681,17 @@ function enc29_NetControl(w, o) {
   w.pos = pos;
 }
 
+function enc35_DeviceAlias(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 11) buf = w.grow(pos, 11);
+  v = o.kind;
+  if (v != null) { n = EV22.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceAlias.kind", "AliasKind"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  v = o.name;
+  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
+  
+  w.pos = pos;
+}
+
 function enc23_DeviceStateV2(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 155) buf = w.grow(pos, 155);
@@ -3759,6 +3772,12 @@ function enc23_DeviceStateV2(w, o) {
   v = o.netControl;
   if (v != null) { buf[pos++] = 218; buf[pos++] = 1; st = pos++; w.pos = pos; enc29_NetControl(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
+  v = o.aliases;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 3) buf = w.grow(pos, 3);
+      buf[pos++] = 226; buf[pos++] = 1; st = pos++; w.pos = pos; enc35_DeviceAlias(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
+    } }
+  
   w.pos = pos;
 }
 
@@ -3794,11 +3813,11 @@ function encEvent_snapshot(w, e, rev) {
   w.pos = pos;
 }
 
-function enc35_Annotation(w, o) {
+function enc36_Annotation(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 11) buf = w.grow(pos, 11);
   v = o.severity;
-  if (v != null) { n = EV22.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Annotation.severity", "Severity"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV23.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Annotation.severity", "Severity"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.code;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
   
@@ -3823,23 +3842,12 @@ function encEvent_annotation(w, e, rev) {
   v = e.source;
   if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
-  if (v != null) { buf[pos++] = 242; buf[pos++] = 1; st = pos++; w.pos = pos; enc35_Annotation(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (v != null) { buf[pos++] = 242; buf[pos++] = 1; st = pos++; w.pos = pos; enc36_Annotation(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
   w.pos = pos;
 }
 
-function enc37_DeviceAlias(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 11) buf = w.grow(pos, 11);
-  v = o.kind;
-  if (v != null) { n = EV23.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceAlias.kind", "AliasKind"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
-  v = o.name;
-  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
-  
-  w.pos = pos;
-}
-
-function enc36_DeviceIdentified(w, o) {
+function enc37_DeviceIdentified(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 99) buf = w.grow(pos, 99);
   v = o.type;
@@ -3869,7 +3877,7 @@ function enc36_DeviceIdentified(w, o) {
   v = o.aliases;
   if (v != null && v.length) { for (i = 0; i < v.length; i++) {
       if (buf.length - pos < 2) buf = w.grow(pos, 2);
-      buf[pos++] = 98; st = pos++; w.pos = pos; enc37_DeviceAlias(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
+      buf[pos++] = 98; st = pos++; w.pos = pos; enc35_DeviceAlias(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
     } }
   
   w.pos = pos;
@@ -3890,7 +3898,7 @@ function encEvent_identified(w, e, rev) {
   v = e.source;
   if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
-  if (v != null) { buf[pos++] = 250; buf[pos++] = 1; st = pos++; w.pos = pos; enc36_DeviceIdentified(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (v != null) { buf[pos++] = 250; buf[pos++] = 1; st = pos++; w.pos = pos; enc37_DeviceIdentified(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
   w.pos = pos;
 }

@@ -1904,6 +1904,11 @@ export const migrationDescriptor = {
                   "options": {
                     "proto3_optional": true
                   }
+                },
+                "aliases": {
+                  "rule": "repeated",
+                  "type": "DeviceAlias",
+                  "id": 28
                 }
               },
               "nested": {

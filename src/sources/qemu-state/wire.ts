@@ -12,7 +12,7 @@
 //  - the config generation counter; the feature select registers of a legacy PCI device (it has none).
 //  - virtio-mmio devices have no PCI identity, config space or MSI-X; a PCI device without an MSI-X capability has
 //    table size 0, MSI-X disabled, and no vectors.
-import type { NewEvent, Source } from '../../events/types.js';
+import type { DeviceAlias, NewEvent, Source } from '../../events/types.js';
 import { isLegacyTransport } from '../../model/index.js';
 import type { DeviceStateWire } from '../../project/generated/state-types.js';
 import { type DeviceState, type QueueState, initialState, wholeConfigKnown } from '../../project/state.js';
@@ -86,8 +86,19 @@ export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: S
     pci: pciOf(dev), sources: [source],
     // virtio-net: QEMU's copy of what the control commands set (a device part walked, not decoded, gives nothing)
     netControl: dev.device.kind === 'net' ? netControlFromQemu(dev.device) : null,
+    aliases: savevmAliases(dev),
   } satisfies Partial<DeviceState>);
   return s;
+}
+
+/**
+ * QEMU's own names of the device in the stream: the savevm section idstr ("0000:00:03.0/virtio-net") and the
+ * topological path in it ("0000:00:02.0:00.0" behind a bridge, "virtio-mmio@00000000feb02e00" on virtio-mmio).
+ */
+export function savevmAliases(dev: QemuVirtioDevice): DeviceAlias[] {
+  const idstr = dev.section.idstr;
+  const path = dev.qemuPath ?? idstr.slice(0, idstr.lastIndexOf('/'));
+  return [{ kind: 'savevm-idstr', name: idstr }, ...(path ? [{ kind: 'qemu-path' as const, name: path }] : [])];
 }
 
 export function deviceToWire(dev: QemuVirtioDevice, timestampNs = 0n, source: Source = 'qemu-state'): DeviceStateWire {
@@ -118,10 +129,10 @@ export function deviceEvents(dev: QemuVirtioDevice, timestampNs: bigint, source:
       {
         ...base,
         body: {
-          kind: 'identified', aliases: [], type: dev.type, virtioId: dev.virtioId, transport: dev.transport, numQueues: dev.numQueues,
+          kind: 'identified', type: dev.type, virtioId: dev.virtioId, transport: dev.transport, numQueues: dev.numQueues,
           configSize: dev.config.length, pciVendor: pci?.vendor ?? 0, pciDevice: pci?.device ?? 0,
           pciSubsystemVendor: pci?.subsystemVendor ?? 0, pciSubsystem: pci?.subsystem ?? 0, pciRevision: pci?.revision ?? 0,
-          backend: 'qemu',
+          backend: 'qemu', aliases: savevmAliases(dev),
         },
       },
       { ...base, body: { kind: 'snapshot', stateV2: stateToWire(state) } },
