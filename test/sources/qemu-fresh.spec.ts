@@ -1,7 +1,9 @@
-// Captures made fresh in this run by CI (.ci/run sets DEVREC_FRESH_CAPTURES): the device-state stream and, when
-// the capture kept one, the full migration stream (RAM included, ~77 MB) decode to QEMU's own answers.
+// Every QEMU capture with savevm streams: the committed ones (streams/qemu/*/, found on disk so none is left out)
+// and those made fresh in this run by CI (.ci/run sets DEVREC_FRESH_CAPTURES). The device-state stream and, when
+// the capture kept one, the full migration stream (RAM included, ~77 MB: CI's fresh captures only) decode to
+// QEMU's own answers; for a full stream the split rings' used index comes from the guest RAM in it.
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { applyInPlace } from '../../src/project/reducer.js';
 import { initialState } from '../../src/project/state.js';
@@ -9,6 +11,8 @@ import { qmpFeatureMask, qmpStatusByte } from '../../src/sources/qemu-names.js';
 import { readQemuStreamFile, deviceEvents } from '../../src/sources/qemu-savevm.js';
 
 const FRESH = (process.env['DEVREC_FRESH_CAPTURES'] ?? '').split(':').filter(Boolean);
+const COMMITTED = readdirSync('streams/qemu').map((d) => path.join('streams/qemu', d))
+  .filter((d) => existsSync(path.join(d, 'qmp.json')) && ['devstate.bin.gz', 'migration.bin.gz'].some((f) => existsSync(path.join(d, f))));
 
 interface QmpDevice {
   qemuType: string; pciAddress?: string; mmioBase?: string;
@@ -16,13 +20,11 @@ interface QmpDevice {
   queues: { 'queue-index': number; 'vring-num': number; 'vring-desc': number; 'vring-avail': number; 'vring-used': number; 'last-avail-idx': number; 'used-idx': number; 'shadow-avail-idx': number }[];
 }
 
-describe('fresh QEMU captures of this run: device-state and full migration streams against QMP', function () {
+describe('QEMU captures (committed, and fresh ones of this run): device-state and full migration streams against QMP', function () {
   this.timeout(300000);
-  if (FRESH.length === 0) {
-    it('skipped: no DEVREC_FRESH_CAPTURES (CI sets it after capturing with the installed QEMU)');
-    return;
-  }
-  for (const dir of FRESH) {
+  if (FRESH.length === 0) it('fresh captures: none in this run (CI sets DEVREC_FRESH_CAPTURES after capturing with the installed QEMU)');
+  it('finds every committed capture with a savevm stream', () => expect(COMMITTED.length).to.be.at.least(16));
+  for (const dir of [...COMMITTED, ...FRESH]) {
     for (const file of ['devstate.bin.gz', 'migration.bin.gz']) {
       const full = path.join(dir, file);
       const title = `${path.basename(dir)}/${file}`;
