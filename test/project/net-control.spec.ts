@@ -94,7 +94,7 @@ describe('net control-queue state', () => {
     const modern = ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 3, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' });
 
     it('every VLAN_ADD / VLAN_DEL in order: the set stays whole across more commands than one per (class, command)', () => {
-      const s = play([modern, ev({ kind: 'resetRequested', scope: 'device', queue: 0 }), control(cmd(2, 0, le16(5))), control(cmd(2, 0, le16(100))), control(cmd(2, 0, le16(7))), control(cmd(2, 1, le16(100)))]);
+      const s = play([modern, ev({ kind: 'resetRequested', scope: 'device-reset', queue: 0 }), control(cmd(2, 0, le16(5))), control(cmd(2, 0, le16(100))), control(cmd(2, 0, le16(7))), control(cmd(2, 1, le16(100)))]);
       expect(s.netControl!.vlans).to.deep.equal({ ids: [5, 7], complete: false });
       // the latest-per-command list alone would have lost VLAN 5
       expect(netControlOf(s.control, 'little').vlans.ids).to.deep.equal([]);
@@ -111,7 +111,7 @@ describe('net control-queue state', () => {
       expect(s.aliases.map((a) => a.name)).to.deep.equal(['0000:00:02.0/virtio-net', '0000:00:02.0']);
       // through the wire form and back: the whole control state travels in snapshots
       expect(stateToWire(s).netControl!.vlans!.ids).to.deep.equal([42]);
-      const after = play([...snap, ev({ kind: 'resetRequested', scope: 'device', queue: 0 })]);
+      const after = play([...snap, ev({ kind: 'resetRequested', scope: 'device-reset', queue: 0 })]);
       expect(netControlToJson(after.netControl!)).to.deep.include({ mac: null, macTable: null, queuePairs: null, announceAcks: 0 });
       expect(after.netControl!.vlans).to.deep.equal({ ids: [], complete: false });
     });

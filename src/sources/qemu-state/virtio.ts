@@ -1,28 +1,13 @@
-// A virtio device's section as QEMU 7.2 writes it (hw/virtio/virtio.c virtio_save; the section's vmsd, e.g.
-// "virtio-net" version 11 or "virtio-blk" version 2, holds only VMSTATE_VIRTIO_DEVICE):
-//
-//  1. bus save_config
-//     virtio-pci (hw/virtio/virtio-pci.c virtio_pci_save_config):
-//       pci_device_save (hw/pci/pci.c, vmstate "PCIDevice" v2): be32 version_id, config space (256 bytes, or 4096
-//       for a PCI Express device), be32 irq_state[4];
-//       msix_save (hw/pci/msix.c) when the device has MSI-X: table (16 bytes x entries), PBA (ceil(entries / 8));
-//       be16 config_vector when the device has MSI-X.
-//     virtio-mmio (hw/virtio/virtio-mmio.c virtio_mmio_save_config): be32 host_features_sel, be32
-//       guest_features_sel, be32 guest_page_shift.
-//  2. u8 status, u8 isr, be16 queue_sel, be32 guest_features (low 32 bits), be32 config_len, config[config_len]
-//  3. be32 num: queues before the first with vring.num == 0
-//  4. per queue: be32 vring.num, be32 vring.align (virtio-mmio only: has_variable_vring_alignment), be64
-//     vring.desc, be16 last_avail_idx, be16 MSI-X vector (virtio-pci with MSI-X: virtio_pci_save_queue)
-//  5. the device's own part: vdc->save (virtio-blk: its request list) or vdc->vmsd ("virtio-net-device")
-//  6. subsections of vmstate "virtio" (any order, each u8 0x05, u8 len, name, be32 version 1):
-//     virtio/device_endian u8 | virtio/64bit_features be64 guest_features | virtio/virtqueues 1024 x (be64 avail,
-//     be64 used) | virtio/ringsize 1024 x be32 num_default | virtio/broken bool | virtio/extra_state (the bus:
-//     "virtio_pci" with subsection virtio_pci/modern_state {be32 dfselect, be32 gfselect, be32 guest_features[2],
-//     1024 x (be16 num, 1 unused byte, bool enabled, be32 desc[2], be32 avail[2], be32 used[2])}, or "virtio_mmio"
-//     with virtio_mmio/state {be32 guest_features[2], 1024 x (be16 num, bool enabled, be32 desc[2], avail[2],
-//     used[2])}) | virtio/started bool | virtio/packed_virtqueues 1024 x (be16 last_avail_idx, bool wrap, be16
-//     used_idx, bool wrap, be32 inuse) | virtio/disabled bool
-//  then the section footer.
+// A virtio device's section as QEMU writes it (hw/virtio/virtio.c virtio_save; the section's vmsd, e.g.
+// "virtio-net" version 11 or "virtio-blk" version 2, holds only VMSTATE_VIRTIO_DEVICE), in order:
+//  1. the bus's save_config: virtio-pci (virtio_pci_save_config): pci_device_save (vmstate "PCIDevice" v2: be32
+//     version_id, config space of 256 bytes, or 4096 for a PCI Express device, be32 irq_state[4]), then with MSI-X
+//     msix_save (table 16 bytes x entries, PBA ceil(entries / 8)) and be16 config_vector; read here, since its
+//     length follows the config space's capabilities. virtio-mmio: table VIRTIO_MMIO_SAVE_CONFIG.
+//  2. the core registers and config (table VIRTIO_CORE), then per queue before the first with vring.num == 0
+//     (table VIRTIO_QUEUE)
+//  3. the device's own part: vdc->save (virtio-blk: its request list) or vdc->vmsd ("virtio-net-device")
+//  4. the subsections of vmstate "virtio" (tables VIRTIO_SUBSECTIONS, TRANSPORT_SUBSECTIONS), then the footer.
 //
 // The fixed layouts are field tables in src/model/qemu-vmstate.ts (read by vmsd-fields.ts); the device parts are
 // parsed by the parsers registered by (vmsd name, version) in device-parts.ts (virtio-net.ts, virtio-blk.ts); the
