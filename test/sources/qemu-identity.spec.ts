@@ -9,6 +9,7 @@ import path from 'node:path';
 import { qmpFeatureMask } from '../../src/sources/qemu-names.js';
 import { devrec } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { type RxFilter, expectMatchesRxFilter } from './qemu-rx-filter.js';
 import { MATRIX } from './qemu-matrix.js';
 
 const ROOT = path.resolve('streams/qemu');
@@ -18,7 +19,7 @@ interface QmpDevice {
   path: string; name: string; qemuType: string; qdevId: string; pciAddress?: string; mmioBase?: string;
   status: { 'guest-features': Parameters<typeof qmpFeatureMask>[0] };
 }
-const qmpOf = (v: string): { devices: QmpDevice[]; commandLine: string[] } => JSON.parse(readFileSync(path.join(ROOT, v, 'qmp.json'), 'utf8'));
+const qmpOf = (v: string): { devices: QmpDevice[]; commandLine: string[]; rxFilter?: RxFilter[] | null } => JSON.parse(readFileSync(path.join(ROOT, v, 'qmp.json'), 'utf8'));
 const idOf = (d: QmpDevice): string => (d.pciAddress ? `${d.qemuType}@${d.pciAddress}` : `${d.qemuType}@${BigInt(d.mmioBase!).toString(16).padStart(8, '0')}`);
 /** virtio-net guest receive offloads (virtio 1.3 5.1.6.5.6.1): GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, GUEST_UFO, GUEST_USO4/6 */
 const OFFLOAD_BITS = [1n, 7n, 8n, 9n, 10n, 54n, 55n].reduce((m, b) => m | (1n << b), 0n);
@@ -132,6 +133,9 @@ describe('net control-queue state from the device-state streams against QEMU', f
         expect(BigInt(n.guestOffloads)).to.equal(qmpFeatureMask(d.status['guest-features']) & OFFLOAD_BITS);
         // QEMU keeps no counts of commands
         expect([n.announceAcks, n.rejected, n.other]).to.deep.equal([null, null, null]);
+        // captures made since qmp-capture.py asks query-rx-filter: every item against QEMU's own receive filter
+        const rx = qmp.rxFilter?.find((x) => x.name === d.qdevId);
+        if (rx) expectMatchesRxFilter(n, rx, d.qdevId);
         const text = await run(['state', d.qdevId, '--store', store]);
         expect(text).to.contain('rx mode promisc off, allmulti off, alluni off, nomulti off, nouni off, nobcast off');
         expect(text).to.contain('vlans [] ; queue pairs 1'.replace(' ;', ';'));
