@@ -2,6 +2,7 @@
 //
 // max_queue_pairs is not in the stream: the single-pair layout is tried first and the multi-pair one only when what
 // follows the single-pair parse is not a subsection or the section footer. Each attempt reads into a fresh object.
+import { featureBit } from '../../model/index.js';
 import {
   VIRTIO_NET_DEVICE_V11, VIRTIO_NET_OFFLOADS, VIRTIO_NET_RSS, VIRTIO_QUEUE_MAX,
 } from '../../model/qemu-vmstate.js';
@@ -13,7 +14,7 @@ import { readFields } from './vmsd-fields.js';
 
 /** VirtIONet MAC_TABLE_ENTRIES */
 const MAC_TABLE_ENTRIES = 64;
-const VIRTIO_NET_F_CTRL_GUEST_OFFLOADS = 2;
+const CTRL_GUEST_OFFLOADS = featureBit('VIRTIO_NET_F_CTRL_GUEST_OFFLOADS');
 const SECTION_FOOTER = 0x7e;
 
 export interface NetDevicePart {
@@ -41,7 +42,7 @@ export interface NetDevicePart {
 }
 
 function readNet(c: Cursor, ctx: DevicePartContext, multiQueue: boolean): NetDevicePart {
-  const ctrlGuestOffloads = ((Number(ctx.guestFeatures & 0xffffffffn) >>> VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) & 1) === 1;
+  const ctrlGuestOffloads = (ctx.guestFeatures & CTRL_GUEST_OFFLOADS) !== 0n;
   const f = readFields(c, VIRTIO_NET_DEVICE_V11, { multiQueue }, 'virtio-net');
   const inUse = f.num('mac_table.in_use');
   const part: NetDevicePart = {
