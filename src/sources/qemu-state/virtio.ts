@@ -168,6 +168,8 @@ export function deviceIdOf(n: VirtioSectionName): string {
   return `${n.vmsdName}-device@${n.mmioBase!.toString(16).padStart(8, '0')}`;
 }
 
+const alignUp = (v: bigint, a: bigint): bigint => (a > 0n ? ((v + a - 1n) / a) * a : v);
+
 function decodePciConfig(c: Cursor, dev: QemuVirtioDevice): void {
   const vmstateVersion = c.u32('PCIDevice version_id');
   if (vmstateVersion < 1 || vmstateVersion > 2) throw c.error(`PCIDevice version_id ${vmstateVersion}: expected 2 (VMSTATE_PCI_DEVICE)`);
