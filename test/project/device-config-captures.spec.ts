@@ -122,7 +122,7 @@ describe('device config by field on the QEMU captures', function () {
     const net = (await states('pc-modern-net-blk', 'trace')).find((s) => s.type === 'net')!;
     const j = stateJson(net, null);
     expect(Object.keys(j).indexOf('configFields')).to.equal(Object.keys(j).indexOf('config') + 1);
-    expect(j['configFields']).to.deep.equal({ mac: '52:54:00:de:0e:01', status: 1 });
+    expect(j['configFields']).to.deep.equal({ mac: '52:54:00:de:0e:01', status: '0x1' });
     expect(j['configByteOrder']).to.equal('little');
     expect(j).to.have.property('netControl');
   });
