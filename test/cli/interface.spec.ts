@@ -138,6 +138,13 @@ describe('CLI: one interface (ID@N, --json, radix policy, read-only export)', fu
       expect(r.code, args.join(' ')).to.equal(1);
       expect(r.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
     }
+    // the two commands that act on the device as it is now take the id or its alias, and refuse @N in one line
+    for (const args of [['vfio', 'resume', spec], ['migrate', 'send', spec, '--to', '127.0.0.1:9'], ['migrate', 'send', '00:02.0@300', '--to', '127.0.0.1:9']]) {
+      const r = await devrec([...args, '--store', store]);
+      expect(r.code, args.join(' ')).to.equal(1);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
+      expect(r.stderr, args.join(' ')).to.contain(`give ${NET} without @N`);
+    }
   });
 
   it('--json on every command that prints a result, each keeping the radix policy', async function () {

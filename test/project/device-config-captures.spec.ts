@@ -70,7 +70,7 @@ describe('device config by field on the QEMU captures', function () {
           const f = configFieldsJson(decodeStateConfig(s, 'little')!);
           if (s.type === 'net') {
             expect(f['mac']).to.equal(JSON.parse(props!['mac']!));
-            expect(f['status']).to.equal(1); // VIRTIO_NET_S_LINK_UP
+            expect(f['status']).to.equal('0x1'); // VIRTIO_NET_S_LINK_UP
             // QEMU offered neither MQ/RSS, MTU nor SPEED_DUPLEX here: those fields are not present
             expect(f).to.not.have.any.keys('max_virtqueue_pairs', 'mtu', 'speed', 'duplex', 'rss_max_key_size');
           } else {
