@@ -101,7 +101,7 @@ function listenCommand() {
 function sendCommand() {
   return new Command('send')
     .description('source: migrate a recorded device to a target (records its VFIO state changes and the outcome)')
-    .argument('<id>', 'device id (or its address alone, when one device has it)')
+    .argument('<id>', 'device id')
     .requiredOption('--to <host:port>', 'target endpoint')
     .option('--as <id>', 'stream id on the target (default: the same id)')
     .option('--tls-cert <file>', 'client certificate (PEM)')
@@ -115,7 +115,7 @@ function sendCommand() {
       const tty = progressEnabled(opts);
       await withStore(opts.store, false, async (store) => {
         const { id, revision } = await resolveDeviceSpec(store, spec);
-        if (revision !== undefined) throw new CliError(`migrate send ${spec}: a live migration sends the device as it is now; give ${id} without @N`);
+        if (revision !== undefined) throw new CliError(`migrate send ${spec}: a migration sends the device as it is now; give ${id} without @N`);
         let r;
         try {
           r = await migrateDevice({
