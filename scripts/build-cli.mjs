@@ -40,7 +40,7 @@ const device = 'virtio-net-pci@00:02.0';
 const runs = [
   ['--version'], ['--help'], ['import', 'qemu-trace', trace, '--store', store], ['devices', '--store', store],
   ['devices', '--store', store, '--json'], ['state', device, '--store', store], ['state', device, '--store', store, '--json'],
-  ['log', device, '--store', store],
+  ['log', device, '--store', store], ['inspect', path.join(root, 'streams/qemu/pc-modern-net-blk/devstate.bin.gz')],
 ];
 const out = process.stdout.write;
 const err = process.stderr.write;
