@@ -133,11 +133,15 @@ describe('import qemu-trace: vfio passthrough captures against the guest\'s and 
     const text = gunzipSync(readFileSync(path.join(dir(v), 'trace.log.gz'))).toString('utf8');
     const used = [...text.matchAll(/^vfio_msix_vector_do_use .* vector (\d+) used$/gm)].map((m) => Number(m[1]));
     expect(s.msix?.enabled).to.equal(true);
-    expect([s.msix!.configVector, ...s.queues.map((q) => q.msixVector)].sort()).to.deep.equal([...new Set(used)].sort());
+    // (a queue without an interrupt callback, like virtio-net's control queue, keeps VIRTIO_MSI_NO_VECTOR)
+    const NO_VECTOR = 0xffff;
+    const wired = [s.msix!.configVector, ...s.queues.map((q) => q.msixVector)].filter((x) => x !== NO_VECTOR);
+    expect(wired.sort()).to.deep.equal([...new Set(used)].sort());
     // legacy: no VERSION_1, no FEATURES_OK; the queues went live by their page frame numbers
     expect(s.features.accepted! & (1n << 32n)).to.equal(0n);
     expect(s.status! & 8).to.equal(0);
-    expect(s.queues.map((q) => q.pfn > 0 && q.enabled === true)).to.deep.equal([true, true]);
+    expect(s.queues.length).to.be.greaterThan(1);
+    for (const q of s.queues) expect({ index: q.index, live: q.pfn > 0 && q.enabled === true }).to.deep.equal({ index: q.index, live: true });
   });
 
   it('check: a passthrough device without VFIO migration flags cannot migrate live, in the words QEMU used in the capture', async function () {
