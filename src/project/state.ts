@@ -4,15 +4,17 @@
 //
 // Unknown is `null` in code and in JSON, "?" in text: a field no source has told us about. A fresh state knows
 // nothing but its stream id; a device reset (and the other transitions the virtio spec defines) gives known values.
+import { MSI_NO_VECTOR } from '../model/registers.js';
 import type { ProvisionedAttributes } from '../events/types.js';
 import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, isPciTransport, statusNames } from '../model/index.js';
 import type { DeviceState, MsixState, PciState, QueueState } from './generated/state-types.js';
+import { cloneNetControl } from './net-control.js';
 
 export type { AcceptedVia, DeviceState, FeatureSets, MsixState, Negotiation, PciState, QueueState } from './generated/state-types.js';
 
-/** MSI-X "no vector" (VIRTIO_MSI_NO_VECTOR). */
-export const NO_VECTOR = 0xffff;
+/** MSI-X "no vector" (VIRTIO_MSI_NO_VECTOR, src/model/registers.ts). */
+export const NO_VECTOR = MSI_NO_VECTOR;
 
 export function initialState(device: string): DeviceState {
   return {
@@ -42,6 +44,8 @@ export function initialState(device: string): DeviceState {
     guestPageSize: 0,
     pci: null,
     control: [],
+    netControl: null,
+    aliases: [],
     sources: [],
     resetSeen: false,
     configKnown: new Uint8Array(0),
@@ -124,6 +128,8 @@ export function cloneState(s: DeviceState): DeviceState {
     msix: s.msix ? { ...s.msix } : null,
     pci: s.pci ? { ...s.pci, config: s.pci.config.slice() } : null,
     control: s.control.map((c) => ({ ...c, data: c.data.slice() })),
+    netControl: s.netControl ? cloneNetControl(s.netControl) : null,
+    aliases: s.aliases.map((a) => ({ ...a })),
     sources: s.sources.slice(),
   };
 }
@@ -222,6 +228,7 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
       : null,
     control: s.control.map((c) => ({ class: c.class, command: c.command, data: bytesToHex(c.data), ...(c.ack !== undefined ? { ack: c.ack } : {}) })),
     sources: s.sources,
+    aliases: s.aliases.map((a) => ({ kind: a.kind, name: a.name })),
   };
 }
 

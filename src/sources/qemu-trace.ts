@@ -19,7 +19,10 @@ import { createReadStream } from 'node:fs';
 import { decompressedCap, readLines } from './bounded-input.js';
 import { createGunzip } from 'node:zlib';
 import type { NewEvent, Region, Transport } from '../events/types.js';
-import { deviceTypeById, deviceTypeByName } from '../model/device-types.js';
+import { featureBit } from '../model/features.js';
+import { LEGACY_PCI_HEADER, MMIO_REGS, registerOffset } from '../model/registers.js';
+import { qemuDeviceTypeOfPci } from '../model/qemu-names.js';
+import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
 import { VfioTraceDevices, type VfioTraceSummary, isVfioTraceEvent } from './qemu-trace-vfio.js';
@@ -63,12 +66,6 @@ const MODERN_REGIONS: Record<string, Region> = {
   notify: 'notify',
 };
 
-/** qemu device type -> virtio device type name */
-const QEMU_TYPE: Record<string, string> = {
-  'virtio-net-pci': 'net', 'virtio-blk-pci': 'blk', 'virtio-scsi-pci': 'scsi', 'virtio-serial-pci': 'console',
-  'virtio-rng-pci': 'rng', 'virtio-balloon-pci': 'balloon', 'vhost-user-fs-pci': 'fs', 'vhost-vsock-pci': 'vsock',
-  'virtio-gpu-pci': 'gpu', 'virtio-input-pci': 'input', 'virtio-crypto-pci': 'crypto', 'virtio-iommu-pci': 'iommu',
-};
 
 export interface TraceLine {
   name: string;
@@ -110,7 +107,7 @@ const POP_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ in_num \d+ out_num \d+(?: .*)
 const FLUSH_RE = /^vq (0x[0-9a-f]+) count (\d+)(?: .*)?$/;
 const FILL_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ len \d+ idx \d+(?: .*)?$/;
 const SET_STATUS_RE = /^vdev (0x[0-9a-f]+) val (\d+)(?: .*)?$/;
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 interface Device {
   id: string;
@@ -296,7 +293,7 @@ export class QemuTraceImporter {
     const value = this.hexInRange(m[6]!, 0xffffffff, 'pci_cfg_write value (at most 32 bits)');
     let dev = this.bySlot.get(slot);
     if (!dev) {
-      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, QEMU_TYPE[qemuType] ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
+      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, qemuDeviceTypeOfPci(qemuType) ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
       this.bySlot.set(slot, dev);
     }
     if (offset >= 0x10 && offset <= 0x24 && offset % 4 === 0 && !isBarSizing(value)) {
@@ -385,12 +382,12 @@ export class QemuTraceImporter {
   /** virtio-mmio: the device type comes from the DeviceID read, the version (legacy 1 / modern 2) from Version. */
   private mmioAccess(dev: Device, a: RawAccess): Promise<void> | undefined {
     if (!dev.decoder && a.direction === 'read') {
-      if (a.offset === 0x008 && a.value !== 0n) {
+      if (a.offset === MMIO_DEVICE_ID && a.value !== 0n) {
         const t = deviceTypeById(Number(a.value));
         dev.type = t?.name ?? `id${a.value}`;
         dev.qemuType = `virtio-${dev.type}-device`;
       }
-      if (a.offset === 0x004) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
+      if (a.offset === MMIO_VERSION) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
     }
     return this.access(dev, a, dev.transport);
   }
@@ -432,8 +429,8 @@ export class QemuTraceImporter {
     dev.events.push({
       timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
-        kind: 'identified', type: dev.type, virtioId: deviceTypeByName(dev.type)?.id ?? 0, transport: t, numQueues: 0, configSize: 0,
-        pciVendor: t.startsWith('pci') ? 0x1af4 : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
+        kind: 'identified', aliases: [], type: dev.type, virtioId: deviceTypeByName(dev.type)?.id ?? 0, transport: t, numQueues: 0, configSize: 0,
+        pciVendor: t.startsWith('pci') ? VIRTIO_PCI_VENDOR : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
         backend: `qemu ${dev.qemuType}`,
       },
     });
@@ -577,11 +574,16 @@ function msixBarBase(d: Device): number | undefined {
   return d.bars[1]! & 1 ? undefined : (d.bars[1]! & ~0xf) >>> 0 || undefined;
 }
 
+const LEGACY_QUEUE_NOTIFY = registerOffset(LEGACY_PCI_HEADER, 'QUEUE_NOTIFY');
+const MMIO_QUEUE_NOTIFY = registerOffset(MMIO_REGS, 'QueueNotify');
+const MMIO_VERSION = registerOffset(MMIO_REGS, 'Version');
+const MMIO_DEVICE_ID = registerOffset(MMIO_REGS, 'DeviceID');
+
 function isNotify(dev: Device, a: RawAccess): boolean {
   if (a.direction !== 'write') return false;
   if (a.region === 'notify') return true;
-  if (a.region === 'legacy-io') return a.offset === 16;
-  if (a.region === 'mmio-regs') return a.offset === 0x50;
+  if (a.region === 'legacy-io') return a.offset === LEGACY_QUEUE_NOTIFY;
+  if (a.region === 'mmio-regs') return a.offset === MMIO_QUEUE_NOTIFY;
   void dev;
   return false;
 }
