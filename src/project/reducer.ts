@@ -318,7 +318,15 @@ function applyBody(s: DeviceState, b: EventBody): void {
         resetDevice(s);
         s.resetPending = true;
       } else {
+        // Setting FEATURES_OK asks the device (virtio 1.3 3.1.1): until its answer is seen (the status read back,
+        // a featuresNegotiated event), what is in effect is unknown, not the reset value.
+        const asks = (b.status & STATUS.FEATURES_OK) !== 0 && ((s.status ?? 0) & STATUS.FEATURES_OK) === 0 && !isLegacy(s);
         s.status = b.status;
+        if (asks) {
+          s.features.accepted = null;
+          s.features.acceptedVia = 'none';
+          s.features.negotiation = 'none';
+        }
       }
       return;
     case 'statusRead':
