@@ -95,6 +95,22 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
     });
   }
 
+  it('every capture: each stream\'s stamps never go back (identified takes its device\'s first access)', async function () {
+    for (const variant of [...CAPTURES, ...MATRIX_TIED]) {
+      const { store, summary } = await imported(variant);
+      for (const d of summary.devices) {
+        let last = -1n;
+        let first: bigint | undefined;
+        for await (const e of store.read(d.id)) {
+          first ??= e.event.timestampNs;
+          expect(e.event.timestampNs >= last, `${variant} ${d.id} #${e.revision}`).to.equal(true);
+          last = e.event.timestampNs;
+        }
+        expect(first, `${variant} ${d.id}`).to.not.equal(undefined);
+      }
+    }
+  });
+
   it('legacy config sits at IO offset 24 with MSI-X and at 20 without, and both decode to the MAC', async function () {
     for (const [variant, offset] of [['pc-legacy-msix', 24], ['pc-legacy-intx', 20]] as const) {
       const { store } = await imported(variant);
