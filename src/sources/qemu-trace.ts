@@ -18,7 +18,7 @@
 import { createReadStream } from 'node:fs';
 import { decompressedCap, readLines } from './bounded-input.js';
 import { createGunzip } from 'node:zlib';
-import type { NewEvent, Region, Transport } from '../events/types.js';
+import type { NewEvent, QueueConfigured, Region, Transport } from '../events/types.js';
 import { deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { MMIO_CONFIG_OFFSET, MMIO_REGS } from '../model/registers.js';
 import { createDecoder } from '../transport/index.js';
@@ -131,6 +131,9 @@ interface Device {
   /** virtio-mmio traced by virtio_mmio_* events alone: QEMU's VirtIODevice pointer is all that names it */
   vdev?: string;
   events: NewEvent[];
+  /** queues enabled since the last reset (legacy: a non-zero PFN), and those a vq pointer was tied to */
+  enabledQueues: Set<number>;
+  tiedQueues: Set<number>;
   /** negotiated VIRTIO_F_RING_PACKED: QEMU 7.2 traces no virtqueue_flush for packed rings, so fills count */
   packed: boolean;
 }
@@ -208,6 +211,13 @@ export class QemuTraceImporter {
   private mmioByOps = false;
   private lineNo = 0;
   private clockNs = 0n;
+  /**
+   * virtqueue_pop and virtqueue_flush/fill lines seen: the trace shows the rings' progress. Until both are seen no
+   * device's events go to the sink: a trace without them (an event set without virtqueue_*) leaves every enabled
+   * queue's indices unknown, added at finish after each enable (withIndicesUnseen).
+   */
+  private sawPop = false;
+  private sawUsed = false;
   private stamped = 0;
   private unstamped = 0;
   unattributed = 0;
@@ -357,7 +367,10 @@ export class QemuTraceImporter {
   }
 
   private newDevice(id: string, qemuType: string, type: string): Device {
-    const dev: Device = { id, qemuType, type, transport: undefined, decoder: undefined, undecided: [], bars: [0, 0, 0, 0, 0, 0], events: [], packed: false };
+    const dev: Device = {
+      id, qemuType, type, transport: undefined, decoder: undefined, undecided: [], bars: [0, 0, 0, 0, 0, 0], events: [],
+      enabledQueues: new Set(), tiedQueues: new Set(), packed: false,
+    };
     this.devices.set(id, dev);
     return dev;
   }
@@ -567,7 +580,7 @@ export class QemuTraceImporter {
     }
     this.decodeInto(dev, a);
     if (isNotify(dev, a)) this.lastNotified = dev;
-    return flush && dev.events.length >= this.flushEvery ? this.flushDevice(dev) : undefined;
+    return flush && dev.events.length >= this.flushEvery && this.sawPop && this.sawUsed ? this.flushDevice(dev) : undefined;
   }
 
   /**
@@ -601,6 +614,8 @@ export class QemuTraceImporter {
       if (e.body.kind === 'featuresNegotiated' && e.body.accepted) dev.packed = (e.body.features & RING_PACKED) !== 0n;
       else if (e.body.kind === 'statusWritten' && e.body.status === 0) dev.packed = false;
       if (e.body.kind === 'statusWritten' && e.actor === 'guest-driver') this.lastStatusWrite = { dev, status: e.body.status, line: this.lineNo };
+      if (e.body.kind === 'queueConfigured' && enables(e.body)) dev.enabledQueues.add(e.body.index);
+      else if (e.body.kind === 'resetRequested' && e.body.scope === 'device-reset') dev.enabledQueues.clear();
       dev.events.push(e);
     }
   }
@@ -624,12 +639,15 @@ export class QemuTraceImporter {
     else if (byVdev !== dev) this.fail(`virtio_queue_notify: vdev ${m[1]!} was tied to ${byVdev.id}, but the notify write just before went to ${dev.id}`);
     const vq = m[3]!;
     if (!this.vqs.has(vq)) {
-      this.vqs.set(vq, { device: dev, index: Number(m[2]!) });
-      // progress seen before the queue was tied to its device
+      const index = Number(m[2]!);
+      this.vqs.set(vq, { device: dev, index });
+      dev.tiedQueues.add(index);
+      // progress seen before the queue was tied to its device: its indices moved unseen
       const early = this.pendingVq.get(vq);
       if (early) {
         this.pendingVq.delete(vq);
         this.unattributed += early;
+        this.deviceEvent(dev, { timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace', body: { kind: 'vqIndex', index, indicesUnseen: true } });
       }
     }
   }
@@ -637,6 +655,8 @@ export class QemuTraceImporter {
   private queueProgress(args: string, re: RegExp, what: 'pop' | 'flush' | 'fill'): Promise<void> | undefined {
     const m = re.exec(args);
     if (!m) this.fail(`virtqueue_${what}: cannot read "${args}"`);
+    if (what === 'pop') this.sawPop = true;
+    else this.sawUsed = true;
     const vq = this.vqs.get(m[1]!);
     if (!vq) {
       if (what !== 'fill') this.pendingVq.set(m[1]!, (this.pendingVq.get(m[1]!) ?? 0) + 1);
@@ -649,15 +669,19 @@ export class QemuTraceImporter {
       ? { kind: 'vqIndex' as const, index: vq.index, availDelta: 1 }
       : { kind: 'vqIndex' as const, index: vq.index, usedDelta: what === 'fill' ? 1 : Number(m[2]!) };
     if (body.usedDelta === 0) return undefined;
-    const event: NewEvent = { timestampNs: this.clockNs, actor: 'device', path: 'internal', source: 'qemu-trace', body };
-    if (this.mmioPending.length > 0) {
-      // mmio accesses before this line are not tied yet: keep the device's events in line order
-      this.mmioPending.push({ device: vq.device, event });
-      return undefined;
-    }
-    vq.device.events.push(event);
-    if (vq.device.events.length >= this.flushEvery) return this.flushDevice(vq.device);
+    if (!this.deviceEvent(vq.device, { timestampNs: this.clockNs, actor: 'device', path: 'internal', source: 'qemu-trace', body })) return undefined;
+    if (vq.device.events.length >= this.flushEvery && this.sawPop && this.sawUsed) return this.flushDevice(vq.device);
     return undefined;
+  }
+
+  /** An event of a tied device; false when it waits behind untied mmio accesses (kept in line order). */
+  private deviceEvent(dev: Device, event: NewEvent): boolean {
+    if (this.mmioPending.length > 0) {
+      this.mmioPending.push({ device: dev, event });
+      return false;
+    }
+    dev.events.push(event);
+    return true;
   }
 
   private async flushDevice(dev: Device): Promise<void> {
@@ -685,6 +709,13 @@ export class QemuTraceImporter {
         for (const u of dev.undecided.splice(0)) this.decodeInto(dev, u);
       }
       if (!dev.decoder) continue;
+      if (!this.sawPop || !this.sawUsed) dev.events = withIndicesUnseen(dev.events);
+      else if (this.pendingVq.size > 0) {
+        // virtqueue lines of vq pointers never tied: any enabled queue without a tie of its own may be theirs
+        for (const index of dev.enabledQueues) {
+          if (!dev.tiedQueues.has(index)) dev.events.push({ timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace', body: { kind: 'vqIndex', index, indicesUnseen: true } });
+        }
+      }
       await this.flushDevice(dev);
       devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
     }
@@ -749,6 +780,26 @@ function modernBarBase(d: Device): number | undefined {
 }
 function msixBarBase(d: Device): number | undefined {
   return d.bars[1]! & 1 ? undefined : (d.bars[1]! & ~0xf) >>> 0 || undefined;
+}
+
+/** A queue the device may now process: enabled (modern), or given a ring address (legacy QUEUE_PFN / QueuePFN). */
+function enables(b: QueueConfigured): boolean {
+  return b.enabled === true || (b.pfn !== undefined && b.pfn !== 0);
+}
+
+/**
+ * A trace without virtqueue_pop and virtqueue_flush/fill lines does not show the rings: after each enable the
+ * queue's indices are unknown (the reset value 0 holds only until the device takes its first buffer).
+ */
+function withIndicesUnseen(events: NewEvent[]): NewEvent[] {
+  const out: NewEvent[] = [];
+  for (const e of events) {
+    out.push(e);
+    if (e.body.kind === 'queueConfigured' && enables(e.body)) {
+      out.push({ ...e, actor: 'recorder', body: { kind: 'vqIndex', index: e.body.index, indicesUnseen: true } });
+    }
+  }
+  return out;
 }
 
 function isNotify(dev: Device, a: RawAccess): boolean {
