@@ -68,9 +68,10 @@ export interface PciConfigWritten { kind: 'pciConfigWritten'; offset: number; wi
 export interface ControlCommandFields { class: number; command: number; data: Uint8Array; ack?: number }
 export interface ControlCommand extends ControlCommandFields { kind: 'controlCommand' }
 export interface VfioStateChanged { kind: 'vfioState'; from: VfioState; to: VfioState }
+/** What a source tells about a device; a number it did not tell is absent (unknown), never 0. */
 export interface DeviceIdentity {
-  type: string; virtioId: number; transport: Transport; numQueues: number; configSize: number;
-  pciVendor: number; pciDevice: number; pciSubsystemVendor: number; pciSubsystem: number; pciRevision: number;
+  type: string; virtioId?: number; transport: Transport; numQueues?: number; configSize?: number;
+  pciVendor?: number; pciDevice?: number; pciSubsystemVendor?: number; pciSubsystem?: number; pciRevision?: number;
   backend: string;
 }
 export interface DeviceIdentified extends DeviceIdentity { kind: 'identified' }

@@ -251,17 +251,22 @@ export class VfioTraceDevices {
     return d.events.length >= this.flushEvery ? this.flush(d) : undefined;
   }
 
-  private identity(d: VfioDevice): { type: string; virtioId: number; device: number; subsystemVendor: number; subsystem: number; revision: number } {
-    const w = (at: number) => (this.known(d, at, 2) ? this.word(d, at) : 0);
+  /** The identity the guest's config reads showed; what it never read is absent (unknown). */
+  private identity(d: VfioDevice): { type: string; virtioId?: number; device?: number; subsystemVendor?: number; subsystem?: number; revision?: number } {
+    const w = (at: number) => (this.known(d, at, 2) ? this.word(d, at) : undefined);
     const device = w(0x02);
     const subsystem = w(0x2e);
     // virtio 1.x 4.1.2.1: device ID 0x1040 + virtio id; transitional devices (0x1000..0x103f) carry it in the
     // subsystem device ID
-    const virtioId = device >= 0x1040 ? device - 0x1040 : device >= 0x1000 ? subsystem : 0;
-    return {
-      type: deviceTypeById(virtioId)?.name ?? (virtioId ? `id${virtioId}` : ''),
-      virtioId, device, subsystemVendor: w(0x2c), subsystem, revision: this.known(d, 0x08, 1) ? d.cfg[0x08]! : 0,
-    };
+    const virtioId = device === undefined ? undefined : device >= 0x1040 ? device - 0x1040 : device >= 0x1000 ? subsystem : undefined;
+    const out: ReturnType<VfioTraceDevices['identity']> = { type: virtioId ? deviceTypeById(virtioId)?.name ?? `id${virtioId}` : '' };
+    if (virtioId !== undefined) out.virtioId = virtioId;
+    if (device !== undefined) out.device = device;
+    const subsystemVendor = w(0x2c);
+    if (subsystemVendor !== undefined) out.subsystemVendor = subsystemVendor;
+    if (subsystem !== undefined) out.subsystem = subsystem;
+    if (this.known(d, 0x08, 1)) out.revision = d.cfg[0x08]!;
+    return out;
   }
 
   private start(d: VfioDevice, timestampNs: bigint): void {
@@ -270,9 +275,13 @@ export class VfioTraceDevices {
     d.events.push({
       timestampNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
-        kind: 'identified', type: ident.type, virtioId: ident.virtioId, transport: 'vfio', numQueues: 0, configSize: 0,
-        pciVendor: VIRTIO_PCI_VENDOR, pciDevice: ident.device, pciSubsystemVendor: ident.subsystemVendor, pciSubsystem: ident.subsystem,
-        pciRevision: ident.revision, backend: vfioBackend(d.host, d.virtio!),
+        kind: 'identified', type: ident.type, transport: 'vfio', pciVendor: VIRTIO_PCI_VENDOR,
+        ...(ident.virtioId !== undefined ? { virtioId: ident.virtioId } : {}),
+        ...(ident.device !== undefined ? { pciDevice: ident.device } : {}),
+        ...(ident.subsystemVendor !== undefined ? { pciSubsystemVendor: ident.subsystemVendor } : {}),
+        ...(ident.subsystem !== undefined ? { pciSubsystem: ident.subsystem } : {}),
+        ...(ident.revision !== undefined ? { pciRevision: ident.revision } : {}),
+        backend: vfioBackend(d.host, d.virtio!),
       },
     });
   }

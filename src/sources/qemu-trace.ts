@@ -598,11 +598,14 @@ export class QemuTraceImporter {
       transport: t, deviceType: dev.type,
       ...(QEMU_VIRTIO_PCI_MSIX_CAP[t] !== undefined ? { msixCapOffset: QEMU_VIRTIO_PCI_MSIX_CAP[t] } : {}),
     });
+    const virtioId = deviceTypeByName(dev.type)?.id;
     dev.events.push({
       timestampNs: stamp, actor: 'recorder', path: 'internal', source: 'qemu-trace',
+      // what the trace does not show (queue count, config size, PCI ids) is left out: unknown
       body: {
-        kind: 'identified', type: dev.type, virtioId: deviceTypeByName(dev.type)?.id ?? 0, transport: t, numQueues: 0, configSize: 0,
-        pciVendor: t.startsWith('pci') ? 0x1af4 : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
+        kind: 'identified', type: dev.type, ...(virtioId !== undefined ? { virtioId } : {}), transport: t,
+        // QEMU's virtio-pci functions all carry the Red Hat / Qumranet vendor id (hw/virtio/virtio-pci.c)
+        ...(t.startsWith('pci') ? { pciVendor: 0x1af4 } : {}),
         backend: dev.vdev ? `qemu virtio-mmio (vdev ${dev.vdev})` : `qemu ${dev.qemuType}`,
       },
     });

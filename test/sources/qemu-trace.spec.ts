@@ -191,6 +191,10 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
           for await (const e of store.read(d.id)) if (e.event.body.kind === 'statusWritten' && e.event.body.status === 0) resets++;
           expect(errors[0]!.session, `${variant} session`).to.be.lessThan(resets);
           expect(errors[0]!.sessionStart, `${variant} session start`).to.be.a('number');
+          // named from its own signs: ACKNOWLEDGE|DRIVER in one write, no ring feature, then reset by the next driver
+          expect(errors[0]!.sessionDriver, `${variant} session driver`).to.equal('SeaBIOS');
+          const sessions = (await lintStream(store, d.id)).sessions;
+          expect(sessions.map((x) => x.driver), `${variant} sessions`).to.deep.equal([null, 'SeaBIOS', null]);
         } else {
           expect(errors, `${variant} ${d.id}`).to.deep.equal([]);
         }
