@@ -11,6 +11,8 @@ import { importQemuTrace } from '../../src/sources/import-trace.js';
 import { QemuTraceImporter, TraceEvidenceError, TraceFormatError, parseTraceLine } from '../../src/sources/qemu-trace.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { STATUS } from '../../src/model/index.js';
+import { decodeEvent, encodeEvent } from '../../src/events/codec.js';
+import { describeEvent } from '../../src/events/describe.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { MATRIX_TIED, manifestOf } from './qemu-matrix.js';
 
@@ -157,6 +159,28 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
       }
     }
     expect(unknown).to.be.greaterThan(0);
+  });
+
+  it('the identified event leaves out what the trace never showed (unknown, not 0), through the codec too', async function () {
+    const { store, summary } = await imported('pc-modern-net-blk');
+    const mmio = await imported('microvm-mmio-modern-noops');
+    const firsts = [];
+    for (const d of summary.devices) for await (const e of store.read(d.id, { to: 0 })) firsts.push(e.event);
+    for (const d of mmio.summary.devices) for await (const e of mmio.store.read(d.id, { to: 0 })) firsts.push(e.event);
+    expect(firsts).to.have.length(6);
+    for (const e of firsts) {
+      const back = decodeEvent(encodeEvent(e, 0));
+      for (const ev of [e, back]) {
+        const b = ev.body;
+        expect(b.kind).to.equal('identified');
+        if (b.kind !== 'identified') continue;
+        // the trace shows no queue count, config size, PCI device/subsystem ids or revision
+        for (const k of ['numQueues', 'configSize', 'pciDevice', 'pciSubsystemVendor', 'pciSubsystem', 'pciRevision'] as const) expect(b[k], k).to.equal(undefined);
+        if (b.transport.startsWith('pci')) expect([b.virtioId, b.pciVendor]).to.deep.satisfy((x: unknown[]) => x[1] === 0x1af4 && (x[0] === 1 || x[0] === 2));
+        else expect([b.type, b.virtioId, b.pciVendor]).to.deep.equal(['', undefined, undefined]); // virtio_mmio_read has no values
+      }
+      expect(describeEvent({ ...e, revision: 0 })).to.not.match(/virtio id 0\b|, 0 queues/);
+    }
   });
 
   it('legacy config sits at IO offset 24 with MSI-X and at 20 without, and both decode to the MAC', async function () {
