@@ -242,14 +242,16 @@ export class QemuTraceImporter {
     // Most lines of a raw trace are events devrec does not read: skip them before cutting the line up.
     const sp = text.indexOf(' ');
     const c0 = text.charCodeAt(0);
+    let t: TraceLine | undefined;
     if (c0 >= 97 && c0 <= 122) {
       const name = sp < 0 ? text : text.slice(0, sp);
-      if (!HANDLED.has(name) && !isVfioTraceEvent(name)) {
+      if (HANDLED.has(name)) t = { name, args: sp < 0 ? '' : text.slice(sp + 1) }; // a name of the set: nothing to check
+      else if (!isVfioTraceEvent(name)) {
         this.unusedLine(NAME_RE.test(name) ? name : NOT_A_TRACE_LINE);
         return undefined;
       }
     }
-    const t = parseTraceLine(text);
+    t ??= parseTraceLine(text);
     if (!t) {
       this.unusedLine(NOT_A_TRACE_LINE); // QEMU warnings in the same log, damaged text
       return undefined;
@@ -424,7 +426,8 @@ export class QemuTraceImporter {
       this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
     }
     // Physical addresses stay below 2^52 on every machine QEMU emulates: above 2^53 a number loses bits.
-    const addr = this.hexInRange(addrHex, Number.MAX_SAFE_INTEGER, `memory_region_ops_${direction} address (above 2^53 no BAR or mmio window lies)`);
+    const addr = addrHex.length <= 13 ? parseInt(addrHex, 16) // below 2^52: exact as a number (HEX_RE checked the digits)
+      : this.hexInRange(addrHex, Number.MAX_SAFE_INTEGER, `memory_region_ops_${direction} address (above 2^53 no BAR or mmio window lies)`);
     const value = valueHex.length <= 13 ? BigInt(parseInt(valueHex, 16)) : BigInt('0x' + valueHex);
     const width = Number(sizeText);
     if (width !== 1 && width !== 2 && width !== 4 && width !== 8) this.fail(`memory_region_ops_${direction} size ${sizeText} is not 1, 2, 4 or 8 bytes`);
