@@ -11,7 +11,10 @@
 //   virtqueue_flush vq <p> count <n>: it published n used entries (used_idx + n).
 // - virtio_set_status vdev <p> val <v> right after a status write of a device: ties QEMU's vdev pointer to that
 //   device, so that later virtio_queue_notify lines tie their vq even when no notify write was traced.
-// Other lines (virtio_notify, virtio_mmio_*, unrelated devices, events devrec does not read) are counted per event
+// - virtio_mmio_read/virtio_mmio_write_offset (no memory_region_ops of virtio-mmio in the trace): offsets and
+//   written values, tied to a device by the vdev pointer of the virtio_set_status / virtio_queue_notify line after a
+//   Status / QueueNotify write (mmioTie); read values are not traced.
+// Other lines (virtio_notify, unrelated devices, events devrec does not read) are counted per event
 // name (TraceImportSummary.unusedLines). A line that cannot be read is fatal only when it belongs to a virtio
 // device; a line of any other device never stops the import. docs/qemu-captures.md lists the minimal event set
 // per transport and what each missing event leaves unknown.
