@@ -6,6 +6,8 @@ import { DriverSessions, sessionWords } from '../../src/project/rules/sessions.j
 import { lintStream } from '../../src/project/rules/lint.js';
 import { importQemuTrace } from '../../src/sources/import-trace.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
+import { devrec } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
 
 const ev = (revision: number, body: EventBody): DeviceEvent => ({ revision, timestampNs: BigInt(revision), actor: 'guest-driver', path: 'mmio', source: 'qemu-trace', body });
 const status = (revision: number, v: number) => ev(revision, { kind: 'statusWritten', status: v });
@@ -53,5 +55,20 @@ describe('driver sessions', () => {
       expect(r.findings.filter((f) => f.severity === 'error'), d.id).to.deep.equal([]);
     }
     expect(named).to.deep.equal(['SeaBIOS@1']);
+  });
+
+  it('lint, log and the lint JSON name the session of SeaBIOS\'s finding on a real pc trace', async () => {
+    const store = `file:${path.join(tmpDir(), 'store')}`;
+    const imp = await devrec(['import', 'qemu-trace', path.resolve('streams/qemu/pc-modern-net-blk/trace.log.gz'), '--store', store]);
+    expect(imp.code, imp.stderr).to.equal(0);
+    const lint = await devrec(['lint', 'virtio-blk-pci@00:04.0', '--store', store]);
+    expect(lint.stdout).to.match(/ error reset-not-awaited \(session 1 \(SeaBIOS\), from the reset at #\d+\)/);
+    const json = JSON.parse((await devrec(['lint', 'virtio-blk-pci@00:04.0', '--store', store, '--json'])).stdout) as { findings: { sessionDriver: string | null }[]; sessions: { driver: string | null }[] };
+    expect(json.findings.map((f) => f.sessionDriver)).to.deep.equal(['SeaBIOS']);
+    expect(json.sessions.map((x) => x.driver)).to.deep.equal([null, 'SeaBIOS', null]);
+    const log = (await devrec(['log', 'virtio-blk-pci@00:04.0', '--store', store])).stdout.split('\n');
+    expect(log.filter((l) => l.includes('[session '))).to.have.length(2);
+    expect(log.find((l) => l.includes('[session 1'))).to.match(/statusWritten: .*\[session 1: SeaBIOS\]$/);
+    expect(log.find((l) => l.includes('[session 2'))).to.match(/\[session 2\]$/);
   });
 });
