@@ -261,6 +261,22 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
     expect((err as Error).message).to.equal('t.log: line 2: memory_region_ops_write: cannot read "cpu 0 mr 0x1 addr zz value 0x0 size 1 name \'virtio-pci\'"');
   });
 
+  it('virtio_mmio_* lines: a damaged one fails naming the line; with memory_region_ops in the trace they are not used', async function () {
+    const importer = new QemuTraceImporter('m.log', async () => undefined);
+    importer.line('virtio_mmio_read virtio_mmio_read offset 0x0');
+    let err: unknown;
+    try {
+      importer.line('virtio_mmio_write_offset virtio_mmio_write offset 0x7g value 0x0');
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).to.equal('m.log: line 2: virtio_mmio_write_offset: cannot read "virtio_mmio_write offset 0x7g value 0x0"');
+    // the full microvm capture has both: devices are named by transport base, the virtio_mmio_* lines only counted
+    const { summary } = await imported('microvm-mmio-modern');
+    expect(summary.devices.map((d) => d.id).sort()).to.deep.equal(['virtio-blk-device@feb02a00', 'virtio-net-device@feb02c00', 'virtio-net-device@feb02e00']);
+    expect(summary.unusedLines['virtio_mmio_write_offset']).to.be.greaterThan(300);
+  });
+
   it('a truncated gzip trace is an error naming the file; a missing file too', async function () {
     const gz = readFileSync(path.join(dir('pc-legacy-intx'), 'trace.log.gz'));
     const file = path.join(tmpDir(), 'cut.log.gz');
@@ -282,10 +298,11 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
   });
 
   it('random and shuffled lines never crash the importer (seeded)', async function () {
-    const lines = gunzipSync(readFileSync(path.join(dir('pc-modern-net-blk'), 'trace.log.gz'))).toString('utf8').split('\n');
+    // the PCI capture, and the virtio-mmio one without memory_region_ops (ties by vdev pointer)
+    const lines = ['pc-modern-net-blk', 'microvm-mmio-modern-noops'].flatMap((v) => gunzipSync(readFileSync(path.join(dir(v), 'trace.log.gz'))).toString('utf8').split('\n'));
     let seed = 7;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < 30; round++) {
       const importer = new QemuTraceImporter('fuzz', async () => undefined);
       for (let i = 0; i < 400; i++) {
         let l = lines[Math.floor(rnd() * lines.length)]!;
