@@ -99,6 +99,7 @@ export function parseTraceLine(line: string): TraceLine | undefined {
   return { name, args: sp < 0 ? '' : line.slice(sp + 1) };
 }
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
+const PREFIX_RE = /^\d+@\d+\.\d+$/;
 /** The trace events the importer reads (QemuTraceImporter.line). */
 const HANDLED = new Set(['pci_cfg_write', 'memory_region_ops_write', 'memory_region_ops_read', 'virtio_queue_notify', 'virtqueue_pop', 'virtqueue_flush', 'virtqueue_fill', 'virtio_set_status', 'virtio_mmio_read', 'virtio_mmio_write_offset']);
 
@@ -225,7 +226,11 @@ export class QemuTraceImporter {
   private unstamped = 0;
   unattributed = 0;
   orphanAccesses = 0;
-  private readonly unused = new Map<string, number>();
+  /** per event name: a counter object, bumped in place (an unused line costs one lookup) */
+  private readonly unused = new Map<string, { n: number }>();
+  /** the seconds of the last pid@sec.usec prefix, and them in ns (consecutive lines mostly share them) */
+  private lastSec = '';
+  private lastSecNs = 0n;
 
   /** passed-through devices: their own module, fed every vfio_* line */
   private readonly vfio: VfioTraceDevices;
@@ -243,17 +248,17 @@ export class QemuTraceImporter {
     this.lineNo++;
     if (text.length === 0) return undefined;
     // Most lines of a raw trace are events devrec does not read: skip them before cutting the line up.
-    const sp = text.indexOf(' ');
     const c0 = text.charCodeAt(0);
     let t: TraceLine | undefined;
     if (c0 >= 97 && c0 <= 122) {
+      const sp = text.indexOf(' ');
       const name = sp < 0 ? text : text.slice(0, sp);
       if (HANDLED.has(name)) t = { name, args: sp < 0 ? '' : text.slice(sp + 1) }; // a name of the set: nothing to check
       else if (!isVfioTraceEvent(name)) {
         this.unusedLine(NAME_RE.test(name) ? name : NOT_A_TRACE_LINE);
         return undefined;
       }
-    }
+    } else if (c0 >= 48 && c0 <= 57) t = this.stampedLine(text);
     t ??= parseTraceLine(text);
     if (!t) {
       this.unusedLine(NOT_A_TRACE_LINE); // QEMU warnings in the same log, damaged text
@@ -308,8 +313,31 @@ export class QemuTraceImporter {
     }
   }
 
+  /**
+   * `pid@sec.usec:name args`, cut at its markers (every line of a -msg timestamp=on trace has it); undefined when the
+   * prefix is not that (the full pattern then decides). The seconds' BigInt is kept for the next lines.
+   */
+  private stampedLine(text: string): TraceLine | undefined {
+    const at = text.indexOf('@');
+    const dot = at < 0 ? -1 : text.indexOf('.', at);
+    const colon = dot < 0 ? -1 : text.indexOf(':', dot);
+    if (colon < 0 || dot - at > 20 || colon - dot > 12 || !PREFIX_RE.test(text.slice(0, colon))) return undefined;
+    const sp = text.indexOf(' ', colon);
+    const name = sp < 0 ? text.slice(colon + 1) : text.slice(colon + 1, sp);
+    if (!NAME_RE.test(name)) return undefined;
+    const sec = text.slice(at + 1, dot);
+    if (sec !== this.lastSec) {
+      this.lastSec = sec;
+      this.lastSecNs = BigInt(sec) * 1_000_000_000n;
+    }
+    const usec = Number(text.slice(dot + 1, colon).padEnd(6, '0').slice(0, 6));
+    return { name, args: sp < 0 ? '' : text.slice(sp + 1), timestampNs: this.lastSecNs + BigInt(usec * 1000) };
+  }
+
   private unusedLine(name: string): void {
-    this.unused.set(name, (this.unused.get(name) ?? 0) + 1);
+    const c = this.unused.get(name);
+    if (c) c.n++;
+    else this.unused.set(name, { n: 1 });
   }
 
   /** virtio_set_status right after a device's status write with the same value: the vdev pointer is that device. */
@@ -707,7 +735,7 @@ export class QemuTraceImporter {
     for (const dev of this.devices.values()) {
       if (dev.vdev && !dev.decoder) {
         // no register only one virtio-mmio version has was accessed: neither layout can be decoded
-        if (dev.undecided.length > 0) this.unused.set(`virtio_mmio_* (${dev.id}: version unknown)`, dev.undecided.length);
+        if (dev.undecided.length > 0) this.unused.set(`virtio_mmio_* (${dev.id}: version unknown)`, { n: dev.undecided.length });
         continue;
       }
       if (!dev.decoder && dev.undecided.length > 0) {
@@ -734,7 +762,7 @@ export class QemuTraceImporter {
       vfio = await this.vfio.finish();
       devices.push(...vfio.devices);
     }
-    const unusedLines = Object.fromEntries([...this.unused].sort((a, b) => b[1] - a[1]));
+    const unusedLines = Object.fromEntries([...this.unused].map(([k, c]) => [k, c.n] as const).sort((a, b) => b[1] - a[1]));
     if (devices.length === 0) {
       const seen = Object.entries(unusedLines).slice(0, 6).map(([k, v]) => `${v} ${k}`).join(', ');
       throw new TraceEvidenceError(this.input, `no virtio device can be tied to any of the ${this.lineNo} lines${seen ? ` (unused: ${seen})` : ''}; trace with ${DEVICE_EVENTS}`);
