@@ -9,7 +9,7 @@ import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { encodeEvent } from '../src/events/codec.js';
-import { EventBatchWriter, fastEncodeEvent } from '../src/events/fast-codec.js';
+import { EventBatchWriter, decodeBatch, fastEncodeEvent } from '../src/events/fast-codec.js';
 import { eventToJson } from '../src/events/json.js';
 import type { NewEvent } from '../src/events/types.js';
 import { Projector } from '../src/project/projector.js';
@@ -27,6 +27,7 @@ import { initialState } from '../src/project/state.js';
 import { scanStream } from '../src/store/types.js';
 import { applyInPlace as applyInPlaceBefore } from './baseline/reducer-before-issue12.js';
 import { initialState as initialStateBefore } from './baseline/state-before-issue12.js';
+import { EventBatchWriter as EventBatchWriterBefore, decodeBatch as decodeBatchBefore } from './baseline/fast-codec-before-issue12.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number) => {
@@ -128,12 +129,12 @@ async function main(): Promise<void> {
     return out;
   });
   const bytes = framed.reduce((n, b) => n + b.length, 0);
-  const fileWriter = (name: string, encode: boolean) => {
+  const fileWriter = (name: string, encode: boolean, Writer: typeof EventBatchWriter = EventBatchWriter) => {
     const file = path.join(root, name);
     writeFileSync(file, '');
     return time(() => {
       const fd = openSync(file, 'a');
-      const w = new EventBatchWriter(1 << 16); // one writer for every batch, as the file store keeps one
+      const w = new Writer(1 << 16); // one writer for every batch, as the file store keeps one
       let rev = 0;
       for (let i = 0; i < work.length; i++) {
         if (encode) {
@@ -168,6 +169,21 @@ async function main(): Promise<void> {
   const fileRawMs = Math.min(fileWriter('raw-pre.bin', false), fileWriter('raw-pre2.bin', false));
   const lmdbRawMs = Math.min(await lmdbWriter('lmdb-pre', false), await lmdbWriter('lmdb-pre2', false));
   const fileEncMs = Math.min(fileWriter('raw-enc.bin', true), fileWriter('raw-enc2.bin', true));
+  // issue 12 (state v2): the record path's encoding before (the codec compiled at load time, bench/baseline) and
+  // now (generated at build time), same events, same writer loop, alternating, best of 3 each. The two write the
+  // same bytes (checked here on the first batch), so only the time differs.
+  {
+    const a = new EventBatchWriterBefore(1 << 16);
+    const b = new EventBatchWriter(1 << 16);
+    work[0]!.forEach((e, i) => (a.add(e, i), b.add(e, i)));
+    if (Buffer.compare(Buffer.from(a.finish()), Buffer.from(b.finish())) !== 0) throw new Error('the codec before issue 12 writes other bytes than today\'s: the record comparison would not be fair');
+  }
+  const recordBefore: number[] = [];
+  const recordAfter: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    recordBefore.push(fileWriter(`rec-before-${i}.bin`, true, EventBatchWriterBefore as unknown as typeof EventBatchWriter));
+    recordAfter.push(fileWriter(`rec-after-${i}.bin`, true));
+  }
   const lmdbEncMs = Math.min(await lmdbWriter('lmdb-enc', true), await lmdbWriter('lmdb-enc2', true));
   const ndjsonFile = path.join(root, 'baseline.ndjson');
   writeFileSync(ndjsonFile, '');
@@ -228,6 +244,13 @@ async function main(): Promise<void> {
   log(`| (the Recorder path vs store.append: ${(recorderMs / devrecMs).toFixed(2)}x the time) | | | |`);
   log(row('NDJSON: JSON text instead of the codec (what a quick recorder would write)', ndjsonMs, fileEncMs));
   log('');
+  log('Record before and after issue 12 (state v2), same run, alternating, best of 3 each: encode every event + append + fdatasync per batch.');
+  log('');
+  log('| record path | time | throughput | vs before |');
+  log('|---|---|---|---|');
+  log(row('before issue 12: codec compiled at load time (bench/baseline/fast-codec-before-issue12.ts)', Math.min(...recordBefore), Math.min(...recordBefore)));
+  log(row('now: codec generated at build time (src/events/generated)', Math.min(...recordAfter), Math.min(...recordBefore)));
+  log('');
   // The replays below run as a reader process would: without the writers' 2M events still alive on the heap.
   work = [];
   perEvent = [];
@@ -254,6 +277,21 @@ async function main(): Promise<void> {
     }))[1]);
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+  // issue 12, decode included: the batches the record rows wrote, in memory, decoded with the codec before issue 12
+  // and reduced with the reducer before it, against today's codec and reducer; alternating, median of 3
+  const recorded = readFileSync(path.join(root, 'rec-after-0.bin'));
+  const decodeBefore: number[] = [];
+  const decodeAfter: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    decodeBefore.push(time(() => {
+      const s = initialStateBefore(DEVICE);
+      decodeBatchBefore(recorded, 0, recorded.length, (e) => applyInPlaceBefore(s, e));
+    })[1]);
+    decodeAfter.push(time(() => {
+      const s = initialState(DEVICE);
+      decodeBatch(recorded, 0, recorded.length, (e) => applyInPlace(s, e));
+    })[1]);
+  }
   let readCount = 0;
   const [, readMs] = await timeAsync(async () => {
     for await (const c of ro.readChunks(DEVICE)) readCount += c.length;
@@ -267,6 +305,8 @@ async function main(): Promise<void> {
   log(`| full replay: read + decode + reduce (Projector.replay), median of 3 (${replays.map((m) => rate(N, m)).join(', ')}) | ${replayMs.toFixed(0)} ms | ${rate(N, replayMs)} |`);
   log(`| read + decode + reduce, reducer before issue 12 (state v1, bench/baseline), median of 3 | ${med(reduceBefore).toFixed(0)} ms | ${rate(N, med(reduceBefore))} |`);
   log(`| read + decode + reduce, reducer now (state v2 with unknowns), median of 3, same run, alternating | ${med(reduceAfter).toFixed(0)} ms | ${rate(N, med(reduceAfter))} |`);
+  log(`| decode + reduce from memory, before issue 12 (codec and reducer of bench/baseline), median of 3 | ${med(decodeBefore).toFixed(0)} ms | ${rate(N, med(decodeBefore))} |`);
+  log(`| decode + reduce from memory, now (generated codec, state v2 reducer), median of 3, same run, alternating | ${med(decodeAfter).toFixed(0)} ms | ${rate(N, med(decodeAfter))} |`);
   log('');
   rmSync(root, { recursive: true, force: true });
 

@@ -6,6 +6,7 @@
 // Usage: npx tsx scripts/qemu/gen-feature-descriptions.ts 7.2=/usr/bin/qemu-system-x86_64 10.0=/path/to/qemu-system-x86_64
 import { execFileSync } from 'node:child_process';
 import { FEATURE_BITS } from '../../src/model/features.js';
+import { QEMU_ONLY_FEATURES } from '../../src/model/qemu-names.js';
 
 // name prefix -> the device table QEMU lists it in
 const PREFIX: [RegExp, string][] = [
@@ -16,10 +17,7 @@ const PREFIX: [RegExp, string][] = [
   [/^VIRTIO_F_|^VIRTIO_RING_F_|^VHOST_F_LOG_ALL$|^VHOST_USER_F_PROTOCOL_FEATURES$/, 'transport'],
 ];
 // names QEMU uses that devrec's catalog spells otherwise or does not hold
-const EXTRA: Record<string, number> = {
-  VHOST_NET_F_VIRTIO_NET_HDR: 27, VHOST_USER_F_PROTOCOL_FEATURES: 30, VIRTIO_MEM_F_PERSISTENT_SUSPND: 2,
-  VIRTIO_I2C_F_ZERO_LEGNTH_REQUEST: 0,
-};
+const EXTRA = QEMU_ONLY_FEATURES;
 
 function bitOf(name: string, group: string): number | undefined {
   if (name in EXTRA) return EXTRA[name];

@@ -1,7 +1,11 @@
 // The capability chain of a recorded PCI config space, as a layout (space, id, offset, length): the standard list
 // (src/migration/pci-caps.ts) and the PCIe extended list from 0x100 (PCIe base spec 7.6: le32 header, id in bits
-// 15:0, version 19:16, next 31:20). PASID (extended id 0x1b) also gives its Max PASID Width.
-import { PCI_CAP_NAMES, pciCapabilities } from '../migration/pci-caps.js';
+// 15:0, version 19:16, next 31:20). PASID also gives its Max PASID Width. Ids, names and sizes:
+// src/model/pci-capabilities.ts.
+import {
+  PCIE_EXT_CAP_ID, PCIE_EXT_CAP_START, hasCapabilityList, pciCapabilityKind, pcieExtCapabilityKind,
+} from '../model/pci-capabilities.js';
+import { pciCapabilities } from '../migration/pci-caps.js';
 
 export interface Capability {
   space: 'pci' | 'pcie-ext';
@@ -14,31 +18,29 @@ export interface Capability {
   pasidWidth?: number;
 }
 
-export const PCIE_EXT_CAP_PASID = 0x1b;
-export const PCIE_EXT_NAMES: Readonly<Record<number, string>> = {
-  0x01: 'AER', 0x03: 'DSN', 0x0b: 'VSEC', 0x0d: 'ACS', 0x0e: 'ARI', 0x0f: 'ATS', 0x10: 'SR-IOV', 0x13: 'PRI', 0x1b: 'PASID',
-};
-
-/** Fixed sizes of capabilities whose length is not in the capability itself. */
-const PCI_SIZES: Readonly<Record<number, number>> = { 0x01: 8, 0x05: 24, 0x10: 60, 0x11: 12 };
-const EXT_SIZES: Readonly<Record<number, number>> = { 0x01: 72, 0x03: 12, 0x0e: 8, 0x0f: 8, 0x10: 64, 0x13: 16, 0x1b: 8 };
+/** The capability chain, when the recorded config space holds one (status register bit 4), else null (unknown). */
+export function recordedCapabilityChain(config: Uint8Array | undefined): Capability[] | null {
+  return config && hasCapabilityList(config) ? capabilityChain(config) : null;
+}
 
 export function capabilityChain(config: Uint8Array): Capability[] {
   const out: Capability[] = [];
   for (const c of pciCapabilities(config)) {
-    out.push({ space: 'pci', id: c.id, offset: c.offset, length: c.length || PCI_SIZES[c.id] || 0, ...(PCI_CAP_NAMES[c.id] ? { name: PCI_CAP_NAMES[c.id]! } : {}) });
+    const kind = pciCapabilityKind(c.id);
+    out.push({ space: 'pci', id: c.id, offset: c.offset, length: c.length || kind?.size || 0, ...(kind ? { name: kind.name } : {}) });
   }
-  if (config.length >= 0x104) {
+  if (config.length >= PCIE_EXT_CAP_START + 4) {
     const dv = new DataView(config.buffer, config.byteOffset, config.byteLength);
     const seen = new Set<number>();
-    let ptr = 0x100;
-    while (ptr >= 0x100 && ptr + 4 <= config.length && !seen.has(ptr) && seen.size < 96) {
+    let ptr = PCIE_EXT_CAP_START;
+    while (ptr >= PCIE_EXT_CAP_START && ptr + 4 <= config.length && !seen.has(ptr) && seen.size < 96) {
       seen.add(ptr);
       const h = dv.getUint32(ptr, true);
       if (h === 0 || h === 0xffffffff) break;
       const id = h & 0xffff;
-      const cap: Capability = { space: 'pcie-ext', id, offset: ptr, length: EXT_SIZES[id] ?? 4, ...(PCIE_EXT_NAMES[id] ? { name: PCIE_EXT_NAMES[id]! } : {}) };
-      if (id === PCIE_EXT_CAP_PASID && ptr + 6 <= config.length) cap.pasidWidth = (dv.getUint16(ptr + 4, true) >> 8) & 0x1f;
+      const kind = pcieExtCapabilityKind(id);
+      const cap: Capability = { space: 'pcie-ext', id, offset: ptr, length: kind?.size ?? 4, ...(kind ? { name: kind.name } : {}) };
+      if (id === PCIE_EXT_CAP_ID.PASID && ptr + 6 <= config.length) cap.pasidWidth = (dv.getUint16(ptr + 4, true) >> 8) & 0x1f;
       out.push(cap);
       ptr = (h >>> 20) & 0xffc;
     }
@@ -47,6 +49,6 @@ export function capabilityChain(config: Uint8Array): Capability[] {
 }
 
 export function capName(c: Capability): string {
-  const n = c.name ?? (c.space === 'pci' ? PCI_CAP_NAMES[c.id] : PCIE_EXT_NAMES[c.id]);
+  const n = c.name ?? (c.space === 'pci' ? pciCapabilityKind(c.id) : pcieExtCapabilityKind(c.id))?.name;
   return `${n ?? 'cap'} (${c.space === 'pci' ? '' : 'extended '}id 0x${c.id.toString(16)})`;
 }

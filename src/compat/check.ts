@@ -3,11 +3,13 @@
 // (src/project/rules/table.ts). The verdict and the allowed-moves bitmask follow NVML's vGPU compatibility
 // query: which moves are possible, and what limits them.
 import { hex64 } from '../events/json.js';
-import { deviceTypeByName, describeFeature } from '../model/index.js';
+import { deviceTypeByName, describeFeature, featureBitNumber, isLegacyTransport, isTransitionalPciId } from '../model/index.js';
+import { configField } from '../model/device-config.js';
+import { MSI_NO_VECTOR } from '../model/registers.js';
 import { VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, flagNames } from '../migration/vfio-fsm.js';
 import { qemuVfioMigrationBlocker, vfioHost } from '../model/vfio.js';
 import type { DeviceState } from '../project/state.js';
-import { type Capability, capName, capabilityChain } from './caps.js';
+import { type Capability, capName, recordedCapabilityChain } from './caps.js';
 import type { Profile, SourceInfo } from './profile.js';
 import { predictQemuLoad } from './qemu-load.js';
 
@@ -106,10 +108,14 @@ export interface CompatResult {
 // ---- helpers ----
 
 const bit = (n: number) => 1n << BigInt(n);
+// the feature bits the rules below test, by their spec names (numbers from the catalog, src/model/features.ts)
 const F = {
-  CSUM: 0, MTU: 3, MAC: 5, MRG_RXBUF: 15, CTRL_VQ: 17, MQ: 22, VERSION_1: 32, RING_PACKED: 34, HASH_REPORT: 57,
+  MTU: featureBitNumber('VIRTIO_NET_F_MTU'), MAC: featureBitNumber('VIRTIO_NET_F_MAC'),
+  MRG_RXBUF: featureBitNumber('VIRTIO_NET_F_MRG_RXBUF'), CTRL_VQ: featureBitNumber('VIRTIO_NET_F_CTRL_VQ'),
+  MQ: featureBitNumber('VIRTIO_NET_F_MQ'), VERSION_1: featureBitNumber('VIRTIO_F_VERSION_1'),
+  RING_PACKED: featureBitNumber('VIRTIO_F_RING_PACKED'), HASH_REPORT: featureBitNumber('VIRTIO_NET_F_HASH_REPORT'),
 } as const;
-const LEGACY = new Set<string>(['pci-legacy', 'mmio-legacy']);
+const NET_MAX_VQ_PAIRS_OFFSET = configField('net', 'max_virtqueue_pairs').offset;
 const hex = (v: number | bigint) => '0x' + v.toString(16);
 const has = (mask: bigint, n: number) => (mask & bit(n)) !== 0n;
 
@@ -128,7 +134,7 @@ export function bitList(mask: bigint, type?: string): string {
 
 /** The device was driven through the legacy interface. */
 export function legacyNegotiated(s: DeviceState): boolean {
-  return s.features.acceptedVia === 'legacy-write' || LEGACY.has(s.transport);
+  return s.features.acceptedVia === 'legacy-write' || isLegacyTransport(s.transport);
 }
 
 /** virtio-net header size for a feature set (virtio 1.3 5.1.6): 10 legacy without MRG_RXBUF, 12, 20 with HASH_REPORT. */
@@ -153,9 +159,9 @@ function le16(b: Uint8Array, off: number): number | undefined {
   return b.length >= off + 2 ? b[off]! | (b[off + 1]! << 8) : undefined;
 }
 
-/** net config max_virtqueue_pairs (offset 8), valid with MQ (accepted implies offered) */
+/** net config max_virtqueue_pairs, valid with MQ (accepted implies offered) */
 function maxVqPairs(s: DeviceState): number | undefined {
-  return s.features.accepted !== null && has(s.features.accepted, F.MQ) ? le16(s.config, 8) : undefined;
+  return s.features.accepted !== null && has(s.features.accepted, F.MQ) ? le16(s.config, NET_MAX_VQ_PAIRS_OFFSET) : undefined;
 }
 
 function macText(b: Uint8Array): string {
@@ -184,9 +190,7 @@ function sourceProvisioned(s: DeviceState) {
 
 /** The capability chain, when the recorded config space holds one (status register bit 4, capabilities list). */
 export function recordedCaps(s: DeviceState): Capability[] | null {
-  const cfg = s.pci?.config;
-  if (!cfg || cfg.length < 0x40 || (cfg[0x06]! & 0x10) === 0) return null;
-  return capabilityChain(cfg);
+  return recordedCapabilityChain(s.pci?.config);
 }
 
 const VDPA_REF = 'Linux commit "vdpa: allow provisioning device features" (Linux 6.2, vdpa_nl_cmd_dev_add_set_doit(); iproute2 vdpa dev add ... device_features)';
@@ -389,7 +393,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
       if (family(source.transport) !== 'PCI') return [];
       const id = source.pci?.device ?? null;
       if (source.transport !== 'pci-legacy') need(id, 'pci.device');
-      const src = source.transport === 'pci-legacy' || (id !== null && id >= 0x1000 && id <= 0x103f);
+      const src = source.transport === 'pci-legacy' || (id !== null && isTransitionalPciId(id));
       if (src === target.legacy.transitional) return [];
       return [`source is ${src ? 'a transitional' : 'a modern-only'} PCI device, the target is ${target.legacy.transitional ? 'transitional' : 'modern-only'}`];
     },
@@ -616,7 +620,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     check: ({ source, target }) => {
       if (target.msixVectors === null || !source.msix) return [];
       if (!need(source.msix.enabled, 'msix')) return [];
-      const used = [source.msix.configVector, ...source.queues.map((q) => q.msixVector)].filter((v): v is number => v !== null && v !== 0xffff);
+      const used = [source.msix.configVector, ...source.queues.map((q) => q.msixVector)].filter((v): v is number => v !== null && v !== MSI_NO_VECTOR);
       const wanted = Math.max(need(source.msix.tableSize, 'msix'), used.length ? Math.max(...used) + 1 : 0);
       return wanted > target.msixVectors ? [`the source uses ${wanted} MSI-X vectors, the target has ${target.msixVectors}`] : [];
     },

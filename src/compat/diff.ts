@@ -11,7 +11,7 @@ import { configFieldsJson, decodeStateConfig } from '../project/device-config.js
 import { netControlOf, netControlToJson } from '../project/net-control.js';
 import type { DeviceState } from '../project/state.js';
 import type { EventStore } from '../store/types.js';
-import { capabilityChain } from './caps.js';
+import { recordedCapabilityChain } from './caps.js';
 import { legacyNegotiated, netHeaderBasis, netHeaderSize } from './check.js';
 
 export type DiffClass = 'abi' | 'runtime' | 'unknown' | 'provenance';
@@ -78,10 +78,10 @@ function configView(s: DeviceState): Record<string, unknown> {
  * 6.2.3) is set. A recording of the driver's config writes only never has it: unknown (null), not "no capabilities".
  */
 function capsView(s: DeviceState): Record<string, unknown> | null {
-  const cfg = s.pci?.config;
-  if (!cfg || cfg.length < 0x40 || (cfg[0x06]! & 0x10) === 0) return null;
+  const chain = recordedCapabilityChain(s.pci?.config);
+  if (!chain) return null;
   const caps: Record<string, unknown> = {};
-  for (const c of capabilityChain(cfg)) caps[`${c.space}:0x${c.id.toString(16)}@0x${c.offset.toString(16)}`] = { length: c.length, ...(c.pasidWidth !== undefined ? { pasidWidth: c.pasidWidth } : {}) };
+  for (const c of chain) caps[`${c.space}:0x${c.id.toString(16)}@0x${c.offset.toString(16)}`] = { length: c.length, ...(c.pasidWidth !== undefined ? { pasidWidth: c.pasidWidth } : {}) };
   return caps;
 }
 

@@ -3,7 +3,8 @@
 // `parseProfile` validates every field and names the file and the field in its errors.
 import type { Transport } from '../events/types.js';
 import { hex64 } from '../events/json.js';
-import { LEGACY_TRANSPORTS, deviceTypeByName, featureNames, parseFeatureNames } from '../model/index.js';
+import { ENUMS } from '../events/schema.js';
+import { LEGACY_TRANSPORTS, deviceTypeByName, featureBit, featureNames, isTransitionalPciId, parseFeatureNames } from '../model/index.js';
 import { type DeviceState, pciIdHex } from '../project/state.js';
 import type { Capability } from './caps.js';
 import { recordedCaps } from './check.js';
@@ -13,7 +14,8 @@ export const PROFILE_VERSION = 1;
 
 export type LegacyAccess = 'io-bar' | 'admin-cmd' | 'mmio';
 export const LEGACY_ACCESS: readonly LegacyAccess[] = ['io-bar', 'admin-cmd', 'mmio'];
-export const TRANSPORTS: readonly Transport[] = ['pci-modern', 'pci-legacy', 'mmio-modern', 'mmio-legacy', 'vdpa', 'vfio'];
+/** The transports a profile may name: the schema's, less 'unspecified'. */
+export const TRANSPORTS: readonly Transport[] = [...ENUMS.transport.numbers.keys()].filter((t) => t !== 'unspecified') as Transport[];
 export type Endian = 'little' | 'big';
 
 export interface ProfileLegacy {
@@ -87,7 +89,7 @@ export class ProfileError extends Error {
   }
 }
 
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 export interface SourceInfo {
   persona?: { id: string; version: string };
@@ -116,7 +118,7 @@ export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
     transport: s.transport,
     legacy: {
       supported: legacy,
-      transitional: s.transport === 'pci-legacy' || (pciDevice !== null && pciDevice >= 0x1000 && pciDevice <= 0x103f),
+      transitional: s.transport === 'pci-legacy' || (pciDevice !== null && isTransitionalPciId(pciDevice)),
       access: legacy ? [s.transport === 'mmio-legacy' ? 'mmio' : 'io-bar'] : [],
       guestEndian: null,
       guestArch: null,

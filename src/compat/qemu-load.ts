@@ -22,6 +22,8 @@
 // enable and mask bits are writable (msix_init). Bytes devrec does not know (revision, prog-if, other capability
 // bytes) are not compared: a refusal there is not predicted.
 import { describeFeature, deviceTypeByName } from '../model/index.js';
+import { MSIX_CAP, PCI_CAP_ID, findPciCapability } from '../model/pci-capabilities.js';
+import { PCI_ID_OFFSETS } from '../model/registers.js';
 import type { QemuConfiguration } from '../sources/qemu-state/parser.js';
 import type { QemuVirtioDevice } from '../sources/qemu-state/virtio.js';
 import type { Profile } from './profile.js';
@@ -43,10 +45,9 @@ export interface QemuStreamSource {
   configuration?: QemuConfiguration | undefined;
 }
 
-const PCI_CAP_ID_MSIX = 0x11;
-const MSIX_CONTROL = 2;
+const MSIX_CONTROL = MSIX_CAP.MESSAGE_CONTROL;
 /** MSIX_ENABLE_MASK | MSIX_MASKALL_MASK in the control word's high byte */
-const MSIX_CONTROL_HI_WMASK = 0xc0;
+const MSIX_CONTROL_HI_WMASK = (MSIX_CAP.ENABLE | MSIX_CAP.FUNCTION_MASK) >> 8;
 const EINVAL = 'Invalid argument';
 const EPERM = 'Operation not permitted';
 const hex = (v: number | bigint) => v.toString(16);
@@ -75,39 +76,29 @@ function targetConfigModel(source: QemuVirtioDevice, target: Profile): Map<numbe
   const set = (off: number, value: number, field: string, wmask = 0) => m.set(off, { value: value & 0xff, cmask: 0xff, wmask, w1cmask: 0, field });
   // a profile field that is unknown (null) is not compared
   if (pci.vendor !== null) {
-    set(0, pci.vendor, 'vendor id');
-    set(1, pci.vendor >> 8, 'vendor id');
+    set(PCI_ID_OFFSETS.vendor, pci.vendor, 'vendor id');
+    set(PCI_ID_OFFSETS.vendor + 1, pci.vendor >> 8, 'vendor id');
   }
   if (pci.device !== null) {
-    set(2, pci.device, 'device id');
-    set(3, pci.device >> 8, 'device id');
+    set(PCI_ID_OFFSETS.device, pci.device, 'device id');
+    set(PCI_ID_OFFSETS.device + 1, pci.device >> 8, 'device id');
   }
-  if (pci.revision !== null) set(8, pci.revision, 'revision');
+  if (pci.revision !== null) set(PCI_ID_OFFSETS.revision, pci.revision, 'revision');
   const cls = target.qemu?.pciClass;
   if (cls !== null && cls !== undefined) {
-    set(10, cls, 'subclass');
-    set(11, cls >> 8, 'class');
+    set(PCI_ID_OFFSETS.classCode + 1, cls, 'subclass');
+    set(PCI_ID_OFFSETS.classCode + 2, cls >> 8, 'class');
   }
   const cfg = source.pci?.config;
   if (cfg && target.msixVectors !== null && target.msixVectors > 0) {
-    const cap = findCap(cfg, PCI_CAP_ID_MSIX);
+    const cap = findPciCapability(cfg, PCI_CAP_ID.MSIX);
     if (cap !== undefined) {
       const size = target.msixVectors - 1;
       set(cap + MSIX_CONTROL, size, 'MSI-X table size');
-      set(cap + MSIX_CONTROL + 1, (size >> 8) & 0x07, 'MSI-X table size', MSIX_CONTROL_HI_WMASK);
+      set(cap + MSIX_CONTROL + 1, (size & MSIX_CAP.TABLE_SIZE_MASK) >> 8, 'MSI-X table size', MSIX_CONTROL_HI_WMASK);
     }
   }
   return m;
-}
-
-function findCap(cfg: Uint8Array, id: number): number | undefined {
-  if (cfg.length < 0x40 || !(cfg[6]! & 0x10)) return undefined;
-  let p = cfg[0x34]! & 0xfc;
-  for (let n = 0; p >= 0x40 && p + 1 < cfg.length && n < 48; n++) {
-    if (cfg[p] === id) return p;
-    p = cfg[p + 1]! & 0xfc;
-  }
-  return undefined;
 }
 
 export function predictQemuLoad(src: QemuStreamSource, target: Profile): QemuLoadVerdict {

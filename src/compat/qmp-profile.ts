@@ -13,7 +13,7 @@
 //  - machine type: qom-get /machine "type"; QEMU version from the greeting; architecture from query-target.
 // Config size, capability chain and PCI revision are not in any QMP answer: unknown (null).
 import { readFileSync } from 'node:fs';
-import { deviceTypeById } from '../model/index.js';
+import { deviceTypeById, featureBit, isTransitionalPciId } from '../model/index.js';
 import { QEMU_FEATURE_DESCRIPTIONS } from '../model/qemu-feature-descriptions.js';
 import type { QmpClient } from '../qmp/client.js';
 import { parseQemuJson, qmpBigInt } from '../qmp/json.js';
@@ -210,8 +210,8 @@ export function qmpFeatureMask(list: unknown, deviceType: string, where: string)
 
 // ---- the profile ----
 
-const VERSION_1 = 1n << 32n;
-const RING_PACKED = 1n << 34n;
+const VERSION_1 = featureBit('VIRTIO_F_VERSION_1');
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 export interface QmpProfileResult {
   profile: Profile;
@@ -244,7 +244,7 @@ export function profileFromQmp(a: QmpAnswers, spec: string | undefined, input: s
   };
   const pci = dev.pci ? { vendor: pciId('vendor'), device: pciId('device'), subsystemVendor: pciId('subsystem-vendor'), subsystem: pciId('subsystem'), revision: null } : null;
   const modern = (offered & VERSION_1) !== 0n;
-  const legacyId = pci !== null && pci.device >= 0x1000 && pci.device <= 0x103f;
+  const legacyId = pci !== null && isTransitionalPciId(pci.device);
   const vectors = a['qom-get'][dev.proxy]?.['vectors'];
   const machine = a.machineType?.replace(/-machine$/, '') ?? null;
   const arch = typeof a['query-target']?.['arch'] === 'string' ? (a['query-target']['arch'] as string) : null;

@@ -1,4 +1,5 @@
 // One-line descriptions of events in words, for `devrec log` and the demo.
+import { MSI_NO_VECTOR } from '../model/registers.js';
 import { featureNames, statusNames } from '../model/index.js';
 import { deviceTypeByName } from '../model/device-types.js';
 import { bytesToHex, hex64, vfioStateName } from './json.js';
@@ -21,7 +22,7 @@ function queueFields(b: Extract<EventBody, { kind: 'queueConfigured' }>): string
   if (b.pfn !== undefined) parts.push(`pfn=${hex(b.pfn)}`);
   if (b.align !== undefined) parts.push(`align=${b.align}`);
   if (b.enabled !== undefined) parts.push(b.enabled ? 'enabled' : 'disabled');
-  if (b.msixVector !== undefined) parts.push(`vector=${b.msixVector === 0xffff ? 'none' : b.msixVector}`);
+  if (b.msixVector !== undefined) parts.push(`vector=${b.msixVector === MSI_NO_VECTOR ? 'none' : b.msixVector}`);
   if (b.notifyOff !== undefined) parts.push(`notify_off=${b.notifyOff}`);
   return parts.join(' ');
 }
@@ -77,7 +78,7 @@ export function describeBody(b: EventBody, type?: string): string {
       const p: string[] = [];
       if (b.enabled !== undefined) p.push(b.enabled ? 'enabled' : 'disabled');
       if (b.functionMask !== undefined) p.push(`function_mask=${Number(b.functionMask)}`);
-      if (b.configVector !== undefined) p.push(`config_vector=${b.configVector === 0xffff ? 'none' : b.configVector}`);
+      if (b.configVector !== undefined) p.push(`config_vector=${b.configVector === MSI_NO_VECTOR ? 'none' : b.configVector}`);
       if (b.tableSize !== undefined) p.push(`table_size=${b.tableSize}`);
       return `MSI-X ${p.join(' ')}`;
     }

@@ -7,7 +7,7 @@ import { isWallClock } from './time.js';
 import { bytesToHex, hex64 } from './json.js';
 import type { DeviceEvent, EventBody, RegisterAccess } from './types.js';
 import {
-  LEGACY_PCI_HEADER, LEGACY_PCI_HEADER_NO_MSIX, MMIO_REGS, PCI_COMMON_CFG, PCI_ISR_REGION, type RegisterDef, legacyConfigOffset, registerAt,
+  LEGACY_PCI_HEADER, LEGACY_PCI_HEADER_NO_MSIX, MMIO_CONFIG_OFFSET, MMIO_REGS, PCI_COMMON_CFG, PCI_ISR_REGION, type RegisterDef, legacyConfigOffset, registerAt,
 } from '../model/registers.js';
 
 const REGION_WORDS: Record<string, string> = {
@@ -31,7 +31,7 @@ export function registerName(raw: Pick<RegisterAccess, 'region' | 'offset' | 'ms
   switch (raw.region) {
     case 'common-cfg': map = PCI_COMMON_CFG; break;
     case 'isr': map = PCI_ISR_REGION; break;
-    case 'mmio-regs': map = MMIO_REGS; configAt = 0x100; break;
+    case 'mmio-regs': map = MMIO_REGS; configAt = MMIO_CONFIG_OFFSET; break;
     case 'legacy-io':
     case 'admin-legacy-common':
       map = raw.msixEnabled ? LEGACY_PCI_HEADER : LEGACY_PCI_HEADER_NO_MSIX;

@@ -2,6 +2,7 @@
 // is a 16-byte struct virtio_dev_part_hdr followed by `length` bytes of value, all little-endian. A DEVICE_DATA
 // record holds a run of parts exactly as VIRTIO_ADMIN_CMD_DEV_PARTS_GET returns them, so a virtio-vfio style
 // target can hand it to DEV_PARTS_SET.
+import { PCI_COMMON_CFG } from '../model/registers.js';
 import { MigrationFormatError, type OffsetMap } from './format.js';
 
 export const PART = {
@@ -40,23 +41,15 @@ export const MAX_CVQ_DATA = 65536;
 
 /**
  * struct virtio_pci_common_cfg fields devrec carries as VIRTIO_DEV_PART_PCI_COMMON_CFG parts (one part per
- * offset). Device status has its own part and the per-queue fields are VQ_CFG / VQ_NOTIFY_CFG.
+ * offset), by offset; offsets and widths from the register map. Device status has its own part and the per-queue
+ * fields are VQ_CFG / VQ_NOTIFY_CFG.
  */
-export const COMMON_CFG_FIELDS: Readonly<Record<number, { name: string; width: 1 | 2 | 4 }>> = {
-  0: { name: 'device_feature_select', width: 4 },
-  8: { name: 'driver_feature_select', width: 4 },
-  16: { name: 'config_msix_vector', width: 2 },
-  18: { name: 'num_queues', width: 2 },
-  22: { name: 'queue_select', width: 2 },
-};
-/** Every field of struct virtio_pci_common_cfg (virtio 1.3 + admin queue fields), for naming parts. */
-export const COMMON_CFG_NAMES: Readonly<Record<number, string>> = {
-  0: 'device_feature_select', 4: 'device_feature', 8: 'driver_feature_select', 12: 'driver_feature',
-  16: 'config_msix_vector', 18: 'num_queues', 20: 'device_status', 21: 'config_generation', 22: 'queue_select',
-  24: 'queue_size', 26: 'queue_msix_vector', 28: 'queue_enable', 30: 'queue_notify_off', 32: 'queue_desc',
-  40: 'queue_driver', 48: 'queue_device', 56: 'queue_notif_config_data', 58: 'queue_reset', 60: 'admin_queue_index',
-  62: 'admin_queue_num',
-};
+const CARRIED_COMMON_CFG = ['device_feature_select', 'driver_feature_select', 'config_msix_vector', 'num_queues', 'queue_select'] as const;
+export const COMMON_CFG_FIELDS: Readonly<Record<number, { name: (typeof CARRIED_COMMON_CFG)[number]; width: 1 | 2 | 4 }>> = Object.fromEntries(
+  CARRIED_COMMON_CFG.map((name) => {
+    const r = PCI_COMMON_CFG.find((x) => x.name === name)!;
+    return [r.offset, { name, width: r.size as 1 | 2 | 4 }];
+  }));
 
 export type DevicePart =
   | { type: 0x100 | 0x101; flags: number; words: bigint[] }

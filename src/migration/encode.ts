@@ -1,195 +1,23 @@
-// DeviceState -> migration records. The precopy chunk (sent while the device still runs, VFIO PRE_COPY) carries
-// what a target needs first: the schema header, the transport mode, the feature parts, the accepted features,
-// vDPA facts, the device config; the stop-copy chunk (VFIO STOP_COPY) the rest of the device parts and the
-// queue, MSI-X, PCI and runtime state, then the integrity record.
-//
-// Unknown values (docs/migration-format.md, "Unknown values"): presence travels. A device part that is optional in
-// the spec (DEV_FEATURES, each PCI_COMMON_CFG field, VQ_NOTIFY_CFG) is left out when its value is unknown; the
-// devrec records' fields with presence are left out. A value the target needs to run the device (status, the
-// driver's and the accepted features, an active queue's size, addresses and enable) has no way to be unknown in
-// the spec's device parts: export refuses, naming it.
-import { encodeStandalone } from '../events/fast-codec.js';
-import { STATE_SPEC, maskToWords, stateToWire } from '../project/state-wire.js';
-import { type DeviceState, NO_VECTOR } from '../project/state.js';
-import { LEGACY_TRANSPORTS, isPciTransport } from '../model/index.js';
-import {
-  PART, encodeCommonCfgPart, encodeFeaturesPart, encodeNetCvqPart, encodeStatusPart, encodeVqCfgPart, encodeVqNotifyPart,
-} from './device-parts.js';
-import {
-  type EncodedRecord, MigrationExportError, RECORDER_VERSION, RECORD_FLAG_OPTIONAL, TAG, concat, encodeHeaderPrefix,
-  encodeRecords, integrityRecord, FORMAT_MAJOR, FORMAT_MINOR,
-} from './format.js';
-import { pciCapabilities } from './pci-caps.js';
-import { MIGRATION_SPECS, SCHEMA_FINGERPRINT } from './schema.js';
+// DeviceState -> migration records, by walking the record table (records.ts). The precopy chunk (sent while the
+// device still runs, VFIO PRE_COPY) carries what a target needs first: the schema header, the transport mode, the
+// feature parts, the accepted features, vDPA facts, the device config and the stop-copy size; the stop-copy chunk
+// (VFIO STOP_COPY) the rest of the device parts and the queue, MSI-X, PCI and runtime state, then the integrity
+// record. Which records, in which order, with which flags, and how each is written: the table.
+import type { DeviceState } from '../project/state.js';
+import { type EncodedRecord, INTEGRITY_SIZE, RECORD_HEADER_SIZE, concat, encodeRecords } from './format.js';
+import { type Chunk, MIGRATION_RECORDS, type StreamMeta, type WriteContext, recordFlags } from './records.js';
 
-/** The value, or refuse the export: the target needs it and no source has told us. */
-function required<T>(s: DeviceState, v: T | null, field: string): T {
-  if (v === null) {
-    throw new MigrationExportError(`cannot export ${s.device} at revision ${s.revision}: ${field} is unknown (no source recorded it), and the target needs it; export a revision where it is known (after the driver's reset), or record it`);
+export type { StreamMeta } from './records.js';
+
+/** The records of one chunk, in table order; `last` are the rows written after everything else (integrity). */
+function chunkRecords(ctx: WriteContext, which: 'body' | 'integrity'): EncodedRecord[] {
+  const out: EncodedRecord[] = [];
+  for (const r of MIGRATION_RECORDS) {
+    if (!r.chunks.includes(ctx.chunk) || (r.name === 'INTEGRITY') !== (which === 'integrity')) continue;
+    const data = r.write(ctx);
+    if (data !== undefined) out.push({ tag: r.tag, flags: recordFlags(r), data });
   }
-  return v;
-}
-
-export interface StreamMeta {
-  /** VFIO_MIGRATION_* flags the source ran with */
-  vfioFlags: number;
-  persona?: { id: string; version: string };
-  exportedAtNs: bigint;
-  /** format version to write (tests write other versions; the exporter always writes the current one) */
-  major?: number;
-  minor?: number;
-}
-
-const msg = (name: keyof typeof MIGRATION_SPECS, obj: object) => encodeStandalone(MIGRATION_SPECS[name], obj);
-
-function u16(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new MigrationExportError(`${what} is ${v}: the device part field is le16`);
-  return v;
-}
-
-function u8(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new MigrationExportError(`${what} is ${v}: the device part field is u8`);
-  return v;
-}
-
-/** True for PCI device ids in the transitional range (virtio 1.3 4.1.2.1). */
-export function isTransitionalPciId(deviceId: number): boolean {
-  return deviceId >= 0x1000 && deviceId <= 0x103f;
-}
-
-export function headerRecord(s: DeviceState, meta: StreamMeta): EncodedRecord {
-  const body = msg('SchemaHeader', {
-    deviceType: s.type,
-    virtioId: s.virtioId,
-    transport: s.transport,
-    ...(s.pci ? { pci: { vendor: s.pci.vendor, device: s.pci.device, subsystemVendor: s.pci.subsystemVendor, subsystem: s.pci.subsystem, revision: s.pci.revision } } : {}),
-    personaId: meta.persona?.id ?? '',
-    personaVersion: meta.persona?.version ?? '',
-    provenance: {
-      backend: s.backend,
-      recorder: 'devrec',
-      recorderVersion: RECORDER_VERSION,
-      sourceStream: s.device,
-      sourceRevision: BigInt(s.revision),
-      sourceEventCount: BigInt(s.eventCount),
-      sourceTimestampNs: s.timestampNs,
-      exportedAtNs: meta.exportedAtNs,
-    },
-    schemaFingerprint: SCHEMA_FINGERPRINT,
-    vfioMigrationFlags: meta.vfioFlags,
-  });
-  return { tag: TAG.SCHEMA_HEADER, flags: 0, data: concat(encodeHeaderPrefix(meta.major ?? FORMAT_MAJOR, meta.minor ?? FORMAT_MINOR), body) };
-}
-
-/** Records of the precopy chunk (without STOP_COPY_SIZE, which the caller adds once it knows the stop-copy size). */
-export function precopyRecords(s: DeviceState, meta: StreamMeta): EncodedRecord[] {
-  const legacy = LEGACY_TRANSPORTS.has(s.transport);
-  const pciDevice = s.pci?.device ?? null;
-  const records: EncodedRecord[] = [
-    headerRecord(s, meta),
-    {
-      tag: TAG.TRANSPORT_MODE, flags: 0, data: msg('TransportMode', {
-        legacy,
-        transitional: s.transport.startsWith('pci') && pciDevice !== null && isTransitionalPciId(pciDevice),
-        // virtio 1.x is little-endian by definition; the state does not record a legacy guest's byte order.
-        guestEndian: legacy || s.transport === 'unspecified' ? 'unspecified' : 'little',
-        guestPageSize: s.guestPageSize,
-      }),
-    },
-    {
-      tag: TAG.DEVICE_DATA, flags: 0, data: concat(
-        // the offer is an optional part: left out when unknown (a device-state stream does not carry it)
-        ...(s.features.device !== null ? [encodeFeaturesPart(PART.DEV_FEATURES, maskToWords(s.features.device))] : []),
-        encodeFeaturesPart(PART.DRV_FEATURES, maskToWords(required(s, s.features.driver, 'the driver features'))),
-      ),
-    },
-    {
-      tag: TAG.FEATURE_NEGOTIATION, flags: 0, data: msg('FeatureNegotiation', {
-        accepted: maskToWords(required(s, s.features.accepted, 'the accepted features')),
-        // format 1.0 wrote "" for no accepted set yet
-        acceptedVia: s.features.acceptedVia === 'none' ? '' : s.features.acceptedVia, negotiation: s.features.negotiation,
-      }),
-    },
-  ];
-  if (s.features.parent !== null || s.provisioned !== null) {
-    records.push({
-      tag: TAG.VDPA, flags: RECORD_FLAG_OPTIONAL, data: msg('VdpaProvisioning', {
-        hasParentFeatures: s.features.parent !== null,
-        parentFeatures: maskToWords(s.features.parent ?? 0n),
-        hasProvisioned: s.provisioned !== null,
-        ...(s.provisioned ? { provisioned: s.provisioned } : {}),
-      }),
-    });
-  }
-  records.push({ tag: TAG.DEVICE_CONFIG, flags: 0, data: s.config.slice() });
-  return records;
-}
-
-export function stopCopySizeRecord(size: number): EncodedRecord {
-  const data = new Uint8Array(8);
-  new DataView(data.buffer).setBigUint64(0, BigInt(size), true);
-  return { tag: TAG.STOP_COPY_SIZE, flags: RECORD_FLAG_OPTIONAL, data };
-}
-
-/** Records of the stop-copy chunk, integrity excluded. */
-export function stopCopyRecords(s: DeviceState): EncodedRecord[] {
-  // each PCI_COMMON_CFG part is one field: a field the state does not know is left out
-  const common: [number, number | null, string, (v: number, what: string) => number][] = [
-    [0, s.features.deviceFeatureSelect, 'device_feature_select', (v) => v],
-    [8, s.features.driverFeatureSelect, 'driver_feature_select', (v) => v],
-    [16, s.msix?.configVector ?? null, 'config_msix_vector', u16],
-    [18, s.numQueues, 'num_queues', u16],
-    [22, s.queueSelect, 'queue_select', u16],
-  ];
-  const parts: Uint8Array[] = [];
-  for (const [offset, v, what, check] of common) if (v !== null) parts.push(encodeCommonCfgPart(offset, check(v, what)));
-  parts.push(encodeStatusPart(u8(required(s, s.status, 'the device status'), 'device_status')));
-  const pci = isPciTransport(s.transport);
-  for (const q of s.queues) {
-    const field = (what: string) => `queue ${q.index} ${what}`;
-    parts.push(encodeVqCfgPart({
-      index: u16(q.index, 'virtqueue index'), queueSize: u16(required(s, q.size, field('size')), field('queue_size')),
-      // no MSI-X (virtio-mmio, vDPA): VIRTIO_MSI_NO_VECTOR, the spec's "no vector"
-      vector: u16(pci ? required(s, q.msixVector, field('MSI-X vector')) : q.msixVector ?? NO_VECTOR, field('vector')),
-      enabled: required(s, q.enabled, field('enable')) ? 1 : 0, desc: required(s, q.desc, field('descriptor area')),
-      driver: required(s, q.driver, field('driver area')), device: required(s, q.device, field('device area')),
-    }));
-  }
-  // The state keeps no queue_notif_config_data (VIRTIO_F_NOTIF_CONFIG_DATA): written as 0.
-  for (const q of s.queues) if (q.notifyOff !== null) parts.push(encodeVqNotifyPart(q.index, u16(q.notifyOff, `queue ${q.index} queue_notify_off`), 0));
-  if (s.control.length > 0) {
-    if (s.type !== 'net') {
-      throw new MigrationExportError(`device ${s.device} (type "${s.type || 'unknown'}") has control-queue commands recorded; only virtio-net has a device part (0x200) for them`);
-    }
-    for (const c of s.control) parts.push(encodeNetCvqPart(u8(c.class, 'control class'), u8(c.command, 'control command'), c.data));
-  }
-  const records: EncodedRecord[] = [
-    { tag: TAG.DEVICE_DATA, flags: 0, data: concat(...parts) },
-    {
-      tag: TAG.VQ_STATE, flags: 0, data: msg('VirtqueueStates', {
-        queues: s.queues.map((q) => ({
-          index: q.index, lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx, availWrap: q.availWrap, usedWrap: q.usedWrap,
-          availIdx: q.availIdx, maxSize: q.maxSize, pfn: q.pfn, align: q.align, resetPending: q.resetPending,
-        })),
-      }),
-    },
-  ];
-  if (s.control.length > 0) {
-    records.push({
-      tag: TAG.CVQ_STATUS, flags: 0, data: msg('ControlAcks', {
-        commands: s.control.map((c) => ({ class: c.class, command: c.command, ...(c.ack !== undefined ? { ack: c.ack } : {}) })),
-      }),
-    });
-  }
-  records.push(
-    // a device without MSI-X / PCI (virtio-mmio, vDPA): the records are empty
-    { tag: TAG.MSIX, flags: 0, data: msg('MsixState', s.msix ? { enabled: s.msix.enabled, functionMask: s.msix.functionMask, tableSize: s.msix.tableSize } : {}) },
-    { tag: TAG.PCI_CONFIG, flags: 0, data: msg('PciConfigSpace', s.pci ? { config: s.pci.config, capabilities: pciCapabilities(s.pci.config) } : {}) },
-    { tag: TAG.RUNTIME, flags: 0, data: msg('DeviceRuntime', { isr: s.isr, configGeneration: s.configGeneration, resetPending: s.resetPending }) },
-    // the whole state (schema v2, presence included): a devrec target restores exactly what the source knew
-    { tag: TAG.DEVICE_STATE, flags: RECORD_FLAG_OPTIONAL, data: encodeStandalone(STATE_SPEC, stateToWire({ ...s, vfioState: null })) },
-  );
-  return records;
+  return out;
 }
 
 export interface EncodedChunks {
@@ -201,10 +29,12 @@ export interface EncodedChunks {
 
 /** Both chunks of one device state; precopy + stopCopy is the devrec stream. */
 export function encodeChunks(s: DeviceState, meta: StreamMeta): EncodedChunks {
-  const stopBody = encodeRecords(stopCopyRecords(s));
-  const stopCopySize = stopBody.length + 16 + 32;
-  const precopy = encodeRecords([...precopyRecords(s, meta), stopCopySizeRecord(stopCopySize)]);
-  return { precopy, stopCopy: concat(stopBody, integrityRecord(precopy, stopBody)) };
+  const base = { state: s, meta, stopCopySize: 0, before: [] as Uint8Array[] };
+  const stopBody = encodeRecords(chunkRecords({ ...base, chunk: 'stop-copy' satisfies Chunk }, 'body'));
+  const stopCopySize = stopBody.length + RECORD_HEADER_SIZE + INTEGRITY_SIZE;
+  const precopy = encodeRecords(chunkRecords({ ...base, chunk: 'precopy', stopCopySize }, 'body'));
+  const integrity = encodeRecords(chunkRecords({ ...base, chunk: 'stop-copy', before: [precopy, stopBody] }, 'integrity'));
+  return { precopy, stopCopy: concat(stopBody, integrity) };
 }
 
 /** The whole devrec stream of one device state. */

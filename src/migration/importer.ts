@@ -3,13 +3,10 @@
 // any data; every problem is a MigrationFormatError naming the byte offset (in the file as given), the reason and
 // the record tag when known. It never allocates from a length it has not checked against the bytes that follow.
 import { decodeStandalone } from '../events/fast-codec.js';
-import type { NewEvent, Transport, VfioState } from '../events/types.js';
-import type { DeviceStateWire } from '../project/generated/state-types.js';
-import { stateFromWire, stateToWire } from '../project/state-wire.js';
-import {
-  type AcceptedVia, type DeviceState, type Negotiation, type QueueState, initialState, unknownMsix, wholeConfigKnown,
-} from '../project/state.js';
-import { LEGACY_TRANSPORTS, isPciTransport } from '../model/index.js';
+import type { NewEvent, VfioState } from '../events/types.js';
+import { stateToWire } from '../project/state-wire.js';
+import type { DeviceState } from '../project/state.js';
+import { isPciTransport } from '../model/index.js';
 import type { EventStore } from '../store/types.js';
 import { WrongExpectedRevisionError } from '../store/types.js';
 import {
@@ -22,16 +19,11 @@ import {
 } from './format.js';
 import { paddedPciConfig, type QemuSection, unwrapQemuVfio } from './qemu-vfio.js';
 import {
-  type ControlAcksMsg, type DeviceRuntimeMsg, type FeatureNegotiationMsg, MIGRATION_SPECS, type MsixStateMsg,
-  type PciConfigSpaceMsg, SCHEMA_FINGERPRINT, type SchemaHeaderMsg, type TransportModeMsg, type VdpaProvisioningMsg,
-  type VirtqueueStatesMsg,
-} from './schema.js';
+  MIGRATION_RECORDS, type MessageName, type MigrationRecord, type ReadContext, importedState, isKnownTransport,
+  migrationRecord,
+} from './records.js';
+import { MIGRATION_SPECS, SCHEMA_FINGERPRINT, type SchemaHeaderMsg } from './schema.js';
 import { VFIO_MIGRATION_ALL, VfioDeviceFsm, type VfioArc } from './vfio-fsm.js';
-
-const TRANSPORTS: ReadonlySet<string> = new Set(['unspecified', 'pci-modern', 'pci-legacy', 'mmio-modern', 'mmio-legacy', 'vdpa', 'vfio']);
-const LEGACY = LEGACY_TRANSPORTS as ReadonlySet<string>;
-const ACCEPTED_VIA: ReadonlySet<string> = new Set(['', 'none', 'features-ok', 'legacy-write', 'snapshot']);
-const NEGOTIATIONS: ReadonlySet<string> = new Set(['none', 'accepted', 'refused']);
 
 export interface ParsedRecord {
   /** file offset of the record header */
@@ -64,21 +56,12 @@ export interface ParsedMigration {
   integrityOffset: number;
 }
 
-function decodeMsg<T>(name: keyof typeof MIGRATION_SPECS, rec: RawRecord, data: Uint8Array, map: OffsetMap, skip = 0): T {
+function decodeMsg<T>(name: MessageName, rec: RawRecord, data: Uint8Array, map: OffsetMap, skip = 0): T {
   try {
     return decodeStandalone<T>(MIGRATION_SPECS[name], data);
   } catch (e) {
     throw new MigrationFormatError(map(rec.offset + RECORD_HEADER_SIZE + skip), `malformed ${tagName(rec.tag) ?? name} record: ${(e as Error).message}`, rec.tag);
   }
-}
-
-function maskOf(words: bigint[]): bigint {
-  return words.reduce((m, w, i) => m | (w << BigInt(64 * i)), 0n);
-}
-
-function safeNumber(v: bigint, what: string, offset: number): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new MigrationFormatError(offset, `${what} ${v} is over 2^53`, TAG.SCHEMA_HEADER);
-  return Number(v);
 }
 
 /** Header prefix and version: the part of the stream every devrec, old or new, can read. */
@@ -100,14 +83,8 @@ function readHeaderPrefix(rec: RawRecord, map: OffsetMap): { major: number; mino
   return { major, minor };
 }
 
-type Single = 'TRANSPORT_MODE' | 'FEATURE_NEGOTIATION' | 'DEVICE_CONFIG' | 'VDPA' | 'STOP_COPY_SIZE' | 'VQ_STATE' | 'CVQ_STATUS' | 'MSIX' | 'PCI_CONFIG' | 'RUNTIME' | 'DEVICE_STATE';
-const SINGLE_TAGS = new Map<number, Single>([
-  [TAG.DEVICE_STATE, 'DEVICE_STATE'],
-  [TAG.TRANSPORT_MODE, 'TRANSPORT_MODE'], [TAG.FEATURE_NEGOTIATION, 'FEATURE_NEGOTIATION'], [TAG.DEVICE_CONFIG, 'DEVICE_CONFIG'],
-  [TAG.VDPA, 'VDPA'], [TAG.STOP_COPY_SIZE, 'STOP_COPY_SIZE'], [TAG.VQ_STATE, 'VQ_STATE'], [TAG.CVQ_STATUS, 'CVQ_STATUS'],
-  [TAG.MSIX, 'MSIX'], [TAG.PCI_CONFIG, 'PCI_CONFIG'], [TAG.RUNTIME, 'RUNTIME'],
-]);
-const REQUIRED: Single[] = ['TRANSPORT_MODE', 'FEATURE_NEGOTIATION', 'DEVICE_CONFIG', 'VQ_STATE', 'MSIX', 'PCI_CONFIG', 'RUNTIME'];
+const HEADER_ROW = migrationRecord(TAG.SCHEMA_HEADER)!;
+const DEVICE_DATA_ROW = migrationRecord(TAG.DEVICE_DATA)!;
 
 function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, 'format' | 'qemu'> {
   const framing = walkRecords(bytes, map);
@@ -140,24 +117,25 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
 
   const header = decodeMsg<SchemaHeaderMsg>('SchemaHeader', first, first.data.subarray(HEADER_PREFIX_SIZE), map, HEADER_PREFIX_SIZE);
   const headerAt = map(first.offset + RECORD_HEADER_SIZE + HEADER_PREFIX_SIZE);
-  if (!TRANSPORTS.has(header.transport)) throw new MigrationFormatError(headerAt, `schema header transport "${header.transport}" is not one devrec knows`, first.tag);
+  if (!isKnownTransport(header.transport)) throw new MigrationFormatError(headerAt, `schema header transport "${header.transport}" is not one devrec knows`, first.tag);
   if (!header.provenance) throw new MigrationFormatError(headerAt, 'schema header has no provenance (source stream and revision)', first.tag);
 
-  const records: ParsedRecord[] = [{ offset: map(first.offset), tag: first.tag, name: 'SCHEMA_HEADER', flags: first.flags, size: first.size, skipped: false }];
+  const records: ParsedRecord[] = [{ offset: map(first.offset), tag: first.tag, name: HEADER_ROW.name, flags: first.flags, size: first.size, skipped: false }];
   const parts: LocatedPart[] = [];
   const skippedParts: LocatedPart[] = [];
-  const single = new Map<Single, RawRecord>();
+  /** each known record (DEVICE_DATA aside) once, by its table row */
+  const found = new Map<MigrationRecord, RawRecord>();
   const deviceType = header.deviceType;
   let lastRank = -1;
   let lastPart: LocatedPart | undefined;
   const seenKeys = new Set<string>();
 
   for (const rec of recs.slice(1, lastIdx)) {
-    const name = tagName(rec.tag);
-    const info: ParsedRecord = { offset: map(rec.offset), tag: rec.tag, name: name ?? `unknown ${hexTag(rec.tag)}`, flags: rec.flags, size: rec.size, skipped: false };
+    const row = migrationRecord(rec.tag);
+    const info: ParsedRecord = { offset: map(rec.offset), tag: rec.tag, name: row?.name ?? `unknown ${hexTag(rec.tag)}`, flags: rec.flags, size: rec.size, skipped: false };
     records.push(info);
-    if (rec.tag === TAG.SCHEMA_HEADER) throw new MigrationFormatError(map(rec.offset), 'a second schema header record', rec.tag);
-    if (rec.tag === TAG.DEVICE_DATA) {
+    if (row === HEADER_ROW) throw new MigrationFormatError(map(rec.offset), 'a second schema header record', rec.tag);
+    if (row === DEVICE_DATA_ROW) {
       if (rec.size === 0) throw new MigrationFormatError(map(rec.offset), 'empty DEVICE_DATA record: no device parts', rec.tag);
       for (const p of decodeParts(rec, deviceType, map)) {
         const pname = partName(p.type, deviceType);
@@ -187,10 +165,9 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
       }
       continue;
     }
-    const known = SINGLE_TAGS.get(rec.tag);
-    if (known) {
-      if (single.has(known)) throw new MigrationFormatError(map(rec.offset), `a second ${known} record`, rec.tag);
-      single.set(known, rec);
+    if (row) {
+      if (found.has(row)) throw new MigrationFormatError(map(rec.offset), `a second ${row.name} record`, rec.tag);
+      found.set(row, rec);
       continue;
     }
     if (rec.flags & RECORD_FLAG_OPTIONAL) {
@@ -203,176 +180,43 @@ function parseDevrec(bytes: Uint8Array, map: OffsetMap): Omit<ParsedMigration, '
 
   const endAt = map(last.offset);
   if (parts.length === 0) throw new MigrationFormatError(endAt, 'no device parts: the stream carries empty device data');
-  for (const k of REQUIRED) {
-    if (!single.has(k)) throw new MigrationFormatError(endAt, `no ${k} record (tag ${hexTag(TAG[k])}), which format ${FORMAT_MAJOR}.x requires`);
+  // the rows read between the header and the integrity record
+  const body = MIGRATION_RECORDS.filter((r) => r !== HEADER_ROW && r !== DEVICE_DATA_ROW && r.name !== 'INTEGRITY');
+  for (const r of body) {
+    if (r.required && !found.has(r)) throw new MigrationFormatError(endAt, `no ${r.name} record (tag ${hexTag(r.tag)}), which format ${FORMAT_MAJOR}.x requires`);
   }
   const need = (type: number) => {
     if (!parts.some((p) => p.type === type)) throw new MigrationFormatError(endAt, `no ${partName(type, deviceType)} device part, which is mandatory`);
   };
   need(PART.DRV_FEATURES);
   need(PART.DEVICE_STATUS);
+  const cvq = parts.filter((p) => p.type === PART.NET_CVQ_CFG).length;
+  if (cvq > 0 && !found.has(migrationRecord(TAG.CVQ_STATUS)!)) throw new MigrationFormatError(endAt, `${cvq} control-queue parts but no CVQ_STATUS record`);
 
-  const dataAt = (k: Single) => single.get(k)!;
-  const decodeSingle = <T>(k: Single, spec: keyof typeof MIGRATION_SPECS): T => decodeMsg<T>(spec, dataAt(k), dataAt(k).data, map);
-  const mode = decodeSingle<TransportModeMsg>('TRANSPORT_MODE', 'TransportMode');
-  const negotiation = decodeSingle<FeatureNegotiationMsg>('FEATURE_NEGOTIATION', 'FeatureNegotiation');
-  const vqs = decodeSingle<VirtqueueStatesMsg>('VQ_STATE', 'VirtqueueStates');
-  const msix = decodeSingle<MsixStateMsg>('MSIX', 'MsixState');
-  const pci = decodeSingle<PciConfigSpaceMsg>('PCI_CONFIG', 'PciConfigSpace');
-  const runtime = decodeSingle<DeviceRuntimeMsg>('RUNTIME', 'DeviceRuntime');
-  const vdpa = single.has('VDPA') ? decodeSingle<VdpaProvisioningMsg>('VDPA', 'VdpaProvisioning') : undefined;
-  const acks = single.has('CVQ_STATUS') ? decodeSingle<ControlAcksMsg>('CVQ_STATUS', 'ControlAcks') : undefined;
-  const recAt = (k: Single) => map(dataAt(k).offset);
-  let stopCopySize: number | undefined;
-  if (single.has('STOP_COPY_SIZE')) {
-    const r = dataAt('STOP_COPY_SIZE');
-    if (r.size !== 8) throw new MigrationFormatError(map(r.offset), `STOP_COPY_SIZE record is ${r.size} bytes, not le64`, r.tag);
-    stopCopySize = Number(new DataView(r.data.buffer, r.data.byteOffset, 8).getBigUint64(0, true) & 0x1fffffffffffffn);
+  // Every record decoded before any is read: a malformed one is reported as such, whatever else the stream says.
+  const decoded = new Map<MigrationRecord, unknown>();
+  for (const r of body) {
+    const rec = found.get(r);
+    if (rec) decoded.set(r, r.message ? decodeMsg(r.message, rec, rec.data, map) : rec.data);
   }
 
-  if (mode.legacy !== LEGACY.has(header.transport)) {
-    throw new MigrationFormatError(recAt('TRANSPORT_MODE'), `TRANSPORT_MODE says legacy=${mode.legacy}, the header's transport is ${header.transport}`, TAG.TRANSPORT_MODE);
-  }
-  if (!ACCEPTED_VIA.has(negotiation.acceptedVia) || !NEGOTIATIONS.has(negotiation.negotiation)) {
-    throw new MigrationFormatError(recAt('FEATURE_NEGOTIATION'), `FEATURE_NEGOTIATION has unknown values acceptedVia "${negotiation.acceptedVia}", negotiation "${negotiation.negotiation}"`, TAG.FEATURE_NEGOTIATION);
-  }
-
-  // ---- the state ----
+  // ---- the state, row by row in table order ----
   // Format 1.1 fields have presence (absent: unknown). A 1.0 stream has none: its absent fields are proto3's 0.
   const v10 = minor < 1;
-  const opt = <T>(v: T | undefined, zero: T): T | null => (v !== undefined ? v : v10 ? zero : null);
-  const prov = header.provenance;
-  const s = initialState(prov.sourceStream);
-  s.type = header.deviceType;
-  s.virtioId = opt(header.virtioId, 0) || null;
-  s.transport = header.transport as Transport;
-  s.backend = prov.backend;
-  s.revision = safeNumber(prov.sourceRevision, 'source revision', headerAt);
-  s.eventCount = safeNumber(prov.sourceEventCount, 'source event count', headerAt);
-  s.timestampNs = prov.sourceTimestampNs;
-  const pciDevice = isPciTransport(s.transport);
-  const hp = header.pci;
-  s.pci = pciDevice
-    ? {
-        vendor: opt(hp?.vendor, 0), device: opt(hp?.device, 0), subsystemVendor: opt(hp?.subsystemVendor, 0),
-        subsystem: opt(hp?.subsystem, 0), revision: opt(hp?.revision, 0), config: pci.config.slice(),
-      }
-    : null;
-  s.guestPageSize = mode.guestPageSize;
-  s.features.accepted = maskOf(negotiation.accepted);
-  s.features.acceptedVia = (negotiation.acceptedVia || 'none') as AcceptedVia;
-  s.features.negotiation = negotiation.negotiation as Negotiation;
-  s.config = dataAt('DEVICE_CONFIG').data.slice();
-  s.configKnown = wholeConfigKnown(s.config);
-  s.msix = pciDevice
-    ? { enabled: opt(msix.enabled, false), functionMask: opt(msix.functionMask, false), configVector: null, tableSize: opt(msix.tableSize, 0) }
-    : null;
-  s.isr = opt(runtime.isr, 0);
-  s.configGeneration = opt(runtime.configGeneration, 0);
-  s.resetPending = runtime.resetPending;
-  if (vdpa) {
-    s.features.parent = vdpa.hasParentFeatures ? maskOf(vdpa.parentFeatures) : null;
-    if (vdpa.hasProvisioned) {
-      const p = vdpa.provisioned;
-      if (!p) throw new MigrationFormatError(recAt('VDPA'), 'VDPA record says provisioned but carries no attributes', TAG.VDPA);
-      s.provisioned = { ...p, mac: p.mac.slice() };
-    }
+  const ctx: ReadContext = {
+    state: importedState(header), header, minor, parts, map, endAt, pci: isPciTransport(header.transport),
+    opt: <T>(v: T | undefined, zero: T): T | null => (v !== undefined ? v : v10 ? zero : null),
+  };
+  for (const r of MIGRATION_RECORDS) {
+    if (!r.read) continue;
+    if (r === HEADER_ROW) r.read(ctx, header, first);
+    else if (r === DEVICE_DATA_ROW) r.read(ctx, parts, first);
+    else if (found.has(r)) r.read(ctx, decoded.get(r), found.get(r)!);
   }
-  const queues = new Map<number, QueueState>();
-  const cvq: Extract<LocatedPart, { type: 0x200 }>[] = [];
-  for (const p of parts) {
-    switch (p.type) {
-      case PART.DEV_FEATURES: s.features.device = maskOf((p as { words: bigint[] }).words); break;
-      case PART.DRV_FEATURES: s.features.driver = maskOf((p as { words: bigint[] }).words); break;
-      case PART.DEVICE_STATUS: s.status = (p as { status: number }).status; break;
-      case PART.PCI_COMMON_CFG: {
-        const c = p as Extract<LocatedPart, { type: 0x102 }>;
-        if (c.cfgOffset === 0) s.features.deviceFeatureSelect = c.value;
-        else if (c.cfgOffset === 8) s.features.driverFeatureSelect = c.value;
-        else if (c.cfgOffset === 16) (s.msix ??= unknownMsix()).configVector = c.value;
-        else if (c.cfgOffset === 18) s.numQueues = c.value;
-        else if (c.cfgOffset === 22) s.queueSelect = c.value;
-        break;
-      }
-      case PART.VQ_CFG: {
-        const c = p as Extract<LocatedPart, { type: 0x104 }>;
-        queues.set(c.index, {
-          index: c.index, size: c.queueSize, maxSize: null, enabled: c.enabled === 1, desc: c.desc, driver: c.driver, device: c.device,
-          pfn: 0, align: 0, msixVector: pciDevice ? c.vector : null, notifyOff: null, lastAvailIdx: null, usedIdx: null,
-          availWrap: null, usedWrap: null, availIdx: null, resetPending: false,
-        });
-        break;
-      }
-      case PART.VQ_NOTIFY_CFG: {
-        const c = p as Extract<LocatedPart, { type: 0x105 }>;
-        queues.get(c.index)!.notifyOff = c.notifyOff;
-        break;
-      }
-      case PART.NET_CVQ_CFG: cvq.push(p as Extract<LocatedPart, { type: 0x200 }>); break;
-    }
-  }
-  const progressAt = recAt('VQ_STATE');
-  const withProgress = new Set<number>();
-  for (const v of vqs.queues) {
-    const q = queues.get(v.index);
-    if (!q) throw new MigrationFormatError(progressAt, `VQ_STATE has queue ${v.index}, which has no VIRTIO_DEV_PART_VQ_CFG`, TAG.VQ_STATE);
-    if (withProgress.has(v.index)) throw new MigrationFormatError(progressAt, `VQ_STATE has queue ${v.index} twice`, TAG.VQ_STATE);
-    withProgress.add(v.index);
-    Object.assign(q, {
-      lastAvailIdx: opt(v.lastAvailIdx, 0), usedIdx: opt(v.usedIdx, 0), availWrap: opt(v.availWrap, false),
-      usedWrap: opt(v.usedWrap, false), availIdx: opt(v.availIdx, 0), maxSize: opt(v.maxSize, 0), pfn: v.pfn, align: v.align,
-      resetPending: v.resetPending,
-    });
-  }
-  for (const index of queues.keys()) {
-    if (!withProgress.has(index)) throw new MigrationFormatError(progressAt, `VQ_STATE has no entry for queue ${index}`, TAG.VQ_STATE);
-  }
-  s.queues = [...queues.values()].sort((a, b) => a.index - b.index);
-
-  if (cvq.length > 0 && !acks) throw new MigrationFormatError(endAt, `${cvq.length} control-queue parts but no CVQ_STATUS record`);
-  if (acks) {
-    const at = recAt('CVQ_STATUS');
-    if (acks.commands.length !== cvq.length) {
-      throw new MigrationFormatError(at, `CVQ_STATUS lists ${acks.commands.length} commands, the device data has ${cvq.length} control-queue parts`, TAG.CVQ_STATUS);
-    }
-    s.control = cvq.map((p, i) => {
-      const a = acks.commands[i]!;
-      if (a.class !== p.class || a.command !== p.command) {
-        throw new MigrationFormatError(at, `CVQ_STATUS entry ${i} is class ${a.class} command ${a.command}, the part at offset ${p.offset} is class ${p.class} command ${p.command}`, TAG.CVQ_STATUS);
-      }
-      return { class: p.class, command: p.command, data: p.data.slice(), ...(a.ack !== undefined ? { ack: a.ack } : {}) };
-    });
-  }
-
-  const state = single.has('DEVICE_STATE') ? wholeState(s, decodeSingle<DeviceStateWire>('DEVICE_STATE', 'DeviceStateV2'), recAt('DEVICE_STATE')) : s;
   return {
-    major, minor, header, state, records, parts, skippedParts, stopCopySize, integrityOffset: map(last.offset),
+    major, minor, header, state: ctx.state, records, parts, skippedParts, stopCopySize: ctx.stopCopySize, integrityOffset: endAt,
     schemaMatches: Buffer.from(header.schemaFingerprint).equals(Buffer.from(SCHEMA_FINGERPRINT)),
   };
-}
-
-/**
- * The DEVICE_STATE record (format 1.1): the whole state, unknowns included. It must agree with what the device
- * parts and records say (they are what any other reader restores), else the stream is refused.
- */
-function wholeState(fromParts: DeviceState, w: DeviceStateWire, at: number): DeviceState {
-  const s = stateFromWire(w);
-  const agree: [string, unknown, unknown][] = [
-    ['device', s.device, fromParts.device], ['transport', s.transport, fromParts.transport], ['status', s.status, fromParts.status],
-    ['driver features', s.features.driver, fromParts.features.driver], ['accepted features', s.features.accepted, fromParts.features.accepted],
-    ['offered features', s.features.device, fromParts.features.device], ['queue count', s.queues.length, fromParts.queues.length],
-    ...fromParts.queues.flatMap((q, i): [string, unknown, unknown][] => [
-      [`queue ${q.index} size`, s.queues[i]?.size, q.size], [`queue ${q.index} descriptor area`, s.queues[i]?.desc, q.desc],
-      [`queue ${q.index} used index`, s.queues[i]?.usedIdx, q.usedIdx], [`queue ${q.index} last avail index`, s.queues[i]?.lastAvailIdx, q.lastAvailIdx],
-    ]),
-  ];
-  for (const [what, a, b] of agree) {
-    if (a !== b) throw new MigrationFormatError(at, `DEVICE_STATE record says ${what} ${String(a)}, the device parts and records say ${String(b)}`, TAG.DEVICE_STATE);
-  }
-  if (Buffer.compare(Buffer.from(s.config), Buffer.from(fromParts.config)) !== 0) {
-    throw new MigrationFormatError(at, 'DEVICE_STATE record and DEVICE_CONFIG disagree on the device config bytes', TAG.DEVICE_STATE);
-  }
-  return { ...s, vfioState: null };
 }
 
 /** What makes a part unique in a stream (spec: one per type, per common cfg offset, per queue; net: per command). */

@@ -9,10 +9,11 @@
 //
 // Reading concatenates the DEV_DATA_STATE payloads in order (as QEMU pipes them into the data_fd) and keeps a
 // map from offsets in that stream back to file offsets, so every error names a file offset.
+import { PCIE_CONFIG_SPACE_SIZE, PCI_CONFIG_SPACE_SIZE } from '../model/registers.js';
 import { MigrationFormatError, type OffsetMap, QEMU_DATA_BLOCK, QEMU_VFIO, concat, qemuTagName } from './format.js';
 
-const PCI_CONFIG_SIZE = 256;
-const PCIE_CONFIG_SIZE = 4096;
+const PCI_CONFIG_SIZE = PCI_CONFIG_SPACE_SIZE;
+const PCIE_CONFIG_SIZE = PCIE_CONFIG_SPACE_SIZE;
 
 function be64(v: bigint): Uint8Array {
   const b = new Uint8Array(8);

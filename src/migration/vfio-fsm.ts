@@ -3,22 +3,18 @@
 // requires of the device) and `vfio_from_fsm_table[cur][new]` (the next primitive arc towards `new`), cell by
 // cell. `nextStep` is vfio_mig_get_next_state(); `path` calls it until the target is reached, as a variant
 // driver's set_state loop does. Domain names are the kebab-case strings of src/events/types.ts.
+import { vfioStateName } from '../events/json.js';
+import { ENUMS } from '../events/schema.js';
 import type { VfioState } from '../events/types.js';
 
-/** enum vfio_device_mig_state (exact uAPI values). */
-export const VFIO_STATE_VALUE: Readonly<Record<VfioState, number>> = {
-  'error': 0,
-  'stop': 1,
-  'running': 2,
-  'stop-copy': 3,
-  'resuming': 4,
-  'running-p2p': 5,
-  'pre-copy': 6,
-  'pre-copy-p2p': 7,
-};
+/**
+ * enum vfio_device_mig_state (exact uAPI values): the schema's VfioState enum (proto/devrec/v1/events.proto) holds
+ * them, so the values are read from it, not written again here.
+ */
+export const VFIO_STATE_VALUE: Readonly<Record<VfioState, number>> = Object.fromEntries(ENUMS.vfioState.numbers) as Record<VfioState, number>;
 
 /** States in uAPI value order (index = value). */
-export const VFIO_STATES: readonly VfioState[] = ['error', 'stop', 'running', 'stop-copy', 'resuming', 'running-p2p', 'pre-copy', 'pre-copy-p2p'];
+export const VFIO_STATES: readonly VfioState[] = [...ENUMS.vfioState.names.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n as VfioState);
 
 /** VFIO_DEVICE_FEATURE_MIGRATION flags. */
 export const VFIO_MIGRATION_STOP_COPY = 1 << 0;
@@ -82,9 +78,8 @@ export class VfioFsmError extends Error {
   }
 }
 
-export function upper(s: VfioState): string {
-  return s.toUpperCase().replace(/-/g, '_');
-}
+/** The kernel's name of a state (STOP_COPY): the one spelling users see (src/events/json.ts). */
+export const upper = (s: VfioState): string => vfioStateName(s);
 
 export function flagNames(flags: number): string {
   const n = [

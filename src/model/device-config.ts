@@ -7,6 +7,8 @@
 // guest's native byte order, except where a device type says otherwise (the balloon: always little-endian,
 // 5.5.4 "Legacy Interface"). `legacyByteOrder` records which.
 
+import { featureBitNumber } from './features.js';
+
 /** How a field's bytes become a value. */
 export type ConfigFieldKind =
   /** unsigned integer of `width` bytes (1, 2, 4 or 8) in the config byte order */
@@ -52,27 +54,27 @@ const u = (name: string, offset: number, width: number, section: string, feature
   name, offset, width, kind: 'uint', section, abi, ...(features ? { features } : {}), ...(note ? { note } : {}),
 });
 
-// virtio-net feature bits used below (5.1.3)
-const NET_F_MTU = 3;
-const NET_F_MAC = 5;
-const NET_F_STATUS = 16;
-const NET_F_MQ = 22;
-const NET_F_HASH_REPORT = 57;
-const NET_F_RSS = 60;
-const NET_F_SPEED_DUPLEX = 63;
+// feature bits that make fields valid, by their spec names (numbers from the catalog, src/model/features.ts)
+const bit = featureBitNumber;
+const NET_F_MTU = bit('VIRTIO_NET_F_MTU');
+const NET_F_MAC = bit('VIRTIO_NET_F_MAC');
+const NET_F_STATUS = bit('VIRTIO_NET_F_STATUS');
+const NET_F_MQ = bit('VIRTIO_NET_F_MQ');
+const NET_F_HASH_REPORT = bit('VIRTIO_NET_F_HASH_REPORT');
+const NET_F_RSS = bit('VIRTIO_NET_F_RSS');
+const NET_F_SPEED_DUPLEX = bit('VIRTIO_NET_F_SPEED_DUPLEX');
 
-// virtio-blk feature bits (5.2.3)
-const BLK_F_SIZE_MAX = 1;
-const BLK_F_SEG_MAX = 2;
-const BLK_F_GEOMETRY = 4;
-const BLK_F_BLK_SIZE = 6;
-const BLK_F_TOPOLOGY = 10;
-const BLK_F_CONFIG_WCE = 11;
-const BLK_F_MQ = 12;
-const BLK_F_DISCARD = 13;
-const BLK_F_WRITE_ZEROES = 14;
-const BLK_F_SECURE_ERASE = 16;
-const BLK_F_ZONED = 17;
+const BLK_F_SIZE_MAX = bit('VIRTIO_BLK_F_SIZE_MAX');
+const BLK_F_SEG_MAX = bit('VIRTIO_BLK_F_SEG_MAX');
+const BLK_F_GEOMETRY = bit('VIRTIO_BLK_F_GEOMETRY');
+const BLK_F_BLK_SIZE = bit('VIRTIO_BLK_F_BLK_SIZE');
+const BLK_F_TOPOLOGY = bit('VIRTIO_BLK_F_TOPOLOGY');
+const BLK_F_CONFIG_WCE = bit('VIRTIO_BLK_F_CONFIG_WCE');
+const BLK_F_MQ = bit('VIRTIO_BLK_F_MQ');
+const BLK_F_DISCARD = bit('VIRTIO_BLK_F_DISCARD');
+const BLK_F_WRITE_ZEROES = bit('VIRTIO_BLK_F_WRITE_ZEROES');
+const BLK_F_SECURE_ERASE = bit('VIRTIO_BLK_F_SECURE_ERASE');
+const BLK_F_ZONED = bit('VIRTIO_BLK_F_ZONED');
 
 const NET = '5.1.4';
 const BLK = '5.2.4';
@@ -128,10 +130,10 @@ export const DEVICE_CONFIG_LAYOUTS: readonly DeviceConfigLayout[] = [
   {
     type: 'console', section: '5.3.4', legacyByteOrder: 'guest',
     fields: [
-      u('cols', 0, 2, '5.3.4', [0], false, 'VIRTIO_CONSOLE_F_SIZE; the console size moves at run time'),
-      u('rows', 2, 2, '5.3.4', [0], false, 'VIRTIO_CONSOLE_F_SIZE; the console size moves at run time'),
-      u('max_nr_ports', 4, 4, '5.3.4', [1]),
-      u('emerg_wr', 8, 4, '5.3.4', [2], false, 'written by the driver (one character); reads give no device value'),
+      u('cols', 0, 2, '5.3.4', [bit('VIRTIO_CONSOLE_F_SIZE')], false, 'the console size moves at run time'),
+      u('rows', 2, 2, '5.3.4', [bit('VIRTIO_CONSOLE_F_SIZE')], false, 'the console size moves at run time'),
+      u('max_nr_ports', 4, 4, '5.3.4', [bit('VIRTIO_CONSOLE_F_MULTIPORT')]),
+      u('emerg_wr', 8, 4, '5.3.4', [bit('VIRTIO_CONSOLE_F_EMERG_WRITE')], false, 'written by the driver (one character); reads give no device value'),
     ],
   },
   {
@@ -139,8 +141,8 @@ export const DEVICE_CONFIG_LAYOUTS: readonly DeviceConfigLayout[] = [
     fields: [
       u('num_pages', 0, 4, '5.5.4', undefined, false, 'the device\'s target, moves at run time'),
       u('actual', 4, 4, '5.5.4', undefined, false, 'written by the driver'),
-      u('free_page_hint_cmd_id', 8, 4, '5.5.4', [3], false),
-      u('poison_val', 12, 4, '5.5.4', [4]),
+      u('free_page_hint_cmd_id', 8, 4, '5.5.4', [bit('VIRTIO_BALLOON_F_FREE_PAGE_HINT')], false),
+      u('poison_val', 12, 4, '5.5.4', [bit('VIRTIO_BALLOON_F_PAGE_POISON')]),
     ],
   },
   {
@@ -176,7 +178,7 @@ export const DEVICE_CONFIG_LAYOUTS: readonly DeviceConfigLayout[] = [
     fields: [
       { name: 'tag', offset: 0, width: 36, kind: 'text', section: '5.11.4', abi: true, note: 'UTF-8, NUL-padded' },
       u('num_request_queues', 36, 4, '5.11.4'),
-      u('notify_buf_size', 40, 4, '5.11.4', [0], true, 'VIRTIO_FS_F_NOTIFICATION'),
+      u('notify_buf_size', 40, 4, '5.11.4', [bit('VIRTIO_FS_F_NOTIFICATION')]),
     ],
   },
 ];
@@ -185,4 +187,11 @@ const byType = new Map(DEVICE_CONFIG_LAYOUTS.map((l) => [l.type, l]));
 
 export function configLayout(type: string): DeviceConfigLayout | undefined {
   return byType.get(type);
+}
+
+/** One field of a device type's layout, by its spec name; throws when the table has no such field. */
+export function configField(type: string, name: string): ConfigField {
+  const f = byType.get(type)?.fields.find((x) => x.name === name);
+  if (!f) throw new Error(`no config field ${name} for device type ${type}`);
+  return f;
 }

@@ -61,3 +61,22 @@ export function deviceTypeByName(name: string): DeviceType | undefined {
 export function deviceTypeById(id: number): DeviceType | undefined {
   return byId.get(id);
 }
+
+// --- PCI identity of virtio devices (virtio 1.3 4.1.2 "PCI Device Discovery") ---------------------------------
+
+/** PCI vendor id of every virtio device. */
+export const VIRTIO_PCI_VENDOR = 0x1af4;
+/** Modern (non-transitional) device ids are this + the virtio device id. */
+export const PCI_MODERN_DEVICE_ID_BASE = 0x1040;
+/** Transitional device ids (4.1.2.1): 0x1000 through 0x103f; their subsystem id is the virtio device id. */
+export const PCI_TRANSITIONAL_DEVICE_IDS = { first: 0x1000, last: 0x103f } as const;
+
+export function isTransitionalPciId(deviceId: number): boolean {
+  return deviceId >= PCI_TRANSITIONAL_DEVICE_IDS.first && deviceId <= PCI_TRANSITIONAL_DEVICE_IDS.last;
+}
+
+/** The virtio device id a PCI function says it is (0 when its ids are not a virtio device's). */
+export function virtioIdOfPci(deviceId: number, subsystemId: number): number {
+  if (deviceId >= PCI_MODERN_DEVICE_ID_BASE) return deviceId - PCI_MODERN_DEVICE_ID_BASE;
+  return isTransitionalPciId(deviceId) ? subsystemId : 0;
+}

@@ -1,6 +1,7 @@
 // What tells one guest driver from another in a device's register traffic, per driver session (a device reset
 // starts one). Only what a driver's own source shows it does, and what another driver does not: a session is named
 // only when all of a fingerprint's signs are in the recording; otherwise its driver stays unknown.
+import { featureBit } from './features.js';
 import { STATUS } from './status.js';
 
 export interface DriverFingerprint {
@@ -16,8 +17,6 @@ export interface DriverFingerprint {
   reference: string;
 }
 
-const bit = (n: number): bigint => 1n << BigInt(n);
-
 export const DRIVER_FINGERPRINTS: readonly DriverFingerprint[] = [
   {
     driver: 'SeaBIOS',
@@ -27,7 +26,8 @@ export const DRIVER_FINGERPRINTS: readonly DriverFingerprint[] = [
     firstStatus: STATUS.ACKNOWLEDGE | STATUS.DRIVER,
     // it polls one queue with plain descriptors: it accepts VERSION_1, ACCESS_PLATFORM and a few device bits,
     // never a ring feature (ANY_LAYOUT 27, INDIRECT_DESC 28, EVENT_IDX 29, RING_PACKED 34)
-    neverAccepts: bit(27) | bit(28) | bit(29) | bit(34),
+    neverAccepts: featureBit('VIRTIO_F_ANY_LAYOUT') | featureBit('VIRTIO_F_INDIRECT_DESC') | featureBit('VIRTIO_F_EVENT_IDX')
+      | featureBit('VIRTIO_F_RING_PACKED'),
     handedOver: true,
     reference: 'SeaBIOS src/hw/virtio-pci.c vp_init_simple, src/hw/virtio-blk.c init_virtio_blk',
   },

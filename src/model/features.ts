@@ -340,6 +340,11 @@ function bitOf(name: string, deviceType: string | undefined): number {
   return f.bit;
 }
 
+/** Bit number of a feature name, alias or `bit_<n>`. Throws if unknown. */
+export function featureBitNumber(name: string): number {
+  return bitOf(name, undefined);
+}
+
 /** Mask (1n << bit) for a feature name, alias or `bit_<n>`. Throws if unknown. */
 export function featureBit(name: string): bigint {
   return 1n << BigInt(bitOf(name, undefined));

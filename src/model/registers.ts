@@ -341,45 +341,43 @@ export const PCI_CONFIG_HEADER = [
   { offset: 0x3d, size: 1, widths: CFG, name: 'interrupt_pin', access: 'ro', meaning: 'INTx pin (1 = INTA, 0 = none)' },
 ] as const satisfies readonly RegisterDef[];
 
+/** The offset of the register called `name` in `map` (so code names registers instead of repeating offsets). */
+export function registerOffset<R extends RegisterDef>(map: readonly R[], name: R['name']): number {
+  const r = map.find((x) => x.name === name);
+  if (!r) throw new Error(`no register ${String(name)} in this map`);
+  return r.offset;
+}
+
 export const PCI_COMMAND = { IO: 0x1, MEMORY: 0x2, MASTER: 0x4, INTX_DISABLE: 0x400 } as const;
 export const PCI_STATUS = { CAP_LIST: 0x10 } as const;
-export const PCI_COMMAND_OFFSET = 0x04;
-export const PCI_CAPABILITY_LIST = 0x34;
+/** Where the identity registers sit (class_code: prog-if, then subclass, then class). */
+export const PCI_ID_OFFSETS = {
+  vendor: registerOffset(PCI_CONFIG_HEADER, 'vendor_id'),
+  device: registerOffset(PCI_CONFIG_HEADER, 'device_id'),
+  revision: registerOffset(PCI_CONFIG_HEADER, 'revision_id'),
+  classCode: registerOffset(PCI_CONFIG_HEADER, 'class_code'),
+  subsystemVendor: registerOffset(PCI_CONFIG_HEADER, 'subsystem_vendor_id'),
+  subsystem: registerOffset(PCI_CONFIG_HEADER, 'subsystem_id'),
+} as const;
+export const PCI_COMMAND_OFFSET = registerOffset(PCI_CONFIG_HEADER, 'command');
+export const PCI_STATUS_OFFSET = registerOffset(PCI_CONFIG_HEADER, 'status');
+export const PCI_CAPABILITY_LIST = registerOffset(PCI_CONFIG_HEADER, 'capabilities_pointer');
 /** BAR n sits at 0x10 + 4n; bit 0 of a BAR tells IO (1) from memory (0) space. */
-export const PCI_BAR_OFFSETS: readonly number[] = [0x10, 0x14, 0x18, 0x1c, 0x20, 0x24];
+export const PCI_BAR_OFFSETS: readonly number[] = (['bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5'] as const).map((n) => registerOffset(PCI_CONFIG_HEADER, n));
 export const PCI_BAR_SPACE_IO = 0x1;
-/** Type-0 config space is 256 bytes (4096 with PCIe extended config). */
-export const PCI_CONFIG_SIZE = 4096;
+/** Type-0 config space is 256 bytes; a PCI Express function's (with extended config) 4096. */
+export const PCI_CONFIG_SPACE_SIZE = 0x100;
+export const PCIE_CONFIG_SPACE_SIZE = 0x1000;
+/** The config space devrec models: a PCIe function's. */
+export const PCI_CONFIG_SIZE = PCIE_CONFIG_SPACE_SIZE;
 
-export const PCI_CAP_ID = { MSI: 0x05, VENDOR: 0x09, EXP: 0x10, MSIX: 0x11 } as const;
+// PCI capabilities (ids, the MSI-X and virtio vendor capability layouts): src/model/pci-capabilities.ts.
 
-/** MSI-X capability (PCI 3.0 6.8.2): offsets from the capability start, and message control bits. */
-export const MSIX_CAP = {
-  MESSAGE_CONTROL: 2,
-  TABLE: 4,
-  PBA: 8,
-  /** message control bit 15 */
-  ENABLE: 0x8000,
-  /** message control bit 14 */
-  FUNCTION_MASK: 0x4000,
-  /** message control bits 10:0 hold table size - 1 */
-  TABLE_SIZE_MASK: 0x07ff,
-} as const;
-
-/** virtio vendor capability cfg_type values (virtio 1.3 4.1.4; VIRTIO_PCI_CAP_*). */
-export const VIRTIO_PCI_CAP_TYPE = [
-  { value: 1, name: 'VIRTIO_PCI_CAP_COMMON_CFG', region: 'common-cfg' },
-  { value: 2, name: 'VIRTIO_PCI_CAP_NOTIFY_CFG', region: 'notify' },
-  { value: 3, name: 'VIRTIO_PCI_CAP_ISR_CFG', region: 'isr' },
-  { value: 4, name: 'VIRTIO_PCI_CAP_DEVICE_CFG', region: 'device-cfg' },
-  { value: 5, name: 'VIRTIO_PCI_CAP_PCI_CFG', region: 'pci-cfg-space' },
-  { value: 8, name: 'VIRTIO_PCI_CAP_SHARED_MEMORY_CFG', region: undefined },
-  { value: 9, name: 'VIRTIO_PCI_CAP_VENDOR_CFG', region: undefined },
-] as const;
-
-/** struct virtio_pci_cap field offsets from the capability start. */
-export const VIRTIO_PCI_CAP = {
-  CAP_VNDR: 0, CAP_NEXT: 1, CAP_LEN: 2, CFG_TYPE: 3, BAR: 4, ID: 5, OFFSET: 8, LENGTH: 12,
-  /** virtio_pci_notify_cap.notify_off_multiplier */
-  NOTIFY_OFF_MULTIPLIER: 16,
-} as const;
+/** The device_status register of each register region that has one (what a read of it returns, what writing 0 does). */
+export const STATUS_REGISTER: Readonly<Partial<Record<string, number>>> = {
+  'common-cfg': registerOffset(PCI_COMMON_CFG, 'device_status'),
+  'legacy-io': registerOffset(LEGACY_PCI_HEADER, 'STATUS'),
+  'mmio-regs': registerOffset(MMIO_REGS, 'Status'),
+  // admin legacy commands address the legacy IO BAR header of a member (virtio 1.3 admin-cmds-legacy-interface)
+  'admin-legacy-common': registerOffset(LEGACY_PCI_HEADER, 'STATUS'),
+};

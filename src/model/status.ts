@@ -19,6 +19,8 @@ export interface StatusBit {
   readonly name: StatusName;
   /** The bit's value in the status byte (a power of two). */
   readonly value: number;
+  /** Linux's VIRTIO_CONFIG_S_* macro (include/uapi/linux/virtio_config.h), the name QEMU's QMP prints */
+  readonly macro: string;
   readonly section: string;
   readonly description: string;
   /** Set when the bit is newer than virtio 1.3. */
@@ -27,19 +29,19 @@ export interface StatusBit {
 
 // Ascending value order, which is the order statusNames reports them in.
 export const STATUS_BITS: readonly StatusBit[] = [
-  { name: 'ACKNOWLEDGE', value: STATUS.ACKNOWLEDGE, section: '2.1',
+  { name: 'ACKNOWLEDGE', value: STATUS.ACKNOWLEDGE, macro: 'VIRTIO_CONFIG_S_ACKNOWLEDGE', section: '2.1',
     description: 'Guest has noticed the device and recognises it as virtio' },
-  { name: 'DRIVER', value: STATUS.DRIVER, section: '2.1',
+  { name: 'DRIVER', value: STATUS.DRIVER, macro: 'VIRTIO_CONFIG_S_DRIVER', section: '2.1',
     description: 'Guest has a driver for this device type' },
-  { name: 'DRIVER_OK', value: STATUS.DRIVER_OK, section: '2.1',
+  { name: 'DRIVER_OK', value: STATUS.DRIVER_OK, macro: 'VIRTIO_CONFIG_S_DRIVER_OK', section: '2.1',
     description: 'Driver set-up is finished and the device is live' },
-  { name: 'FEATURES_OK', value: STATUS.FEATURES_OK, section: '2.1',
+  { name: 'FEATURES_OK', value: STATUS.FEATURES_OK, macro: 'VIRTIO_CONFIG_S_FEATURES_OK', section: '2.1',
     description: 'Driver has finished feature negotiation' },
-  { name: 'SUSPEND', value: STATUS.SUSPEND, section: '2.1', since: '1.4',
+  { name: 'SUSPEND', value: STATUS.SUSPEND, macro: 'VIRTIO_CONFIG_S_SUSPEND', section: '2.1', since: '1.4',
     description: 'Device has been suspended by the driver (needs VIRTIO_F_SUSPEND)' },
-  { name: 'DEVICE_NEEDS_RESET', value: STATUS.DEVICE_NEEDS_RESET, section: '2.1',
+  { name: 'DEVICE_NEEDS_RESET', value: STATUS.DEVICE_NEEDS_RESET, macro: 'VIRTIO_CONFIG_S_NEEDS_RESET', section: '2.1',
     description: 'Device hit an error it cannot recover from without a reset' },
-  { name: 'FAILED', value: STATUS.FAILED, section: '2.1',
+  { name: 'FAILED', value: STATUS.FAILED, macro: 'VIRTIO_CONFIG_S_FAILED', section: '2.1',
     description: 'Guest has given up on the device' },
 ];
 

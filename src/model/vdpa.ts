@@ -2,6 +2,8 @@
 // management device (parent driver) lets a user provision, the vdpa_config_ops a recorder can see, and the
 // kernel's answers to a `vdpa dev add` (drivers/vdpa/vdpa.c vdpa_nl_cmd_dev_add_set_doit).
 
+import { featureBitNumber } from './features.js';
+
 /** A `vdpa dev add` attribute: its keyword, netlink attribute id, and the feature bit it needs (net only). */
 export interface VdpaAttribute {
   readonly keyword: 'mac' | 'mtu' | 'max_vqp' | 'device_features';
@@ -15,9 +17,9 @@ export interface VdpaAttribute {
 }
 
 export const VDPA_ATTRIBUTES: readonly VdpaAttribute[] = [
-  { keyword: 'mac', field: 'mac', attrId: 10, attrName: 'VDPA_ATTR_DEV_NET_CFG_MACADDR', featureBit: 5, netOnly: true },
-  { keyword: 'max_vqp', field: 'maxVqp', attrId: 12, attrName: 'VDPA_ATTR_DEV_NET_CFG_MAX_VQP', featureBit: 22, netOnly: true },
-  { keyword: 'mtu', field: 'mtu', attrId: 13, attrName: 'VDPA_ATTR_DEV_NET_CFG_MTU', featureBit: 3, netOnly: true },
+  { keyword: 'mac', field: 'mac', attrId: 10, attrName: 'VDPA_ATTR_DEV_NET_CFG_MACADDR', featureBit: featureBitNumber('VIRTIO_NET_F_MAC'), netOnly: true },
+  { keyword: 'max_vqp', field: 'maxVqp', attrId: 12, attrName: 'VDPA_ATTR_DEV_NET_CFG_MAX_VQP', featureBit: featureBitNumber('VIRTIO_NET_F_MQ'), netOnly: true },
+  { keyword: 'mtu', field: 'mtu', attrId: 13, attrName: 'VDPA_ATTR_DEV_NET_CFG_MTU', featureBit: featureBitNumber('VIRTIO_NET_F_MTU'), netOnly: true },
   { keyword: 'device_features', field: 'deviceFeatures', attrId: 20, attrName: 'VDPA_ATTR_DEV_FEATURES', netOnly: false },
 ];
 

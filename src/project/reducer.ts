@@ -1,8 +1,9 @@
 // The projector's reducer: (state, event) -> state, pure and deterministic. `reduce` never touches its input;
 // `applyInPlace` is the same function working on a state the caller owns (replay loops clone once, then apply).
 import type { DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
-import { STATUS, isLegacyTransport, isPciTransport } from '../model/index.js';
+import { STATUS, featureBit, isLegacyTransport, isPciTransport } from '../model/index.js';
 import { vfioVirtioTransport } from '../model/vfio.js';
+import { LEGACY_VRING_ALIGN } from '../model/registers.js';
 import {
   type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue, resetQueueValues, unknownMsix, unknownPci,
 } from './state.js';
@@ -10,7 +11,7 @@ import { stateFromV1 } from './state-v1.js';
 import { stateFromWire } from './state-wire.js';
 
 /** Legacy virtio-pci rings are laid out on 4096-byte pages (QUEUE_PFN is the address >> 12). */
-const LEGACY_PCI_PAGE = 4096;
+const LEGACY_PCI_PAGE = LEGACY_VRING_ALIGN;
 const MASK32 = 0xffffffffn;
 /** Bounds that keep a hostile or broken recording from making the reducer allocate without limit. */
 export { MAX_CONFIG_BYTES, MAX_PCI_CONFIG_BYTES, MAX_FEATURE_SELECT as MAX_FEATURE_WORD } from '../model/limits.js';
@@ -152,7 +153,7 @@ function applyQueueConfigured(s: DeviceState, b: QueueConfigured): void {
   if (b.notifyOff !== undefined) q.notifyOff = b.notifyOff;
 }
 
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 // Index traffic is the bulk of every recording: remember the last mask tested instead of a bigint AND per event.
 let lastMask: bigint | null = -1n;
 let lastPacked = false;

@@ -8,11 +8,11 @@
 //    reads them back from guest memory, the stream does not have them) and the config generation are unknown.
 // Everything else is read as the value it holds.
 import type { Source, WireDeviceStateV1 } from '../events/types.js';
-import { PCI_TRANSPORTS, isLegacyTransport } from '../model/index.js';
+import { PCI_TRANSPORTS, featureBit, isLegacyTransport } from '../model/index.js';
 import { type DeviceState, type QueueState, initialState, wholeConfigKnown } from './state.js';
 import { wordsToMask } from './state-wire.js';
 
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 const nonZero = (v: number): number | null => (v === 0 ? null : v);
 
 export function stateFromV1(w: WireDeviceStateV1, source: Source): DeviceState {

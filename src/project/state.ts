@@ -4,6 +4,7 @@
 //
 // Unknown is `null` in code and in JSON, "?" in text: a field no source has told us about. A fresh state knows
 // nothing but its stream id; a device reset (and the other transitions the virtio spec defines) gives known values.
+import { MSI_NO_VECTOR } from '../model/registers.js';
 import type { ProvisionedAttributes } from '../events/types.js';
 import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, isPciTransport, statusNames } from '../model/index.js';
@@ -11,8 +12,8 @@ import type { DeviceState, MsixState, PciState, QueueState } from './generated/s
 
 export type { AcceptedVia, DeviceState, FeatureSets, MsixState, Negotiation, PciState, QueueState } from './generated/state-types.js';
 
-/** MSI-X "no vector" (VIRTIO_MSI_NO_VECTOR). */
-export const NO_VECTOR = 0xffff;
+/** MSI-X "no vector" (VIRTIO_MSI_NO_VECTOR, src/model/registers.ts). */
+export const NO_VECTOR = MSI_NO_VECTOR;
 
 export function initialState(device: string): DeviceState {
   return {

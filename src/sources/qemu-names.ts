@@ -4,40 +4,13 @@
 // bigint feature masks and status bytes.
 //
 // Names go through devrec's feature catalog (src/model/features.ts: spec names and their aliases, e.g.
-// VIRTIO_RING_F_EVENT_IDX, VIRTIO_F_IOMMU_PLATFORM) and then a small table of names only QEMU uses. A name found
+// VIRTIO_RING_F_EVENT_IDX, VIRTIO_F_IOMMU_PLATFORM) and then the names only QEMU uses (src/model/qemu-names.ts). A name found
 // in neither is an error naming it: guessing a bit would make every comparison built on it wrong.
-import { STATUS, featureBit } from '../model/index.js';
+import { STATUS_BITS, featureBit } from '../model/index.js';
+import { QEMU_ONLY_ENTRIES, QEMU_ONLY_FEATURES } from '../model/qemu-names.js';
 
-/**
- * Names QEMU's QMP feature tables print (hw/virtio/virtio-qmp.c; hw/virtio/virtio.c in 7.2) that the catalog does
- * not have, with QEMU's own misspellings: the part of each entry before ':' is the name.
- */
-export const QEMU_ONLY_FEATURES: Readonly<Record<string, number>> = {
-  // vhost-user's bit 30, listed in every device table (VIRTIO_F_BAD_FEATURE on legacy transports)
-  VHOST_USER_F_PROTOCOL_FEATURES: 30,
-  // vhost-net's bit 27 (VIRTIO_F_ANY_LAYOUT's bit), in the virtio-net table
-  VHOST_NET_F_VIRTIO_NET_HDR: 27,
-  // misspelled in QEMU's tables
-  VIRTIO_I2C_F_ZERO_LEGNTH_REQUEST: 0,
-  VIRTIO_MEM_F_PERSISTENT_SUSPND: 2,
-  VIRTIO_MEM_F_PERSISTENT_SUSPEND: 2,
-};
-
-/** Whole entries whose name part is wrong in QEMU's table (VIRTIO_NET_F_GUEST_USO6 is printed as ..._USO4). */
-export const QEMU_ONLY_ENTRIES: Readonly<Record<string, number>> = {
-  'VIRTIO_NET_F_GUEST_USO4: Driver can receive USOv6': 55,
-};
-
-/** QEMU's VIRTIO_CONFIG_S_* names -> status bits. */
-export const QEMU_STATUS_NAMES: Readonly<Record<string, number>> = {
-  VIRTIO_CONFIG_S_ACKNOWLEDGE: STATUS.ACKNOWLEDGE,
-  VIRTIO_CONFIG_S_DRIVER: STATUS.DRIVER,
-  VIRTIO_CONFIG_S_DRIVER_OK: STATUS.DRIVER_OK,
-  VIRTIO_CONFIG_S_FEATURES_OK: STATUS.FEATURES_OK,
-  VIRTIO_CONFIG_S_SUSPEND: STATUS.SUSPEND,
-  VIRTIO_CONFIG_S_NEEDS_RESET: STATUS.DEVICE_NEEDS_RESET,
-  VIRTIO_CONFIG_S_FAILED: STATUS.FAILED,
-};
+/** QEMU's VIRTIO_CONFIG_S_* names -> status bits (the status table's macro names). */
+export const QEMU_STATUS_NAMES: Readonly<Record<string, number>> = Object.fromEntries(STATUS_BITS.map((b) => [b.macro, b.value]));
 
 export class QmpNameError extends Error {
   constructor(readonly names: string[], what: string) {

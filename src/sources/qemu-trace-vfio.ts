@@ -14,7 +14,9 @@
 // transport decoders (src/transport/) that decode QEMU-emulated devices; the raw access is always kept.
 // Interrupt lines (vfio_msix_*, vfio_msi_*, vfio_intx_*) and setup lines are counted, not recorded.
 import type { NewEvent, Region } from '../events/types.js';
-import { deviceTypeById } from '../model/device-types.js';
+import { VIRTIO_PCI_VENDOR, deviceTypeById, virtioIdOfPci } from '../model/device-types.js';
+import { PCI_CAP_ID, VIRTIO_PCI_CAP_TYPE } from '../model/pci-capabilities.js';
+import { PCI_CAPABILITY_LIST, PCI_CONFIG_SIZE, PCI_ID_OFFSETS } from '../model/registers.js';
 import { type VfioVirtioTransport, vfioBackend } from '../model/vfio.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
@@ -24,15 +26,14 @@ export function isVfioTraceEvent(name: string): boolean {
   return name.startsWith('vfio_');
 }
 
-/** virtio 1.x 4.1.4 cfg_type -> the region the decoders know. */
-const CFG_TYPE_REGION: Record<number, Region> = { 1: 'common-cfg', 2: 'notify', 3: 'isr', 4: 'device-cfg' };
-const PCI_CAP_ID_VNDR = 0x09;
-const PCI_CAP_ID_MSIX = 0x11;
-const PCI_CAPABILITY_LIST = 0x34;
-const PCI_CONFIG_SPACE = 4096;
+/** virtio 1.x 4.1.4 cfg_type -> the BAR region the decoders know. */
+const CFG_TYPE_REGION: Readonly<Record<number, Region>> = Object.fromEntries(
+  VIRTIO_PCI_CAP_TYPE.filter((t) => t.inBar && t.region).map((t) => [t.value, t.region as Region]));
+const PCI_CAP_ID_VNDR = PCI_CAP_ID.VENDOR;
+const PCI_CAP_ID_MSIX = PCI_CAP_ID.MSIX;
+const PCI_CONFIG_SPACE = PCI_CONFIG_SIZE;
 /** VFIO_PCI_CONFIG_REGION_INDEX: BARs are regions 0..5, ROM 6, config 7 */
 const LAST_BAR_REGION = 5;
-const VIRTIO_PCI_VENDOR = 0x1af4;
 const MAX_UNDECIDED = 100_000;
 
 const WRITE_RE = /^\s*\((.+):region(\d+)\+0x([0-9a-f]+), 0x([0-9a-f]+), (\d+)\)$/;
@@ -254,18 +255,17 @@ export class VfioTraceDevices {
   /** The identity the guest's config reads showed; what it never read is absent (unknown). */
   private identity(d: VfioDevice): { type: string; virtioId?: number; device?: number; subsystemVendor?: number; subsystem?: number; revision?: number } {
     const w = (at: number) => (this.known(d, at, 2) ? this.word(d, at) : undefined);
-    const device = w(0x02);
-    const subsystem = w(0x2e);
-    // virtio 1.x 4.1.2.1: device ID 0x1040 + virtio id; transitional devices (0x1000..0x103f) carry it in the
-    // subsystem device ID
-    const virtioId = device === undefined ? undefined : device >= 0x1040 ? device - 0x1040 : device >= 0x1000 ? subsystem : undefined;
+    const device = w(PCI_ID_OFFSETS.device);
+    const subsystem = w(PCI_ID_OFFSETS.subsystem);
+    // a transitional device carries its virtio id in the subsystem id: unknown until that was read too
+    const virtioId = device === undefined ? undefined : virtioIdOfPci(device, subsystem ?? 0) || undefined;
     const out: ReturnType<VfioTraceDevices['identity']> = { type: virtioId ? deviceTypeById(virtioId)?.name ?? `id${virtioId}` : '' };
     if (virtioId !== undefined) out.virtioId = virtioId;
     if (device !== undefined) out.device = device;
-    const subsystemVendor = w(0x2c);
+    const subsystemVendor = w(PCI_ID_OFFSETS.subsystemVendor);
     if (subsystemVendor !== undefined) out.subsystemVendor = subsystemVendor;
     if (subsystem !== undefined) out.subsystem = subsystem;
-    if (this.known(d, 0x08, 1)) out.revision = d.cfg[0x08]!;
+    if (this.known(d, PCI_ID_OFFSETS.revision, 1)) out.revision = d.cfg[PCI_ID_OFFSETS.revision]!;
     return out;
   }
 

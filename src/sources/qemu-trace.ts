@@ -22,8 +22,10 @@ import { createReadStream } from 'node:fs';
 import { decompressedCap, readLines } from './bounded-input.js';
 import { createGunzip } from 'node:zlib';
 import type { NewEvent, QueueConfigured, Region, Transport } from '../events/types.js';
-import { deviceTypeById, deviceTypeByName } from '../model/device-types.js';
-import { MMIO_CONFIG_OFFSET, MMIO_REGS } from '../model/registers.js';
+import { featureBit } from '../model/features.js';
+import { LEGACY_PCI_HEADER, MMIO_CONFIG_OFFSET, MMIO_REGS, registerOffset } from '../model/registers.js';
+import { qemuDeviceTypeOfPci } from '../model/qemu-names.js';
+import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
 import { VfioTraceDevices, type VfioTraceSummary, isVfioTraceEvent } from './qemu-trace-vfio.js';
@@ -67,12 +69,6 @@ const MODERN_REGIONS: Record<string, Region> = {
   notify: 'notify',
 };
 
-/** qemu device type -> virtio device type name */
-const QEMU_TYPE: Record<string, string> = {
-  'virtio-net-pci': 'net', 'virtio-blk-pci': 'blk', 'virtio-scsi-pci': 'scsi', 'virtio-serial-pci': 'console',
-  'virtio-rng-pci': 'rng', 'virtio-balloon-pci': 'balloon', 'vhost-user-fs-pci': 'fs', 'vhost-vsock-pci': 'vsock',
-  'virtio-gpu-pci': 'gpu', 'virtio-input-pci': 'input', 'virtio-crypto-pci': 'crypto', 'virtio-iommu-pci': 'iommu',
-};
 
 export interface TraceLine {
   name: string;
@@ -119,7 +115,7 @@ const SET_STATUS_RE = /^vdev (0x[0-9a-f]+) val (\d+)(?: .*)?$/;
 // repeats a name); no transport address, no access size, and a read's value is not traced
 const MMIO_READ_RE = /^(?:virtio_mmio_read )?offset 0x([0-9a-f]{1,8})(?: .*)?$/;
 const MMIO_WRITE_RE = /^(?:virtio_mmio_write )?offset 0x([0-9a-f]{1,8}) value 0x([0-9a-f]{1,16})(?: .*)?$/;
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 interface Device {
   id: string;
@@ -389,7 +385,7 @@ export class QemuTraceImporter {
     const value = this.hexInRange(m[6]!, 0xffffffff, 'pci_cfg_write value (at most 32 bits)');
     let dev = this.bySlot.get(slot);
     if (!dev) {
-      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, QEMU_TYPE[qemuType] ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
+      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, qemuDeviceTypeOfPci(qemuType) ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
       this.bySlot.set(slot, dev);
     }
     if (offset >= 0x10 && offset <= 0x24 && offset % 4 === 0 && !isBarSizing(value)) {
@@ -483,12 +479,12 @@ export class QemuTraceImporter {
   /** virtio-mmio: the device type comes from the DeviceID read, the version (legacy 1 / modern 2) from Version. */
   private mmioAccess(dev: Device, a: RawAccess): Promise<void> | undefined {
     if (!dev.decoder && a.direction === 'read') {
-      if (a.offset === 0x008 && a.value !== 0n) {
+      if (a.offset === MMIO_DEVICE_ID && a.value !== 0n) {
         const t = deviceTypeById(Number(a.value));
         dev.type = t?.name ?? `id${a.value}`;
         dev.qemuType = `virtio-${dev.type}-device`;
       }
-      if (a.offset === 0x004) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
+      if (a.offset === MMIO_VERSION) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
     }
     return this.access(dev, a, dev.transport);
   }
@@ -639,7 +635,7 @@ export class QemuTraceImporter {
       body: {
         kind: 'identified', type: dev.type, ...(virtioId !== undefined ? { virtioId } : {}), transport: t,
         // QEMU's virtio-pci functions all carry the Red Hat / Qumranet vendor id (hw/virtio/virtio-pci.c)
-        ...(t.startsWith('pci') ? { pciVendor: 0x1af4 } : {}),
+        ...(t.startsWith('pci') ? { pciVendor: VIRTIO_PCI_VENDOR } : {}),
         backend: dev.vdev ? `qemu virtio-mmio (vdev ${dev.vdev})` : `qemu ${dev.qemuType}`,
       },
     });
@@ -839,11 +835,16 @@ function withIndicesUnseen(events: NewEvent[]): NewEvent[] {
   return out;
 }
 
+const LEGACY_QUEUE_NOTIFY = registerOffset(LEGACY_PCI_HEADER, 'QUEUE_NOTIFY');
+const MMIO_QUEUE_NOTIFY = registerOffset(MMIO_REGS, 'QueueNotify');
+const MMIO_VERSION = registerOffset(MMIO_REGS, 'Version');
+const MMIO_DEVICE_ID = registerOffset(MMIO_REGS, 'DeviceID');
+
 function isNotify(dev: Device, a: RawAccess): boolean {
   if (a.direction !== 'write') return false;
   if (a.region === 'notify') return true;
-  if (a.region === 'legacy-io') return a.offset === 16;
-  if (a.region === 'mmio-regs') return a.offset === 0x50;
+  if (a.region === 'legacy-io') return a.offset === LEGACY_QUEUE_NOTIFY;
+  if (a.region === 'mmio-regs') return a.offset === MMIO_QUEUE_NOTIFY;
   void dev;
   return false;
 }

@@ -3,9 +3,10 @@
 // BAR answers at all (decode enables) and, for the legacy IO BAR, where device config starts (MSI-X enabled
 // moves it from 20 to 24). PciFunctionState holds them and is shared with the BAR decoders.
 import type { NewEvent, Transport } from '../events/types.js';
+import { MSIX_CAP, PCI_CAP_ID, VIRTIO_PCI_CAP } from '../model/pci-capabilities.js';
 import {
-  MSIX_CAP, PCI_BAR_OFFSETS, PCI_BAR_SPACE_IO, PCI_CAPABILITY_LIST, PCI_CAP_ID, PCI_COMMAND, PCI_COMMAND_OFFSET,
-  PCI_CONFIG_HEADER, PCI_CONFIG_SIZE, VIRTIO_PCI_CAP, registerAt,
+  PCI_BAR_OFFSETS, PCI_BAR_SPACE_IO, PCI_CAPABILITY_LIST, PCI_COMMAND, PCI_COMMAND_OFFSET, PCI_CONFIG_HEADER,
+  PCI_CONFIG_SIZE, registerAt,
 } from '../model/registers.js';
 import {
   type Decoded, type Out, type RawContext, accessValue, guarded, isAligned, shapeAnomaly, toEvents, valueKnown,

@@ -4,6 +4,7 @@
 // get_status the device's answer (and, after FEATURES_OK was written, the verdict on the features), the
 // set_vq_* ops the queue setup, get_config the device config bytes the caller saw.
 import type { AccessPath, Actor, NewEvent } from '../events/types.js';
+import { featureBit } from '../model/features.js';
 import { VDPA_MANAGEMENT_CALLERS, VDPA_OPS, type VdpaOpMeaning } from '../model/vdpa.js';
 import type { Out } from './support.js';
 import { VirtioShadow } from './virtio-shadow.js';
@@ -28,7 +29,7 @@ export interface VdpaOpRecord {
 export class VdpaOpError extends Error {}
 
 const MANAGEMENT = new Set(VDPA_MANAGEMENT_CALLERS);
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 function num(r: VdpaOpRecord, key: string): number {
   const v = r.args[key];

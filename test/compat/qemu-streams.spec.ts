@@ -8,6 +8,7 @@ import path from 'node:path';
 import { checkCompatibility } from '../../src/compat/check.js';
 import { ProfileError } from '../../src/compat/profile.js';
 import { profileFromQmp, qmpDevices, qmpFeatureMask, readQmpAnswers } from '../../src/compat/qmp-profile.js';
+import { deviceTypeById } from '../../src/model/device-types.js';
 import type { DeviceEvent } from '../../src/events/types.js';
 import { applyInPlace } from '../../src/project/reducer.js';
 import { initialState } from '../../src/project/state.js';
@@ -25,6 +26,19 @@ function stateOf(d: QemuVirtioDevice) {
 }
 
 describe('compat: profiles from QMP answers', function () {
+  it('every feature list QEMU printed in the captures (host, guest and backend features) maps to bits, the guest\'s inside the host\'s', function () {
+    const variants = ['pc-modern-net-blk', 'pc-legacy-msix', 'pc-legacy-intx', 'pc-packed', 'microvm-mmio-legacy', 'microvm-mmio-modern'];
+    for (const v of variants) {
+      const qmp = JSON.parse(readFileSync(path.join(CAP, v, 'qmp.json'), 'utf8')) as { devices: { path: string; status: Record<string, unknown> }[] };
+      expect(qmp.devices.length, v).to.be.greaterThan(0);
+      for (const d of qmp.devices) {
+        const type = deviceTypeById(Number(d.status['device-id']))!.name;
+        const [host, guest] = ['host-features', 'guest-features', 'backend-features'].map((k) => qmpFeatureMask(d.status[k], type, `${v} ${d.path} ${k}`));
+        expect(guest! & ~host!, `${v} ${d.path}`).to.equal(0n);
+      }
+    }
+  });
+
   for (const cap of PCI_CAPTURES) {
     it(`${cap}: the profile of each device, from the same QEMU's answers, accepts that device's stream`, function () {
       const answers = readQmpAnswers(path.join(CAP, cap, 'qmp.json'));

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { PCI_CAP_ID } from '../../src/model/registers.js';
+import { PCI_CAP_ID } from '../../src/model/pci-capabilities.js';
 import { PciConfigDecoder, PciDevice, createDecoder } from '../../src/transport/index.js';
 import { Bus, identified, kinds, project, raw, semantic } from './util.js';
 

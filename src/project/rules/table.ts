@@ -2,7 +2,8 @@
 // section, kernel or QEMU function or commit), one-line summary, and the check. Order is the order findings are reported in.
 import { missingAttributeFeatures } from '../../model/vdpa.js';
 import type { EventBody, RegisterAccess } from '../../events/types.js';
-import { STATUS, featureNames, isLegacyTransport } from '../../model/index.js';
+import { STATUS, featureBit, featureNames, isLegacyTransport } from '../../model/index.js';
+import { LEGACY_VRING_ALIGN, STATUS_REGISTER } from '../../model/registers.js';
 import { deviceTypeByName } from '../../model/device-types.js';
 import type { DeviceState, QueueState } from '../state.js';
 import { type Rule, type RuleContext, UnknownValue, need } from './types.js';
@@ -11,15 +12,9 @@ const isLegacy = (s: DeviceState) => isLegacyTransport(s.transport);
 const hex = (v: number | bigint) => '0x' + v.toString(16);
 const names = (mask: bigint, s: DeviceState) => featureNames(mask, deviceTypeByName(s.type) ? s.type : undefined).join(' ');
 const bit = (n: number) => 1n << BigInt(n);
-const RING_PACKED = bit(34);
-
-/** Register reads that return device_status, per region (modern common cfg, legacy header, mmio, admin legacy). */
-const STATUS_REGISTER: Record<string, number> = {
-  'common-cfg': 20,
-  'legacy-io': 18,
-  'mmio-regs': 0x70,
-  'admin-legacy-common': 18,
-};
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
+const NET_MQ = featureBit('VIRTIO_NET_F_MQ');
+const NET_CTRL_VQ = featureBit('VIRTIO_NET_F_CTRL_VQ');
 
 function isStatusAccess(b: RegisterAccess): boolean {
   return STATUS_REGISTER[b.region] === b.offset;
@@ -183,7 +178,7 @@ export const RULES: readonly Rule[] = [
     check: ({ before, after }) => {
       if (after.type !== 'net' || after.features.accepted === before.features.accepted || after.features.accepted === null) return undefined;
       const a = after.features.accepted;
-      return a & bit(22) && !(a & bit(17)) ? `accepted features ${hex(a)} have VIRTIO_NET_F_MQ without VIRTIO_NET_F_CTRL_VQ` : undefined;
+      return a & NET_MQ && !(a & NET_CTRL_VQ) ? `accepted features ${hex(a)} have VIRTIO_NET_F_MQ without VIRTIO_NET_F_CTRL_VQ` : undefined;
     },
   },
   {
@@ -233,7 +228,7 @@ export const RULES: readonly Rule[] = [
       const q = queueOfEvent(ctx);
       if (!q || ctx.event.body.kind !== 'queueConfigured' || !isLegacy(ctx.after) || !q.after.enabled || q.after.desc === 0n) return undefined;
       const desc = need(q.after.desc, `queues.${q.after.index}.desc`);
-      if (desc % 4096n) return `legacy queue ${q.after.index} descriptor table at ${hex(desc)} is not 4096-aligned`;
+      if (desc % BigInt(LEGACY_VRING_ALIGN)) return `legacy queue ${q.after.index} descriptor table at ${hex(desc)} is not 4096-aligned`;
       if (q.after.align && (q.after.align & (q.after.align - 1)) !== 0) return `legacy queue ${q.after.index} QueueAlign ${q.after.align} is not a power of 2`;
       return undefined;
     },

@@ -7,11 +7,12 @@
 // Guest-physical -> RAM block offset: on x86 (pc, q35, microvm) the main RAM block ("pc.ram", "microvm.ram")
 // is mapped at guest address 0 up to the low-memory split, which is never below 2 GiB (q35 lowers it to 2 GiB
 // for large guests); a ring above 2 GiB is left unknown rather than guessed through the above-4G mapping.
+import { featureBit } from '../../model/features.js';
 import type { RamPageKeep } from './ram.js';
 import type { QemuVirtioDevice } from './virtio.js';
 
 const LOW_RAM_SAFE = 0x8000_0000n;
-const RING_PACKED = 1n << 34n;
+const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 /** The main RAM block of an x86 machine among the stream's blocks. */
 export function mainRamBlock(blocks: ReadonlyMap<string, bigint>): string | undefined {

@@ -41,16 +41,19 @@
 // bounded search for where the "virtio/" subsection chain starts: the first position from which the chain parses
 // through to the section footer (0x7e + section id) followed by a valid next section header or EOF.
 import type { Transport } from '../../events/types.js';
+import { MSIX_CAP, PCI_CAP_ID, findPciCapability } from '../../model/pci-capabilities.js';
+import { isLegacyTransport } from '../../model/transports.js';
+import { qemuDeviceByVmsd } from '../../model/qemu-names.js';
+import { MSI_NO_VECTOR, PCIE_CONFIG_SPACE_SIZE, PCI_CONFIG_SPACE_SIZE, PCI_ID_OFFSETS } from '../../model/registers.js';
+import { PCI_MODERN_DEVICE_ID_BASE, featureBit } from '../../model/index.js';
 import { Cursor, NeedMore, QemuStreamError, be32At, hex } from './cursor.js';
 import { QEMU_VM_SUBSECTION } from './vmdesc.js';
 
 /** VIRTIO_QUEUE_MAX in QEMU 7.2: the per-queue subsections always hold this many entries. */
 export const VIRTIO_QUEUE_MAX = 1024;
 const VIRTQUEUE_MAX_SIZE = 1024;
-const PCI_CONFIG_SPACE_SIZE = 256;
-const PCIE_CONFIG_SPACE_SIZE = 4096;
-const MSIX_ENTRY_SIZE = 16;
-const VIRTIO_NO_VECTOR = 0xffff;
+const MSIX_ENTRY_SIZE = MSIX_CAP.TABLE_ENTRY_SIZE;
+const VIRTIO_NO_VECTOR = MSI_NO_VECTOR;
 const MAX_CONFIG_LEN = 64 * 1024;
 /** x86-64 sizeof(VirtQueueElementOld) */
 export const VQ_ELEMENT_OLD_SIZE = 49168;
@@ -59,27 +62,10 @@ const MAX_CHAIN_CANDIDATES = 4096;
 /** VirtIONet MAC_TABLE_ENTRIES */
 const MAC_TABLE_ENTRIES = 64;
 const VIRTIO_NET_RSS_MAX_KEY_SIZE = 40;
-const VIRTIO_NET_F_CTRL_GUEST_OFFLOADS = 2;
+const CTRL_GUEST_OFFLOADS = featureBit('VIRTIO_NET_F_CTRL_GUEST_OFFLOADS');
+const VERSION_1 = featureBit('VIRTIO_F_VERSION_1');
 const SECTION_FOOTER = 0x7e;
 
-/** QEMU vmsd name -> devrec type, virtio id, whether devrec decodes its own part. */
-export const QEMU_VIRTIO_DEVICES: Readonly<Record<string, { type: string; virtioId: number }>> = {
-  'virtio-net': { type: 'net', virtioId: 1 },
-  'virtio-blk': { type: 'blk', virtioId: 2 },
-  'virtio-console': { type: 'console', virtioId: 3 },
-  'virtio-rng': { type: 'rng', virtioId: 4 },
-  'virtio-balloon': { type: 'balloon', virtioId: 5 },
-  'virtio-scsi': { type: 'scsi', virtioId: 8 },
-  'virtio-9p': { type: '9p', virtioId: 9 },
-  'virtio-gpu': { type: 'gpu', virtioId: 16 },
-  'virtio-input': { type: 'input', virtioId: 18 },
-  'vhost-vsock': { type: 'vsock', virtioId: 19 },
-  'vhost-user-vsock': { type: 'vsock', virtioId: 19 },
-  'virtio-crypto': { type: 'crypto', virtioId: 20 },
-  'virtio-iommu': { type: 'iommu', virtioId: 23 },
-  'virtio-mem': { type: 'mem', virtioId: 24 },
-  'virtio-pmem': { type: 'pmem', virtioId: 27 },
-};
 
 export interface QemuVirtioQueue {
   index: number;
@@ -227,7 +213,7 @@ export function parseVirtioIdstr(idstr: string): VirtioSectionName | undefined {
   const slash = idstr.lastIndexOf('/');
   if (slash < 0) return undefined;
   const vmsdName = idstr.slice(slash + 1);
-  if (!(vmsdName in QEMU_VIRTIO_DEVICES)) return undefined;
+  if (!qemuDeviceByVmsd(vmsdName)) return undefined;
   const path = idstr.slice(0, slash);
   const mmio = /(?:^|\/)virtio-mmio@([0-9a-f]{1,16})$/.exec(path);
   if (mmio) return { bus: 'mmio', vmsdName, mmioBase: BigInt(`0x${mmio[1]}`) };
@@ -240,17 +226,6 @@ export function parseVirtioIdstr(idstr: string): VirtioSectionName | undefined {
 export function deviceIdOf(n: VirtioSectionName): string {
   if (n.bus === 'pci') return `${n.vmsdName}-pci@${n.pciAddress}`;
   return `${n.vmsdName}-device@${n.mmioBase!.toString(16).padStart(8, '0')}`;
-}
-
-/** Walks the PCI capability list of a config space; returns the offset of capability `id`, or undefined. */
-function findCap(cfg: Uint8Array, id: number): number | undefined {
-  if (!(cfg[0x06]! & 0x10)) return undefined; // PCI_STATUS_CAP_LIST
-  let p = cfg[0x34]! & 0xfc;
-  for (let n = 0; p >= 0x40 && p < 0x100 && n < 48; n++) {
-    if (cfg[p] === id) return p;
-    p = cfg[p + 1]! & 0xfc;
-  }
-  return undefined;
 }
 
 interface SubHeader {
@@ -283,7 +258,7 @@ function decodePciConfig(c: Cursor, dev: QemuVirtioDevice): void {
   if (vmstateVersion < 1 || vmstateVersion > 2) throw c.error(`PCIDevice version_id ${vmstateVersion}: expected 2 (VMSTATE_PCI_DEVICE)`);
   const first = c.bytes(PCI_CONFIG_SPACE_SIZE, 'PCI config space', PCI_CONFIG_SPACE_SIZE);
   // A PCI Express device saves its whole 4 KiB extended config space (is_pcie_device): it has the Express capability.
-  const express = findCap(first, 0x10) !== undefined;
+  const express = findPciCapability(first, PCI_CAP_ID.EXP) !== undefined;
   let full = first.slice();
   if (express) {
     const rest = c.bytes(PCIE_CONFIG_SPACE_SIZE - PCI_CONFIG_SPACE_SIZE, 'PCI Express extended config space', PCIE_CONFIG_SPACE_SIZE);
@@ -293,15 +268,15 @@ function decodePciConfig(c: Cursor, dev: QemuVirtioDevice): void {
   }
   const irqState: number[] = [];
   for (let i = 0; i < 4; i++) irqState.push(c.u32(`PCIDevice irq_state[${i}]`));
-  const msixCap = findCap(first, 0x11);
+  const msixCap = findPciCapability(first, PCI_CAP_ID.MSIX);
   let msix: NonNullable<QemuVirtioDevice['pci']>['msix'];
   let configVector = VIRTIO_NO_VECTOR;
   if (msixCap !== undefined) {
-    const ctrl = first[msixCap + 2]! | (first[msixCap + 3]! << 8);
-    const tableSize = (ctrl & 0x7ff) + 1;
+    const ctrl = first[msixCap + MSIX_CAP.MESSAGE_CONTROL]! | (first[msixCap + MSIX_CAP.MESSAGE_CONTROL + 1]! << 8);
+    const tableSize = (ctrl & MSIX_CAP.TABLE_SIZE_MASK) + 1;
     const table = c.bytes(tableSize * MSIX_ENTRY_SIZE, 'MSI-X table', 2048 * MSIX_ENTRY_SIZE).slice();
     const pba = c.bytes(Math.ceil(tableSize / 8), 'MSI-X PBA', 256).slice();
-    msix = { tableSize, enabled: (ctrl & 0x8000) !== 0, functionMask: (ctrl & 0x4000) !== 0, table, pba };
+    msix = { tableSize, enabled: (ctrl & MSIX_CAP.ENABLE) !== 0, functionMask: (ctrl & MSIX_CAP.FUNCTION_MASK) !== 0, table, pba };
     configVector = c.u16('config_vector');
   }
   dev.pci = { vmstateVersion, express, config: full, irqState, ...(msix ? { msix } : {}), configVector };
@@ -338,7 +313,7 @@ function decodeNet(c: Cursor, dev: QemuVirtioDevice, ctx: SectionContext): NetDe
     hasUfo, maxQueuePairs: 1, currQueuePairs: 1,
   };
   const afterFixed = c.pos;
-  const hasOffloads = (Number(dev.guestFeatures & 0xffffffffn) >>> VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) & 1;
+  const hasOffloads = (dev.guestFeatures & CTRL_GUEST_OFFLOADS) !== 0n;
   const tail = (multi: boolean): NetDevicePart => {
     const part: NetDevicePart = { ...base, txWaiting: [tx0] };
     if (multi) {
@@ -618,7 +593,7 @@ function findChain(c: Cursor, dev: QemuVirtioDevice, ctx: SectionContext, from: 
  * another way) and NeedMore when the window is too short.
  */
 export function decodeVirtioSection(c: Cursor, name: VirtioSectionName, ctx: SectionContext): QemuVirtioDevice {
-  const known = QEMU_VIRTIO_DEVICES[name.vmsdName]!;
+  const known = qemuDeviceByVmsd(name.vmsdName)!;
   const dev: QemuVirtioDevice = {
     id: deviceIdOf(name),
     qemuType: `${name.vmsdName}-${name.bus === 'pci' ? 'pci' : 'device'}`,
@@ -698,17 +673,17 @@ function finish(dev: QemuVirtioDevice): void {
   if (dev.bus === 'mmio') {
     dev.transport = mmioState ? 'mmio-modern' : 'mmio-legacy';
   } else {
-    const pciDevice = dev.pci ? dev.pci.config[2]! | (dev.pci.config[3]! << 8) : 0;
-    const version1 = (dev.guestFeatures >> 32n) & 1n;
+    const pciDevice = dev.pci ? dev.pci.config[PCI_ID_OFFSETS.device]! | (dev.pci.config[PCI_ID_OFFSETS.device + 1]! << 8) : 0;
+    const version1 = (dev.guestFeatures & VERSION_1) !== 0n;
     if (!modernState) dev.transport = 'pci-legacy';
-    else if (pciDevice >= 0x1040) dev.transport = 'pci-modern';
+    else if (pciDevice >= PCI_MODERN_DEVICE_ID_BASE) dev.transport = 'pci-modern';
     else {
       // transitional: the driver chose; VERSION_1 accepted means it went through the modern interface
       dev.transport = version1 || dev.guestFeatures === 0n ? 'pci-modern' : 'pci-legacy';
       dev.notes.push(`transitional device (PCI device id ${hex(pciDevice)}): ${dev.transport} decided by VERSION_1 in the guest features`);
     }
   }
-  const legacyRings = dev.transport === 'pci-legacy' || dev.transport === 'mmio-legacy';
+  const legacyRings = isLegacyTransport(dev.transport);
   for (const q of dev.queues) {
     if (q.addresses === 'none' && q.desc !== 0n && legacyRings && !dev.hostFeatureHints.ringPacked) {
       // virtio_queue_update_rings: avail right after the descriptor table, used aligned after avail's ring[num]

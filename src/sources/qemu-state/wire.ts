@@ -14,6 +14,7 @@
 //    table size 0, MSI-X disabled, and no vectors.
 import type { NewEvent, Source } from '../../events/types.js';
 import { isLegacyTransport } from '../../model/index.js';
+import { LEGACY_QUEUE_ADDR_SHIFT, LEGACY_VRING_ALIGN } from '../../model/registers.js';
 import type { DeviceStateWire } from '../../project/generated/state-types.js';
 import { type DeviceState, type QueueState, initialState, wholeConfigKnown } from '../../project/state.js';
 import { stateToWire } from '../../project/state-wire.js';
@@ -58,13 +59,13 @@ export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: S
   const pageShift = dev.mmio?.guestPageShift ?? 0;
   const [dfs, gfs] = featureSelects(dev);
   const queues = dev.queues.map((q): QueueState => {
-    const pfnShift = dev.transport === 'pci-legacy' ? 12 : dev.transport === 'mmio-legacy' ? pageShift : -1;
+    const pfnShift = dev.transport === 'pci-legacy' ? LEGACY_QUEUE_ADDR_SHIFT : dev.transport === 'mmio-legacy' ? pageShift : -1;
     const pfn = pfnShift >= 0 && q.desc !== 0n ? Number((q.desc >> BigInt(pfnShift)) & 0xffffffffn) : 0;
     const addressesKnown = q.addresses !== 'none' || q.desc === 0n;
     return {
       index: q.index, size: q.size, maxSize: dev.bus === 'mmio' ? MMIO_QUEUE_NUM_MAX : ringSizes ? q.sizeDefault : null, enabled: q.enabled, desc: q.desc,
       driver: addressesKnown ? q.avail : null, device: addressesKnown ? q.used : null,
-      pfn, align: pfn ? q.align ?? 4096 : 0, msixVector: q.vector ?? null,
+      pfn, align: pfn ? q.align ?? LEGACY_VRING_ALIGN : 0, msixVector: q.vector ?? null,
       // QEMU's virtio-pci gives queue i notify offset i (virtio_pci_common_read, VIRTIO_PCI_COMMON_Q_NOFF)
       notifyOff: modernPci ? q.index : null,
       lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx, availWrap: packed ? q.lastAvailWrap ?? null : null,
