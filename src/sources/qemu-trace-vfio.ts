@@ -275,7 +275,7 @@ export class VfioTraceDevices {
     d.events.push({
       timestampNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
-        kind: 'identified', type: ident.type, transport: 'vfio', pciVendor: VIRTIO_PCI_VENDOR,
+        kind: 'identified', aliases: [], type: ident.type, transport: 'vfio', pciVendor: VIRTIO_PCI_VENDOR,
         ...(ident.virtioId !== undefined ? { virtioId: ident.virtioId } : {}),
         ...(ident.device !== undefined ? { pciDevice: ident.device } : {}),
         ...(ident.subsystemVendor !== undefined ? { pciSubsystemVendor: ident.subsystemVendor } : {}),

@@ -633,7 +633,7 @@ export class QemuTraceImporter {
       timestampNs: stamp, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       // what the trace does not show (queue count, config size, PCI ids) is left out: unknown
       body: {
-        kind: 'identified', type: dev.type, ...(virtioId !== undefined ? { virtioId } : {}), transport: t,
+        kind: 'identified', aliases: [], type: dev.type, ...(virtioId !== undefined ? { virtioId } : {}), transport: t,
         // QEMU's virtio-pci functions all carry the Red Hat / Qumranet vendor id (hw/virtio/virtio-pci.c)
         ...(t.startsWith('pci') ? { pciVendor: VIRTIO_PCI_VENDOR } : {}),
         backend: dev.vdev ? `qemu virtio-mmio (vdev ${dev.vdev})` : `qemu ${dev.qemuType}`,

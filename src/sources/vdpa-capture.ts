@@ -82,7 +82,7 @@ function headerEvents(info: VdpaDevInfo, mgmt: MgmtdevInfo | undefined, file: st
   const out: NewEvent[] = [{
     ...base,
     body: {
-      kind: 'identified', type, ...(dt ? { virtioId: dt.id } : {}), transport: 'vdpa', ...(info.maxVqs !== null && info.maxVqs !== undefined ? { numQueues: info.maxVqs } : {}),
+      kind: 'identified', aliases: [], type, ...(dt ? { virtioId: dt.id } : {}), transport: 'vdpa', ...(info.maxVqs !== null && info.maxVqs !== undefined ? { numQueues: info.maxVqs } : {}),
       backend: info.mgmtdev,
     },
   }];

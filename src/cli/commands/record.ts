@@ -80,7 +80,7 @@ export function recordCommand() {
           ? {
               timestampNs: wallClockNs(), actor: 'recorder', path: 'internal', source: 'ndjson',
               body: {
-                kind: 'identified', type: opts.type ?? '', ...(opts.type ? { virtioId: deviceTypeByName(opts.type)!.id } : {}),
+                kind: 'identified', aliases: [], type: opts.type ?? '', ...(opts.type ? { virtioId: deviceTypeByName(opts.type)!.id } : {}),
                 transport: (opts.transport ?? 'unspecified') as Transport, backend: '',
               },
             }
