@@ -19,11 +19,19 @@ const OWN: Record<string, string> = {
   'DeviceStateV2.Queue': 'QueueState',
   'DeviceStateV2.Msix': 'MsixState',
   'DeviceStateV2.Pci': 'PciState',
+  'DeviceStateV2.NetControl': 'NetControlState',
+  'DeviceStateV2.NetRxMode': 'NetRxModeState',
+  'DeviceStateV2.NetMacTable': 'NetMacTable',
+  'DeviceStateV2.NetVlans': 'NetVlanSet',
+  'DeviceStateV2.NetRss': 'NetRssConfig',
+  'DeviceStateV2.NetHash': 'NetHashConfig',
 };
 /** Messages and enums of the event schema the state reuses, by their names in src/events/types.ts. */
 const FOREIGN: Record<string, string> = {
   DeviceProvisioned: 'ProvisionedAttributes',
   ControlCommand: 'ControlCommandFields',
+  DeviceAlias: 'DeviceAlias',
+  AliasKind: 'AliasKind',
   Transport: 'Transport',
   VfioState: 'VfioState',
   Source: 'Source',

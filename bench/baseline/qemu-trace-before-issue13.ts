@@ -324,7 +324,7 @@ export class QemuTraceImporter {
     dev.events.push({
       timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
-        kind: 'identified', type: dev.type, virtioId: 0, transport: t, numQueues: 0, configSize: 0,
+        kind: 'identified', aliases: [], type: dev.type, virtioId: 0, transport: t, numQueues: 0, configSize: 0,
         pciVendor: t.startsWith('pci') ? 0x1af4 : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
         backend: `qemu ${dev.qemuType}`,
       },

@@ -5,7 +5,7 @@ Used by capture.sh once the guest has printed its marker line. Standard library 
 
 Sequence: qmp_capabilities; stop (nothing moves after this); every trace event off (the trace ends here);
 query-version, machine type;
-x-query-virtio; per device x-query-virtio-status and x-query-virtio-queue-status for every queue;
+x-query-virtio; per device x-query-virtio-status and x-query-virtio-queue-status for every queue; query-rx-filter;
 query-pci; `info qtree` (maps virtio-mmio transports to their MMIO base); xen-save-devices-state
 (device-state-only savevm stream); optionally a full migration stream (migrate exec:cat > FILE, waited for);
 quit. Writes the answers as one JSON object (--out).
@@ -237,6 +237,14 @@ def main():
         dev["status"] = status
         dev["queues"] = queues
         result["devices"].append(dev)
+    # virtio-net's receive filter as QEMU keeps it (virtio_net_query_rxfilter, one entry per NIC named by its
+    # qdev id): what the guest's control commands set, to check devrec's netControl against. QEMU answers for
+    # NICs whose model supports it; an error (no such NIC model) is kept instead.
+    try:
+        result["rxFilter"] = q.cmd("query-rx-filter")
+    except QmpError as e:
+        result["rxFilter"] = None
+        result["rxFilterError"] = str(e)
     timings["queriedAfterS"] = round(time.monotonic() - t0, 3)
 
     # live=false: with the default live=true and a stopped VM, QEMU 7.2 inactivates every block device after

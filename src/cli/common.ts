@@ -37,18 +37,24 @@ export const storeOption = () =>
 
 /**
  * A device as the user names it, in every command: `ID` or `ID@N` (the state after revision N). Device ids may
- * hold '@' themselves (`virtio-net-pci@00:02.0`), so the whole text is tried as an id first. The device's address
- * alone (`00:02.0`, the part after the id's '@': the guest PCI address or mmio base) is an alias when exactly one
- * recorded device has it.
+ * hold '@' themselves (`virtio-net-pci@00:02.0`), so the whole text is tried as an id first. Other names work when
+ * exactly one recorded device has them: the device's address alone (`00:02.0`, the part after the id's '@': the
+ * guest PCI address or mmio base), and the aliases its sources gave (QEMU's qdev id `net0`, QOM path
+ * `/machine/peripheral/net0`, savevm idstr `0000:00:02.0/virtio-net`, topological path; `devrec devices` lists them).
  */
 export async function resolveDeviceSpec(store: EventStore, spec: string): Promise<{ id: string; revision?: number; head: number }> {
+  let aliasIndex: Map<string, { id: string; head: number }[]> | undefined;
   const exact = async (name: string): Promise<{ id: string; head: number } | undefined> => {
     const head = await store.head(name);
     if (head >= 0) return { id: name, head };
-    if (name.includes('@') || name === '') return undefined;
-    const hits = (await store.streams()).filter((s) => s.stream.endsWith(`@${name}`));
-    if (hits.length > 1) throw new CliError(`"${name}" names ${hits.length} devices (${hits.map((h) => h.stream).join(', ')}); give the whole id`);
-    return hits.length === 1 ? { id: hits[0]!.stream, head: hits[0]!.revision } : undefined;
+    if (name === '') return undefined;
+    const hits = name.includes('@') ? [] : (await store.streams()).filter((s) => s.stream.endsWith(`@${name}`)).map((s) => ({ id: s.stream, head: s.revision }));
+    if (hits.length === 0) {
+      aliasIndex ??= await deviceAliases(store);
+      hits.push(...(aliasIndex.get(name) ?? []));
+    }
+    if (hits.length > 1) throw new CliError(`"${name}" names ${hits.length} devices (${hits.map((h) => h.id).join(', ')}); give the whole id`);
+    return hits[0];
   };
   const whole = await exact(spec);
   if (whole) return whole;
@@ -62,6 +68,22 @@ export async function resolveDeviceSpec(store: EventStore, spec: string): Promis
     }
   }
   throw new CliError(`no device "${spec}" in ${store.url}; \`devrec devices\` lists the recorded ones`);
+}
+
+/** Every alias of every recorded device (from its projected state): alias -> the devices that have it. */
+export async function deviceAliases(store: EventStore): Promise<Map<string, { id: string; head: number }[]>> {
+  const { Projector } = await import('../project/projector.js');
+  const projector = new Projector(store);
+  const out = new Map<string, { id: string; head: number }[]>();
+  for (const s of await store.streams()) {
+    const state = await projector.stateAt(s.stream);
+    for (const name of new Set(state.aliases.map((a) => a.name))) {
+      const list = out.get(name) ?? [];
+      list.push({ id: s.stream, head: s.revision });
+      out.set(name, list);
+    }
+  }
+  return out;
 }
 
 /** `ID[@N]` with an optional `--at N` beside it (one of the two, not both). */

@@ -3,7 +3,7 @@ import { bytesToHex, hex64, vfioStateName } from '../events/json.js';
 import { deviceTypeByName, featureNames, statusNames } from '../model/index.js';
 import { nsToIsoNs } from '../events/describe.js';
 import { configFieldsText, decodeStateConfig, type ByteOrder } from '../project/device-config.js';
-import { netControlOf, netControlText } from '../project/net-control.js';
+import { netControlShown, netControlText } from '../project/net-control.js';
 import { legacyNegotiated } from '../compat/check.js';
 import { type DeviceState, NO_VECTOR, configHex, known } from '../project/state.js';
 
@@ -84,8 +84,8 @@ export function renderState(s: DeviceState, guestByteOrder: ByteOrder | null = n
   }
   if (s.vfioState) out.push(`vfio       ${vfioStateName(s.vfioState)}`);
   if (s.control.length) out.push(`control    ${s.control.map((c) => `${c.class}/${c.command}=${bytesToHex(c.data)}`).join(' ')}`);
-  if (s.type === 'net' && s.control.length) {
-    const ctrl = netControlOf(s.control, legacyNegotiated(s) ? guestByteOrder : 'little');
+  if (s.type === 'net' && (s.control.length || s.netControl)) {
+    const ctrl = netControlShown(s, legacyNegotiated(s) ? guestByteOrder : 'little', legacyNegotiated(s));
     for (const [i, l] of netControlText(ctrl).entries()) out.push(`${i === 0 ? 'net ctrl  ' : '          '} ${l}`);
   }
   return out.join('\n') + '\n';

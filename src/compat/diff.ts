@@ -8,7 +8,7 @@ import { eventToJson, hex64 } from '../events/json.js';
 import { deviceTypeByName, describeFeature, statusNames } from '../model/index.js';
 import { DEVICE_CONFIG_LAYOUTS } from '../model/device-config.js';
 import { configFieldsJson, decodeStateConfig } from '../project/device-config.js';
-import { netControlOf, netControlToJson } from '../project/net-control.js';
+import { netControlShown, netControlToJson } from '../project/net-control.js';
 import type { DeviceState } from '../project/state.js';
 import type { EventStore } from '../store/types.js';
 import { recordedCapabilityChain } from './caps.js';
@@ -132,8 +132,9 @@ export function stateView(s: DeviceState): View {
       configGeneration: s.configGeneration, resetPending: s.resetPending, vfioState: s.vfioState ?? null,
       control: s.control.map((c) => `${c.class}/${c.command}=${Buffer.from(c.data).toString('hex')}${c.ack !== undefined ? ` ack ${c.ack}` : ''}`).join(' '),
     },
-    // net control-queue state by item (rx mode flags, MAC filter, queue pairs, RSS, offloads): runtime
-    ...(s.type === 'net' ? { netControl: netControlToJson(netControlOf(s.control, legacyNegotiated(s) ? null : 'little')) } : {}),
+    // net control-queue state by item (rx mode flags, MAC filter and overflow, VLAN set, queue pairs, RSS,
+    // offloads): runtime; an item one source could not see is null there (class unknown)
+    ...(s.type === 'net' ? { netControl: netControlToJson(netControlShown(s, legacyNegotiated(s) ? null : 'little', legacyNegotiated(s))) } : {}),
     provenance: {
       device: s.device, backend: s.backend, revision: s.revision, eventCount: s.eventCount, timestampNs: s.timestampNs.toString(),
       sources: s.sources.join(' '),

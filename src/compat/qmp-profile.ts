@@ -31,7 +31,8 @@ export interface QmpAnswers {
   /** qom-get path=/machine property=type, e.g. "pc-i440fx-7.2-machine" (null: not asked) */
   machineType: string | null;
   'query-pci': unknown[];
-  'x-query-virtio': { path: string; name: string }[];
+  /** mmioBase: a virtio-mmio device's base address (a capture's qmp.json has it from `info qtree`; QMP has no query for it) */
+  'x-query-virtio': { path: string; name: string; mmioBase?: string }[];
   'x-query-virtio-status': Record<string, Obj>;
   'x-query-virtio-queue-status': Record<string, Obj[]>;
   /** qom-get answers per PCI proxy path: {vectors, ...} */
@@ -76,7 +77,7 @@ export async function collectQmpAnswers(qmp: QmpClient): Promise<QmpAnswers> {
   return answers;
 }
 
-function proxyPath(backend: string): string {
+export function proxyPath(backend: string): string {
   return backend.replace(/\/virtio-backend$/, '');
 }
 
@@ -113,7 +114,7 @@ function fromCaptureFile(o: Obj, file: string): QmpAnswers {
     'query-target': arch ? { arch } : null,
     machineType: typeof o['machine'] === 'string' ? `${o['machine']}-machine` : null,
     'query-pci': o['queryPci'] as unknown[],
-    'x-query-virtio': devices.map((d) => ({ path: String(d['path']), name: String(d['name']) })),
+    'x-query-virtio': devices.map((d) => ({ path: String(d['path']), name: String(d['name']), ...(typeof d['mmioBase'] === 'string' ? { mmioBase: d['mmioBase'] } : {}) })),
     'x-query-virtio-status': {},
     'x-query-virtio-queue-status': {},
     'qom-get': {},

@@ -3,8 +3,9 @@
 // store written by an older devrec cannot hand a reader a value it would choke on.
 import {
   MAX_CONFIG_BYTES, MAX_CONTROL_COMMANDS, MAX_FEATURE_HIGH_WORDS, MAX_FEATURE_SELECT, MAX_NUM_QUEUES,
-  MAX_PCI_CONFIG_BYTES, MAX_QUEUE_INDEX,
+  MAX_NET_FILTER_ENTRIES, MAX_PCI_CONFIG_BYTES, MAX_QUEUE_INDEX,
 } from '../model/limits.js';
+import { NET_MAX_VLAN } from '../model/net-control.js';
 import { CodecError } from './codec-error.js';
 import { BODY_SPECS } from './schema.js';
 import type { EventBody } from './types.js';
@@ -108,6 +109,17 @@ function stateV2Problem(w: NonNullable<Extract<EventBody, { kind: 'snapshot' }>[
   if ((w.config?.length ?? 0) > MAX_CONFIG_BYTES) return { field: 'stateV2.config', reason: `${w.config.length} bytes, over the cap of ${MAX_CONFIG_BYTES}` };
   if ((w.pci?.config?.length ?? 0) > MAX_PCI_CONFIG_BYTES) return { field: 'stateV2.pci.config', reason: `${w.pci!.config.length} bytes, over the cap of ${MAX_PCI_CONFIG_BYTES}` };
   if ((w.control?.length ?? 0) > MAX_CONTROL_COMMANDS) return { field: 'stateV2.control', reason: `${w.control.length} commands, over the cap of ${MAX_CONTROL_COMMANDS}` };
+  return netControlProblem(w.netControl);
+}
+
+/** A NIC's control state: VLAN ids are 12 bits; tables no longer than a control command could carry. */
+function netControlProblem(n: NonNullable<Extract<EventBody, { kind: 'snapshot' }>['stateV2']>['netControl']): RangeProblem | undefined {
+  if (!n) return undefined;
+  const ids = n.vlans?.ids ?? [];
+  if (ids.length > NET_MAX_VLAN || ids.some((v) => v >= NET_MAX_VLAN)) return { field: 'stateV2.netControl.vlans.ids', reason: `VLAN ids are below ${NET_MAX_VLAN} (virtio 1.3 5.1.6.5.3)` };
+  const entries = (n.macTable?.unicast?.length ?? 0) + (n.macTable?.multicast?.length ?? 0);
+  if (entries > MAX_NET_FILTER_ENTRIES) return { field: 'stateV2.netControl.macTable', reason: `${entries} entries, over the cap of ${MAX_NET_FILTER_ENTRIES}` };
+  if ((n.rss?.indirectionTable?.length ?? 0) > MAX_NUM_QUEUES) return { field: 'stateV2.netControl.rss.indirectionTable', reason: `over the cap of ${MAX_NUM_QUEUES} entries` };
   return undefined;
 }
 

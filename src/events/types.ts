@@ -68,10 +68,16 @@ export interface PciConfigWritten { kind: 'pciConfigWritten'; offset: number; wi
 export interface ControlCommandFields { class: number; command: number; data: Uint8Array; ack?: number }
 export interface ControlCommand extends ControlCommandFields { kind: 'controlCommand' }
 export interface VfioStateChanged { kind: 'vfioState'; from: VfioState; to: VfioState }
+/** What kind of name a device alias is (devrec.v1.AliasKind). */
+export type AliasKind = 'unspecified' | 'qdev-id' | 'qom-path' | 'savevm-idstr' | 'qemu-path';
+/** Another name a source knows the device by; every alias works as a device ID. */
+export interface DeviceAlias { kind: AliasKind; name: string }
 export interface DeviceIdentity {
   type: string; virtioId: number; transport: Transport; numQueues: number; configSize: number;
   pciVendor: number; pciDevice: number; pciSubsystemVendor: number; pciSubsystem: number; pciRevision: number;
   backend: string;
+  /** QEMU's qdev id, QOM path, savevm idstr, topological path... (empty when the source has none) */
+  aliases: DeviceAlias[];
 }
 export interface DeviceIdentified extends DeviceIdentity { kind: 'identified' }
 

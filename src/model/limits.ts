@@ -19,6 +19,8 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 export const MAX_PCI_CONFIG_BYTES = 4096;
 /** Control-queue commands a snapshot may carry. */
 export const MAX_CONTROL_COMMANDS = 4096;
+/** entries of a NIC's MAC filter tables kept in a state (a control command's le32 count could ask for more) */
+export const MAX_NET_FILTER_ENTRIES = 65536;
 /** One input line (NDJSON event, QEMU trace line): far above any real line, far below memory trouble. */
 export const MAX_LINE_BYTES = 1024 * 1024;
 /** Decompressed bytes of one gzip input before devrec stops reading (a gzip bomb ends here). */

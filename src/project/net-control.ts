@@ -6,52 +6,23 @@
 // acknowledged VIRTIO_NET_OK is applied; VIRTIO_NET_ERR leaves the item as it was (counted in `rejected`); a
 // command whose ack was not recorded, or whose payload does not parse, makes its item unknown (null), because
 // the device may or may not have applied it.
-import { NET_CTRL_ACK, NET_MAX_VLAN, NET_RX_MODES, netCtrlCommand, type NetRxMode } from '../model/net-control.js';
+import { NET_CTRL_ACK, NET_MAX_VLAN, NET_RX_MODES, netCtrlCommand } from '../model/net-control.js';
 import type { ControlCommandFields } from '../events/types.js';
 import type { ByteOrder } from './device-config.js';
+import type { NetControlState, NetHashConfig, NetRssConfig } from './generated/state-types.js';
 
-export interface NetRssConfig {
-  hashTypes: number;
-  indirectionTable: number[];
-  unclassifiedQueue: number;
-  /** null when the source does not keep it (QEMU's saved RSS state) */
-  maxTxVq: number | null;
-  /** hash key, hex */
-  key: string;
-}
+export type { NetControlState, NetHashConfig, NetMacTable, NetRssConfig, NetRxModeState, NetVlanSet } from './generated/state-types.js';
 
-export interface NetHashConfig { hashTypes: number; key: string }
-
-export interface NetControlState {
-  rxMode: Record<NetRxMode, boolean | null>;
-  /** VIRTIO_NET_CTRL_MAC_ADDR_SET */
-  mac: string | null;
-  /** VIRTIO_NET_CTRL_MAC_TABLE_SET: the unicast and multicast filter tables, each replaced whole */
-  macTable: { unicast: string[]; multicast: string[] } | null;
-  /**
-   * VLAN filter: `ids` are the VLANs known to be in it; `complete` says whether every other VLAN is known to be
-   * out (true once a source gave the whole table; add/del alone cannot tell what the table held before).
-   */
-  vlans: { ids: number[]; complete: boolean };
-  /** VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET */
-  queuePairs: number | null;
-  rss: NetRssConfig | null;
-  hash: NetHashConfig | null;
-  /** VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET: the offload feature bits in use */
-  guestOffloads: bigint | null;
-  /** VIRTIO_NET_CTRL_ANNOUNCE_ACK commands since reset (null: the source keeps no count) */
-  announceAcks: number | null;
-  /** commands the device refused (VIRTIO_NET_ERR) since reset (null: the source keeps no count) */
-  rejected: number | null;
-  /** commands of a class/command devrec does not fold (kept in the event log only) since reset */
-  other: number | null;
-}
-
-export function initialNetControl(): NetControlState {
+/**
+ * Nothing known yet. `countsKnown`: the counts since reset start at 0 (a reset was seen); before that they are
+ * unknown, as is every item.
+ */
+export function initialNetControl(countsKnown = true): NetControlState {
+  const n = countsKnown ? 0 : null;
   return {
     rxMode: { promisc: null, allmulti: null, alluni: null, nomulti: null, nouni: null, nobcast: null },
     mac: null, macTable: null, vlans: { ids: [], complete: false }, queuePairs: null, rss: null, hash: null,
-    guestOffloads: null, announceAcks: 0, rejected: 0, other: 0,
+    guestOffloads: null, announceAcks: n, rejected: n, other: n,
   };
 }
 
@@ -59,7 +30,7 @@ export function cloneNetControl(s: NetControlState): NetControlState {
   return {
     ...s,
     rxMode: { ...s.rxMode },
-    macTable: s.macTable ? { unicast: [...s.macTable.unicast], multicast: [...s.macTable.multicast] } : null,
+    macTable: s.macTable ? { ...s.macTable, unicast: [...s.macTable.unicast], multicast: [...s.macTable.multicast] } : null,
     vlans: { ids: [...s.vlans.ids], complete: s.vlans.complete },
     rss: s.rss ? { ...s.rss, indirectionTable: [...s.rss.indirectionTable] } : null,
     hash: s.hash ? { ...s.hash } : null,
@@ -164,7 +135,8 @@ export function applyNetControl(s: NetControlState, c: ControlCommandFields, byt
     case 'mac-tables': {
       const unicast = macList(p);
       const multicast = unicast ? macList(p) : undefined;
-      s.macTable = applied && unicast && multicast ? { unicast, multicast } : null;
+      // the command gives what the driver asked for; whether the device had room for it is its own affair
+      s.macTable = applied && unicast && multicast ? { unicast, multicast, unicastOverflow: null, multicastOverflow: null } : null;
       return;
     }
     case 'mac': {
@@ -217,7 +189,9 @@ export function netControlToJson(s: NetControlState): Record<string, unknown> {
   return {
     rxMode: { ...s.rxMode },
     mac: s.mac,
-    macTable: s.macTable ? { unicast: [...s.macTable.unicast], multicast: [...s.macTable.multicast] } : null,
+    macTable: s.macTable
+      ? { unicast: [...s.macTable.unicast], multicast: [...s.macTable.multicast], unicastOverflow: s.macTable.unicastOverflow, multicastOverflow: s.macTable.multicastOverflow }
+      : null,
     vlans: { ids: [...s.vlans.ids], complete: s.vlans.complete },
     queuePairs: s.queuePairs,
     rss: s.rss ? { ...s.rss, indirectionTable: [...s.rss.indirectionTable] } : null,
@@ -233,11 +207,13 @@ export function netControlToJson(s: NetControlState): Record<string, unknown> {
 export function netControlText(s: NetControlState): string[] {
   const b = (v: boolean | null) => (v === null ? '?' : v ? 'on' : 'off');
   const out = [`rx mode ${NET_RX_MODES.map((m) => `${m} ${b(s.rxMode[m])}`).join(', ')}`];
-  out.push(`mac ${s.mac ?? '?'}; filter ${s.macTable ? `unicast [${s.macTable.unicast.join(' ')}] multicast [${s.macTable.multicast.join(' ')}]` : '?'}`);
+  const over = (v: boolean | null) => (v === null ? '' : v ? ' (overflow: receives all)' : '');
+  const t = s.macTable;
+  out.push(`mac ${s.mac ?? '?'}; filter ${t ? `unicast [${t.unicast.join(' ')}]${over(t.unicastOverflow)} multicast [${t.multicast.join(' ')}]${over(t.multicastOverflow)}` : '?'}`);
   out.push(`vlans [${s.vlans.ids.join(' ')}]${s.vlans.complete ? '' : ' (others not known)'}; queue pairs ${s.queuePairs ?? '?'}; guest offloads ${s.guestOffloads === null ? '?' : '0x' + s.guestOffloads.toString(16)}`);
   if (s.rss) out.push(`rss hash types 0x${s.rss.hashTypes.toString(16)}, ${s.rss.indirectionTable.length} table entries, unclassified ${s.rss.unclassifiedQueue}, max tx vq ${s.rss.maxTxVq ?? '?'}, key ${s.rss.key}`);
   if (s.hash) out.push(`hash types 0x${s.hash.hashTypes.toString(16)}, key ${s.hash.key}`);
-  if (s.announceAcks || s.rejected || s.other) out.push(`announce acks ${s.announceAcks}, refused ${s.rejected}, other ${s.other}`);
+  if (s.announceAcks || s.rejected || s.other) out.push(`announce acks ${s.announceAcks ?? '?'}, refused ${s.rejected ?? '?'}, other ${s.other ?? '?'}`);
   return out;
 }
 
@@ -254,4 +230,28 @@ export function netControlOf(control: readonly ControlCommandFields[], byteOrder
   }
   s.vlans = { ids: [], complete: false };
   return s;
+}
+
+/**
+ * The control state a view shows: the state's own (`netControl`, folded by the reducer or imported whole); a log
+ * written before it existed has only the latest command per class/command (`control`), folded here. The reducer
+ * folds a legacy device's multi-byte payloads with no byte order (unknown): given the guest's byte order, the
+ * items it left unknown are filled from those commands.
+ */
+export function netControlShown(
+  s: { netControl: NetControlState | null; control: readonly ControlCommandFields[] },
+  byteOrder: ByteOrder | null,
+  legacy: boolean,
+): NetControlState {
+  if (!s.netControl) return netControlOf(s.control, byteOrder);
+  if (!legacy || byteOrder === null || s.control.length === 0) return s.netControl;
+  const v = cloneNetControl(s.netControl);
+  const o = netControlOf(s.control, byteOrder);
+  v.mac ??= o.mac;
+  v.macTable ??= o.macTable;
+  v.queuePairs ??= o.queuePairs;
+  v.rss ??= o.rss;
+  v.hash ??= o.hash;
+  v.guestOffloads ??= o.guestOffloads;
+  return v;
 }

@@ -1,6 +1,6 @@
 // The projector's reducer: (state, event) -> state, pure and deterministic. `reduce` never touches its input;
 // `applyInPlace` is the same function working on a state the caller owns (replay loops clone once, then apply).
-import type { DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
+import type { DeviceAlias, DeviceEvent, EventBody, QueueConfigured, Snapshot, Source, VqIndexChanged } from '../events/types.js';
 import { STATUS, featureBit, isLegacyTransport, isPciTransport } from '../model/index.js';
 import { vfioVirtioTransport } from '../model/vfio.js';
 import { LEGACY_VRING_ALIGN } from '../model/registers.js';
@@ -9,6 +9,7 @@ import {
 } from './state.js';
 import { stateFromV1 } from './state-v1.js';
 import { stateFromWire } from './state-wire.js';
+import { applyNetControl, initialNetControl } from './net-control.js';
 
 /** Legacy virtio-pci rings are laid out on 4096-byte pages (QUEUE_PFN is the address >> 12). */
 const LEGACY_PCI_PAGE = LEGACY_VRING_ALIGN;
@@ -34,6 +35,10 @@ export function applyInPlace(s: DeviceState, e: DeviceEvent): DeviceState {
 
 function noteSource(s: DeviceState, source: Source): void {
   if (!s.sources.includes(source)) s.sources.push(source);
+}
+
+function noteAlias(s: DeviceState, a: DeviceAlias): void {
+  if (!s.aliases.some((x) => x.kind === a.kind && x.name === a.name)) s.aliases.push({ kind: a.kind, name: a.name });
 }
 
 function isLegacy(s: DeviceState): boolean {
@@ -93,6 +98,9 @@ function resetDevice(s: DeviceState): void {
   if (s.msix) s.msix.configVector = NO_VECTOR;
   s.isr = 0;
   s.control = [];
+  // the device's filters and modes start over; what they start from is the device's choice (unknown), the counts
+  // since reset start at 0
+  if (s.netControl || s.type === 'net') s.netControl = initialNetControl(true);
 }
 
 function writeBytes(target: Uint8Array, offset: number, data: Uint8Array, limit: number): Uint8Array {
@@ -221,6 +229,8 @@ function applySnapshot(s: DeviceState, b: Snapshot, source: Source): void {
     sources: prev.sources,
   });
   for (const src of next.sources) noteSource(s, src);
+  s.aliases = prev.aliases;
+  for (const a of next.aliases) noteAlias(s, a);
   if (!s.type) s.type = prev.type;
   if (!s.backend) s.backend = prev.backend;
   if (s.transport === 'unspecified') s.transport = prev.transport;
@@ -259,6 +269,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       if (b.transport !== 'unspecified') s.transport = b.transport;
       if (b.backend) s.backend = b.backend;
       if (b.numQueues) s.numQueues = b.numQueues;
+      for (const a of b.aliases) noteAlias(s, a);
       for (let i = 0; i < b.numQueues; i++) queueOf(s, i);
       if (b.configSize > s.config.length) {
         // the device has this many config bytes; their values are unknown until a source shows them
@@ -375,6 +386,11 @@ function applyBody(s: DeviceState, b: EventBody): void {
       const i = s.control.findIndex((c) => c.class === b.class && c.command === b.command);
       if (i >= 0) s.control[i] = entry;
       else s.control.push(entry);
+      // the whole control state: payloads little-endian through the modern interface, the guest's byte order
+      // (unknown here) through the legacy one (virtio 1.3 5.1.6.5)
+      s.netControl ??= initialNetControl(s.resetSeen);
+      const legacy = s.features.acceptedVia === 'legacy-write' || isLegacyTransport(s.transport);
+      applyNetControl(s.netControl, b, legacy ? null : 'little');
       return;
     }
     case 'vfioState':

@@ -9,6 +9,7 @@ import type { ProvisionedAttributes } from '../events/types.js';
 import { bytesToHex, hex64 } from '../events/json.js';
 import { deviceTypeByName, featureNames, isPciTransport, statusNames } from '../model/index.js';
 import type { DeviceState, MsixState, PciState, QueueState } from './generated/state-types.js';
+import { cloneNetControl } from './net-control.js';
 
 export type { AcceptedVia, DeviceState, FeatureSets, MsixState, Negotiation, PciState, QueueState } from './generated/state-types.js';
 
@@ -43,6 +44,8 @@ export function initialState(device: string): DeviceState {
     guestPageSize: 0,
     pci: null,
     control: [],
+    netControl: null,
+    aliases: [],
     sources: [],
     resetSeen: false,
     configKnown: new Uint8Array(0),
@@ -125,6 +128,8 @@ export function cloneState(s: DeviceState): DeviceState {
     msix: s.msix ? { ...s.msix } : null,
     pci: s.pci ? { ...s.pci, config: s.pci.config.slice() } : null,
     control: s.control.map((c) => ({ ...c, data: c.data.slice() })),
+    netControl: s.netControl ? cloneNetControl(s.netControl) : null,
+    aliases: s.aliases.map((a) => ({ ...a })),
     sources: s.sources.slice(),
   };
 }
@@ -223,6 +228,7 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
       : null,
     control: s.control.map((c) => ({ class: c.class, command: c.command, data: bytesToHex(c.data), ...(c.ack !== undefined ? { ack: c.ack } : {}) })),
     sources: s.sources,
+    aliases: s.aliases.map((a) => ({ kind: a.kind, name: a.name })),
   };
 }
 

@@ -50,7 +50,7 @@ export function* netLifecycle(options: LifecycleOptions = {}): Generator<Step> {
   };
 
   yield { label: 'device created', event: ev({
-    kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 3, configSize: 12,
+    kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 3, configSize: 12,
     pciVendor: VIRTIO_PCI_VENDOR, pciDevice: deviceTypeByName('net')!.pciModernDeviceId, pciSubsystemVendor: VIRTIO_PCI_VENDOR, pciSubsystem: 0x1100, pciRevision: 1, backend: 'simulation',
   }, 'vmm', 'internal') };
   yield { event: ev({ kind: 'deviceFeatures', value: NET_OFFER, highWords: [] }, 'device', 'internal') };

@@ -269,7 +269,7 @@ export class VfioTraceDevices {
     d.events.push({
       timestampNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
-        kind: 'identified', type: ident.type, virtioId: ident.virtioId, transport: 'vfio', numQueues: 0, configSize: 0,
+        kind: 'identified', aliases: [], type: ident.type, virtioId: ident.virtioId, transport: 'vfio', numQueues: 0, configSize: 0,
         pciVendor: VIRTIO_PCI_VENDOR, pciDevice: ident.device, pciSubsystemVendor: ident.subsystemVendor, pciSubsystem: ident.subsystem,
         pciRevision: ident.revision, backend: vfioBackend(d.host, d.virtio!),
       },

@@ -82,7 +82,7 @@ function headerEvents(info: VdpaDevInfo, mgmt: MgmtdevInfo | undefined, file: st
   const out: NewEvent[] = [{
     ...base,
     body: {
-      kind: 'identified', type, virtioId: dt?.id ?? 0, transport: 'vdpa', numQueues: info.maxVqs ?? 0, configSize: 0,
+      kind: 'identified', aliases: [], type, virtioId: dt?.id ?? 0, transport: 'vdpa', numQueues: info.maxVqs ?? 0, configSize: 0,
       pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: info.mgmtdev,
     },
   }];

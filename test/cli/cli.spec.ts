@@ -24,7 +24,7 @@ describe('CLI', function () {
     expect(rec.code, rec.stderr).to.equal(0);
     expect(rec.stdout).to.contain('recorded 5 event(s)');
     const devs = await devrec(['devices', '--json'], undefined, { DEVREC_STORE: store });
-    expect(JSON.parse(devs.stdout)).to.deep.equal([{ id: 'virtio-net-pci@00:02.0', type: 'net', transport: 'pci-modern', revision: 4 }]);
+    expect(JSON.parse(devs.stdout)).to.deep.equal([{ id: 'virtio-net-pci@00:02.0', type: 'net', transport: 'pci-modern', revision: 4, aliases: [] }]);
     const log = await devrec(['log', 'virtio-net-pci@00:02.0', '--store', store, '--from', '1', '--to', '2']);
     expect(log.stdout.trim().split('\n')).to.have.length(2);
     expect(log.stdout).to.contain('VIRTIO_NET_F_SPEED_DUPLEX');
@@ -41,7 +41,7 @@ describe('CLI', function () {
     expect(state.queues[0]).to.deep.include({ index: 0, size: 256, enabled: true, desc: '0x7e000000', lastAvailIdx: null, usedIdx: null, msixVector: null });
     expect(state).to.have.keys(['device', 'type', 'transport', 'revision', 'status', 'statusNames', 'features', 'queues', 'config', 'msix',
       'virtioId', 'backend', 'timestamp', 'timestampNs', 'eventCount', 'numQueues', 'queueSelect', 'configGeneration', 'isr', 'resetPending',
-      'vfioState', 'provisioned', 'pci', 'control', 'configKnown', 'guestPageSize', 'sources', 'configFields', 'configByteOrder', 'netControl']);
+      'vfioState', 'provisioned', 'pci', 'control', 'configKnown', 'guestPageSize', 'sources', 'aliases', 'configFields', 'configByteOrder', 'netControl']);
     // offered SPEED_DUPLEX but no MAC/STATUS/MTU/MQ: only speed and duplex are present, unknown until read
     expect(state.configFields).to.deep.equal({ speed: null, duplex: null });
     expect(state.netControl.rxMode.promisc).to.equal(null);

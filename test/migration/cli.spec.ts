@@ -75,7 +75,7 @@ describe('CLI: export, inspect, import stream', function () {
     expect(after.vfioState).to.equal('running');
     expect(bookkeeping(after)).to.deep.equal(bookkeeping(before));
     const devs = JSON.parse((await devrec(['devices', '--store', dst, '--json'])).stdout);
-    expect(devs).to.deep.equal([{ id: DEV, type: 'net', transport: 'pci-modern', revision: 4 }]);
+    expect(devs).to.deep.equal([{ id: DEV, type: 'net', transport: 'pci-modern', revision: 4, aliases: [] }]);
 
     // the same through the QEMU VFIO framing
     const qfile = path.join(dir, 'net.qemu');

@@ -127,7 +127,7 @@ describe('migration: exporter', function () {
 
   it('refuses values a device part cannot hold (a 17-bit queue size), before touching the device', async function () {
     const store = await storeWith('d', [
-      ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 1, backend: '' }, 'vmm', 'internal'),
+      ev({ kind: 'identified', aliases: [], type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 1, backend: '' }, 'vmm', 'internal'),
       ev({ kind: 'statusWritten', status: 0 }),
       ev({ kind: 'queueConfigured', index: 0, size: 65536, msixVector: 0 }),
     ]);
@@ -137,7 +137,7 @@ describe('migration: exporter', function () {
 
   it('refuses, naming the field, a value the target needs that no source recorded (before the driver reset the device)', async function () {
     const store = await storeWith('d', [
-      ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 1, backend: '' }, 'vmm', 'internal'),
+      ev({ kind: 'identified', aliases: [], type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 1, backend: '' }, 'vmm', 'internal'),
     ]);
     expect((await refusal(exportDevice(store, 'd'))).message).to.match(/the driver features is unknown|the device status is unknown|unknown \(no source recorded it\)/);
   });

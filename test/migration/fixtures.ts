@@ -69,7 +69,7 @@ export function legacyBlkEvents(): NewEvent[] {
   new DataView(cfg.buffer).setBigUint64(0, 20971520n, true);  // capacity (sectors)
   new DataView(cfg.buffer).setUint32(12, 128, true);           // seg_max
   return [
-    ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-legacy', numQueues: 1, configSize: 24, pciVendor: 0x1af4, pciDevice: 0x1001, pciSubsystemVendor: 0x1af4, pciSubsystem: 2, pciRevision: 0, backend: 'qemu' }, 'vmm', 'internal'),
+    ev({ kind: 'identified', aliases: [], type: 'blk', virtioId: 2, transport: 'pci-legacy', numQueues: 1, configSize: 24, pciVendor: 0x1af4, pciDevice: 0x1001, pciSubsystemVendor: 0x1af4, pciSubsystem: 2, pciRevision: 0, backend: 'qemu' }, 'vmm', 'internal'),
     ...pciConfigEvents(configSpace(0x1af4, 0x1001, 2, 0, false)),
     ev({ kind: 'deviceFeatures', value: features, highWords: [] }, 'device', 'internal'),
     ev({ kind: 'configWritten', offset: 0, data: cfg }, 'device', 'internal'),
@@ -90,7 +90,7 @@ export function legacyBlkEvents(): NewEvent[] {
 export function packedNetEvents(): NewEvent[] {
   const features = featureBit('VIRTIO_F_VERSION_1') | featureBit('VIRTIO_F_RING_PACKED') | featureBit('VIRTIO_NET_F_MAC');
   return [
-    ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 2, configSize: 6, pciVendor: 0x1af4, pciDevice: 0x1041, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'qemu' }, 'vmm', 'internal'),
+    ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 2, configSize: 6, pciVendor: 0x1af4, pciDevice: 0x1041, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'qemu' }, 'vmm', 'internal'),
     ...pciConfigEvents(configSpace(0x1af4, 0x1041, 0x1100, 1, true)),
     ev({ kind: 'deviceFeatures', value: features, highWords: [] }, 'device', 'internal'),
     ev({ kind: 'configWritten', offset: 0, data: Uint8Array.of(0x52, 0x54, 0, 0xab, 0xcd, 0xef) }, 'device', 'internal'),
@@ -115,7 +115,7 @@ export function vdpaEvents(): NewEvent[] {
   return [
     ev({ kind: 'parentFeatures', mgmtdev: 'pci/0000:65:00.2', value: features | (1n << 63n) | featureBit('VIRTIO_NET_F_MQ'), maxVqp: 8 }, 'management-tool', 'netlink'),
     ev({ kind: 'provisioned', mgmtdev: 'pci/0000:65:00.2', name: 'vdpa0', deviceFeatures: features, deviceFeaturesGiven: true, mac: Uint8Array.of(0x02, 0, 0, 0, 0, 0x11), macGiven: true, mtu: 0, mtuGiven: false, maxVqp: 1, maxVqpGiven: true }, 'management-tool', 'netlink'),
-    ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'vdpa', numQueues: 2, configSize: 12, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: 'mlx5_vdpa' }, 'host-kernel', 'vhost-ioctl'),
+    ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'vdpa', numQueues: 2, configSize: 12, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: 'mlx5_vdpa' }, 'host-kernel', 'vhost-ioctl'),
     ev({ kind: 'deviceFeatures', value: features, highWords: [] }, 'device', 'vhost-ioctl'),
     ev({ kind: 'configWritten', offset: 0, data: Uint8Array.of(2, 0, 0, 0, 0, 0x11, 1, 0, 1, 0, 0xdc, 5) }, 'device', 'vhost-ioctl'),
     ...driverReset('vmm', 'vhost-ioctl'),
@@ -137,7 +137,7 @@ export function wideEvents(): NewEvent[] {
   const offered = featureBit('VIRTIO_F_VERSION_1') | (1n << 63n) | (1n << 0n);
   const ring = (q: number) => 0xfffffff000000000n + BigInt(q) * 0x10000n;
   return [
-    ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 2, configSize: 8, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'vfio-pci' }, 'vmm', 'internal'),
+    ev({ kind: 'identified', aliases: [], type: 'blk', virtioId: 2, transport: 'pci-modern', numQueues: 2, configSize: 8, pciVendor: 0x1af4, pciDevice: 0x1042, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'vfio-pci' }, 'vmm', 'internal'),
     ev({ kind: 'deviceFeatures', value: offered, highWords: [0x5n] }, 'device', 'internal'),
     ...driverReset(),
     ev({ kind: 'statusWritten', status: 3 }),
@@ -154,7 +154,7 @@ export function wideEvents(): NewEvent[] {
 /** virtio-mmio v1 (legacy) with GuestPageSize and QueueAlign. */
 export function mmioLegacyEvents(): NewEvent[] {
   return [
-    ev({ kind: 'identified', type: 'rng', virtioId: 4, transport: 'mmio-legacy', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: 'qemu' }, 'vmm', 'internal'),
+    ev({ kind: 'identified', aliases: [], type: 'rng', virtioId: 4, transport: 'mmio-legacy', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: 'qemu' }, 'vmm', 'internal'),
     ev({ kind: 'statusWritten', status: 3 }),
     ev({ kind: 'driverFeatures', select: 0, value: 0n, highWords: [] }),
     ev({ kind: 'queueConfigured', index: 0, guestPageSize: 4096, maxSize: 64, size: 64, align: 4096, pfn: 0x4321 }),

@@ -79,7 +79,7 @@ describe('migration: damaged and hostile streams', function () {
 
   it('rejects random damage to a larger stream (fixed seed): flips, runs, inserted and deleted bytes', async function () {
     const events: NewEvent[] = [
-      ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 64, configSize: 256, pciVendor: 0x1af4, pciDevice: 0x1041, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'qemu' }, 'vmm', 'internal'),
+      ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 64, configSize: 256, pciVendor: 0x1af4, pciDevice: 0x1041, pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'qemu' }, 'vmm', 'internal'),
       ev({ kind: 'deviceFeatures', value: 0x1_0000_0000n, highWords: [] }, 'device', 'internal'),
       ev({ kind: 'statusWritten', status: 0 }),
       ...Array.from({ length: 64 }, (_, q) => ev({ kind: 'queueConfigured', index: q, size: 1024, desc: BigInt(q) << 20n, driver: (BigInt(q) << 20n) + 0x4000n, device: (BigInt(q) << 20n) + 0x8000n, enabled: true, msixVector: q })),

@@ -2,7 +2,12 @@
 import { expect } from 'chai';
 import { NET_CTRL_COMMANDS, netCtrlCommand } from '../../src/model/net-control.js';
 import { applyNetControl, initialNetControl, netControlOf, netControlToJson, netControlText } from '../../src/project/net-control.js';
-import type { ControlCommandFields } from '../../src/events/types.js';
+import type { ControlCommandFields, NewEvent } from '../../src/events/types.js';
+import { applyInPlace } from '../../src/project/reducer.js';
+import { initialState } from '../../src/project/state.js';
+import { stateToWire } from '../../src/project/state-wire.js';
+import { parseQemuStream, deviceEvents } from '../../src/sources/qemu-savevm.js';
+import { captureBytes } from '../sources/qemu-savevm-fixtures.js';
 
 const OK = 0;
 const ERR = 1;
@@ -40,7 +45,7 @@ describe('net control-queue state', () => {
     ['MAC_TABLE_SET replaces both tables whole', [
       cmd(1, 0, [...le32(1), ...MAC_A, ...le32(2), ...MAC_M, 1, 0, 0x5e, 0, 0, 1]),
       cmd(1, 0, [...le32(0), ...le32(1), ...MAC_M]),
-    ], (j) => expect(j['macTable']).to.deep.equal({ unicast: [], multicast: ['33:33:00:00:00:01'] })],
+    ], (j) => expect(j['macTable']).to.deep.equal({ unicast: [], multicast: ['33:33:00:00:00:01'], unicastOverflow: null, multicastOverflow: null })],
     ['VLAN add/del', [cmd(2, 0, le16(5)), cmd(2, 0, le16(100)), cmd(2, 0, le16(7)), cmd(2, 1, le16(100))], (j) =>
       expect(j['vlans']).to.deep.equal({ ids: [5, 7], complete: false })],
     ['VQ_PAIRS_SET', [cmd(4, 0, le16(4))], (j) => expect(j['queuePairs']).to.equal(4)],
@@ -76,5 +81,45 @@ describe('net control-queue state', () => {
     expect(s.queuePairs).to.equal(1);
     expect(s.vlans).to.deep.equal({ ids: [], complete: false });
     expect(netControlText(s)[0]).to.equal('rx mode promisc off, allmulti ?, alluni ?, nomulti ?, nouni ?, nobcast ?');
+  });
+
+  describe('kept whole in the state by the reducer', () => {
+    const ev = (body: NewEvent['body'], source: NewEvent['source'] = 'api'): NewEvent => ({ timestampNs: 1n, actor: 'guest-driver', path: 'internal', source, body });
+    const control = (c: ControlCommandFields): NewEvent => ev({ kind: 'controlCommand', ...c });
+    const play = (events: NewEvent[]) => {
+      const s = initialState('nic');
+      events.forEach((e, i) => applyInPlace(s, { ...e, revision: i }));
+      return s;
+    };
+    const modern = ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 3, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' });
+
+    it('every VLAN_ADD / VLAN_DEL in order: the set stays whole across more commands than one per (class, command)', () => {
+      const s = play([modern, ev({ kind: 'resetRequested', scope: 'device-reset', queue: 0 }), control(cmd(2, 0, le16(5))), control(cmd(2, 0, le16(100))), control(cmd(2, 0, le16(7))), control(cmd(2, 1, le16(100)))]);
+      expect(s.netControl!.vlans).to.deep.equal({ ids: [5, 7], complete: false });
+      // the latest-per-command list alone would have lost VLAN 5
+      expect(netControlOf(s.control, 'little').vlans.ids).to.deep.equal([]);
+      expect(s.netControl!.rejected).to.equal(0);
+    });
+
+    it('a QEMU device-state snapshot gives the whole table; later commands change it item by item; a reset forgets it', () => {
+      const dev = parseQemuStream(captureBytes('pc-modern-net-blk')).devices.find((d) => d.id === 'virtio-net-pci@00:02.0')!;
+      const snap = deviceEvents(dev, 1n).events;
+      const s = play([...snap, control(cmd(2, 0, le16(42))), control(cmd(0, 0, [1]))]);
+      expect(s.netControl!.vlans).to.deep.equal({ ids: [42], complete: true });
+      expect(s.netControl!.rxMode).to.deep.include({ promisc: true, allmulti: false });
+      expect(s.netControl!.macTable!.multicast).to.have.length(3);
+      expect(s.aliases.map((a) => a.name)).to.deep.equal(['0000:00:02.0/virtio-net', '0000:00:02.0']);
+      // through the wire form and back: the whole control state travels in snapshots
+      expect(stateToWire(s).netControl!.vlans!.ids).to.deep.equal([42]);
+      const after = play([...snap, ev({ kind: 'resetRequested', scope: 'device-reset', queue: 0 })]);
+      expect(netControlToJson(after.netControl!)).to.deep.include({ mac: null, macTable: null, queuePairs: null, announceAcks: 0 });
+      expect(after.netControl!.vlans).to.deep.equal({ ids: [], complete: false });
+    });
+
+    it('a legacy device: multi-byte payloads unknown until the guest byte order is given', () => {
+      const legacy = { ...modern, body: { ...(modern.body as object), transport: 'pci-legacy' } } as NewEvent;
+      const s = play([legacy, control(cmd(4, 0, [0, 2]))]);
+      expect(s.netControl!.queuePairs).to.equal(null);
+    });
   });
 });

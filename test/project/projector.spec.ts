@@ -63,7 +63,7 @@ describe('projector', function () {
   it('bit 63 survives record -> store -> project -> JSON', async function () {
     const store = new MemoryEventStore();
     await store.append('d', [
-      ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
+      ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
       ev({ kind: 'deviceFeatures', value: (1n << 63n) | (1n << 32n), highWords: [] }),
       ev({ kind: 'driverFeatures', select: 1, value: 0x80000001n, highWords: [] }),
       ev({ kind: 'featuresNegotiated', accepted: true, features: (1n << 63n) | (1n << 32n), highWords: [] }),
@@ -83,7 +83,7 @@ describe('projector', function () {
   it('follows the virtio rules it models: reset, legacy features and PFN, refused FEATURES_OK, packed wrap, queue reset', function () {
     const apply = (s: DeviceState, ...events: NewEvent[]) => events.reduce((acc, e, i) => reduce(acc, { ...e, revision: acc.revision + 1 + i * 0 }), s);
     let s = apply(initialState('blk'),
-      ev({ kind: 'identified', type: 'blk', virtioId: 2, transport: 'pci-legacy', numQueues: 1, configSize: 8, pciVendor: 0x1af4, pciDevice: 0x1001, pciSubsystemVendor: 0, pciSubsystem: 2, pciRevision: 0, backend: '' }),
+      ev({ kind: 'identified', aliases: [], type: 'blk', virtioId: 2, transport: 'pci-legacy', numQueues: 1, configSize: 8, pciVendor: 0x1af4, pciDevice: 0x1001, pciSubsystemVendor: 0, pciSubsystem: 2, pciRevision: 0, backend: '' }),
       ev({ kind: 'driverFeatures', value: 0x10000044n, highWords: [] }),
       ev({ kind: 'queueConfigured', index: 0, size: 128 }),
       ev({ kind: 'queueConfigured', index: 0, pfn: 0x12345 }));
@@ -102,7 +102,7 @@ describe('projector', function () {
     expect(s.resetPending).to.equal(false);
 
     let m = apply(initialState('net'),
-      ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 2, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
+      ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 2, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
       ev({ kind: 'statusWritten', status: 0 }), // the reset makes the ring indices known (0)
       ev({ kind: 'statusWritten', status: 11 }),
       ev({ kind: 'featuresNegotiated', accepted: false, features: 0n, highWords: [] }));
@@ -148,7 +148,7 @@ describe('reducer bounds', function () {
       { kind: 'driverFeatures', select: 0xffffffff, value: 1n, highWords: [] },
       { kind: 'deviceFeatures', value: 1n, highWords: Array.from({ length: 1000 }, () => 0xffffffffffffffffn) },
       { kind: 'pciConfigWritten', offset: 0xffffff, width: 4, value: 1 },
-      { kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 0, configSize: 0xffffffff, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' },
+      { kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 0, configSize: 0xffffffff, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' },
     ] as const;
     bodies.forEach((body, i) => (s = reduce(s, { revision: i, timestampNs: 1n, actor: 'guest-driver', path: 'mmio', source: 'api', body: body as never })));
     expect(s.config.length).to.equal(65536);

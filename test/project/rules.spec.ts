@@ -8,7 +8,7 @@ import { netLifecycle } from '../../src/sim/net-lifecycle.js';
 
 type Step = EventBody | [NewEvent['actor'], EventBody];
 const ident = (transport: string, type = 'net'): EventBody => ({
-  kind: 'identified', type, virtioId: type === 'net' ? 1 : 2, transport: transport as never, numQueues: 2, configSize: 8,
+  kind: 'identified', aliases: [], type, virtioId: type === 'net' ? 1 : 2, transport: transport as never, numQueues: 2, configSize: 8,
   pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '',
 });
 const raw = (region: string, offset: number, direction: 'read' | 'write', value: bigint, width = 1, anomalies: string[] = []): EventBody => ({

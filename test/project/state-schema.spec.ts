@@ -1,6 +1,7 @@
 // Device state schema v2: the generated types are current, and whole DeviceStates (unknowns included) survive every
 // path the state travels: state <-> wire, projector snapshots, `snapshot` events through both codecs, record ->
 // snapshot -> project, and v1 snapshots read under the documented rules.
+import { NET_MAX_VLAN } from '../../src/model/net-control.js';
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -81,6 +82,7 @@ function randomState(seed: number): DeviceState {
   // and values inside devrec's entry bounds (src/model/limits.ts), which the codecs enforce
   if (s.numQueues !== null) s.numQueues = s.numQueues % (MAX_NUM_QUEUES + 1);
   if (s.queueSelect !== null) s.queueSelect = s.queueSelect % (MAX_QUEUE_INDEX + 1);
+  if (s.netControl) s.netControl.vlans.ids = s.netControl.vlans.ids.map((v) => v % NET_MAX_VLAN);
   return s;
 }
 
@@ -119,7 +121,7 @@ describe('device state schema v2', function () {
   it('a snapshot event replaces the state, keeping the stream bookkeeping and the device properties it did not know', function () {
     const s = randomState(99);
     const start = initialState('dev');
-    applyInPlace(start, { ...ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 2, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1041, pciSubsystemVendor: 0x1af4, pciSubsystem: 1, pciRevision: 1, backend: 'qemu' }), revision: 0 });
+    applyInPlace(start, { ...ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 2, configSize: 0, pciVendor: 0x1af4, pciDevice: 0x1041, pciSubsystemVendor: 0x1af4, pciSubsystem: 1, pciRevision: 1, backend: 'qemu' }), revision: 0 });
     const snap = { ...s, virtioId: null, features: { ...s.features, device: null } };
     applyInPlace(start, { ...ev({ kind: 'snapshot', stateV2: stateToWire(snap) }, 'qemu-state'), revision: 1 });
     expect(start.virtioId).to.equal(1);

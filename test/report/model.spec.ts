@@ -19,7 +19,7 @@ const last = (a: (number | null)[]) => a[a.length - 1];
 describe('report data', function () {
   it('unwraps split-ring indices into cumulative counts (mod 2^16), and a reset starts them again', async function () {
     const store = await storeWith([
-      ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
+      ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
       ev({ kind: 'queueConfigured', index: 0, size: 256, enabled: true }),
       ev({ kind: 'vqIndex', index: 0, lastAvailIdx: 65530, usedIdx: 65530 }),
       ev({ kind: 'vqIndex', index: 0, lastAvailIdx: 4, usedIdx: 2 }),
@@ -77,7 +77,7 @@ describe('report data', function () {
   it('markers carry the event in words, feature names and lint findings', async function () {
     const b = new ReportBuilder(ID, { from: 0, to: 10 });
     const evs: NewEvent[] = [
-      ev({ kind: 'identified', type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
+      ev({ kind: 'identified', aliases: [], type: 'net', virtioId: 1, transport: 'pci-modern', numQueues: 1, configSize: 0, pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '' }),
       ev({ kind: 'deviceFeatures', value: 0x100000021n, highWords: [] }),
       ev({ kind: 'driverFeatures', value: 0x100000001n, highWords: [] }),
       statusEv(1), statusEv(3), statusEv(7), // DRIVER_OK without FEATURES_OK: a lint error

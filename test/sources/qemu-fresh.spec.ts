@@ -1,28 +1,45 @@
-// Captures made fresh in this run by CI (.ci/run sets DEVREC_FRESH_CAPTURES): the device-state stream and, when
-// the capture kept one, the full migration stream (RAM included, ~77 MB) decode to QEMU's own answers.
+// Every QEMU capture with savevm streams: the committed ones (streams/qemu/*/, found on disk so none is left out)
+// and those made fresh in this run by CI (.ci/run sets DEVREC_FRESH_CAPTURES). The device-state stream and, when
+// the capture kept one, the full migration stream (RAM included, ~77 MB: CI's fresh captures only) decode to
+// QEMU's own answers; for a full stream the split rings' used index comes from the guest RAM in it.
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { netControlToJson } from '../../src/project/net-control.js';
 import { applyInPlace } from '../../src/project/reducer.js';
 import { initialState } from '../../src/project/state.js';
 import { qmpFeatureMask, qmpStatusByte } from '../../src/sources/qemu-names.js';
 import { readQemuStreamFile, deviceEvents } from '../../src/sources/qemu-savevm.js';
+import { deviceToState } from '../../src/sources/qemu-state/wire.js';
+import { type RxFilter, expectMatchesRxFilter } from './qemu-rx-filter.js';
 
 const FRESH = (process.env['DEVREC_FRESH_CAPTURES'] ?? '').split(':').filter(Boolean);
+const COMMITTED = readdirSync('streams/qemu').map((d) => path.join('streams/qemu', d))
+  .filter((d) => existsSync(path.join(d, 'qmp.json')) && ['devstate.bin.gz', 'migration.bin.gz'].some((f) => existsSync(path.join(d, f))));
 
 interface QmpDevice {
-  qemuType: string; pciAddress?: string; mmioBase?: string;
+  qemuType: string; qdevId: string; pciAddress?: string; mmioBase?: string;
   status: { status: Parameters<typeof qmpStatusByte>[0]; 'guest-features': Parameters<typeof qmpFeatureMask>[0] };
   queues: { 'queue-index': number; 'vring-num': number; 'vring-desc': number; 'vring-avail': number; 'vring-used': number; 'last-avail-idx': number; 'used-idx': number; 'shadow-avail-idx': number }[];
 }
 
-describe('fresh QEMU captures of this run: device-state and full migration streams against QMP', function () {
+describe('QEMU captures (committed, and fresh ones of this run): device-state and full migration streams against QMP', function () {
   this.timeout(300000);
-  if (FRESH.length === 0) {
-    it('skipped: no DEVREC_FRESH_CAPTURES (CI sets it after capturing with the installed QEMU)');
-    return;
-  }
-  for (const dir of FRESH) {
+  if (FRESH.length === 0) it('fresh captures: none in this run (CI sets DEVREC_FRESH_CAPTURES after capturing with the installed QEMU)');
+  it('finds every committed capture with a savevm stream', () => expect(COMMITTED.length).to.be.at.least(16));
+  for (const dir of [...COMMITTED, ...FRESH]) {
+    if (existsSync(path.join(dir, 'devstate.bin.gz')) && existsSync(path.join(dir, 'migration.bin.gz'))) {
+      it(`${path.basename(dir)}: the device-state and the full stream (same moment) give each NIC the same control state`, async function () {
+        const [a, b] = await Promise.all(['devstate.bin.gz', 'migration.bin.gz'].map((f) => readQemuStreamFile(path.join(dir, f))));
+        const nets = a!.devices.filter((d) => d.type === 'net');
+        expect(nets.length).to.be.greaterThan(0);
+        for (const d of nets) {
+          const other = b!.devices.find((x) => x.id === d.id)!;
+          const control = (x: typeof d) => netControlToJson(deviceToState(x).netControl!);
+          expect(control(other), d.id).to.deep.equal(control(d));
+        }
+      });
+    }
     for (const file of ['devstate.bin.gz', 'migration.bin.gz']) {
       const full = path.join(dir, file);
       const title = `${path.basename(dir)}/${file}`;
@@ -31,7 +48,7 @@ describe('fresh QEMU captures of this run: device-state and full migration strea
         continue;
       }
       it(`${title}: every virtio device equals QEMU's answers`, async function () {
-        const qmp = JSON.parse(readFileSync(path.join(dir, 'qmp.json'), 'utf8')) as { devices: QmpDevice[] };
+        const qmp = JSON.parse(readFileSync(path.join(dir, 'qmp.json'), 'utf8')) as { devices: QmpDevice[]; rxFilter?: RxFilter[] | null };
         const r = await readQemuStreamFile(full);
         expect(r.devices.length).to.equal(qmp.devices.length);
         for (const d of qmp.devices) {
@@ -41,6 +58,9 @@ describe('fresh QEMU captures of this run: device-state and full migration strea
           const s = initialState(id);
           deviceEvents(dev!, 1n).events.forEach((e, i) => applyInPlace(s, { ...e, revision: i }));
           expect(s.status, `${id} status`).to.equal(qmpStatusByte(d.status.status));
+          // a NIC's control state against QEMU's receive filter, when the capture asked for it (query-rx-filter)
+          const rx = qmp.rxFilter?.find((x) => x.name === d.qdevId);
+          if (s.type === 'net' && rx) expectMatchesRxFilter(netControlToJson(s.netControl!) as never, rx, id);
           expect(s.features.accepted, `${id} features`).to.equal(qmpFeatureMask(d.status['guest-features']));
           for (const q of d.queues) {
             const mine = s.queues.find((x) => x.index === q['queue-index'])!;

@@ -22,7 +22,9 @@ describe('net control-queue state from QEMU device-state streams', () => {
         const mac = j['mac'] as string;
         expect(mac).to.match(/^52:54:00:de:0e:0[12]$/);
         expect(j['rxMode']).to.deep.equal({ promisc: false, allmulti: false, alluni: false, nomulti: false, nouni: false, nobcast: false });
-        expect(j['macTable']).to.deep.equal({ unicast: [], multicast: ['33:33:00:00:00:01', '01:00:5e:00:00:01', `33:33:ff:${mac.slice(9)}`] });
+        expect(j['macTable']).to.deep.equal({
+          unicast: [], multicast: ['33:33:00:00:00:01', '01:00:5e:00:00:01', `33:33:ff:${mac.slice(9)}`], unicastOverflow: false, multicastOverflow: false,
+        });
         expect(j['vlans']).to.deep.equal({ ids: [], complete: true });
         expect(j['queuePairs']).to.equal(1);
         // counts of commands are not in the stream: unknown, not 0
@@ -39,7 +41,10 @@ describe('net control-queue state from QEMU device-state streams', () => {
     vlans[511] = 0x80; // VLAN 4095
     const s = netControlFromQemu({ ...part, vlans, uniOverflow: 1, rss: { enabled: true, redirect: true, populateHash: false, hashTypes: 0x3f, defaultQueue: 0, key: Uint8Array.of(1, 2), indirectionTable: [0, 1] } });
     expect(s.vlans).to.deep.equal({ ids: [1, 100, 4095], complete: true });
-    expect(s.macTable).to.equal(null);
+    // unicast overflowed: QEMU holds none of them and receives every unicast frame; the multicast entries stay
+    expect(s.macTable).to.deep.equal({ unicast: [], multicast: ['33:33:00:00:00:01', '01:00:5e:00:00:01', `33:33:ff:${s.mac!.slice(9)}`], unicastOverflow: true, multicastOverflow: false });
+    const tooLong = netControlFromQemu({ ...part, macTable: { inUse: 65, fits: false, macs: new Uint8Array(65 * 6) } });
+    expect(tooLong.macTable).to.deep.equal({ unicast: [], multicast: [], unicastOverflow: true, multicastOverflow: true });
     expect(s.rss).to.deep.equal({ hashTypes: 0x3f, indirectionTable: [0, 1], unclassifiedQueue: 0, maxTxVq: null, key: '0102' });
   });
 });

@@ -48,7 +48,7 @@ export function identified(identity: Partial<DeviceIdentity> & Pick<DeviceIdenti
   return {
     timestampNs: 1n, actor: 'vmm', path: 'internal', source: 'api',
     body: {
-      kind: 'identified', type: 'net', virtioId: 1, numQueues: 2, configSize: 12, pciVendor: 0x1af4, pciDevice: 0x1041,
+      kind: 'identified', aliases: [], type: 'net', virtioId: 1, numQueues: 2, configSize: 12, pciVendor: 0x1af4, pciDevice: 0x1041,
       pciSubsystemVendor: 0x1af4, pciSubsystem: 0x1100, pciRevision: 1, backend: 'test', ...identity,
     },
   };

@@ -9,7 +9,7 @@ import { copyStores, type CopyProgress, type CopyReport } from '../../store/copy
 import { FileEventStore } from '../../store/file-store.js';
 import { openStore } from '../../store/open.js';
 import type { EventStore } from '../../store/types.js';
-import { CliError, writeJson } from '../common.js';
+import { CliError, resolveDeviceSpec, writeJson } from '../common.js';
 
 /** Errors whose message is complete for the user: shown as one line, never with a stack. */
 const USER_ERRORS = new Set(['CopyError', 'StoreConnectionError', 'CopyMismatchError', 'CopyInterruptedError', 'CopyVerifyError', 'WrongExpectedRevisionError', 'PartialAppendError', 'StoreLockedError', 'StoreCorruptError']);
@@ -78,7 +78,8 @@ export function copyCommand() {
         }
         let last = 0;
         const report = await copyStores(source, target, {
-          ...(ids.length ? { streams: ids } : {}),
+          // a device named by an alias (qdev id, address...) is copied by its stream id
+          ...(ids.length ? { streams: await Promise.all(ids.map(async (i) => (await resolveDeviceSpec(source, i)).id)) } : {}),
           batchSize: opts.batch,
           signal: abort.signal,
           onProgress: (p) => {

@@ -14,13 +14,17 @@ export function devicesCommand() {
         const rows = [];
         for (const s of await store.streams()) {
           const state = await projector.stateAt(s.stream);
-          rows.push({ id: s.stream, type: state.type, transport: state.transport, revision: s.revision });
+          // every other name the device answers to (QEMU qdev id, QOM path, savevm idstr...): each works as its ID
+          rows.push({ id: s.stream, type: state.type, transport: state.transport, revision: s.revision, aliases: state.aliases.map((a) => ({ kind: a.kind, name: a.name })) });
         }
         if (opts.json) return writeJson(rows);
         if (rows.length === 0) return void process.stdout.write('no devices recorded\n');
         const w = Math.max(2, ...rows.map((r) => r.id.length));
-        process.stdout.write(`${'ID'.padEnd(w)}  TYPE     TRANSPORT     REVISION\n`);
-        for (const r of rows) process.stdout.write(`${r.id.padEnd(w)}  ${(r.type || '-').padEnd(7)}  ${r.transport.padEnd(12)}  ${r.revision}\n`);
+        process.stdout.write(`${'ID'.padEnd(w)}  TYPE     TRANSPORT     REVISION  ALIASES\n`);
+        for (const r of rows) {
+          const aliases = r.aliases.length ? r.aliases.map((a) => a.name).join(' ') : '-';
+          process.stdout.write(`${r.id.padEnd(w)}  ${(r.type || '-').padEnd(7)}  ${r.transport.padEnd(12)}  ${String(r.revision).padEnd(8)}  ${aliases}\n`);
+        }
       });
     });
 }

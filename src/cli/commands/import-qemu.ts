@@ -3,6 +3,8 @@ import { Command } from '@commander-js/extra-typings';
 import { importQemuTrace } from '../../sources/import-trace.js';
 import { allOrNothing } from '../../store/all-or-nothing.js';
 import { hexKeys } from '../../events/json.js';
+import type { QmpAnswers } from '../../compat/qmp-profile.js';
+import { type QmpAliasReport, appendQmpAliases } from '../../sources/qmp-aliases.js';
 import { CliError, storeOption, withStore, writeJson } from '../common.js';
 import { progressText, withProgress } from '../progress.js';
 
@@ -11,17 +13,22 @@ export function qemuTraceSubcommand() {
     .description('import a QEMU trace log (log backend, plain or .gz) as one stream per virtio device')
     .argument('<file>', 'trace file (-D trace.log with -trace pci_cfg_write, memory_region_ops_*, virtio_*, virtqueue_*)')
     .option('--prefix <prefix>', 'prefix for the device ids (to import several VMs into one store)')
+    .option('--qmp-answers <file>', "QEMU's QMP answers of the same VM (a capture's qmp.json, or devrec profile --save-qmp): qdev ids and QOM paths become aliases")
     .addOption(storeOption())
     .option('--json', 'JSON summary')
     .action(async (file, opts) => {
+      const answers = opts.qmpAnswers !== undefined ? await readAnswers(opts.qmpAnswers) : undefined;
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
           const t0 = performance.now();
-          summary = await withProgress(`importing ${file}`, opts, (p) => allOrNothing(store, () => importQemuTrace(store, file, {
-            ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
-            onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
-          })));
+          summary = await withProgress(`importing ${file}`, opts, (p) => allOrNothing(store, async () => {
+            const s = await importQemuTrace(store, file, {
+              ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+              onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
+            });
+            return answers ? { ...s, qmp: await appendQmpAliases(store, answers, s.devices.map((d) => d.id), opts.prefix) } : s;
+          }));
         } catch (err) {
           throw new CliError(`${(err as Error).message}; nothing was imported`);
         }
@@ -41,6 +48,7 @@ export function qemuTraceSubcommand() {
         const unused = Object.entries(summary.unusedLines);
         if (unused.length) process.stdout.write(`  lines not used: ${unused.map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
         if (summary.clock === 'none') process.stdout.write('  no times in the trace (no pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them): events are ordered by line\n');
+        if ('qmp' in summary) writeQmpReport(summary.qmp);
       });
     });
 }
@@ -51,14 +59,19 @@ export function qemuStateSubcommand() {
     .description('import a QEMU savevm stream (xen-save-devices-state or a full migration stream, plain or .gz) as snapshot events per virtio device')
     .argument('<file>', 'QEMU stream (magic QEVM, version 3)')
     .option('--prefix <prefix>', 'prefix for the device ids')
+    .option('--qmp-answers <file>', "QEMU's QMP answers at the same moment (a capture's qmp.json, or devrec profile --save-qmp): qdev ids and QOM paths become aliases")
     .addOption(storeOption())
     .option('--json', 'JSON summary')
     .action(async (file, opts) => {
       const { importQemuState } = await import('../../sources/qemu-savevm.js');
+      const answers = opts.qmpAnswers !== undefined ? await readAnswers(opts.qmpAnswers) : undefined;
       await withStore(opts.store, false, async (store) => {
         let summary;
         try {
-          summary = await withProgress(`importing ${file}`, opts, () => allOrNothing(store, () => importQemuState(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {})));
+          summary = await withProgress(`importing ${file}`, opts, () => allOrNothing(store, async () => {
+            const s = await importQemuState(store, file, opts.prefix !== undefined ? { prefix: opts.prefix } : {});
+            return answers ? { ...s, qmp: await appendQmpAliases(store, answers, s.devices.map((d) => d.id), opts.prefix) } : s;
+          }));
         } catch (err) {
           const m = (err as Error).message;
           throw new CliError(`${m.startsWith(file) ? m : `${file}: ${m}`}; nothing was imported`);
@@ -69,6 +82,23 @@ export function qemuStateSubcommand() {
           process.stdout.write(`  ${d.id}  ${d.type}  ${d.transport}  status 0x${d.status.toString(16)}  ${d.numQueues} queues  revisions ${d.firstRevision}..${d.lastRevision}${d.continued ? ' (continued)' : ''}\n`);
           for (const n of d.notes) process.stdout.write(`    note: ${n}\n`);
         }
+        if ('qmp' in summary) writeQmpReport(summary.qmp);
       });
     });
+}
+
+async function readAnswers(file: string): Promise<QmpAnswers> {
+  const { readQmpAnswers } = await import('../../compat/qmp-profile.js');
+  const { ProfileError } = await import('../../compat/profile.js');
+  try {
+    return readQmpAnswers(file);
+  } catch (e) {
+    if (e instanceof ProfileError) throw new CliError(`--qmp-answers ${e.message}`);
+    throw e;
+  }
+}
+
+function writeQmpReport(r: QmpAliasReport): void {
+  for (const n of r.named) process.stdout.write(`  ${n.id}: QEMU names it ${n.aliases.map((a) => a.name).join(', ')}\n`);
+  for (const n of r.notTied) process.stdout.write(`  QMP device ${n.path} not tied: ${n.reason}\n`);
 }

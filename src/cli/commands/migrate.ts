@@ -9,7 +9,7 @@ import type { TlsOptions } from '../../endpoints/protocol.js';
 import { MigrationInDoubtError, MigrationRefusedError, migrateDevice } from '../../endpoints/source.js';
 import { type TargetSessionReport, startTarget } from '../../endpoints/target.js';
 import { upper } from '../../migration/vfio-fsm.js';
-import { CliError, EXIT_ERROR, EXIT_INCOMPATIBLE, setExitCode, storeOption, withStore, writeJson } from '../common.js';
+import { CliError, EXIT_ERROR, EXIT_INCOMPATIBLE, resolveDeviceSpec, setExitCode, storeOption, withStore, writeJson } from '../common.js';
 import { progressEnabled } from '../progress.js';
 
 function readFile(file: string, what: string): Buffer {
@@ -110,10 +110,12 @@ function sendCommand() {
     .option('--timeout <ms>', 'longest silence from the target, and the wait for its acknowledgement', (v) => ms(v, '--timeout'))
     .option('--json', 'JSON summary')
     .addOption(storeOption())
-    .action(async (id, opts) => {
+    .action(async (spec, opts) => {
       const tls = tlsOf(opts);
       const tty = progressEnabled(opts);
       await withStore(opts.store, false, async (store) => {
+        const { id, revision } = await resolveDeviceSpec(store, spec);
+        if (revision !== undefined) throw new CliError(`migrate send ${spec}: a migration sends the device as it is now; give ${id} without @N`);
         let r;
         try {
           r = await migrateDevice({

@@ -4,7 +4,7 @@ import { Command } from '@commander-js/extra-typings';
 import { legacyNegotiated } from '../../compat/check.js';
 import { Projector } from '../../project/projector.js';
 import { configFieldsJson, decodeStateConfig, type ByteOrder } from '../../project/device-config.js';
-import { netControlOf, netControlToJson } from '../../project/net-control.js';
+import { netControlShown, netControlToJson } from '../../project/net-control.js';
 import { stateToJson, type DeviceState } from '../../project/state.js';
 import { CliError, parseRevision, resolveDeviceAt, storeOption, withStore, writeJson } from '../common.js';
 import { renderState } from '../render.js';
@@ -65,7 +65,7 @@ export function stateJson(s: DeviceState, guestByteOrder: ByteOrder | null): Rec
       out['configFields'] = configFieldsJson(decoded);
       out['configByteOrder'] = decoded.byteOrder;
     }
-    if (k === 'control' && s.type === 'net') out['netControl'] = netControlToJson(netControlOf(s.control, controlByteOrder(s, guestByteOrder)));
+    if (k === 'control' && s.type === 'net') out['netControl'] = netControlToJson(netControlShown(s, controlByteOrder(s, guestByteOrder), legacyNegotiated(s)));
   }
   return out;
 }

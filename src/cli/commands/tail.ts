@@ -41,8 +41,13 @@ export function tailCommand() {
         let from = opts.from;
         let stream: string | null = null;
         if (!opts.all) {
-          // a device not recorded yet is followed from its first event
-          const r = (await store.head(id!)) >= 0 || !/@\d+$/.test(id!) ? { id: id!, revision: undefined } : await resolveDeviceSpec(store, id!);
+          // a recorded device by any of its names; a device not recorded yet is followed from its first event
+          const r = (await store.head(id!)) >= 0
+            ? { id: id!, revision: undefined }
+            : await resolveDeviceSpec(store, id!).catch((e: unknown) => {
+              if (e instanceof CliError && e.message.startsWith('no device') && !/@\d+$/.test(id!)) return { id: id!, revision: undefined };
+              throw e;
+            });
           stream = r.id;
           if (r.revision !== undefined) {
             if (from !== undefined) throw new CliError(`${id}: give ID@N or --from N, not both`);

@@ -840,7 +840,33 @@ export const eventsDescriptor = {
                 "backend": {
                   "type": "string",
                   "id": 11
+                },
+                "aliases": {
+                  "rule": "repeated",
+                  "type": "DeviceAlias",
+                  "id": 12
                 }
+              }
+            },
+            "DeviceAlias": {
+              "fields": {
+                "kind": {
+                  "type": "AliasKind",
+                  "id": 1
+                },
+                "name": {
+                  "type": "string",
+                  "id": 2
+                }
+              }
+            },
+            "AliasKind": {
+              "values": {
+                "ALIAS_KIND_UNSPECIFIED": 0,
+                "ALIAS_KIND_QDEV_ID": 1,
+                "ALIAS_KIND_QOM_PATH": 2,
+                "ALIAS_KIND_SAVEVM_IDSTR": 3,
+                "ALIAS_KIND_QEMU_PATH": 4
               }
             },
             "QueueState": {
@@ -1202,6 +1228,11 @@ export const eventsDescriptor = {
                   "oneof": [
                     "pci"
                   ]
+                },
+                "_netControl": {
+                  "oneof": [
+                    "netControl"
+                  ]
                 }
               },
               "fields": {
@@ -1352,9 +1383,334 @@ export const eventsDescriptor = {
                   "type": "bool",
                   "id": 25,
                   "protoName": "reset_seen"
+                },
+                "netControl": {
+                  "type": "NetControl",
+                  "id": 27,
+                  "protoName": "net_control",
+                  "options": {
+                    "proto3_optional": true
+                  }
+                },
+                "aliases": {
+                  "rule": "repeated",
+                  "type": "DeviceAlias",
+                  "id": 28
                 }
               },
               "nested": {
+                "NetRxMode": {
+                  "oneofs": {
+                    "_promisc": {
+                      "oneof": [
+                        "promisc"
+                      ]
+                    },
+                    "_allmulti": {
+                      "oneof": [
+                        "allmulti"
+                      ]
+                    },
+                    "_alluni": {
+                      "oneof": [
+                        "alluni"
+                      ]
+                    },
+                    "_nomulti": {
+                      "oneof": [
+                        "nomulti"
+                      ]
+                    },
+                    "_nouni": {
+                      "oneof": [
+                        "nouni"
+                      ]
+                    },
+                    "_nobcast": {
+                      "oneof": [
+                        "nobcast"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "promisc": {
+                      "type": "bool",
+                      "id": 1,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "allmulti": {
+                      "type": "bool",
+                      "id": 2,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "alluni": {
+                      "type": "bool",
+                      "id": 3,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "nomulti": {
+                      "type": "bool",
+                      "id": 4,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "nouni": {
+                      "type": "bool",
+                      "id": 5,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "nobcast": {
+                      "type": "bool",
+                      "id": 6,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    }
+                  }
+                },
+                "NetMacTable": {
+                  "oneofs": {
+                    "_unicastOverflow": {
+                      "oneof": [
+                        "unicastOverflow"
+                      ]
+                    },
+                    "_multicastOverflow": {
+                      "oneof": [
+                        "multicastOverflow"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "unicast": {
+                      "rule": "repeated",
+                      "type": "string",
+                      "id": 1
+                    },
+                    "multicast": {
+                      "rule": "repeated",
+                      "type": "string",
+                      "id": 2
+                    },
+                    "unicastOverflow": {
+                      "type": "bool",
+                      "id": 3,
+                      "protoName": "unicast_overflow",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "multicastOverflow": {
+                      "type": "bool",
+                      "id": 4,
+                      "protoName": "multicast_overflow",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    }
+                  }
+                },
+                "NetVlans": {
+                  "fields": {
+                    "ids": {
+                      "rule": "repeated",
+                      "type": "uint32",
+                      "id": 1
+                    },
+                    "complete": {
+                      "type": "bool",
+                      "id": 2
+                    }
+                  }
+                },
+                "NetRss": {
+                  "oneofs": {
+                    "_maxTxVq": {
+                      "oneof": [
+                        "maxTxVq"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "hashTypes": {
+                      "type": "uint32",
+                      "id": 1,
+                      "protoName": "hash_types"
+                    },
+                    "indirectionTable": {
+                      "rule": "repeated",
+                      "type": "uint32",
+                      "id": 2,
+                      "protoName": "indirection_table"
+                    },
+                    "unclassifiedQueue": {
+                      "type": "uint32",
+                      "id": 3,
+                      "protoName": "unclassified_queue"
+                    },
+                    "maxTxVq": {
+                      "type": "uint32",
+                      "id": 4,
+                      "protoName": "max_tx_vq",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "key": {
+                      "type": "string",
+                      "id": 5
+                    }
+                  }
+                },
+                "NetHash": {
+                  "fields": {
+                    "hashTypes": {
+                      "type": "uint32",
+                      "id": 1,
+                      "protoName": "hash_types"
+                    },
+                    "key": {
+                      "type": "string",
+                      "id": 2
+                    }
+                  }
+                },
+                "NetControl": {
+                  "oneofs": {
+                    "_mac": {
+                      "oneof": [
+                        "mac"
+                      ]
+                    },
+                    "_macTable": {
+                      "oneof": [
+                        "macTable"
+                      ]
+                    },
+                    "_queuePairs": {
+                      "oneof": [
+                        "queuePairs"
+                      ]
+                    },
+                    "_rss": {
+                      "oneof": [
+                        "rss"
+                      ]
+                    },
+                    "_hash": {
+                      "oneof": [
+                        "hash"
+                      ]
+                    },
+                    "_guestOffloads": {
+                      "oneof": [
+                        "guestOffloads"
+                      ]
+                    },
+                    "_announceAcks": {
+                      "oneof": [
+                        "announceAcks"
+                      ]
+                    },
+                    "_rejected": {
+                      "oneof": [
+                        "rejected"
+                      ]
+                    },
+                    "_other": {
+                      "oneof": [
+                        "other"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "rxMode": {
+                      "type": "NetRxMode",
+                      "id": 1,
+                      "protoName": "rx_mode"
+                    },
+                    "mac": {
+                      "type": "string",
+                      "id": 2,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "macTable": {
+                      "type": "NetMacTable",
+                      "id": 3,
+                      "protoName": "mac_table",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "vlans": {
+                      "type": "NetVlans",
+                      "id": 4
+                    },
+                    "queuePairs": {
+                      "type": "uint32",
+                      "id": 5,
+                      "protoName": "queue_pairs",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "rss": {
+                      "type": "NetRss",
+                      "id": 6,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "hash": {
+                      "type": "NetHash",
+                      "id": 7,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "guestOffloads": {
+                      "type": "uint64",
+                      "id": 8,
+                      "protoName": "guest_offloads",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "announceAcks": {
+                      "type": "uint32",
+                      "id": 9,
+                      "protoName": "announce_acks",
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "rejected": {
+                      "type": "uint32",
+                      "id": 10,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    },
+                    "other": {
+                      "type": "uint32",
+                      "id": 11,
+                      "options": {
+                        "proto3_optional": true
+                      }
+                    }
+                  }
+                },
                 "Features": {
                   "oneofs": {
                     "_device": {

@@ -35,29 +35,36 @@ const M21: MsgInfo = { name: "DeviceState", fields: new Map([[1, "device"], [2, 
 const M22: MsgInfo = { name: "DeviceProvisioned", fields: new Map([[1, "mgmtdev"], [2, "name"], [3, "deviceFeatures"], [4, "deviceFeaturesGiven"], [5, "mac"], [6, "macGiven"], [7, "mtu"], [8, "mtuGiven"], [9, "maxVqp"], [10, "maxVqpGiven"]]) };
 const M23: MsgInfo = { name: "QueueState", fields: new Map([[1, "index"], [2, "size"], [3, "maxSize"], [4, "enabled"], [5, "desc"], [6, "driver"], [7, "device"], [8, "pfn"], [9, "align"], [10, "msixVector"], [11, "notifyOff"], [12, "lastAvailIdx"], [13, "usedIdx"], [14, "availWrap"], [15, "usedWrap"], [16, "resetPending"], [17, "availIdx"]]) };
 const M24: MsgInfo = { name: "ControlCommand", fields: new Map([[1, "class"], [2, "command"], [3, "data"], [4, "ack"]]) };
-const M25: MsgInfo = { name: "DeviceStateV2", fields: new Map([[1, "device"], [2, "type"], [3, "virtioId"], [4, "transport"], [5, "backend"], [6, "revision"], [7, "timestampNs"], [8, "eventCount"], [9, "status"], [10, "features"], [11, "provisioned"], [12, "numQueues"], [13, "queueSelect"], [14, "queues"], [15, "config"], [16, "configGeneration"], [17, "isr"], [18, "msix"], [19, "resetPending"], [20, "vfioState"], [21, "guestPageSize"], [22, "pci"], [23, "control"], [24, "sources"], [26, "configKnown"], [25, "resetSeen"]]) };
+const M25: MsgInfo = { name: "DeviceStateV2", fields: new Map([[1, "device"], [2, "type"], [3, "virtioId"], [4, "transport"], [5, "backend"], [6, "revision"], [7, "timestampNs"], [8, "eventCount"], [9, "status"], [10, "features"], [11, "provisioned"], [12, "numQueues"], [13, "queueSelect"], [14, "queues"], [15, "config"], [16, "configGeneration"], [17, "isr"], [18, "msix"], [19, "resetPending"], [20, "vfioState"], [21, "guestPageSize"], [22, "pci"], [23, "control"], [24, "sources"], [26, "configKnown"], [25, "resetSeen"], [27, "netControl"], [28, "aliases"]]) };
 const M26: MsgInfo = { name: "Features", fields: new Map([[1, "device"], [2, "driver"], [3, "accepted"], [4, "acceptedVia"], [5, "negotiation"], [6, "parent"], [7, "deviceFeatureSelect"], [8, "driverFeatureSelect"]]) };
 const M27: MsgInfo = { name: "FeatureMask", fields: new Map([[1, "words"]]) };
 const M28: MsgInfo = { name: "Queue", fields: new Map([[1, "index"], [2, "size"], [3, "maxSize"], [4, "enabled"], [5, "desc"], [6, "driver"], [7, "device"], [8, "pfn"], [9, "align"], [10, "msixVector"], [11, "notifyOff"], [12, "lastAvailIdx"], [13, "usedIdx"], [14, "availWrap"], [15, "usedWrap"], [16, "availIdx"], [17, "resetPending"]]) };
 const M29: MsgInfo = { name: "Msix", fields: new Map([[1, "enabled"], [2, "functionMask"], [3, "configVector"], [4, "tableSize"]]) };
 const M30: MsgInfo = { name: "Pci", fields: new Map([[1, "vendor"], [2, "device"], [3, "subsystemVendor"], [4, "subsystem"], [5, "revision"], [6, "config"]]) };
-const M31: MsgInfo = { name: "Annotation", fields: new Map([[1, "severity"], [2, "code"], [3, "message"]]) };
-const M32: MsgInfo = { name: "DeviceIdentified", fields: new Map([[1, "type"], [2, "virtioId"], [3, "transport"], [4, "numQueues"], [5, "configSize"], [6, "pciVendor"], [7, "pciDevice"], [8, "pciSubsystemVendor"], [9, "pciSubsystem"], [10, "pciRevision"], [11, "backend"]]) };
-const M33: MsgInfo = { name: "Event", fields: new Map([[1, "revision"], [2, "timestampNs"], [3, "actor"], [4, "path"], [5, "source"], [10, "registerAccess"], [11, "deviceFeatures"], [12, "parentFeatures"], [13, "provisioned"], [14, "driverFeatures"], [15, "featuresNegotiated"], [16, "statusWritten"], [17, "statusRead"], [18, "resetRequested"], [19, "resetCompleted"], [20, "queueSelected"], [21, "queueConfigured"], [22, "vqIndex"], [23, "configWritten"], [24, "configRead"], [25, "msix"], [26, "pciConfigWritten"], [27, "controlCommand"], [28, "vfioState"], [29, "snapshot"], [30, "annotation"], [31, "identified"]]) };
-const M34: MsgInfo = { name: "SchemaHeader", fields: new Map([[1, "deviceType"], [2, "virtioId"], [3, "transport"], [4, "pci"], [5, "personaId"], [6, "personaVersion"], [7, "provenance"], [8, "schemaFingerprint"], [9, "vfioMigrationFlags"]]) };
-const M35: MsgInfo = { name: "PciIdentity", fields: new Map([[1, "vendor"], [2, "device"], [3, "subsystemVendor"], [4, "subsystem"], [5, "revision"]]) };
-const M36: MsgInfo = { name: "MigrationProvenance", fields: new Map([[1, "backend"], [2, "recorder"], [3, "recorderVersion"], [4, "sourceStream"], [5, "sourceRevision"], [6, "sourceEventCount"], [7, "sourceTimestampNs"], [8, "exportedAtNs"]]) };
-const M37: MsgInfo = { name: "TransportMode", fields: new Map([[1, "legacy"], [2, "transitional"], [3, "guestEndian"], [4, "guestPageSize"]]) };
-const M38: MsgInfo = { name: "FeatureNegotiation", fields: new Map([[1, "accepted"], [2, "acceptedVia"], [3, "negotiation"]]) };
-const M39: MsgInfo = { name: "VdpaProvisioning", fields: new Map([[1, "hasParentFeatures"], [2, "parentFeatures"], [3, "hasProvisioned"], [4, "provisioned"]]) };
-const M40: MsgInfo = { name: "VirtqueueStates", fields: new Map([[1, "queues"]]) };
-const M41: MsgInfo = { name: "VirtqueueProgress", fields: new Map([[1, "index"], [2, "lastAvailIdx"], [3, "usedIdx"], [4, "availWrap"], [5, "usedWrap"], [6, "availIdx"], [7, "maxSize"], [8, "pfn"], [9, "align"], [10, "resetPending"]]) };
-const M42: MsgInfo = { name: "ControlAcks", fields: new Map([[1, "commands"]]) };
-const M43: MsgInfo = { name: "ControlAck", fields: new Map([[1, "class"], [2, "command"], [3, "ack"]]) };
-const M44: MsgInfo = { name: "MsixState", fields: new Map([[1, "enabled"], [2, "functionMask"], [3, "tableSize"]]) };
-const M45: MsgInfo = { name: "PciConfigSpace", fields: new Map([[1, "config"], [2, "capabilities"]]) };
-const M46: MsgInfo = { name: "PciCapability", fields: new Map([[1, "offset"], [2, "id"], [3, "next"], [4, "length"], [5, "virtioCfgType"], [6, "bar"], [7, "barOffset"], [8, "barLength"]]) };
-const M47: MsgInfo = { name: "DeviceRuntime", fields: new Map([[1, "isr"], [2, "configGeneration"], [3, "resetPending"]]) };
+const M31: MsgInfo = { name: "NetControl", fields: new Map([[1, "rxMode"], [2, "mac"], [3, "macTable"], [4, "vlans"], [5, "queuePairs"], [6, "rss"], [7, "hash"], [8, "guestOffloads"], [9, "announceAcks"], [10, "rejected"], [11, "other"]]) };
+const M32: MsgInfo = { name: "NetRxMode", fields: new Map([[1, "promisc"], [2, "allmulti"], [3, "alluni"], [4, "nomulti"], [5, "nouni"], [6, "nobcast"]]) };
+const M33: MsgInfo = { name: "NetMacTable", fields: new Map([[1, "unicast"], [2, "multicast"], [3, "unicastOverflow"], [4, "multicastOverflow"]]) };
+const M34: MsgInfo = { name: "NetVlans", fields: new Map([[1, "ids"], [2, "complete"]]) };
+const M35: MsgInfo = { name: "NetRss", fields: new Map([[1, "hashTypes"], [2, "indirectionTable"], [3, "unclassifiedQueue"], [4, "maxTxVq"], [5, "key"]]) };
+const M36: MsgInfo = { name: "NetHash", fields: new Map([[1, "hashTypes"], [2, "key"]]) };
+const M37: MsgInfo = { name: "DeviceAlias", fields: new Map([[1, "kind"], [2, "name"]]) };
+const M38: MsgInfo = { name: "Annotation", fields: new Map([[1, "severity"], [2, "code"], [3, "message"]]) };
+const M39: MsgInfo = { name: "DeviceIdentified", fields: new Map([[1, "type"], [2, "virtioId"], [3, "transport"], [4, "numQueues"], [5, "configSize"], [6, "pciVendor"], [7, "pciDevice"], [8, "pciSubsystemVendor"], [9, "pciSubsystem"], [10, "pciRevision"], [11, "backend"], [12, "aliases"]]) };
+const M40: MsgInfo = { name: "Event", fields: new Map([[1, "revision"], [2, "timestampNs"], [3, "actor"], [4, "path"], [5, "source"], [10, "registerAccess"], [11, "deviceFeatures"], [12, "parentFeatures"], [13, "provisioned"], [14, "driverFeatures"], [15, "featuresNegotiated"], [16, "statusWritten"], [17, "statusRead"], [18, "resetRequested"], [19, "resetCompleted"], [20, "queueSelected"], [21, "queueConfigured"], [22, "vqIndex"], [23, "configWritten"], [24, "configRead"], [25, "msix"], [26, "pciConfigWritten"], [27, "controlCommand"], [28, "vfioState"], [29, "snapshot"], [30, "annotation"], [31, "identified"]]) };
+const M41: MsgInfo = { name: "SchemaHeader", fields: new Map([[1, "deviceType"], [2, "virtioId"], [3, "transport"], [4, "pci"], [5, "personaId"], [6, "personaVersion"], [7, "provenance"], [8, "schemaFingerprint"], [9, "vfioMigrationFlags"]]) };
+const M42: MsgInfo = { name: "PciIdentity", fields: new Map([[1, "vendor"], [2, "device"], [3, "subsystemVendor"], [4, "subsystem"], [5, "revision"]]) };
+const M43: MsgInfo = { name: "MigrationProvenance", fields: new Map([[1, "backend"], [2, "recorder"], [3, "recorderVersion"], [4, "sourceStream"], [5, "sourceRevision"], [6, "sourceEventCount"], [7, "sourceTimestampNs"], [8, "exportedAtNs"]]) };
+const M44: MsgInfo = { name: "TransportMode", fields: new Map([[1, "legacy"], [2, "transitional"], [3, "guestEndian"], [4, "guestPageSize"]]) };
+const M45: MsgInfo = { name: "FeatureNegotiation", fields: new Map([[1, "accepted"], [2, "acceptedVia"], [3, "negotiation"]]) };
+const M46: MsgInfo = { name: "VdpaProvisioning", fields: new Map([[1, "hasParentFeatures"], [2, "parentFeatures"], [3, "hasProvisioned"], [4, "provisioned"]]) };
+const M47: MsgInfo = { name: "VirtqueueStates", fields: new Map([[1, "queues"]]) };
+const M48: MsgInfo = { name: "VirtqueueProgress", fields: new Map([[1, "index"], [2, "lastAvailIdx"], [3, "usedIdx"], [4, "availWrap"], [5, "usedWrap"], [6, "availIdx"], [7, "maxSize"], [8, "pfn"], [9, "align"], [10, "resetPending"]]) };
+const M49: MsgInfo = { name: "ControlAcks", fields: new Map([[1, "commands"]]) };
+const M50: MsgInfo = { name: "ControlAck", fields: new Map([[1, "class"], [2, "command"], [3, "ack"]]) };
+const M51: MsgInfo = { name: "MsixState", fields: new Map([[1, "enabled"], [2, "functionMask"], [3, "tableSize"]]) };
+const M52: MsgInfo = { name: "PciConfigSpace", fields: new Map([[1, "config"], [2, "capabilities"]]) };
+const M53: MsgInfo = { name: "PciCapability", fields: new Map([[1, "offset"], [2, "id"], [3, "next"], [4, "length"], [5, "virtioCfgType"], [6, "bar"], [7, "barOffset"], [8, "barLength"]]) };
+const M54: MsgInfo = { name: "DeviceRuntime", fields: new Map([[1, "isr"], [2, "configGeneration"], [3, "resetPending"]]) };
 
 const EN0 = ["unspecified", "pci-modern", "pci-legacy", "mmio-modern", "mmio-legacy", "vdpa", "vfio"];
 const EN1 = ["unspecified", "common-cfg", "device-cfg", "isr", "notify", "legacy-io", "mmio-regs", "pci-cfg-space", "msix-table", "msix-pba", "admin-legacy-common", "admin-legacy-device"];
@@ -67,22 +74,24 @@ const EN4 = ["error", "stop", "running", "stop-copy", "resuming", "running-p2p",
 const EN5 = ["none", "features-ok", "legacy-write", "snapshot"];
 const EN6 = ["none", "accepted", "refused"];
 const EN7 = ["unspecified", "api", "ndjson", "qemu-trace", "qemu-state", "migration-stream", "simulation", "qemu-migration", "qmp", "kprobe-trace", "vdpa", "vfio"];
-const EN8 = ["unspecified", "info", "warning", "error"];
-const EN9 = ["unspecified", "guest-driver", "vmm", "management-tool", "host-kernel", "device", "recorder"];
-const EN10 = ["unspecified", "io-bar", "mmio", "admin-cmd", "pci-config", "vhost-ioctl", "netlink", "vfio-ioctl", "internal"];
-const EV11 = new Map([["unspecified",0],["guest-driver",1],["vmm",2],["management-tool",3],["host-kernel",4],["device",5],["recorder",6]]);
-const EV12 = new Map([["unspecified",0],["io-bar",1],["mmio",2],["admin-cmd",3],["pci-config",4],["vhost-ioctl",5],["netlink",6],["vfio-ioctl",7],["internal",8]]);
-const EV13 = new Map([["unspecified",0],["api",1],["ndjson",2],["qemu-trace",3],["qemu-state",4],["migration-stream",5],["simulation",6],["qemu-migration",7],["qmp",8],["kprobe-trace",9],["vdpa",10],["vfio",11]]);
-const EV14 = new Map([["unspecified",0],["pci-modern",1],["pci-legacy",2],["mmio-modern",3],["mmio-legacy",4],["vdpa",5],["vfio",6]]);
-const EV15 = new Map([["unspecified",0],["common-cfg",1],["device-cfg",2],["isr",3],["notify",4],["legacy-io",5],["mmio-regs",6],["pci-cfg-space",7],["msix-table",8],["msix-pba",9],["admin-legacy-common",10],["admin-legacy-device",11]]);
-const EV16 = new Map([["unspecified",0],["read",1],["write",2]]);
-const EV17 = new Map([["unspecified",0],["device-reset",1],["queue-reset",2]]);
-const EV18 = new Map([["error",0],["stop",1],["running",2],["stop-copy",3],["resuming",4],["running-p2p",5],["pre-copy",6],["pre-copy-p2p",7]]);
-const EV19 = new Map([["none",0],["features-ok",1],["legacy-write",2],["snapshot",3]]);
-const EV20 = new Map([["none",0],["accepted",1],["refused",2]]);
-const EV21 = new Map([["unspecified",0],["info",1],["warning",2],["error",3]]);
-const EV22 = new Map([["unspecified",0],["little",1],["big",2]]);
-const EN23 = ["unspecified", "little", "big"];
+const EN8 = ["unspecified", "qdev-id", "qom-path", "savevm-idstr", "qemu-path"];
+const EN9 = ["unspecified", "info", "warning", "error"];
+const EN10 = ["unspecified", "guest-driver", "vmm", "management-tool", "host-kernel", "device", "recorder"];
+const EN11 = ["unspecified", "io-bar", "mmio", "admin-cmd", "pci-config", "vhost-ioctl", "netlink", "vfio-ioctl", "internal"];
+const EV12 = new Map([["unspecified",0],["guest-driver",1],["vmm",2],["management-tool",3],["host-kernel",4],["device",5],["recorder",6]]);
+const EV13 = new Map([["unspecified",0],["io-bar",1],["mmio",2],["admin-cmd",3],["pci-config",4],["vhost-ioctl",5],["netlink",6],["vfio-ioctl",7],["internal",8]]);
+const EV14 = new Map([["unspecified",0],["api",1],["ndjson",2],["qemu-trace",3],["qemu-state",4],["migration-stream",5],["simulation",6],["qemu-migration",7],["qmp",8],["kprobe-trace",9],["vdpa",10],["vfio",11]]);
+const EV15 = new Map([["unspecified",0],["pci-modern",1],["pci-legacy",2],["mmio-modern",3],["mmio-legacy",4],["vdpa",5],["vfio",6]]);
+const EV16 = new Map([["unspecified",0],["common-cfg",1],["device-cfg",2],["isr",3],["notify",4],["legacy-io",5],["mmio-regs",6],["pci-cfg-space",7],["msix-table",8],["msix-pba",9],["admin-legacy-common",10],["admin-legacy-device",11]]);
+const EV17 = new Map([["unspecified",0],["read",1],["write",2]]);
+const EV18 = new Map([["unspecified",0],["device-reset",1],["queue-reset",2]]);
+const EV19 = new Map([["error",0],["stop",1],["running",2],["stop-copy",3],["resuming",4],["running-p2p",5],["pre-copy",6],["pre-copy-p2p",7]]);
+const EV20 = new Map([["none",0],["features-ok",1],["legacy-write",2],["snapshot",3]]);
+const EV21 = new Map([["none",0],["accepted",1],["refused",2]]);
+const EV22 = new Map([["unspecified",0],["qdev-id",1],["qom-path",2],["savevm-idstr",3],["qemu-path",4]]);
+const EV23 = new Map([["unspecified",0],["info",1],["warning",2],["error",3]]);
+const EV24 = new Map([["unspecified",0],["little",1],["big",2]]);
+const EN25 = ["unspecified", "little", "big"];
 
 function dec1_AdminCommand(buf, pos, end, prev) {
   var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = 0, f2 = 0n, f3 = 0, f4 = 0, f5 = false;
@@ -1817,9 +1826,407 @@ case 40:   f4 = lo >>> 0; break; default: if (t < 8) throw H.zero(M30, s); }
   return o;
 }
 
+function dec32_NetRxMode(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = undefined, f3 = undefined, f4 = undefined, f5 = undefined;
+  if (prev !== undefined) { f0 = prev.promisc; f1 = prev.allmulti; f2 = prev.alluni; f3 = prev.nomulti; f4 = prev.nouni; f5 = prev.nobcast; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M32); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M32, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M32, t, s, "varint", end);
+        switch (t) { case 8:   f0 = (lo | hi) !== 0; break;
+case 16:   f1 = (lo | hi) !== 0; break;
+case 24:   f2 = (lo | hi) !== 0; break;
+case 32:   f3 = (lo | hi) !== 0; break;
+case 40:   f4 = (lo | hi) !== 0; break;
+case 48:   f5 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M32, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M32, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M32, t, s, "length", end);
+        if (len > end - pos) throw H.past(M32, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) {  default: if (t < 8) throw H.zero(M32, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M32, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M32, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M32, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M32, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M32, s);
+        pos = H.group(buf, pos, end, t, s, M32);
+        break;
+      default:
+        throw H.wire(M32, t, s);
+    }
+  }
+  
+  var o = {  };
+  if (f0 !== undefined) o.promisc = f0;
+  if (f1 !== undefined) o.allmulti = f1;
+  if (f2 !== undefined) o.alluni = f2;
+  if (f3 !== undefined) o.nomulti = f3;
+  if (f4 !== undefined) o.nouni = f4;
+  if (f5 !== undefined) o.nobcast = f5;
+  return o;
+}
+
+function dec33_NetMacTable(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = undefined, f3 = undefined;
+  if (prev !== undefined) { f0 = prev.unicast; f1 = prev.multicast; f2 = prev.unicastOverflow; f3 = prev.multicastOverflow; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M33); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M33, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M33, t, s, "varint", end);
+        switch (t) { case 24:   f2 = (lo | hi) !== 0; break;
+case 32:   f3 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M33, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M33, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M33, t, s, "length", end);
+        if (len > end - pos) throw H.past(M33, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: (f0 === undefined ? (f0 = []) : f0).push((len === 0 ? "" : H.str(buf, pos, e2, M33, t, s))); break;
+case 18: (f1 === undefined ? (f1 = []) : f1).push((len === 0 ? "" : H.str(buf, pos, e2, M33, t, s))); break; default: if (t < 8) throw H.zero(M33, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M33, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M33, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M33, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M33, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M33, s);
+        pos = H.group(buf, pos, end, t, s, M33);
+        break;
+      default:
+        throw H.wire(M33, t, s);
+    }
+  }
+  
+  var o = { "unicast": (f0 === undefined ? [] : f0), "multicast": (f1 === undefined ? [] : f1) };
+  if (f2 !== undefined) o.unicastOverflow = f2;
+  if (f3 !== undefined) o.multicastOverflow = f3;
+  return o;
+}
+
+function dec34_NetVlans(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = false;
+  if (prev !== undefined) { f0 = prev.ids; f1 = prev.complete; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M34); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M34, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M34, t, s, "varint", end);
+        switch (t) { case 8:   (f0 === undefined ? (f0 = []) : f0).push(lo >>> 0); break;
+case 16:   f1 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M34, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M34, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M34, t, s, "length", end);
+        if (len > end - pos) throw H.past(M34, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: a = f0 === undefined ? (f0 = []) : f0; while (pos < e2) { b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M34, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > e2) throw H.trunc(M34, t, s, "varint", e2);  a.push(lo >>> 0); } break; default: if (t < 8) throw H.zero(M34, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M34, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M34, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M34, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M34, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M34, s);
+        pos = H.group(buf, pos, end, t, s, M34);
+        break;
+      default:
+        throw H.wire(M34, t, s);
+    }
+  }
+  
+  var o = { "ids": (f0 === undefined ? [] : f0), "complete": f1 };
+  
+  return o;
+}
+
+function dec35_NetRss(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = undefined, f2 = 0, f3 = undefined, f4 = "";
+  if (prev !== undefined) { f0 = prev.hashTypes; f1 = prev.indirectionTable; f2 = prev.unclassifiedQueue; f3 = prev.maxTxVq; f4 = prev.key; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M35); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M35, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M35, t, s, "varint", end);
+        switch (t) { case 8:   f0 = lo >>> 0; break;
+case 16:   (f1 === undefined ? (f1 = []) : f1).push(lo >>> 0); break;
+case 24:   f2 = lo >>> 0; break;
+case 32:   f3 = lo >>> 0; break; default: if (t < 8) throw H.zero(M35, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M35, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M35, t, s, "length", end);
+        if (len > end - pos) throw H.past(M35, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 18: a = f1 === undefined ? (f1 = []) : f1; while (pos < e2) { b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M35, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > e2) throw H.trunc(M35, t, s, "varint", e2);  a.push(lo >>> 0); } break;
+case 42: f4 = (len === 0 ? "" : H.str(buf, pos, e2, M35, t, s)); break; default: if (t < 8) throw H.zero(M35, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M35, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M35, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M35, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M35, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M35, s);
+        pos = H.group(buf, pos, end, t, s, M35);
+        break;
+      default:
+        throw H.wire(M35, t, s);
+    }
+  }
+  
+  var o = { "hashTypes": f0, "indirectionTable": (f1 === undefined ? [] : f1), "unclassifiedQueue": f2 };
+  if (f3 !== undefined) o.maxTxVq = f3;
+  o.key = f4;
+  return o;
+}
+
+function dec36_NetHash(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = "";
+  if (prev !== undefined) { f0 = prev.hashTypes; f1 = prev.key; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M36); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M36, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M36, t, s, "varint", end);
+        switch (t) { case 8:   f0 = lo >>> 0; break; default: if (t < 8) throw H.zero(M36, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M36, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M36, t, s, "length", end);
+        if (len > end - pos) throw H.past(M36, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M36, t, s)); break; default: if (t < 8) throw H.zero(M36, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M36, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M36, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M36, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M36, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M36, s);
+        pos = H.group(buf, pos, end, t, s, M36);
+        break;
+      default:
+        throw H.wire(M36, t, s);
+    }
+  }
+  
+  var o = { "hashTypes": f0, "key": f1 };
+  
+  return o;
+}
+
+function dec31_NetControl(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = undefined, f3 = undefined, f4 = undefined, f5 = undefined, f6 = undefined, f7 = undefined, f8 = undefined, f9 = undefined, f10 = undefined;
+  if (prev !== undefined) { f0 = prev.rxMode; f1 = prev.mac; f2 = prev.macTable; f3 = prev.vlans; f4 = prev.queuePairs; f5 = prev.rss; f6 = prev.hash; f7 = prev.guestOffloads; f8 = prev.announceAcks; f9 = prev.rejected; f10 = prev.other; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M31); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M31, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M31, t, s, "varint", end);
+        switch (t) { case 40:   f4 = lo >>> 0; break;
+case 64:   f7 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break;
+case 72:   f8 = lo >>> 0; break;
+case 80:   f9 = lo >>> 0; break;
+case 88:   f10 = lo >>> 0; break; default: if (t < 8) throw H.zero(M31, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M31, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M31, t, s, "length", end);
+        if (len > end - pos) throw H.past(M31, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: f0 = dec32_NetRxMode(buf, pos, e2, f0); break;
+case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M31, t, s)); break;
+case 26: f2 = dec33_NetMacTable(buf, pos, e2, f2); break;
+case 34: f3 = dec34_NetVlans(buf, pos, e2, f3); break;
+case 50: f5 = dec35_NetRss(buf, pos, e2, f5); break;
+case 58: f6 = dec36_NetHash(buf, pos, e2, f6); break; default: if (t < 8) throw H.zero(M31, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M31, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M31, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M31, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M31, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M31, s);
+        pos = H.group(buf, pos, end, t, s, M31);
+        break;
+      default:
+        throw H.wire(M31, t, s);
+    }
+  }
+  
+  var o = {  };
+  if (f0 !== undefined) o.rxMode = f0;
+  if (f1 !== undefined) o.mac = f1;
+  if (f2 !== undefined) o.macTable = f2;
+  if (f3 !== undefined) o.vlans = f3;
+  if (f4 !== undefined) o.queuePairs = f4;
+  if (f5 !== undefined) o.rss = f5;
+  if (f6 !== undefined) o.hash = f6;
+  if (f7 !== undefined) o.guestOffloads = f7;
+  if (f8 !== undefined) o.announceAcks = f8;
+  if (f9 !== undefined) o.rejected = f9;
+  if (f10 !== undefined) o.other = f10;
+  return o;
+}
+
+function dec37_DeviceAlias(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "unspecified", f1 = "";
+  if (prev !== undefined) { f0 = prev.kind; f1 = prev.name; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M37); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M37, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M37, t, s, "varint", end);
+        switch (t) { case 8:   f0 = H.en(EN8, lo | 0); break; default: if (t < 8) throw H.zero(M37, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M37, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M37, t, s, "length", end);
+        if (len > end - pos) throw H.past(M37, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M37, t, s)); break; default: if (t < 8) throw H.zero(M37, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M37, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M37, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M37, s);
+        pos = H.group(buf, pos, end, t, s, M37);
+        break;
+      default:
+        throw H.wire(M37, t, s);
+    }
+  }
+  
+  var o = { "kind": f0, "name": f1 };
+  
+  return o;
+}
+
 function dec25_DeviceStateV2(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = "", f2 = undefined, f3 = "unspecified", f4 = "", f5 = 0, f6 = 0n, f7 = 0, f8 = undefined, f9 = undefined, f10 = undefined, f11 = undefined, f12 = undefined, f13 = undefined, f14 = undefined, f15 = undefined, f16 = undefined, f17 = undefined, f18 = false, f19 = undefined, f20 = 0, f21 = undefined, f22 = undefined, f23 = undefined, f24 = undefined, f25 = false;
-  if (prev !== undefined) { f0 = prev.device; f1 = prev.type; f2 = prev.virtioId; f3 = prev.transport; f4 = prev.backend; f5 = prev.revision; f6 = prev.timestampNs; f7 = prev.eventCount; f8 = prev.status; f9 = prev.features; f10 = prev.provisioned; f11 = prev.numQueues; f12 = prev.queueSelect; f13 = prev.queues; f14 = prev.config; f15 = prev.configGeneration; f16 = prev.isr; f17 = prev.msix; f18 = prev.resetPending; f19 = prev.vfioState; f20 = prev.guestPageSize; f21 = prev.pci; f22 = prev.control; f23 = prev.sources; f24 = prev.configKnown; f25 = prev.resetSeen; }
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = "", f2 = undefined, f3 = "unspecified", f4 = "", f5 = 0, f6 = 0n, f7 = 0, f8 = undefined, f9 = undefined, f10 = undefined, f11 = undefined, f12 = undefined, f13 = undefined, f14 = undefined, f15 = undefined, f16 = undefined, f17 = undefined, f18 = false, f19 = undefined, f20 = 0, f21 = undefined, f22 = undefined, f23 = undefined, f24 = undefined, f25 = false, f26 = undefined, f27 = undefined;
+  if (prev !== undefined) { f0 = prev.device; f1 = prev.type; f2 = prev.virtioId; f3 = prev.transport; f4 = prev.backend; f5 = prev.revision; f6 = prev.timestampNs; f7 = prev.eventCount; f8 = prev.status; f9 = prev.features; f10 = prev.provisioned; f11 = prev.numQueues; f12 = prev.queueSelect; f13 = prev.queues; f14 = prev.config; f15 = prev.configGeneration; f16 = prev.isr; f17 = prev.msix; f18 = prev.resetPending; f19 = prev.vfioState; f20 = prev.guestPageSize; f21 = prev.pci; f22 = prev.control; f23 = prev.sources; f24 = prev.configKnown; f25 = prev.resetSeen; f26 = prev.netControl; f27 = prev.aliases; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -1870,7 +2277,9 @@ case 194: a = f23 === undefined ? (f23 = []) : f23; while (pos < e2) { b = buf[p
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
     if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M25, t, s); lo = R.lo; hi = R.hi; } } } }
     if (pos > e2) throw H.trunc(M25, t, s, "varint", e2);  a.push(H.en(EN7, lo | 0)); } break;
-case 210: f24 = buf.slice(pos, e2); break; default: if (t < 8) throw H.zero(M25, s); }
+case 210: f24 = buf.slice(pos, e2); break;
+case 218: f26 = dec31_NetControl(buf, pos, e2, f26); break;
+case 226: (f27 === undefined ? (f27 = []) : f27).push(dec37_DeviceAlias(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M25, s); }
         pos = e2;
         break;
       case 1:
@@ -1917,6 +2326,8 @@ case 210: f24 = buf.slice(pos, e2); break; default: if (t < 8) throw H.zero(M25,
   o.sources = (f23 === undefined ? [] : f23);
   o.configKnown = (f24 === undefined ? new Uint8Array(0) : f24);
   o.resetSeen = f25;
+  if (f26 !== undefined) o.netControl = f26;
+  o.aliases = (f27 === undefined ? [] : f27);
   return o;
 }
 
@@ -1972,49 +2383,49 @@ case 18: f1 = dec25_DeviceStateV2(buf, pos, e2, f1); break; default: if (t < 8) 
   return o;
 }
 
-function dec31_Annotation_annotation(buf, pos, end, prev) {
+function dec38_Annotation_annotation(buf, pos, end, prev) {
   var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "unspecified", f1 = "", f2 = "";
   if (prev !== undefined) { f0 = prev.severity; f1 = prev.code; f2 = prev.message; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M31); t = R.v; }
+    if (t > 127) { pos = H.tag(buf, s, end, M38); t = R.v; }
     switch (t & 7) {
       case 0:
         b = buf[pos++]; lo = b & 127; hi = 0;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M31, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M31, t, s, "varint", end);
-        switch (t) { case 8:   f0 = H.en(EN8, lo | 0); break; default: if (t < 8) throw H.zero(M31, s); }
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M38, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M38, t, s, "varint", end);
+        switch (t) { case 8:   f0 = H.en(EN9, lo | 0); break; default: if (t < 8) throw H.zero(M38, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M31, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M31, t, s, "length", end);
-        if (len > end - pos) throw H.past(M31, t, s, pos, len, end);
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M38, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M38, t, s, "length", end);
+        if (len > end - pos) throw H.past(M38, t, s, pos, len, end);
         e2 = pos + len;
-        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M31, t, s)); break;
-case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M31, t, s)); break; default: if (t < 8) throw H.zero(M31, s); }
+        switch (t) { case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break;
+case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break; default: if (t < 8) throw H.zero(M38, s); }
         pos = e2;
         break;
       case 1:
-        if (end - pos < 8) throw H.trunc(M31, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M31, s); }
+        if (end - pos < 8) throw H.trunc(M38, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M38, s); }
         pos += 8;
         break;
       case 5:
-        if (end - pos < 4) throw H.trunc(M31, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M31, s); }
+        if (end - pos < 4) throw H.trunc(M38, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M38, s); }
         pos += 4;
         break;
       case 3:
-        if (t < 8) throw H.zero(M31, s);
-        pos = H.group(buf, pos, end, t, s, M31);
+        if (t < 8) throw H.zero(M38, s);
+        pos = H.group(buf, pos, end, t, s, M38);
         break;
       default:
-        throw H.wire(M31, t, s);
+        throw H.wire(M38, t, s);
     }
   }
   
@@ -2023,21 +2434,21 @@ case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M31, t, s)); break; default:
   return o;
 }
 
-function dec32_DeviceIdentified_identified(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = 0, f2 = "unspecified", f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0, f8 = 0, f9 = 0, f10 = "";
-  if (prev !== undefined) { f0 = prev.type; f1 = prev.virtioId; f2 = prev.transport; f3 = prev.numQueues; f4 = prev.configSize; f5 = prev.pciVendor; f6 = prev.pciDevice; f7 = prev.pciSubsystemVendor; f8 = prev.pciSubsystem; f9 = prev.pciRevision; f10 = prev.backend; }
+function dec39_DeviceIdentified_identified(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = 0, f2 = "unspecified", f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0, f8 = 0, f9 = 0, f10 = "", f11 = undefined;
+  if (prev !== undefined) { f0 = prev.type; f1 = prev.virtioId; f2 = prev.transport; f3 = prev.numQueues; f4 = prev.configSize; f5 = prev.pciVendor; f6 = prev.pciDevice; f7 = prev.pciSubsystemVendor; f8 = prev.pciSubsystem; f9 = prev.pciRevision; f10 = prev.backend; f11 = prev.aliases; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M32); t = R.v; }
+    if (t > 127) { pos = H.tag(buf, s, end, M39); t = R.v; }
     switch (t & 7) {
       case 0:
         b = buf[pos++]; lo = b & 127; hi = 0;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M32, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M32, t, s, "varint", end);
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M39, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M39, t, s, "varint", end);
         switch (t) { case 16:   f1 = lo >>> 0; break;
 case 24:   f2 = H.en(EN0, lo | 0); break;
 case 32:   f3 = lo >>> 0; break;
@@ -2046,38 +2457,39 @@ case 48:   f5 = lo >>> 0; break;
 case 56:   f6 = lo >>> 0; break;
 case 64:   f7 = lo >>> 0; break;
 case 72:   f8 = lo >>> 0; break;
-case 80:   f9 = lo >>> 0; break; default: if (t < 8) throw H.zero(M32, s); }
+case 80:   f9 = lo >>> 0; break; default: if (t < 8) throw H.zero(M39, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M32, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M32, t, s, "length", end);
-        if (len > end - pos) throw H.past(M32, t, s, pos, len, end);
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M39, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M39, t, s, "length", end);
+        if (len > end - pos) throw H.past(M39, t, s, pos, len, end);
         e2 = pos + len;
-        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M32, t, s)); break;
-case 90: f10 = (len === 0 ? "" : H.str(buf, pos, e2, M32, t, s)); break; default: if (t < 8) throw H.zero(M32, s); }
+        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M39, t, s)); break;
+case 90: f10 = (len === 0 ? "" : H.str(buf, pos, e2, M39, t, s)); break;
+case 98: (f11 === undefined ? (f11 = []) : f11).push(dec37_DeviceAlias(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M39, s); }
         pos = e2;
         break;
       case 1:
-        if (end - pos < 8) throw H.trunc(M32, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M32, s); }
+        if (end - pos < 8) throw H.trunc(M39, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
         pos += 8;
         break;
       case 5:
-        if (end - pos < 4) throw H.trunc(M32, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M32, s); }
+        if (end - pos < 4) throw H.trunc(M39, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
         pos += 4;
         break;
       case 3:
-        if (t < 8) throw H.zero(M32, s);
-        pos = H.group(buf, pos, end, t, s, M32);
+        if (t < 8) throw H.zero(M39, s);
+        pos = H.group(buf, pos, end, t, s, M39);
         break;
       default:
-        throw H.wire(M32, t, s);
+        throw H.wire(M39, t, s);
     }
   }
   
-  var o = { kind: "identified", "type": f0, "virtioId": f1, "transport": f2, "numQueues": f3, "configSize": f4, "pciVendor": f5, "pciDevice": f6, "pciSubsystemVendor": f7, "pciSubsystem": f8, "pciRevision": f9, "backend": f10 };
+  var o = { kind: "identified", "type": f0, "virtioId": f1, "transport": f2, "numQueues": f3, "configSize": f4, "pciVendor": f5, "pciDevice": f6, "pciSubsystemVendor": f7, "pciSubsystem": f8, "pciRevision": f9, "backend": f10, "aliases": (f11 === undefined ? [] : f11) };
   
   return o;
 }
@@ -2088,25 +2500,25 @@ function dec_Event(buf, pos, end, start) {
   while (pos < end) {
     s = pos;
     t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M33); t = R.v; }
+    if (t > 127) { pos = H.tag(buf, s, end, M40); t = R.v; }
     switch (t & 7) {
       case 0:
         b = buf[pos++]; lo = b & 127; hi = 0;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M33, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M33, t, s, "varint", end);
-        switch (t) { case 8:   f0 = (hi === 0 ? lo >>> 0 : H.u64num(lo, hi, M33, 8)); break;
-case 24:   f2 = H.en(EN9, lo | 0); break;
-case 32:   f3 = H.en(EN10, lo | 0); break;
-case 40:   f4 = H.en(EN7, lo | 0); break; default: if (t < 8) throw H.zero(M33, s); }
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M40, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M40, t, s, "varint", end);
+        switch (t) { case 8:   f0 = (hi === 0 ? lo >>> 0 : H.u64num(lo, hi, M40, 8)); break;
+case 24:   f2 = H.en(EN10, lo | 0); break;
+case 32:   f3 = H.en(EN11, lo | 0); break;
+case 40:   f4 = H.en(EN7, lo | 0); break; default: if (t < 8) throw H.zero(M40, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M33, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M33, t, s, "length", end);
-        if (len > end - pos) throw H.past(M33, t, s, pos, len, end);
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M40, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M40, t, s, "length", end);
+        if (len > end - pos) throw H.past(M40, t, s, pos, len, end);
         e2 = pos + len;
         switch (t) { case 82: body = dec0_RegisterAccess_registerAccess(buf, pos, e2, oc === 1 ? body : undefined); oc = 1; break;
 case 90: body = dec2_DeviceFeaturesOffered_deviceFeatures(buf, pos, e2, oc === 2 ? body : undefined); oc = 2; break;
@@ -2128,26 +2540,26 @@ case 210: body = dec17_PciConfigWritten_pciConfigWritten(buf, pos, e2, oc === 17
 case 218: body = dec18_ControlCommand_controlCommand(buf, pos, e2, oc === 18 ? body : undefined); oc = 18; break;
 case 226: body = dec19_VfioStateChanged_vfioState(buf, pos, e2, oc === 19 ? body : undefined); oc = 19; break;
 case 234: body = dec20_Snapshot_snapshot(buf, pos, e2, oc === 20 ? body : undefined); oc = 20; break;
-case 242: body = dec31_Annotation_annotation(buf, pos, e2, oc === 21 ? body : undefined); oc = 21; break;
-case 250: body = dec32_DeviceIdentified_identified(buf, pos, e2, oc === 22 ? body : undefined); oc = 22; break; default: if (t < 8) throw H.zero(M33, s); }
+case 242: body = dec38_Annotation_annotation(buf, pos, e2, oc === 21 ? body : undefined); oc = 21; break;
+case 250: body = dec39_DeviceIdentified_identified(buf, pos, e2, oc === 22 ? body : undefined); oc = 22; break; default: if (t < 8) throw H.zero(M40, s); }
         pos = e2;
         break;
       case 1:
-        if (end - pos < 8) throw H.trunc(M33, t, s, "fixed64", end);
-        switch (t) { case 17: lo = (buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24) >>> 0; hi = (buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16 | buf[pos + 7] << 24) >>> 0;  f1 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break; default: if (t < 8) throw H.zero(M33, s); }
+        if (end - pos < 8) throw H.trunc(M40, t, s, "fixed64", end);
+        switch (t) { case 17: lo = (buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24) >>> 0; hi = (buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16 | buf[pos + 7] << 24) >>> 0;  f1 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break; default: if (t < 8) throw H.zero(M40, s); }
         pos += 8;
         break;
       case 5:
-        if (end - pos < 4) throw H.trunc(M33, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M33, s); }
+        if (end - pos < 4) throw H.trunc(M40, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M40, s); }
         pos += 4;
         break;
       case 3:
-        if (t < 8) throw H.zero(M33, s);
-        pos = H.group(buf, pos, end, t, s, M33);
+        if (t < 8) throw H.zero(M40, s);
+        pos = H.group(buf, pos, end, t, s, M40);
         break;
       default:
-        throw H.wire(M33, t, s);
+        throw H.wire(M40, t, s);
     }
   }
   if (oc === 0) throw H.noBody(start, end);
@@ -2179,9 +2591,9 @@ function enc0_RegisterAccess(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 94) buf = w.grow(pos, 94);
   v = o.transport;
-  if (v != null) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.RegisterAccess.transport", "Transport"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV15.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.RegisterAccess.transport", "Transport"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.region;
-  if (v != null) { n = EV15.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.RegisterAccess.region", "Region"); if (n !== 0) { buf[pos++] = 16; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV16.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.RegisterAccess.region", "Region"); if (n !== 0) { buf[pos++] = 16; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.bar;
   if (v != null) {  if (v !== 0) { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.offset;
@@ -2189,7 +2601,7 @@ function enc0_RegisterAccess(w, o) {
   v = o.width;
   if (v != null) {  if (v !== 0) { buf[pos++] = 40; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.direction;
-  if (v != null) { n = EV16.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.RegisterAccess.direction", "Direction"); if (n !== 0) { buf[pos++] = 48; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV17.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.RegisterAccess.direction", "Direction"); if (n !== 0) { buf[pos++] = 48; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.value;
   if (v != null) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "devrec.v1.RegisterAccess.value");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 56;   if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); } }
@@ -2223,11 +2635,11 @@ function encEvent_registerAccess(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 82; st = pos++; w.pos = pos; enc0_RegisterAccess(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2261,11 +2673,11 @@ function encEvent_deviceFeatures(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 90; st = pos++; w.pos = pos; enc2_DeviceFeaturesOffered(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2295,11 +2707,11 @@ function encEvent_parentFeatures(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 98; st = pos++; w.pos = pos; enc3_ParentFeatures(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2345,11 +2757,11 @@ function encEvent_provisioned(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 106; st = pos++; w.pos = pos; enc4_DeviceProvisioned(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2383,11 +2795,11 @@ function encEvent_driverFeatures(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 114; st = pos++; w.pos = pos; enc5_DriverFeaturesWritten(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2421,11 +2833,11 @@ function encEvent_featuresNegotiated(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 122; st = pos++; w.pos = pos; enc6_FeaturesNegotiated(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2449,11 +2861,11 @@ function encEvent_statusWritten(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 130; buf[pos++] = 1; st = pos++; w.pos = pos; enc7_StatusWritten(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2477,11 +2889,11 @@ function encEvent_statusRead(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 138; buf[pos++] = 1; st = pos++; w.pos = pos; enc8_StatusRead(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2492,7 +2904,7 @@ function enc9_ResetRequested(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 22) buf = w.grow(pos, 22);
   v = o.scope;
-  if (v != null) { n = EV17.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.ResetRequested.scope", "ResetScope"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV18.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.ResetRequested.scope", "ResetScope"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.queue;
   if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   w.pos = pos;
@@ -2507,11 +2919,11 @@ function encEvent_resetRequested(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 146; buf[pos++] = 1; st = pos++; w.pos = pos; enc9_ResetRequested(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2522,7 +2934,7 @@ function enc10_ResetCompleted(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 22) buf = w.grow(pos, 22);
   v = o.scope;
-  if (v != null) { n = EV17.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.ResetCompleted.scope", "ResetScope"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV18.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.ResetCompleted.scope", "ResetScope"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.queue;
   if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   w.pos = pos;
@@ -2537,11 +2949,11 @@ function encEvent_resetCompleted(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 154; buf[pos++] = 1; st = pos++; w.pos = pos; enc10_ResetCompleted(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2565,11 +2977,11 @@ function encEvent_queueSelected(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 162; buf[pos++] = 1; st = pos++; w.pos = pos; enc11_QueueSelected(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2618,11 +3030,11 @@ function encEvent_queueConfigured(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 170; buf[pos++] = 1; st = pos++; w.pos = pos; enc12_QueueConfigured(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2662,11 +3074,11 @@ function encEvent_vqIndex(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 178; buf[pos++] = 1; st = pos++; w.pos = pos; enc13_VqIndexChanged(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2693,11 +3105,11 @@ function encEvent_configWritten(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 186; buf[pos++] = 1; st = pos++; w.pos = pos; enc14_ConfigWritten(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2724,11 +3136,11 @@ function encEvent_configRead(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 194; buf[pos++] = 1; st = pos++; w.pos = pos; enc15_ConfigRead(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2758,11 +3170,11 @@ function encEvent_msix(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 202; buf[pos++] = 1; st = pos++; w.pos = pos; enc16_MsixChanged(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2790,11 +3202,11 @@ function encEvent_pciConfigWritten(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 210; buf[pos++] = 1; st = pos++; w.pos = pos; enc17_PciConfigWritten(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2825,11 +3237,11 @@ function encEvent_controlCommand(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 218; buf[pos++] = 1; st = pos++; w.pos = pos; enc18_ControlCommand(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2840,9 +3252,9 @@ function enc19_VfioStateChanged(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 22) buf = w.grow(pos, 22);
   v = o.from;
-  if (v != null) { n = EV18.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.VfioStateChanged.from", "VfioState"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV19.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.VfioStateChanged.from", "VfioState"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.to;
-  if (v != null) { n = EV18.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.VfioStateChanged.to", "VfioState"); if (n !== 0) { buf[pos++] = 16; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV19.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.VfioStateChanged.to", "VfioState"); if (n !== 0) { buf[pos++] = 16; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   w.pos = pos;
 }
 
@@ -2855,11 +3267,11 @@ function encEvent_vfioState(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 226; buf[pos++] = 1; st = pos++; w.pos = pos; enc19_VfioStateChanged(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
@@ -2921,7 +3333,7 @@ function enc21_DeviceState(w, o) {
   v = o.virtioId;
   if (v != null) {  if (v !== 0) { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.transport;
-  if (v != null) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceState.transport", "Transport"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV15.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceState.transport", "Transport"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.revision;
   if (v != null) {  if ((typeof v === "object" ? v.low || v.high : v !== 0)) { buf[pos++] = 40; if (typeof v === "number" && v >= 0 && v < 4294967296) { lo = v >>> 0; hi = 0; } else { H.long(v); lo = R.lo; hi = R.hi; }  if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); } }
   v = o.timestampNs;
@@ -2995,7 +3407,7 @@ function enc21_DeviceState(w, o) {
   v = o.resetPending;
   if (v != null) {  if (v !== false) { buf[pos++] = 208; buf[pos++] = 1; buf[pos++] = v ? 1 : 0; } }
   v = o.vfioState;
-  if (v != null) { n = EV18.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceState.vfioState", "VfioState"); if (n !== 0) { buf[pos++] = 216; buf[pos++] = 1; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV19.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceState.vfioState", "VfioState"); if (n !== 0) { buf[pos++] = 216; buf[pos++] = 1; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.hasVfioState;
   if (v != null) {  if (v !== false) { buf[pos++] = 224; buf[pos++] = 1; buf[pos++] = v ? 1 : 0; } }
   v = o.numQueues;
@@ -3059,9 +3471,9 @@ function enc24_Features(w, o) {
   if (v != null) { buf[pos++] = 26; st = pos++; w.pos = pos; enc25_FeatureMask(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   if (buf.length - pos < 46) buf = w.grow(pos, 46);
   v = o.acceptedVia;
-  if (v != null) { n = EV19.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.Features.acceptedVia", "AcceptedVia"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV20.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.Features.acceptedVia", "AcceptedVia"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.negotiation;
-  if (v != null) { n = EV20.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.Features.negotiation", "Negotiation"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV21.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.Features.negotiation", "Negotiation"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.parent;
   if (v != null) { buf[pos++] = 50; st = pos++; w.pos = pos; enc25_FeatureMask(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   if (buf.length - pos < 22) buf = w.grow(pos, 22);
@@ -3148,22 +3560,154 @@ function enc28_Pci(w, o) {
   w.pos = pos;
 }
 
+function enc30_NetRxMode(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 12) buf = w.grow(pos, 12);
+  v = o.promisc;
+  if (v != null) {   { buf[pos++] = 8; buf[pos++] = v ? 1 : 0; } }
+  v = o.allmulti;
+  if (v != null) {   { buf[pos++] = 16; buf[pos++] = v ? 1 : 0; } }
+  v = o.alluni;
+  if (v != null) {   { buf[pos++] = 24; buf[pos++] = v ? 1 : 0; } }
+  v = o.nomulti;
+  if (v != null) {   { buf[pos++] = 32; buf[pos++] = v ? 1 : 0; } }
+  v = o.nouni;
+  if (v != null) {   { buf[pos++] = 40; buf[pos++] = v ? 1 : 0; } }
+  v = o.nobcast;
+  if (v != null) {   { buf[pos++] = 48; buf[pos++] = v ? 1 : 0; } }
+  w.pos = pos;
+}
+
+function enc31_NetMacTable(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 4) buf = w.grow(pos, 4);
+  v = o.unicast;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 1) buf = w.grow(pos, 1);
+      buf[pos++] = 10; pos = H.wstr(w, pos, v[i]); buf = w.buf;
+    } }
+  if (buf.length - pos < 4) buf = w.grow(pos, 4);
+  v = o.multicast;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 1) buf = w.grow(pos, 1);
+      buf[pos++] = 18; pos = H.wstr(w, pos, v[i]); buf = w.buf;
+    } }
+  if (buf.length - pos < 4) buf = w.grow(pos, 4);
+  v = o.unicastOverflow;
+  if (v != null) {   { buf[pos++] = 24; buf[pos++] = v ? 1 : 0; } }
+  v = o.multicastOverflow;
+  if (v != null) {   { buf[pos++] = 32; buf[pos++] = v ? 1 : 0; } }
+  w.pos = pos;
+}
+
+function enc32_NetVlans(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 2) buf = w.grow(pos, 2);
+  v = o.ids;
+  if (v != null && v.length) { n = v.length * 10 + 6; if (buf.length - pos < n) buf = w.grow(pos, n);
+        buf[pos++] = 10; st = pos++;
+        for (i = 0; i < v.length; i++) { x = v[i];  n = x >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); }
+        l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 2) buf = w.grow(pos, 2);
+  v = o.complete;
+  if (v != null) {  if (v !== false) { buf[pos++] = 16; buf[pos++] = v ? 1 : 0; } }
+  w.pos = pos;
+}
+
+function enc33_NetRss(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 33) buf = w.grow(pos, 33);
+  v = o.hashTypes;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.indirectionTable;
+  if (v != null && v.length) { n = v.length * 10 + 6; if (buf.length - pos < n) buf = w.grow(pos, n);
+        buf[pos++] = 18; st = pos++;
+        for (i = 0; i < v.length; i++) { x = v[i];  n = x >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); }
+        l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 22) buf = w.grow(pos, 22);
+  v = o.unclassifiedQueue;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.maxTxVq;
+  if (v != null) {   { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.key;
+  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 42; pos = H.wstr(w, pos, v); buf = w.buf; }
+  
+  w.pos = pos;
+}
+
+function enc34_NetHash(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 11) buf = w.grow(pos, 11);
+  v = o.hashTypes;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.key;
+  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
+  
+  w.pos = pos;
+}
+
+function enc29_NetControl(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 65) buf = w.grow(pos, 65);
+  v = o.rxMode;
+  if (v != null) { buf[pos++] = 10; st = pos++; w.pos = pos; enc30_NetRxMode(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 63) buf = w.grow(pos, 63);
+  v = o.mac;
+  if (v != null) { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
+  if (buf.length - pos < 63) buf = w.grow(pos, 63);
+  v = o.macTable;
+  if (v != null) { buf[pos++] = 26; st = pos++; w.pos = pos; enc31_NetMacTable(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 61) buf = w.grow(pos, 61);
+  v = o.vlans;
+  if (v != null) { buf[pos++] = 34; st = pos++; w.pos = pos; enc32_NetVlans(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 59) buf = w.grow(pos, 59);
+  v = o.queuePairs;
+  if (v != null) {   { buf[pos++] = 40; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.rss;
+  if (v != null) { buf[pos++] = 50; st = pos++; w.pos = pos; enc33_NetRss(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 46) buf = w.grow(pos, 46);
+  v = o.hash;
+  if (v != null) { buf[pos++] = 58; st = pos++; w.pos = pos; enc34_NetHash(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 44) buf = w.grow(pos, 44);
+  v = o.guestOffloads;
+  if (v != null) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "devrec.v1.DeviceStateV2.NetControl.guestOffloads");
+    S64[0] = v; lo = S32[LO]; hi = S32[HI];  { buf[pos++] = 64;   if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); } }
+  v = o.announceAcks;
+  if (v != null) {   { buf[pos++] = 72; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.rejected;
+  if (v != null) {   { buf[pos++] = 80; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.other;
+  if (v != null) {   { buf[pos++] = 88; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  w.pos = pos;
+}
+
+function enc35_DeviceAlias(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 11) buf = w.grow(pos, 11);
+  v = o.kind;
+  if (v != null) { n = EV22.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceAlias.kind", "AliasKind"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  v = o.name;
+  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
+  
+  w.pos = pos;
+}
+
 function enc23_DeviceStateV2(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 152) buf = w.grow(pos, 152);
+  if (buf.length - pos < 155) buf = w.grow(pos, 155);
   v = o.device;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 10; pos = H.wstr(w, pos, v); buf = w.buf; }
-  if (buf.length - pos < 152) buf = w.grow(pos, 152);
+  if (buf.length - pos < 155) buf = w.grow(pos, 155);
   v = o.type;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
-  if (buf.length - pos < 152) buf = w.grow(pos, 152);
+  if (buf.length - pos < 155) buf = w.grow(pos, 155);
   v = o.virtioId;
   if (v != null) {   { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.transport;
-  if (v != null) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.transport", "Transport"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV15.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.transport", "Transport"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.backend;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 42; pos = H.wstr(w, pos, v); buf = w.buf; }
-  if (buf.length - pos < 130) buf = w.grow(pos, 130);
+  if (buf.length - pos < 133) buf = w.grow(pos, 133);
   v = o.revision;
   if (v != null) {  if ((typeof v === "object" ? v.low || v.high : v !== 0)) { buf[pos++] = 48; if (typeof v === "number" && v >= 0 && v < 4294967296) { lo = v >>> 0; hi = 0; } else { H.long(v); lo = R.lo; hi = R.hi; }  if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); } }
   v = o.timestampNs;
@@ -3175,10 +3719,10 @@ function enc23_DeviceStateV2(w, o) {
   if (v != null) {   { buf[pos++] = 72; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.features;
   if (v != null) { buf[pos++] = 82; st = pos++; w.pos = pos; enc24_Features(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  if (buf.length - pos < 84) buf = w.grow(pos, 84);
+  if (buf.length - pos < 87) buf = w.grow(pos, 87);
   v = o.provisioned;
   if (v != null) { buf[pos++] = 90; st = pos++; w.pos = pos; enc4_DeviceProvisioned(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  if (buf.length - pos < 82) buf = w.grow(pos, 82);
+  if (buf.length - pos < 85) buf = w.grow(pos, 85);
   v = o.numQueues;
   if (v != null) {   { buf[pos++] = 96; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.queueSelect;
@@ -3188,42 +3732,51 @@ function enc23_DeviceStateV2(w, o) {
       if (buf.length - pos < 2) buf = w.grow(pos, 2);
       buf[pos++] = 114; st = pos++; w.pos = pos; enc26_Queue(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
     } }
-  if (buf.length - pos < 60) buf = w.grow(pos, 60);
+  if (buf.length - pos < 63) buf = w.grow(pos, 63);
   v = o.config;
   if (v != null && v.length) { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 122; pos = H.wbytes(w, pos, v); buf = w.buf; }
-  if (buf.length - pos < 60) buf = w.grow(pos, 60);
+  if (buf.length - pos < 63) buf = w.grow(pos, 63);
   v = o.configGeneration;
   if (v != null) {   { buf[pos++] = 128; buf[pos++] = 1; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.isr;
   if (v != null) {   { buf[pos++] = 136; buf[pos++] = 1; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.msix;
   if (v != null) { buf[pos++] = 146; buf[pos++] = 1; st = pos++; w.pos = pos; enc27_Msix(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  if (buf.length - pos < 33) buf = w.grow(pos, 33);
+  if (buf.length - pos < 36) buf = w.grow(pos, 36);
   v = o.resetPending;
   if (v != null) {  if (v !== false) { buf[pos++] = 152; buf[pos++] = 1; buf[pos++] = v ? 1 : 0; } }
   v = o.vfioState;
-  if (v != null) { n = EV18.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.vfioState", "VfioState");  { buf[pos++] = 160; buf[pos++] = 1; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV19.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceStateV2.vfioState", "VfioState");  { buf[pos++] = 160; buf[pos++] = 1; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.guestPageSize;
   if (v != null) {  if (v !== 0) { buf[pos++] = 168; buf[pos++] = 1; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.pci;
   if (v != null) { buf[pos++] = 178; buf[pos++] = 1; st = pos++; w.pos = pos; enc28_Pci(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  if (buf.length - pos < 3) buf = w.grow(pos, 3);
+  if (buf.length - pos < 6) buf = w.grow(pos, 6);
   v = o.control;
   if (v != null && v.length) { for (i = 0; i < v.length; i++) {
       if (buf.length - pos < 3) buf = w.grow(pos, 3);
       buf[pos++] = 186; buf[pos++] = 1; st = pos++; w.pos = pos; enc18_ControlCommand(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
     } }
-  if (buf.length - pos < 3) buf = w.grow(pos, 3);
+  if (buf.length - pos < 6) buf = w.grow(pos, 6);
   v = o.sources;
   if (v != null && v.length) { n = v.length * 10 + 7; if (buf.length - pos < n) buf = w.grow(pos, n);
         buf[pos++] = 194; buf[pos++] = 1; st = pos++;
-        for (i = 0; i < v.length; i++) { x = v[i]; n = EV13.get(x); if (n === undefined) n = H.enumNum(x, "devrec.v1.DeviceStateV2.sources", "Source"); n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); }
+        for (i = 0; i < v.length; i++) { x = v[i]; n = EV14.get(x); if (n === undefined) n = H.enumNum(x, "devrec.v1.DeviceStateV2.sources", "Source"); n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); }
         l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  if (buf.length - pos < 3) buf = w.grow(pos, 3);
+  if (buf.length - pos < 6) buf = w.grow(pos, 6);
   v = o.resetSeen;
   if (v != null) {  if (v !== false) { buf[pos++] = 200; buf[pos++] = 1; buf[pos++] = v ? 1 : 0; } }
   v = o.configKnown;
   if (v != null && v.length) { if (buf.length - pos < 2) buf = w.grow(pos, 2); buf[pos++] = 210; buf[pos++] = 1; pos = H.wbytes(w, pos, v); buf = w.buf; }
+  if (buf.length - pos < 3) buf = w.grow(pos, 3);
+  v = o.netControl;
+  if (v != null) { buf[pos++] = 218; buf[pos++] = 1; st = pos++; w.pos = pos; enc29_NetControl(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  
+  v = o.aliases;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 3) buf = w.grow(pos, 3);
+      buf[pos++] = 226; buf[pos++] = 1; st = pos++; w.pos = pos; enc35_DeviceAlias(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
+    } }
   
   w.pos = pos;
 }
@@ -3249,22 +3802,22 @@ function encEvent_snapshot(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
   if (v != null) { buf[pos++] = 234; buf[pos++] = 1; st = pos++; w.pos = pos; enc20_Snapshot(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
   w.pos = pos;
 }
 
-function enc29_Annotation(w, o) {
+function enc36_Annotation(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 11) buf = w.grow(pos, 11);
   v = o.severity;
-  if (v != null) { n = EV21.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Annotation.severity", "Severity"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV23.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Annotation.severity", "Severity"); if (n !== 0) { buf[pos++] = 8; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.code;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
   
@@ -3283,18 +3836,18 @@ function encEvent_annotation(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
-  if (v != null) { buf[pos++] = 242; buf[pos++] = 1; st = pos++; w.pos = pos; enc29_Annotation(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (v != null) { buf[pos++] = 242; buf[pos++] = 1; st = pos++; w.pos = pos; enc36_Annotation(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
   w.pos = pos;
 }
 
-function enc30_DeviceIdentified(w, o) {
+function enc37_DeviceIdentified(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 99) buf = w.grow(pos, 99);
   v = o.type;
@@ -3303,7 +3856,7 @@ function enc30_DeviceIdentified(w, o) {
   v = o.virtioId;
   if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.transport;
-  if (v != null) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceIdentified.transport", "Transport"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV15.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceIdentified.transport", "Transport"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.numQueues;
   if (v != null) {  if (v !== 0) { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.configSize;
@@ -3321,6 +3874,12 @@ function enc30_DeviceIdentified(w, o) {
   v = o.backend;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 90; pos = H.wstr(w, pos, v); buf = w.buf; }
   
+  v = o.aliases;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 2) buf = w.grow(pos, 2);
+      buf[pos++] = 98; st = pos++; w.pos = pos; enc35_DeviceAlias(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
+    } }
+  
   w.pos = pos;
 }
 
@@ -3333,18 +3892,18 @@ function encEvent_identified(w, e, rev) {
   if (true) { if (typeof v !== "bigint" || BigInt.asUintN(64, v) !== v) throw H.badBig(v, "timestampNs");
     S64[0] = v; lo = S32[LO]; hi = S32[HI]; if ((lo | hi) !== 0) { buf[pos++] = 17;   buf[pos++] = lo; buf[pos++] = lo >>> 8; buf[pos++] = lo >>> 16; buf[pos++] = lo >>> 24; buf[pos++] = hi; buf[pos++] = hi >>> 8; buf[pos++] = hi >>> 16; buf[pos++] = hi >>> 24; } }
   v = e.actor;
-  if (true) { n = EV11.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.actor", "Actor"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.path;
-  if (true) { n = EV12.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.path", "AccessPath"); if (n !== 0) { buf[pos++] = 32; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.source;
-  if (true) { n = EV13.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (true) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.Event.source", "Source"); if (n !== 0) { buf[pos++] = 40; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = e.body;
-  if (v != null) { buf[pos++] = 250; buf[pos++] = 1; st = pos++; w.pos = pos; enc30_DeviceIdentified(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (v != null) { buf[pos++] = 250; buf[pos++] = 1; st = pos++; w.pos = pos; enc37_DeviceIdentified(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   
   w.pos = pos;
 }
 
-function enc32_PciIdentity(w, o) {
+function enc39_PciIdentity(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 55) buf = w.grow(pos, 55);
   v = o.vendor;
@@ -3360,7 +3919,7 @@ function enc32_PciIdentity(w, o) {
   w.pos = pos;
 }
 
-function enc33_MigrationProvenance(w, o) {
+function enc40_MigrationProvenance(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 44) buf = w.grow(pos, 44);
   v = o.backend;
@@ -3390,7 +3949,7 @@ function enc33_MigrationProvenance(w, o) {
   w.pos = pos;
 }
 
-function enc31_SchemaHeader(w, o) {
+function enc38_SchemaHeader(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
   if (buf.length - pos < 37) buf = w.grow(pos, 37);
   v = o.deviceType;
@@ -3399,9 +3958,9 @@ function enc31_SchemaHeader(w, o) {
   v = o.virtioId;
   if (v != null) {   { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.transport;
-  if (v != null) { n = EV14.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.SchemaHeader.transport", "Transport"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  if (v != null) { n = EV15.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.SchemaHeader.transport", "Transport"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.pci;
-  if (v != null) { buf[pos++] = 34; st = pos++; w.pos = pos; enc32_PciIdentity(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (v != null) { buf[pos++] = 34; st = pos++; w.pos = pos; enc39_PciIdentity(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   if (buf.length - pos < 13) buf = w.grow(pos, 13);
   v = o.personaId;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 42; pos = H.wstr(w, pos, v); buf = w.buf; }
@@ -3410,7 +3969,7 @@ function enc31_SchemaHeader(w, o) {
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 50; pos = H.wstr(w, pos, v); buf = w.buf; }
   if (buf.length - pos < 13) buf = w.grow(pos, 13);
   v = o.provenance;
-  if (v != null) { buf[pos++] = 58; st = pos++; w.pos = pos; enc33_MigrationProvenance(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (v != null) { buf[pos++] = 58; st = pos++; w.pos = pos; enc40_MigrationProvenance(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
   if (buf.length - pos < 11) buf = w.grow(pos, 11);
   v = o.schemaFingerprint;
   if (v != null && v.length) { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 66; pos = H.wbytes(w, pos, v); buf = w.buf; }
@@ -3420,636 +3979,9 @@ function enc31_SchemaHeader(w, o) {
   w.pos = pos;
 }
 
-function dec34_PciIdentity(buf, pos, end, prev) {
+function dec41_PciIdentity(buf, pos, end, prev) {
   var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = undefined, f3 = undefined, f4 = undefined;
   if (prev !== undefined) { f0 = prev.vendor; f1 = prev.device; f2 = prev.subsystemVendor; f3 = prev.subsystem; f4 = prev.revision; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M35); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M35, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M35, t, s, "varint", end);
-        switch (t) { case 8:   f0 = lo >>> 0; break;
-case 16:   f1 = lo >>> 0; break;
-case 24:   f2 = lo >>> 0; break;
-case 32:   f3 = lo >>> 0; break;
-case 40:   f4 = lo >>> 0; break; default: if (t < 8) throw H.zero(M35, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M35, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M35, t, s, "length", end);
-        if (len > end - pos) throw H.past(M35, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) {  default: if (t < 8) throw H.zero(M35, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M35, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M35, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M35, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M35, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M35, s);
-        pos = H.group(buf, pos, end, t, s, M35);
-        break;
-      default:
-        throw H.wire(M35, t, s);
-    }
-  }
-  
-  var o = {  };
-  if (f0 !== undefined) o.vendor = f0;
-  if (f1 !== undefined) o.device = f1;
-  if (f2 !== undefined) o.subsystemVendor = f2;
-  if (f3 !== undefined) o.subsystem = f3;
-  if (f4 !== undefined) o.revision = f4;
-  return o;
-}
-
-function dec35_MigrationProvenance(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = "", f2 = "", f3 = "", f4 = 0n, f5 = 0n, f6 = 0n, f7 = 0n;
-  if (prev !== undefined) { f0 = prev.backend; f1 = prev.recorder; f2 = prev.recorderVersion; f3 = prev.sourceStream; f4 = prev.sourceRevision; f5 = prev.sourceEventCount; f6 = prev.sourceTimestampNs; f7 = prev.exportedAtNs; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M36); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M36, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M36, t, s, "varint", end);
-        switch (t) { case 40:   f4 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break;
-case 48:   f5 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break;
-case 56:   f6 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break;
-case 64:   f7 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break; default: if (t < 8) throw H.zero(M36, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M36, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M36, t, s, "length", end);
-        if (len > end - pos) throw H.past(M36, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M36, t, s)); break;
-case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M36, t, s)); break;
-case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M36, t, s)); break;
-case 34: f3 = (len === 0 ? "" : H.str(buf, pos, e2, M36, t, s)); break; default: if (t < 8) throw H.zero(M36, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M36, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M36, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M36, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M36, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M36, s);
-        pos = H.group(buf, pos, end, t, s, M36);
-        break;
-      default:
-        throw H.wire(M36, t, s);
-    }
-  }
-  
-  var o = { "backend": f0, "recorder": f1, "recorderVersion": f2, "sourceStream": f3, "sourceRevision": f4, "sourceEventCount": f5, "sourceTimestampNs": f6, "exportedAtNs": f7 };
-  
-  return o;
-}
-
-function dec33_SchemaHeader(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = undefined, f2 = "unspecified", f3 = undefined, f4 = "", f5 = "", f6 = undefined, f7 = undefined, f8 = 0;
-  if (prev !== undefined) { f0 = prev.deviceType; f1 = prev.virtioId; f2 = prev.transport; f3 = prev.pci; f4 = prev.personaId; f5 = prev.personaVersion; f6 = prev.provenance; f7 = prev.schemaFingerprint; f8 = prev.vfioMigrationFlags; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M34); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M34, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M34, t, s, "varint", end);
-        switch (t) { case 16:   f1 = lo >>> 0; break;
-case 24:   f2 = H.en(EN0, lo | 0); break;
-case 72:   f8 = lo >>> 0; break; default: if (t < 8) throw H.zero(M34, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M34, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M34, t, s, "length", end);
-        if (len > end - pos) throw H.past(M34, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M34, t, s)); break;
-case 34: f3 = dec34_PciIdentity(buf, pos, e2, f3); break;
-case 42: f4 = (len === 0 ? "" : H.str(buf, pos, e2, M34, t, s)); break;
-case 50: f5 = (len === 0 ? "" : H.str(buf, pos, e2, M34, t, s)); break;
-case 58: f6 = dec35_MigrationProvenance(buf, pos, e2, f6); break;
-case 66: f7 = buf.slice(pos, e2); break; default: if (t < 8) throw H.zero(M34, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M34, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M34, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M34, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M34, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M34, s);
-        pos = H.group(buf, pos, end, t, s, M34);
-        break;
-      default:
-        throw H.wire(M34, t, s);
-    }
-  }
-  
-  var o = { "deviceType": f0 };
-  if (f1 !== undefined) o.virtioId = f1;
-  o.transport = f2;
-  if (f3 !== undefined) o.pci = f3;
-  o.personaId = f4;
-  o.personaVersion = f5;
-  if (f6 !== undefined) o.provenance = f6;
-  o.schemaFingerprint = (f7 === undefined ? new Uint8Array(0) : f7);
-  o.vfioMigrationFlags = f8;
-  return o;
-}
-
-function enc34_TransportMode(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 26) buf = w.grow(pos, 26);
-  v = o.legacy;
-  if (v != null) {  if (v !== false) { buf[pos++] = 8; buf[pos++] = v ? 1 : 0; } }
-  v = o.transitional;
-  if (v != null) {  if (v !== false) { buf[pos++] = 16; buf[pos++] = v ? 1 : 0; } }
-  v = o.guestEndian;
-  if (v != null) { n = EV22.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.TransportMode.guestEndian", "GuestEndian"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
-  v = o.guestPageSize;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  w.pos = pos;
-}
-
-function dec36_TransportMode(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = false, f1 = false, f2 = "unspecified", f3 = 0;
-  if (prev !== undefined) { f0 = prev.legacy; f1 = prev.transitional; f2 = prev.guestEndian; f3 = prev.guestPageSize; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M37); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M37, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M37, t, s, "varint", end);
-        switch (t) { case 8:   f0 = (lo | hi) !== 0; break;
-case 16:   f1 = (lo | hi) !== 0; break;
-case 24:   f2 = H.en(EN23, lo | 0); break;
-case 32:   f3 = lo >>> 0; break; default: if (t < 8) throw H.zero(M37, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M37, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M37, t, s, "length", end);
-        if (len > end - pos) throw H.past(M37, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M37, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M37, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M37, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M37, s);
-        pos = H.group(buf, pos, end, t, s, M37);
-        break;
-      default:
-        throw H.wire(M37, t, s);
-    }
-  }
-  
-  var o = { "legacy": f0, "transitional": f1, "guestEndian": f2, "guestPageSize": f3 };
-  
-  return o;
-}
-
-function enc35_FeatureNegotiation(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  v = o.accepted;
-  if (v != null && v.length) { n = v.length * 10 + 6; if (buf.length - pos < n) buf = w.grow(pos, n);
-        buf[pos++] = 10; st = pos++;
-        for (i = 0; i < v.length; i++) { x = v[i]; if (typeof x !== "bigint" || BigInt.asUintN(64, x) !== x) throw H.badBig(x, "devrec.v1.FeatureNegotiation.accepted");
-    S64[0] = x; lo = S32[LO]; hi = S32[HI];   if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); }
-        l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  
-  v = o.acceptedVia;
-  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
-  
-  v = o.negotiation;
-  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 26; pos = H.wstr(w, pos, v); buf = w.buf; }
-  
-  w.pos = pos;
-}
-
-function dec37_FeatureNegotiation(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = "", f2 = "";
-  if (prev !== undefined) { f0 = prev.accepted; f1 = prev.acceptedVia; f2 = prev.negotiation; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M38); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M38, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M38, t, s, "varint", end);
-        switch (t) { case 8:   (f0 === undefined ? (f0 = []) : f0).push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); break; default: if (t < 8) throw H.zero(M38, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M38, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M38, t, s, "length", end);
-        if (len > end - pos) throw H.past(M38, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) { case 10: a = f0 === undefined ? (f0 = []) : f0; while (pos < e2) { b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M38, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > e2) throw H.trunc(M38, t, s, "varint", e2);  a.push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); } break;
-case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break;
-case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break; default: if (t < 8) throw H.zero(M38, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M38, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M38, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M38, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M38, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M38, s);
-        pos = H.group(buf, pos, end, t, s, M38);
-        break;
-      default:
-        throw H.wire(M38, t, s);
-    }
-  }
-  
-  var o = { "accepted": (f0 === undefined ? [] : f0), "acceptedVia": f1, "negotiation": f2 };
-  
-  return o;
-}
-
-function enc36_VdpaProvisioning(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 6) buf = w.grow(pos, 6);
-  v = o.hasParentFeatures;
-  if (v != null) {  if (v !== false) { buf[pos++] = 8; buf[pos++] = v ? 1 : 0; } }
-  v = o.parentFeatures;
-  if (v != null && v.length) { n = v.length * 10 + 6; if (buf.length - pos < n) buf = w.grow(pos, n);
-        buf[pos++] = 18; st = pos++;
-        for (i = 0; i < v.length; i++) { x = v[i]; if (typeof x !== "bigint" || BigInt.asUintN(64, x) !== x) throw H.badBig(x, "devrec.v1.VdpaProvisioning.parentFeatures");
-    S64[0] = x; lo = S32[LO]; hi = S32[HI];   if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); }
-        l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  if (buf.length - pos < 4) buf = w.grow(pos, 4);
-  v = o.hasProvisioned;
-  if (v != null) {  if (v !== false) { buf[pos++] = 24; buf[pos++] = v ? 1 : 0; } }
-  v = o.provisioned;
-  if (v != null) { buf[pos++] = 34; st = pos++; w.pos = pos; enc4_DeviceProvisioned(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
-  
-  w.pos = pos;
-}
-
-function dec38_VdpaProvisioning(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = false, f1 = undefined, f2 = false, f3 = undefined;
-  if (prev !== undefined) { f0 = prev.hasParentFeatures; f1 = prev.parentFeatures; f2 = prev.hasProvisioned; f3 = prev.provisioned; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M39); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M39, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M39, t, s, "varint", end);
-        switch (t) { case 8:   f0 = (lo | hi) !== 0; break;
-case 16:   (f1 === undefined ? (f1 = []) : f1).push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); break;
-case 24:   f2 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M39, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M39, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M39, t, s, "length", end);
-        if (len > end - pos) throw H.past(M39, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) { case 18: a = f1 === undefined ? (f1 = []) : f1; while (pos < e2) { b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M39, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > e2) throw H.trunc(M39, t, s, "varint", e2);  a.push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); } break;
-case 34: f3 = dec22_DeviceProvisioned(buf, pos, e2, f3); break; default: if (t < 8) throw H.zero(M39, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M39, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M39, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M39, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M39, s);
-        pos = H.group(buf, pos, end, t, s, M39);
-        break;
-      default:
-        throw H.wire(M39, t, s);
-    }
-  }
-  
-  var o = { "hasParentFeatures": f0, "parentFeatures": (f1 === undefined ? [] : f1), "hasProvisioned": f2 };
-  if (f3 !== undefined) o.provisioned = f3;
-  return o;
-}
-
-function enc38_VirtqueueProgress(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 83) buf = w.grow(pos, 83);
-  v = o.index;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.lastAvailIdx;
-  if (v != null) {   { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.usedIdx;
-  if (v != null) {   { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.availWrap;
-  if (v != null) {   { buf[pos++] = 32; buf[pos++] = v ? 1 : 0; } }
-  v = o.usedWrap;
-  if (v != null) {   { buf[pos++] = 40; buf[pos++] = v ? 1 : 0; } }
-  v = o.availIdx;
-  if (v != null) {   { buf[pos++] = 48; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.maxSize;
-  if (v != null) {   { buf[pos++] = 56; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.pfn;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 64; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.align;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 72; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.resetPending;
-  if (v != null) {  if (v !== false) { buf[pos++] = 80; buf[pos++] = v ? 1 : 0; } }
-  w.pos = pos;
-}
-
-function enc37_VirtqueueStates(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  v = o.queues;
-  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
-      if (buf.length - pos < 2) buf = w.grow(pos, 2);
-      buf[pos++] = 10; st = pos++; w.pos = pos; enc38_VirtqueueProgress(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
-    } }
-  
-  w.pos = pos;
-}
-
-function dec40_VirtqueueProgress(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = undefined, f2 = undefined, f3 = undefined, f4 = undefined, f5 = undefined, f6 = undefined, f7 = 0, f8 = 0, f9 = false;
-  if (prev !== undefined) { f0 = prev.index; f1 = prev.lastAvailIdx; f2 = prev.usedIdx; f3 = prev.availWrap; f4 = prev.usedWrap; f5 = prev.availIdx; f6 = prev.maxSize; f7 = prev.pfn; f8 = prev.align; f9 = prev.resetPending; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M41); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M41, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M41, t, s, "varint", end);
-        switch (t) { case 8:   f0 = lo >>> 0; break;
-case 16:   f1 = lo >>> 0; break;
-case 24:   f2 = lo >>> 0; break;
-case 32:   f3 = (lo | hi) !== 0; break;
-case 40:   f4 = (lo | hi) !== 0; break;
-case 48:   f5 = lo >>> 0; break;
-case 56:   f6 = lo >>> 0; break;
-case 64:   f7 = lo >>> 0; break;
-case 72:   f8 = lo >>> 0; break;
-case 80:   f9 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M41, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M41, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M41, t, s, "length", end);
-        if (len > end - pos) throw H.past(M41, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) {  default: if (t < 8) throw H.zero(M41, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M41, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M41, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M41, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M41, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M41, s);
-        pos = H.group(buf, pos, end, t, s, M41);
-        break;
-      default:
-        throw H.wire(M41, t, s);
-    }
-  }
-  
-  var o = { "index": f0 };
-  if (f1 !== undefined) o.lastAvailIdx = f1;
-  if (f2 !== undefined) o.usedIdx = f2;
-  if (f3 !== undefined) o.availWrap = f3;
-  if (f4 !== undefined) o.usedWrap = f4;
-  if (f5 !== undefined) o.availIdx = f5;
-  if (f6 !== undefined) o.maxSize = f6;
-  o.pfn = f7;
-  o.align = f8;
-  o.resetPending = f9;
-  return o;
-}
-
-function dec39_VirtqueueStates(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined;
-  if (prev !== undefined) { f0 = prev.queues; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M40); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M40, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M40, t, s, "varint", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M40, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M40, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M40, t, s, "length", end);
-        if (len > end - pos) throw H.past(M40, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) { case 10: (f0 === undefined ? (f0 = []) : f0).push(dec40_VirtqueueProgress(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M40, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M40, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M40, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M40, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M40, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M40, s);
-        pos = H.group(buf, pos, end, t, s, M40);
-        break;
-      default:
-        throw H.wire(M40, t, s);
-    }
-  }
-  
-  var o = { "queues": (f0 === undefined ? [] : f0) };
-  
-  return o;
-}
-
-function enc40_ControlAck(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 33) buf = w.grow(pos, 33);
-  v = o.class;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.command;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.ack;
-  if (v != null) {   { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  w.pos = pos;
-}
-
-function enc39_ControlAcks(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  v = o.commands;
-  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
-      if (buf.length - pos < 2) buf = w.grow(pos, 2);
-      buf[pos++] = 10; st = pos++; w.pos = pos; enc40_ControlAck(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
-    } }
-  
-  w.pos = pos;
-}
-
-function dec42_ControlAck(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = 0, f2 = undefined;
-  if (prev !== undefined) { f0 = prev.class; f1 = prev.command; f2 = prev.ack; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M43); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M43, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M43, t, s, "varint", end);
-        switch (t) { case 8:   f0 = lo >>> 0; break;
-case 16:   f1 = lo >>> 0; break;
-case 24:   f2 = lo >>> 0; break; default: if (t < 8) throw H.zero(M43, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M43, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M43, t, s, "length", end);
-        if (len > end - pos) throw H.past(M43, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) {  default: if (t < 8) throw H.zero(M43, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M43, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M43, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M43, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M43, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M43, s);
-        pos = H.group(buf, pos, end, t, s, M43);
-        break;
-      default:
-        throw H.wire(M43, t, s);
-    }
-  }
-  
-  var o = { "class": f0, "command": f1 };
-  if (f2 !== undefined) o.ack = f2;
-  return o;
-}
-
-function dec41_ControlAcks(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined;
-  if (prev !== undefined) { f0 = prev.commands; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -4062,7 +3994,11 @@ function dec41_ControlAcks(buf, pos, end, prev) {
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
     if (b > 127) { pos = H.vtail(buf, pos, end, lo, M42, t, s); lo = R.lo; hi = R.hi; } } } }
     if (pos > end) throw H.trunc(M42, t, s, "varint", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M42, s); }
+        switch (t) { case 8:   f0 = lo >>> 0; break;
+case 16:   f1 = lo >>> 0; break;
+case 24:   f2 = lo >>> 0; break;
+case 32:   f3 = lo >>> 0; break;
+case 40:   f4 = lo >>> 0; break; default: if (t < 8) throw H.zero(M42, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
@@ -4070,7 +4006,7 @@ function dec41_ControlAcks(buf, pos, end, prev) {
         else if (pos > end) throw H.trunc(M42, t, s, "length", end);
         if (len > end - pos) throw H.past(M42, t, s, pos, len, end);
         e2 = pos + len;
-        switch (t) { case 10: (f0 === undefined ? (f0 = []) : f0).push(dec42_ControlAck(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M42, s); }
+        switch (t) {  default: if (t < 8) throw H.zero(M42, s); }
         pos = e2;
         break;
       case 1:
@@ -4092,26 +4028,152 @@ function dec41_ControlAcks(buf, pos, end, prev) {
     }
   }
   
-  var o = { "commands": (f0 === undefined ? [] : f0) };
+  var o = {  };
+  if (f0 !== undefined) o.vendor = f0;
+  if (f1 !== undefined) o.device = f1;
+  if (f2 !== undefined) o.subsystemVendor = f2;
+  if (f3 !== undefined) o.subsystem = f3;
+  if (f4 !== undefined) o.revision = f4;
+  return o;
+}
+
+function dec42_MigrationProvenance(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = "", f2 = "", f3 = "", f4 = 0n, f5 = 0n, f6 = 0n, f7 = 0n;
+  if (prev !== undefined) { f0 = prev.backend; f1 = prev.recorder; f2 = prev.recorderVersion; f3 = prev.sourceStream; f4 = prev.sourceRevision; f5 = prev.sourceEventCount; f6 = prev.sourceTimestampNs; f7 = prev.exportedAtNs; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M43); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M43, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M43, t, s, "varint", end);
+        switch (t) { case 40:   f4 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break;
+case 48:   f5 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break;
+case 56:   f6 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break;
+case 64:   f7 = (hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi)); break; default: if (t < 8) throw H.zero(M43, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M43, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M43, t, s, "length", end);
+        if (len > end - pos) throw H.past(M43, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M43, t, s)); break;
+case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M43, t, s)); break;
+case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M43, t, s)); break;
+case 34: f3 = (len === 0 ? "" : H.str(buf, pos, e2, M43, t, s)); break; default: if (t < 8) throw H.zero(M43, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M43, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M43, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M43, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M43, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M43, s);
+        pos = H.group(buf, pos, end, t, s, M43);
+        break;
+      default:
+        throw H.wire(M43, t, s);
+    }
+  }
+  
+  var o = { "backend": f0, "recorder": f1, "recorderVersion": f2, "sourceStream": f3, "sourceRevision": f4, "sourceEventCount": f5, "sourceTimestampNs": f6, "exportedAtNs": f7 };
   
   return o;
 }
 
-function enc41_MsixState(w, o) {
+function dec40_SchemaHeader(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = undefined, f2 = "unspecified", f3 = undefined, f4 = "", f5 = "", f6 = undefined, f7 = undefined, f8 = 0;
+  if (prev !== undefined) { f0 = prev.deviceType; f1 = prev.virtioId; f2 = prev.transport; f3 = prev.pci; f4 = prev.personaId; f5 = prev.personaVersion; f6 = prev.provenance; f7 = prev.schemaFingerprint; f8 = prev.vfioMigrationFlags; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M41); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M41, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M41, t, s, "varint", end);
+        switch (t) { case 16:   f1 = lo >>> 0; break;
+case 24:   f2 = H.en(EN0, lo | 0); break;
+case 72:   f8 = lo >>> 0; break; default: if (t < 8) throw H.zero(M41, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M41, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M41, t, s, "length", end);
+        if (len > end - pos) throw H.past(M41, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: f0 = (len === 0 ? "" : H.str(buf, pos, e2, M41, t, s)); break;
+case 34: f3 = dec41_PciIdentity(buf, pos, e2, f3); break;
+case 42: f4 = (len === 0 ? "" : H.str(buf, pos, e2, M41, t, s)); break;
+case 50: f5 = (len === 0 ? "" : H.str(buf, pos, e2, M41, t, s)); break;
+case 58: f6 = dec42_MigrationProvenance(buf, pos, e2, f6); break;
+case 66: f7 = buf.slice(pos, e2); break; default: if (t < 8) throw H.zero(M41, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M41, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M41, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M41, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M41, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M41, s);
+        pos = H.group(buf, pos, end, t, s, M41);
+        break;
+      default:
+        throw H.wire(M41, t, s);
+    }
+  }
+  
+  var o = { "deviceType": f0 };
+  if (f1 !== undefined) o.virtioId = f1;
+  o.transport = f2;
+  if (f3 !== undefined) o.pci = f3;
+  o.personaId = f4;
+  o.personaVersion = f5;
+  if (f6 !== undefined) o.provenance = f6;
+  o.schemaFingerprint = (f7 === undefined ? new Uint8Array(0) : f7);
+  o.vfioMigrationFlags = f8;
+  return o;
+}
+
+function enc41_TransportMode(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 15) buf = w.grow(pos, 15);
-  v = o.enabled;
-  if (v != null) {   { buf[pos++] = 8; buf[pos++] = v ? 1 : 0; } }
-  v = o.functionMask;
-  if (v != null) {   { buf[pos++] = 16; buf[pos++] = v ? 1 : 0; } }
-  v = o.tableSize;
-  if (v != null) {   { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (buf.length - pos < 26) buf = w.grow(pos, 26);
+  v = o.legacy;
+  if (v != null) {  if (v !== false) { buf[pos++] = 8; buf[pos++] = v ? 1 : 0; } }
+  v = o.transitional;
+  if (v != null) {  if (v !== false) { buf[pos++] = 16; buf[pos++] = v ? 1 : 0; } }
+  v = o.guestEndian;
+  if (v != null) { n = EV24.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.TransportMode.guestEndian", "GuestEndian"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
+  v = o.guestPageSize;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   w.pos = pos;
 }
 
-function dec43_MsixState(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = undefined;
-  if (prev !== undefined) { f0 = prev.enabled; f1 = prev.functionMask; f2 = prev.tableSize; }
+function dec43_TransportMode(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = false, f1 = false, f2 = "unspecified", f3 = 0;
+  if (prev !== undefined) { f0 = prev.legacy; f1 = prev.transitional; f2 = prev.guestEndian; f3 = prev.guestPageSize; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -4126,7 +4188,8 @@ function dec43_MsixState(buf, pos, end, prev) {
     if (pos > end) throw H.trunc(M44, t, s, "varint", end);
         switch (t) { case 8:   f0 = (lo | hi) !== 0; break;
 case 16:   f1 = (lo | hi) !== 0; break;
-case 24:   f2 = lo >>> 0; break; default: if (t < 8) throw H.zero(M44, s); }
+case 24:   f2 = H.en(EN25, lo | 0); break;
+case 32:   f3 = lo >>> 0; break; default: if (t < 8) throw H.zero(M44, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
@@ -4156,109 +4219,32 @@ case 24:   f2 = lo >>> 0; break; default: if (t < 8) throw H.zero(M44, s); }
     }
   }
   
-  var o = {  };
-  if (f0 !== undefined) o.enabled = f0;
-  if (f1 !== undefined) o.functionMask = f1;
-  if (f2 !== undefined) o.tableSize = f2;
-  return o;
-}
-
-function enc43_PciCapability(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 88) buf = w.grow(pos, 88);
-  v = o.offset;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.id;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.next;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.length;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.virtioCfgType;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 40; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.bar;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 48; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.barOffset;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 56; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.barLength;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 64; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  w.pos = pos;
-}
-
-function enc42_PciConfigSpace(w, o) {
-  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  v = o.config;
-  if (v != null && v.length) { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 10; pos = H.wbytes(w, pos, v); buf = w.buf; }
-  
-  v = o.capabilities;
-  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
-      if (buf.length - pos < 2) buf = w.grow(pos, 2);
-      buf[pos++] = 18; st = pos++; w.pos = pos; enc43_PciCapability(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
-    } }
-  
-  w.pos = pos;
-}
-
-function dec45_PciCapability(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = 0, f2 = 0, f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0;
-  if (prev !== undefined) { f0 = prev.offset; f1 = prev.id; f2 = prev.next; f3 = prev.length; f4 = prev.virtioCfgType; f5 = prev.bar; f6 = prev.barOffset; f7 = prev.barLength; }
-  while (pos < end) {
-    s = pos;
-    t = buf[pos++];
-    if (t > 127) { pos = H.tag(buf, s, end, M46); t = R.v; }
-    switch (t & 7) {
-      case 0:
-        b = buf[pos++]; lo = b & 127; hi = 0;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
-    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
-    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M46, t, s); lo = R.lo; hi = R.hi; } } } }
-    if (pos > end) throw H.trunc(M46, t, s, "varint", end);
-        switch (t) { case 8:   f0 = lo >>> 0; break;
-case 16:   f1 = lo >>> 0; break;
-case 24:   f2 = lo >>> 0; break;
-case 32:   f3 = lo >>> 0; break;
-case 40:   f4 = lo >>> 0; break;
-case 48:   f5 = lo >>> 0; break;
-case 56:   f6 = lo >>> 0; break;
-case 64:   f7 = lo >>> 0; break; default: if (t < 8) throw H.zero(M46, s); }
-        break;
-      case 2:
-        b = buf[pos++]; len = b;
-        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M46, t, s); len = R.v; }
-        else if (pos > end) throw H.trunc(M46, t, s, "length", end);
-        if (len > end - pos) throw H.past(M46, t, s, pos, len, end);
-        e2 = pos + len;
-        switch (t) {  default: if (t < 8) throw H.zero(M46, s); }
-        pos = e2;
-        break;
-      case 1:
-        if (end - pos < 8) throw H.trunc(M46, t, s, "fixed64", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M46, s); }
-        pos += 8;
-        break;
-      case 5:
-        if (end - pos < 4) throw H.trunc(M46, t, s, "fixed32", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M46, s); }
-        pos += 4;
-        break;
-      case 3:
-        if (t < 8) throw H.zero(M46, s);
-        pos = H.group(buf, pos, end, t, s, M46);
-        break;
-      default:
-        throw H.wire(M46, t, s);
-    }
-  }
-  
-  var o = { "offset": f0, "id": f1, "next": f2, "length": f3, "virtioCfgType": f4, "bar": f5, "barOffset": f6, "barLength": f7 };
+  var o = { "legacy": f0, "transitional": f1, "guestEndian": f2, "guestPageSize": f3 };
   
   return o;
 }
 
-function dec44_PciConfigSpace(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined;
-  if (prev !== undefined) { f0 = prev.config; f1 = prev.capabilities; }
+function enc42_FeatureNegotiation(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  v = o.accepted;
+  if (v != null && v.length) { n = v.length * 10 + 6; if (buf.length - pos < n) buf = w.grow(pos, n);
+        buf[pos++] = 10; st = pos++;
+        for (i = 0; i < v.length; i++) { x = v[i]; if (typeof x !== "bigint" || BigInt.asUintN(64, x) !== x) throw H.badBig(x, "devrec.v1.FeatureNegotiation.accepted");
+    S64[0] = x; lo = S32[LO]; hi = S32[HI];   if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); }
+        l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  
+  v = o.acceptedVia;
+  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 18; pos = H.wstr(w, pos, v); buf = w.buf; }
+  
+  v = o.negotiation;
+  if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 26; pos = H.wstr(w, pos, v); buf = w.buf; }
+  
+  w.pos = pos;
+}
+
+function dec44_FeatureNegotiation(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = "", f2 = "";
+  if (prev !== undefined) { f0 = prev.accepted; f1 = prev.acceptedVia; f2 = prev.negotiation; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -4271,7 +4257,7 @@ function dec44_PciConfigSpace(buf, pos, end, prev) {
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
     if (b > 127) { pos = H.vtail(buf, pos, end, lo, M45, t, s); lo = R.lo; hi = R.hi; } } } }
     if (pos > end) throw H.trunc(M45, t, s, "varint", end);
-        switch (t) {  default: if (t < 8) throw H.zero(M45, s); }
+        switch (t) { case 8:   (f0 === undefined ? (f0 = []) : f0).push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); break; default: if (t < 8) throw H.zero(M45, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
@@ -4279,8 +4265,14 @@ function dec44_PciConfigSpace(buf, pos, end, prev) {
         else if (pos > end) throw H.trunc(M45, t, s, "length", end);
         if (len > end - pos) throw H.past(M45, t, s, pos, len, end);
         e2 = pos + len;
-        switch (t) { case 10: f0 = buf.slice(pos, e2); break;
-case 18: (f1 === undefined ? (f1 = []) : f1).push(dec45_PciCapability(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M45, s); }
+        switch (t) { case 10: a = f0 === undefined ? (f0 = []) : f0; while (pos < e2) { b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M45, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > e2) throw H.trunc(M45, t, s, "varint", e2);  a.push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); } break;
+case 18: f1 = (len === 0 ? "" : H.str(buf, pos, e2, M45, t, s)); break;
+case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M45, t, s)); break; default: if (t < 8) throw H.zero(M45, s); }
         pos = e2;
         break;
       case 1:
@@ -4302,26 +4294,196 @@ case 18: (f1 === undefined ? (f1 = []) : f1).push(dec45_PciCapability(buf, pos, 
     }
   }
   
-  var o = { "config": (f0 === undefined ? new Uint8Array(0) : f0), "capabilities": (f1 === undefined ? [] : f1) };
+  var o = { "accepted": (f0 === undefined ? [] : f0), "acceptedVia": f1, "negotiation": f2 };
   
   return o;
 }
 
-function enc44_DeviceRuntime(w, o) {
+function enc43_VdpaProvisioning(w, o) {
   var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
-  if (buf.length - pos < 24) buf = w.grow(pos, 24);
-  v = o.isr;
-  if (v != null) {   { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.configGeneration;
-  if (v != null) {   { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
-  v = o.resetPending;
+  if (buf.length - pos < 6) buf = w.grow(pos, 6);
+  v = o.hasParentFeatures;
+  if (v != null) {  if (v !== false) { buf[pos++] = 8; buf[pos++] = v ? 1 : 0; } }
+  v = o.parentFeatures;
+  if (v != null && v.length) { n = v.length * 10 + 6; if (buf.length - pos < n) buf = w.grow(pos, n);
+        buf[pos++] = 18; st = pos++;
+        for (i = 0; i < v.length; i++) { x = v[i]; if (typeof x !== "bigint" || BigInt.asUintN(64, x) !== x) throw H.badBig(x, "devrec.v1.VdpaProvisioning.parentFeatures");
+    S64[0] = x; lo = S32[LO]; hi = S32[HI];   if (hi === 0 && lo < 128) buf[pos++] = lo; else pos = H.wv64(buf, pos, lo, hi); }
+        l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  if (buf.length - pos < 4) buf = w.grow(pos, 4);
+  v = o.hasProvisioned;
   if (v != null) {  if (v !== false) { buf[pos++] = 24; buf[pos++] = v ? 1 : 0; } }
+  v = o.provisioned;
+  if (v != null) { buf[pos++] = 34; st = pos++; w.pos = pos; enc4_DeviceProvisioned(w, v); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; } }
+  
   w.pos = pos;
 }
 
-function dec46_DeviceRuntime(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = false;
-  if (prev !== undefined) { f0 = prev.isr; f1 = prev.configGeneration; f2 = prev.resetPending; }
+function dec45_VdpaProvisioning(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = false, f1 = undefined, f2 = false, f3 = undefined;
+  if (prev !== undefined) { f0 = prev.hasParentFeatures; f1 = prev.parentFeatures; f2 = prev.hasProvisioned; f3 = prev.provisioned; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M46); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M46, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M46, t, s, "varint", end);
+        switch (t) { case 8:   f0 = (lo | hi) !== 0; break;
+case 16:   (f1 === undefined ? (f1 = []) : f1).push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); break;
+case 24:   f2 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M46, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M46, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M46, t, s, "length", end);
+        if (len > end - pos) throw H.past(M46, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 18: a = f1 === undefined ? (f1 = []) : f1; while (pos < e2) { b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, e2, lo, M46, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > e2) throw H.trunc(M46, t, s, "varint", e2);  a.push((hi === 0 && lo < 1073741824 ? BigInt(lo) : H.big(lo, hi))); } break;
+case 34: f3 = dec22_DeviceProvisioned(buf, pos, e2, f3); break; default: if (t < 8) throw H.zero(M46, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M46, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M46, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M46, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M46, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M46, s);
+        pos = H.group(buf, pos, end, t, s, M46);
+        break;
+      default:
+        throw H.wire(M46, t, s);
+    }
+  }
+  
+  var o = { "hasParentFeatures": f0, "parentFeatures": (f1 === undefined ? [] : f1), "hasProvisioned": f2 };
+  if (f3 !== undefined) o.provisioned = f3;
+  return o;
+}
+
+function enc45_VirtqueueProgress(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 83) buf = w.grow(pos, 83);
+  v = o.index;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.lastAvailIdx;
+  if (v != null) {   { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.usedIdx;
+  if (v != null) {   { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.availWrap;
+  if (v != null) {   { buf[pos++] = 32; buf[pos++] = v ? 1 : 0; } }
+  v = o.usedWrap;
+  if (v != null) {   { buf[pos++] = 40; buf[pos++] = v ? 1 : 0; } }
+  v = o.availIdx;
+  if (v != null) {   { buf[pos++] = 48; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.maxSize;
+  if (v != null) {   { buf[pos++] = 56; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.pfn;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 64; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.align;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 72; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.resetPending;
+  if (v != null) {  if (v !== false) { buf[pos++] = 80; buf[pos++] = v ? 1 : 0; } }
+  w.pos = pos;
+}
+
+function enc44_VirtqueueStates(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  v = o.queues;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 2) buf = w.grow(pos, 2);
+      buf[pos++] = 10; st = pos++; w.pos = pos; enc45_VirtqueueProgress(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
+    } }
+  
+  w.pos = pos;
+}
+
+function dec47_VirtqueueProgress(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = undefined, f2 = undefined, f3 = undefined, f4 = undefined, f5 = undefined, f6 = undefined, f7 = 0, f8 = 0, f9 = false;
+  if (prev !== undefined) { f0 = prev.index; f1 = prev.lastAvailIdx; f2 = prev.usedIdx; f3 = prev.availWrap; f4 = prev.usedWrap; f5 = prev.availIdx; f6 = prev.maxSize; f7 = prev.pfn; f8 = prev.align; f9 = prev.resetPending; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M48); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M48, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M48, t, s, "varint", end);
+        switch (t) { case 8:   f0 = lo >>> 0; break;
+case 16:   f1 = lo >>> 0; break;
+case 24:   f2 = lo >>> 0; break;
+case 32:   f3 = (lo | hi) !== 0; break;
+case 40:   f4 = (lo | hi) !== 0; break;
+case 48:   f5 = lo >>> 0; break;
+case 56:   f6 = lo >>> 0; break;
+case 64:   f7 = lo >>> 0; break;
+case 72:   f8 = lo >>> 0; break;
+case 80:   f9 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M48, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M48, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M48, t, s, "length", end);
+        if (len > end - pos) throw H.past(M48, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) {  default: if (t < 8) throw H.zero(M48, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M48, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M48, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M48, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M48, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M48, s);
+        pos = H.group(buf, pos, end, t, s, M48);
+        break;
+      default:
+        throw H.wire(M48, t, s);
+    }
+  }
+  
+  var o = { "index": f0 };
+  if (f1 !== undefined) o.lastAvailIdx = f1;
+  if (f2 !== undefined) o.usedIdx = f2;
+  if (f3 !== undefined) o.availWrap = f3;
+  if (f4 !== undefined) o.usedWrap = f4;
+  if (f5 !== undefined) o.availIdx = f5;
+  if (f6 !== undefined) o.maxSize = f6;
+  o.pfn = f7;
+  o.align = f8;
+  o.resetPending = f9;
+  return o;
+}
+
+function dec46_VirtqueueStates(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined;
+  if (prev !== undefined) { f0 = prev.queues; }
   while (pos < end) {
     s = pos;
     t = buf[pos++];
@@ -4334,9 +4496,7 @@ function dec46_DeviceRuntime(buf, pos, end, prev) {
     if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
     if (b > 127) { pos = H.vtail(buf, pos, end, lo, M47, t, s); lo = R.lo; hi = R.hi; } } } }
     if (pos > end) throw H.trunc(M47, t, s, "varint", end);
-        switch (t) { case 8:   f0 = lo >>> 0; break;
-case 16:   f1 = lo >>> 0; break;
-case 24:   f2 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M47, s); }
+        switch (t) {  default: if (t < 8) throw H.zero(M47, s); }
         break;
       case 2:
         b = buf[pos++]; len = b;
@@ -4344,7 +4504,7 @@ case 24:   f2 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M47, s)
         else if (pos > end) throw H.trunc(M47, t, s, "length", end);
         if (len > end - pos) throw H.past(M47, t, s, pos, len, end);
         e2 = pos + len;
-        switch (t) {  default: if (t < 8) throw H.zero(M47, s); }
+        switch (t) { case 10: (f0 === undefined ? (f0 = []) : f0).push(dec47_VirtqueueProgress(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M47, s); }
         pos = e2;
         break;
       case 1:
@@ -4366,6 +4526,405 @@ case 24:   f2 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M47, s)
     }
   }
   
+  var o = { "queues": (f0 === undefined ? [] : f0) };
+  
+  return o;
+}
+
+function enc47_ControlAck(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 33) buf = w.grow(pos, 33);
+  v = o.class;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.command;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.ack;
+  if (v != null) {   { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  w.pos = pos;
+}
+
+function enc46_ControlAcks(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  v = o.commands;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 2) buf = w.grow(pos, 2);
+      buf[pos++] = 10; st = pos++; w.pos = pos; enc47_ControlAck(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
+    } }
+  
+  w.pos = pos;
+}
+
+function dec49_ControlAck(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = 0, f2 = undefined;
+  if (prev !== undefined) { f0 = prev.class; f1 = prev.command; f2 = prev.ack; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M50); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M50, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M50, t, s, "varint", end);
+        switch (t) { case 8:   f0 = lo >>> 0; break;
+case 16:   f1 = lo >>> 0; break;
+case 24:   f2 = lo >>> 0; break; default: if (t < 8) throw H.zero(M50, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M50, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M50, t, s, "length", end);
+        if (len > end - pos) throw H.past(M50, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) {  default: if (t < 8) throw H.zero(M50, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M50, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M50, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M50, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M50, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M50, s);
+        pos = H.group(buf, pos, end, t, s, M50);
+        break;
+      default:
+        throw H.wire(M50, t, s);
+    }
+  }
+  
+  var o = { "class": f0, "command": f1 };
+  if (f2 !== undefined) o.ack = f2;
+  return o;
+}
+
+function dec48_ControlAcks(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined;
+  if (prev !== undefined) { f0 = prev.commands; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M49); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M49, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M49, t, s, "varint", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M49, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M49, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M49, t, s, "length", end);
+        if (len > end - pos) throw H.past(M49, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: (f0 === undefined ? (f0 = []) : f0).push(dec49_ControlAck(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M49, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M49, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M49, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M49, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M49, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M49, s);
+        pos = H.group(buf, pos, end, t, s, M49);
+        break;
+      default:
+        throw H.wire(M49, t, s);
+    }
+  }
+  
+  var o = { "commands": (f0 === undefined ? [] : f0) };
+  
+  return o;
+}
+
+function enc48_MsixState(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 15) buf = w.grow(pos, 15);
+  v = o.enabled;
+  if (v != null) {   { buf[pos++] = 8; buf[pos++] = v ? 1 : 0; } }
+  v = o.functionMask;
+  if (v != null) {   { buf[pos++] = 16; buf[pos++] = v ? 1 : 0; } }
+  v = o.tableSize;
+  if (v != null) {   { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  w.pos = pos;
+}
+
+function dec50_MsixState(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = undefined;
+  if (prev !== undefined) { f0 = prev.enabled; f1 = prev.functionMask; f2 = prev.tableSize; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M51); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M51, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M51, t, s, "varint", end);
+        switch (t) { case 8:   f0 = (lo | hi) !== 0; break;
+case 16:   f1 = (lo | hi) !== 0; break;
+case 24:   f2 = lo >>> 0; break; default: if (t < 8) throw H.zero(M51, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M51, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M51, t, s, "length", end);
+        if (len > end - pos) throw H.past(M51, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) {  default: if (t < 8) throw H.zero(M51, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M51, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M51, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M51, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M51, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M51, s);
+        pos = H.group(buf, pos, end, t, s, M51);
+        break;
+      default:
+        throw H.wire(M51, t, s);
+    }
+  }
+  
+  var o = {  };
+  if (f0 !== undefined) o.enabled = f0;
+  if (f1 !== undefined) o.functionMask = f1;
+  if (f2 !== undefined) o.tableSize = f2;
+  return o;
+}
+
+function enc50_PciCapability(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 88) buf = w.grow(pos, 88);
+  v = o.offset;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.id;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.next;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 24; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.length;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.virtioCfgType;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 40; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.bar;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 48; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.barOffset;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 56; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.barLength;
+  if (v != null) {  if (v !== 0) { buf[pos++] = 64; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  w.pos = pos;
+}
+
+function enc49_PciConfigSpace(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  v = o.config;
+  if (v != null && v.length) { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 10; pos = H.wbytes(w, pos, v); buf = w.buf; }
+  
+  v = o.capabilities;
+  if (v != null && v.length) { for (i = 0; i < v.length; i++) {
+      if (buf.length - pos < 2) buf = w.grow(pos, 2);
+      buf[pos++] = 18; st = pos++; w.pos = pos; enc50_PciCapability(w, v[i]); pos = w.pos; buf = w.buf; l = pos - st - 1; if (l < 128) buf[st] = l; else { pos = H.fixLen(w, st, l, pos); buf = w.buf; }
+    } }
+  
+  w.pos = pos;
+}
+
+function dec52_PciCapability(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = 0, f1 = 0, f2 = 0, f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0;
+  if (prev !== undefined) { f0 = prev.offset; f1 = prev.id; f2 = prev.next; f3 = prev.length; f4 = prev.virtioCfgType; f5 = prev.bar; f6 = prev.barOffset; f7 = prev.barLength; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M53); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M53, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M53, t, s, "varint", end);
+        switch (t) { case 8:   f0 = lo >>> 0; break;
+case 16:   f1 = lo >>> 0; break;
+case 24:   f2 = lo >>> 0; break;
+case 32:   f3 = lo >>> 0; break;
+case 40:   f4 = lo >>> 0; break;
+case 48:   f5 = lo >>> 0; break;
+case 56:   f6 = lo >>> 0; break;
+case 64:   f7 = lo >>> 0; break; default: if (t < 8) throw H.zero(M53, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M53, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M53, t, s, "length", end);
+        if (len > end - pos) throw H.past(M53, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) {  default: if (t < 8) throw H.zero(M53, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M53, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M53, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M53, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M53, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M53, s);
+        pos = H.group(buf, pos, end, t, s, M53);
+        break;
+      default:
+        throw H.wire(M53, t, s);
+    }
+  }
+  
+  var o = { "offset": f0, "id": f1, "next": f2, "length": f3, "virtioCfgType": f4, "bar": f5, "barOffset": f6, "barLength": f7 };
+  
+  return o;
+}
+
+function dec51_PciConfigSpace(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined;
+  if (prev !== undefined) { f0 = prev.config; f1 = prev.capabilities; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M52); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M52, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M52, t, s, "varint", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M52, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M52, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M52, t, s, "length", end);
+        if (len > end - pos) throw H.past(M52, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) { case 10: f0 = buf.slice(pos, e2); break;
+case 18: (f1 === undefined ? (f1 = []) : f1).push(dec52_PciCapability(buf, pos, e2, undefined)); break; default: if (t < 8) throw H.zero(M52, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M52, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M52, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M52, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M52, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M52, s);
+        pos = H.group(buf, pos, end, t, s, M52);
+        break;
+      default:
+        throw H.wire(M52, t, s);
+    }
+  }
+  
+  var o = { "config": (f0 === undefined ? new Uint8Array(0) : f0), "capabilities": (f1 === undefined ? [] : f1) };
+  
+  return o;
+}
+
+function enc51_DeviceRuntime(w, o) {
+  var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;
+  if (buf.length - pos < 24) buf = w.grow(pos, 24);
+  v = o.isr;
+  if (v != null) {   { buf[pos++] = 8; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.configGeneration;
+  if (v != null) {   { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  v = o.resetPending;
+  if (v != null) {  if (v !== false) { buf[pos++] = 24; buf[pos++] = v ? 1 : 0; } }
+  w.pos = pos;
+}
+
+function dec53_DeviceRuntime(buf, pos, end, prev) {
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = undefined, f1 = undefined, f2 = false;
+  if (prev !== undefined) { f0 = prev.isr; f1 = prev.configGeneration; f2 = prev.resetPending; }
+  while (pos < end) {
+    s = pos;
+    t = buf[pos++];
+    if (t > 127) { pos = H.tag(buf, s, end, M54); t = R.v; }
+    switch (t & 7) {
+      case 0:
+        b = buf[pos++]; lo = b & 127; hi = 0;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 7;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 14;
+    if (b > 127) { b = buf[pos++]; lo |= (b & 127) << 21;
+    if (b > 127) { pos = H.vtail(buf, pos, end, lo, M54, t, s); lo = R.lo; hi = R.hi; } } } }
+    if (pos > end) throw H.trunc(M54, t, s, "varint", end);
+        switch (t) { case 8:   f0 = lo >>> 0; break;
+case 16:   f1 = lo >>> 0; break;
+case 24:   f2 = (lo | hi) !== 0; break; default: if (t < 8) throw H.zero(M54, s); }
+        break;
+      case 2:
+        b = buf[pos++]; len = b;
+        if (b > 127) { pos = H.vlen(buf, pos - 1, end, M54, t, s); len = R.v; }
+        else if (pos > end) throw H.trunc(M54, t, s, "length", end);
+        if (len > end - pos) throw H.past(M54, t, s, pos, len, end);
+        e2 = pos + len;
+        switch (t) {  default: if (t < 8) throw H.zero(M54, s); }
+        pos = e2;
+        break;
+      case 1:
+        if (end - pos < 8) throw H.trunc(M54, t, s, "fixed64", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M54, s); }
+        pos += 8;
+        break;
+      case 5:
+        if (end - pos < 4) throw H.trunc(M54, t, s, "fixed32", end);
+        switch (t) {  default: if (t < 8) throw H.zero(M54, s); }
+        pos += 4;
+        break;
+      case 3:
+        if (t < 8) throw H.zero(M54, s);
+        pos = H.group(buf, pos, end, t, s, M54);
+        break;
+      default:
+        throw H.wire(M54, t, s);
+    }
+  }
+  
   var o = {  };
   if (f0 !== undefined) o.isr = f0;
   if (f1 !== undefined) o.configGeneration = f1;
@@ -4378,15 +4937,15 @@ return {
   EVENT_ENCODERS: { "registerAccess": encEvent_registerAccess, "deviceFeatures": encEvent_deviceFeatures, "parentFeatures": encEvent_parentFeatures, "provisioned": encEvent_provisioned, "driverFeatures": encEvent_driverFeatures, "featuresNegotiated": encEvent_featuresNegotiated, "statusWritten": encEvent_statusWritten, "statusRead": encEvent_statusRead, "resetRequested": encEvent_resetRequested, "resetCompleted": encEvent_resetCompleted, "queueSelected": encEvent_queueSelected, "queueConfigured": encEvent_queueConfigured, "vqIndex": encEvent_vqIndex, "configWritten": encEvent_configWritten, "configRead": encEvent_configRead, "msix": encEvent_msix, "pciConfigWritten": encEvent_pciConfigWritten, "controlCommand": encEvent_controlCommand, "vfioState": encEvent_vfioState, "snapshot": encEvent_snapshot, "annotation": encEvent_annotation, "identified": encEvent_identified },
   MESSAGE_CODECS: {
     "DeviceState": { encode: enc21_DeviceState, decode: dec21_DeviceState },
-    "SchemaHeader": { encode: enc31_SchemaHeader, decode: dec33_SchemaHeader },
-    "TransportMode": { encode: enc34_TransportMode, decode: dec36_TransportMode },
-    "FeatureNegotiation": { encode: enc35_FeatureNegotiation, decode: dec37_FeatureNegotiation },
-    "VdpaProvisioning": { encode: enc36_VdpaProvisioning, decode: dec38_VdpaProvisioning },
-    "VirtqueueStates": { encode: enc37_VirtqueueStates, decode: dec39_VirtqueueStates },
-    "ControlAcks": { encode: enc39_ControlAcks, decode: dec41_ControlAcks },
-    "MsixState": { encode: enc41_MsixState, decode: dec43_MsixState },
-    "PciConfigSpace": { encode: enc42_PciConfigSpace, decode: dec44_PciConfigSpace },
-    "DeviceRuntime": { encode: enc44_DeviceRuntime, decode: dec46_DeviceRuntime },
+    "SchemaHeader": { encode: enc38_SchemaHeader, decode: dec40_SchemaHeader },
+    "TransportMode": { encode: enc41_TransportMode, decode: dec43_TransportMode },
+    "FeatureNegotiation": { encode: enc42_FeatureNegotiation, decode: dec44_FeatureNegotiation },
+    "VdpaProvisioning": { encode: enc43_VdpaProvisioning, decode: dec45_VdpaProvisioning },
+    "VirtqueueStates": { encode: enc44_VirtqueueStates, decode: dec46_VirtqueueStates },
+    "ControlAcks": { encode: enc46_ControlAcks, decode: dec48_ControlAcks },
+    "MsixState": { encode: enc48_MsixState, decode: dec50_MsixState },
+    "PciConfigSpace": { encode: enc49_PciConfigSpace, decode: dec51_PciConfigSpace },
+    "DeviceRuntime": { encode: enc51_DeviceRuntime, decode: dec53_DeviceRuntime },
     "DeviceStateV2": { encode: enc23_DeviceStateV2, decode: dec25_DeviceStateV2 },
   },
 };

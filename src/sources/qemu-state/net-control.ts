@@ -7,23 +7,27 @@ import { initialNetControl, macText, type NetControlState } from '../../project/
 import type { NetDevicePart } from './virtio.js';
 
 export function netControlFromQemu(part: NetDevicePart): NetControlState {
-  const s = initialNetControl();
+  // QEMU keeps no count of commands
+  const s = initialNetControl(false);
   s.rxMode = {
     promisc: part.promisc !== 0, allmulti: part.allmulti !== 0, alluni: part.alluni !== 0,
     nomulti: part.nomulti !== 0, nouni: part.nouni !== 0, nobcast: part.nobcast !== 0,
   };
   // n->mac is the address in use: the config MAC, or the last MAC_ADDR_SET
   s.mac = macText(part.mac);
-  // QEMU keeps the unicast entries first, then the multicast ones (group bit set); on overflow it drops the
-  // table and receives all of that kind, so what the driver asked for is not known
-  if (part.macTable.fits && !part.uniOverflow && !part.multiOverflow) {
-    const unicast: string[] = [];
-    const multicast: string[] = [];
-    for (let i = 0; i < part.macTable.inUse; i++) {
-      const m = part.macTable.macs.subarray(i * 6, i * 6 + 6);
-      ((m[0]! & 1) === 0 ? unicast : multicast).push(macText(m));
-    }
-    s.macTable = { unicast, multicast };
+  // QEMU keeps the unicast entries first, then the multicast ones, and on load splits them at the first entry with
+  // the group bit (virtio_net_post_load_device, first_multi). A kind that overflowed (more entries than
+  // MAC_TABLE_ENTRIES) has no entries in the table: the device receives all of that kind. A saved table longer than
+  // the device holds is dropped on load and both kinds overflow (virtio_net_load_device).
+  if (part.macTable.fits) {
+    let firstMulti = 0;
+    while (firstMulti < part.macTable.inUse && (part.macTable.macs[firstMulti * 6]! & 1) === 0) firstMulti++;
+    const entry = (i: number) => macText(part.macTable.macs.subarray(i * 6, i * 6 + 6));
+    const unicast = Array.from({ length: firstMulti }, (_, i) => entry(i));
+    const multicast = Array.from({ length: part.macTable.inUse - firstMulti }, (_, i) => entry(firstMulti + i));
+    s.macTable = { unicast, multicast, unicastOverflow: part.uniOverflow !== 0, multicastOverflow: part.multiOverflow !== 0 };
+  } else {
+    s.macTable = { unicast: [], multicast: [], unicastOverflow: true, multicastOverflow: true };
   }
   // QEMU's bitmap is u32 words (bit vid & 31 of word vid >> 5) saved raw in the source host's byte order: on
   // a little-endian host (x86, arm64) that is bit vid & 7 of byte vid >> 3
@@ -38,8 +42,5 @@ export function netControlFromQemu(part: NetDevicePart): NetControlState {
       maxTxVq: null, key: Buffer.from(part.rss.key).toString('hex'),
     };
   }
-  s.announceAcks = null;
-  s.rejected = null;
-  s.other = null;
   return s;
 }

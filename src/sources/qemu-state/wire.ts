@@ -12,12 +12,13 @@
 //  - the config generation counter; the feature select registers of a legacy PCI device (it has none).
 //  - virtio-mmio devices have no PCI identity, config space or MSI-X; a PCI device without an MSI-X capability has
 //    table size 0, MSI-X disabled, and no vectors.
-import type { NewEvent, Source } from '../../events/types.js';
+import type { DeviceAlias, NewEvent, Source } from '../../events/types.js';
 import { isLegacyTransport } from '../../model/index.js';
 import { LEGACY_QUEUE_ADDR_SHIFT, LEGACY_VRING_ALIGN } from '../../model/registers.js';
 import type { DeviceStateWire } from '../../project/generated/state-types.js';
 import { type DeviceState, type QueueState, initialState, wholeConfigKnown } from '../../project/state.js';
 import { stateToWire } from '../../project/state-wire.js';
+import { netControlFromQemu } from './net-control.js';
 import type { QemuVirtioDevice } from './virtio.js';
 
 const le16 = (b: Uint8Array, i: number): number => (b[i] ?? 0) | ((b[i + 1] ?? 0) << 8);
@@ -84,8 +85,21 @@ export function deviceToState(dev: QemuVirtioDevice, timestampNs = 0n, source: S
     configGeneration: null,
     isr: dev.isr, msix: msixOf(dev), guestPageSize: dev.transport === 'mmio-legacy' && pageShift ? 2 ** pageShift : 0,
     pci: pciOf(dev), sources: [source],
+    // virtio-net: QEMU's copy of what the control commands set (a device part walked, not decoded, gives nothing)
+    netControl: dev.device.kind === 'net' ? netControlFromQemu(dev.device) : null,
+    aliases: savevmAliases(dev),
   } satisfies Partial<DeviceState>);
   return s;
+}
+
+/**
+ * QEMU's own names of the device in the stream: the savevm section idstr ("0000:00:03.0/virtio-net") and the
+ * topological path in it ("0000:00:02.0:00.0" behind a bridge, "virtio-mmio@00000000feb02e00" on virtio-mmio).
+ */
+export function savevmAliases(dev: QemuVirtioDevice): DeviceAlias[] {
+  const idstr = dev.section.idstr;
+  const path = dev.qemuPath ?? idstr.slice(0, idstr.lastIndexOf('/'));
+  return [{ kind: 'savevm-idstr', name: idstr }, ...(path ? [{ kind: 'qemu-path' as const, name: path }] : [])];
 }
 
 export function deviceToWire(dev: QemuVirtioDevice, timestampNs = 0n, source: Source = 'qemu-state'): DeviceStateWire {
@@ -119,7 +133,7 @@ export function deviceEvents(dev: QemuVirtioDevice, timestampNs: bigint, source:
           kind: 'identified', type: dev.type, virtioId: dev.virtioId, transport: dev.transport, numQueues: dev.numQueues,
           configSize: dev.config.length, pciVendor: pci?.vendor ?? 0, pciDevice: pci?.device ?? 0,
           pciSubsystemVendor: pci?.subsystemVendor ?? 0, pciSubsystem: pci?.subsystem ?? 0, pciRevision: pci?.revision ?? 0,
-          backend: 'qemu',
+          backend: 'qemu', aliases: savevmAliases(dev),
         },
       },
       { ...base, body: { kind: 'snapshot', stateV2: stateToWire(state) } },
