@@ -190,6 +190,23 @@ export const VIRTIO_NET_RSS: VmsdTable = {
   ],
 };
 
+/** vmstate_virtio_balloon_device v1 (the device part of "virtio-balloon" v1; its subsections, written only with
+ *  free-page-hint or page-poison on, are not decoded) */
+export const VIRTIO_BALLOON_DEVICE_V1: VmsdTable = {
+  name: 'virtio-balloon-device', version: 1,
+  fields: [
+    { name: 'num_pages', type: 'be32' },
+    { name: 'actual', type: 'be32' },
+  ],
+};
+
+/** Sections whose vmsd holds VMSTATE_VIRTIO_DEVICE and whose device has no part of its own (no vdc->vmsd, no
+ *  vdc->save): virtio-rng, virtio-scsi (its in-flight requests travel with the SCSI bus) */
+export const VIRTIO_EMPTY_DEVICE_PARTS: readonly { vmsd: string; version: number }[] = [
+  { vmsd: 'virtio-rng', version: 1 },
+  { vmsd: 'virtio-scsi', version: 1 },
+];
+
 /** x86-64 sizeof(VirtQueueElementOld), written raw in the host's byte order */
 export const VQ_ELEMENT_OLD_SIZE = 49168;
 

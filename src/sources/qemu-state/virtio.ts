@@ -26,11 +26,13 @@ import { Cursor, QemuStreamError, be32At, hex } from './cursor.js';
 import { DECODED_PARTS, devicePartParser } from './device-parts.js';
 import type { BlkDevicePart } from './virtio-blk.js';
 import type { NetDevicePart } from './virtio-net.js';
+import type { BalloonDevicePart, EmptyDevicePart } from './virtio-small.js';
 import { type ChainResult, readSubsectionChain } from './virtio-subsections.js';
 import { readFields } from './vmsd-fields.js';
 
 export type { BlkDevicePart } from './virtio-blk.js';
 export type { NetDevicePart } from './virtio-net.js';
+export type { BalloonDevicePart, EmptyDevicePart } from './virtio-small.js';
 export { VIRTIO_QUEUE_MAX, VQ_ELEMENT_OLD_SIZE } from '../../model/qemu-vmstate.js';
 
 const VIRTQUEUE_MAX_SIZE = 1024;
@@ -127,7 +129,7 @@ export interface QemuVirtioDevice {
   disabled?: boolean;
   /** virtio subsections seen, in stream order */
   subsections: string[];
-  device: NetDevicePart | BlkDevicePart | WalkedDevicePart;
+  device: NetDevicePart | BlkDevicePart | BalloonDevicePart | EmptyDevicePart | WalkedDevicePart;
   /** the core, the bus parts and the subsection chain were decoded through to the footer */
   complete: boolean;
   notes: string[];
