@@ -1,4 +1,5 @@
-// Seeded fuzzing of devrec's QEMU importers: `npm run fuzz -- [--seconds N] [--seed S] [--out DIR] [--only savevm|trace]`.
+// Seeded in-process fuzzing of devrec's parsers: `npm run fuzz -- [--seconds N] [--cases N] [--seed S] [--out DIR]
+// [--only savevm,trace,ndjson,migration,profile,segment]`. The long form (docs/hardening.md) runs 100k cases each.
 //
 // savevm (src/sources/qemu-savevm.ts): the committed device-state captures and a synthetic full migration stream,
 //   mutated (byte flips, runs of random bytes, truncation, deleted / duplicated / inserted ranges, extreme be32
@@ -8,6 +9,8 @@
 // trace (src/sources/qemu-trace.ts, when it exists): the committed trace logs, mutated line by line (characters
 //   flipped, numbers replaced by extreme values, lines cut, dropped, duplicated, swapped). Every case must import or
 //   throw the importer's TraceFormatError.
+// ndjson, migration, profile, segment: see scripts/fuzz-targets.ts.
+// Every case also has a time bound (a hang is a failure) and the run's peak RSS must stay under 512 MiB.
 // Failing inputs are written to --out (default: the OS temp dir) with the seed and case number; exit 1 if any.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,7 +44,20 @@ function parseArgs(argv: string[]): Args {
 
 const ROOT = path.resolve('streams/qemu');
 const VARIANTS = ['pc-modern-net-blk', 'pc-legacy-msix', 'pc-legacy-intx', 'pc-packed', 'microvm-mmio-legacy', 'microvm-mmio-modern'];
+/** SIGINT / SIGTERM end a long run after the case in hand, with its numbers printed as usual. */
+let stopped = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    stopped = true;
+    console.log(`fuzz: ${sig}: stopping after the case in hand`);
+  });
+}
 const SLOW_MS = 2000;
+const HANG_MS = 30_000;
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1000;
+};
 
 type Rand = () => number;
 const cat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
@@ -124,6 +140,15 @@ function streamed(bytes: Uint8Array, r: Rand): Outcome {
 
 interface Stats { cases: number; ok: number; errors: number; failures: number; slowest: number }
 
+/** A line every 10,000 cases, so a long run shows its rate while it runs. */
+const progressStart = new Map<string, number>();
+function progress(name: string, st: Stats): void {
+  if (!progressStart.has(name)) progressStart.set(name, Date.now());
+  if (st.cases % 10000 !== 0 || st.cases === 0) return;
+  const s = (Date.now() - progressStart.get(name)!) / 1000;
+  console.log(`  ${name}: ${st.cases} cases in ${s.toFixed(0)} s (${(st.cases / s).toFixed(0)}/s), ${st.failures} failures, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+}
+
 function save(out: string, name: string, data: Uint8Array | string, why: string): void {
   mkdirSync(out, { recursive: true });
   const file = path.join(out, name);
@@ -132,10 +157,11 @@ function save(out: string, name: string, data: Uint8Array | string, why: string)
 }
 
 function fuzzSavevm(args: Args, deadline: number): Stats {
+  const NAME = 'savevm';
   const corpus = [...VARIANTS.map((v) => gunzipSync(readFileSync(path.join(ROOT, v, 'devstate.bin.gz')))), syntheticFullStream(8)];
   const r = rng(args.seed);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity) && !stopped) {
     const input = mutateBytes(r, corpus[int(r, corpus.length)]!, corpus);
     const t0 = performance.now();
     let a: Outcome;
@@ -180,6 +206,7 @@ function fuzzSavevm(args: Args, deadline: number): Stats {
       }
     }
     st.cases++;
+    progress(NAME, st);
   }
   return st;
 }
@@ -236,8 +263,9 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
   }
   const corpus = VARIANTS.map((v) => gunzipSync(readFileSync(path.join(ROOT, v, 'trace.log.gz'))).toString('utf8').split('\n'));
   const r = rng(args.seed ^ 0x7ace);
+  const NAME = 'trace';
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity) && !stopped) {
     const lines = mutateLines(r, corpus[int(r, corpus.length)]!);
     const t0 = performance.now();
     try {
@@ -246,10 +274,10 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
       await imp.finish();
       st.ok++;
     } catch (e) {
-      if (e instanceof FormatError) st.errors++;
+      if (e instanceof FormatError && Number.isInteger((e as Error & { line?: number }).line) && (e as Error & { line: number }).line >= 1) st.errors++;
       else {
         st.failures++;
-        save(args.out, `trace-seed${args.seed}-case${st.cases}.log`, lines.join('\n'), `trace case ${st.cases}: not a TraceFormatError: ${(e as Error)?.stack ?? e}`);
+        save(args.out, `trace-seed${args.seed}-case${st.cases}.log`, lines.join('\n'), `trace case ${st.cases}: not a TraceFormatError with a line: ${(e as Error)?.stack ?? e}`);
       }
     }
     const ms = performance.now() - t0;
@@ -259,16 +287,19 @@ async function fuzzTrace(args: Args, deadline: number): Promise<Stats | undefine
       save(args.out, `trace-seed${args.seed}-case${st.cases}-slow.log`, lines.join('\n'), `trace case ${st.cases}: took ${ms.toFixed(0)} ms`);
     }
     st.cases++;
+    progress(NAME, st);
   }
   return st;
 }
 
 async function fuzzMore(target: Target, args: Args, deadline: number): Promise<Stats> {
+  const NAME = target.name;
   const r = rng(args.seed ^ target.name.length * 0x9e37);
   const st: Stats = { cases: 0, ok: 0, errors: 0, failures: 0, slowest: 0 };
-  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity)) {
+  while (Date.now() < deadline && st.cases < (args.cases ?? Infinity) && !stopped) {
     const input = mutateBytes(r, target.corpus[int(r, target.corpus.length)]!, target.corpus);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     try {
       await target.run(input);
       st.ok++;
@@ -279,13 +310,22 @@ async function fuzzMore(target: Target, args: Args, deadline: number): Promise<S
         save(args.out, `${target.name}-seed${args.seed}-case${st.cases}.bin`, input, `${target.name} case ${st.cases}: ${(e as Error)?.stack ?? e}`);
       }
     }
-    const ms = performance.now() - t0;
-    st.slowest = Math.max(st.slowest, ms);
-    if (ms > SLOW_MS) {
+    // A case is slow when it spends more than SLOW_MS of CPU (an endless loop burns CPU), or waits HANG_MS in all
+    // (a promise that never settles burns none): wall time alone counts a starved, niced process on a shared machine.
+    let cpu = cpuMs(c0);
+    const wall = performance.now() - t0;
+    if (cpu > SLOW_MS) {
+      const c1 = process.cpuUsage(); // re-time once: a GC pause is not the parser's doing; a hang is slow twice
+      await Promise.resolve(target.run(input)).catch(() => undefined);
+      cpu = Math.min(cpu, cpuMs(c1));
+    }
+    st.slowest = Math.max(st.slowest, cpu);
+    if (cpu > SLOW_MS || wall > HANG_MS) {
       st.failures++;
-      save(args.out, `${target.name}-seed${args.seed}-case${st.cases}-slow.bin`, input, `${target.name} case ${st.cases}: took ${ms.toFixed(0)} ms`);
+      save(args.out, `${target.name}-seed${args.seed}-case${st.cases}-slow.bin`, input, `${target.name} case ${st.cases}: took ${cpu.toFixed(0)} ms of CPU, ${wall.toFixed(0)} ms in all`);
     }
     st.cases++;
+    progress(NAME, st);
   }
   return st;
 }
@@ -302,12 +342,13 @@ let start = Date.now();
 let peakRss = process.memoryUsage().rss;
 const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
 for (const t of targets) {
+  if (stopped) break;
   const deadline = start + share;
   const extra = more.find((m) => m.name === t);
   const st = t === 'savevm' ? fuzzSavevm(args, deadline) : t === 'trace' ? await fuzzTrace(args, deadline) : await fuzzMore(extra!, args, deadline);
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   if (st) {
-    console.log(`${t}: ${st.cases} cases, ${st.ok} decoded, ${st.errors} refused with a located error, ${st.failures} failures, slowest ${st.slowest.toFixed(1)} ms, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+    console.log(`${t}: ${st.cases} cases, ${st.ok} decoded, ${st.errors} refused with a located error, ${st.failures} failures, slowest ${st.slowest.toFixed(1)} ms${t === 'savevm' || t === 'trace' ? '' : ' of CPU'}, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
     if (st.failures) failed = true;
   }
   start = Date.now();

@@ -37,6 +37,8 @@ export const UNKNOWN_FIELDS = {
   'pci.capabilities': 'the capability chain: import a device-state stream (a trace holds only the driver\'s config writes)',
   'queues.size': 'queue sizes: record the queue setup (a trace) or import a device-state stream',
   'msix': 'MSI-X table size and enable: import a device-state stream of a PCI device, or record its MSI-X capability',
+  'transport': 'the device\'s transport: give devrec record --transport (pci-modern, pci-legacy, mmio-modern, mmio-legacy, vdpa, vfio) when recording a new device, or import a QEMU trace or device-state stream, which show it',
+  'target.transport': 'the target\'s transport: the profile was derived from a device recorded without --transport; add transport to it',
   'target.features.offered': "the target's offered features: the profile was derived from a source without the offer; add features.offered to it",
   'target.pci': "the target's PCI identity: add pci to the profile",
   'target.queues.maxSizes': "the target's queue maxima: add queues.maxSizes to the profile",
@@ -222,9 +224,9 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     summary: 'the target sits on another bus (PCI vs virtio-mmio)',
     fix: 'migrate to a target on the same bus',
     check: ({ source, target }) => {
-      const a = family(source.transport);
-      const b = family(target.transport);
-      return a !== 'unspecified' && a !== b ? [`source is a ${a} device (${source.transport}), the target is ${b} (${target.transport})`] : [];
+      const a = family(need(source.transport === 'unspecified' ? null : source.transport, 'transport'));
+      const b = family(need(target.transport, 'target.transport'));
+      return a !== b ? [`source is a ${a} device (${source.transport}), the target is ${b} (${target.transport})`] : [];
     },
   },
   {
@@ -380,7 +382,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     reference: 'virtio 1.3 4.1.2 (PCI device discovery: transitional devices 0x1000..0x103f have the legacy interface, 0x1040 on do not)',
     summary: 'the guest drives the device through the legacy interface, the target is modern-only',
     fix: 'use a transitional target with legacy access (IO BAR, or admin legacy commands on a legacy-capable PF)',
-    check: ({ source, target }) => legacyNegotiated(source) && !target.legacy.supported
+    check: ({ source, target }) => legacyNegotiated(source) && !target.legacy.supported && need(target.transport, 'target.transport')
       ? [`the source device was negotiated through the legacy interface (${source.transport}, accepted via ${source.features.acceptedVia !== 'none' ? source.features.acceptedVia : 'legacy transport'}); the target (${target.transport}) has no legacy support`]
       : [],
   },
@@ -391,6 +393,7 @@ export const COMPAT_RULES: readonly CompatRule[] = [
     fix: 'keep the same transitional / modern-only identity on the target',
     check: ({ source, target }) => {
       if (family(source.transport) !== 'PCI') return [];
+      need(target.transport, 'target.transport'); // a target of unknown transport has no known PCI identity either
       const id = source.pci?.device ?? null;
       if (source.transport !== 'pci-legacy') need(id, 'pci.device');
       const src = source.transport === 'pci-legacy' || (id !== null && isTransitionalPciId(id));

@@ -9,6 +9,7 @@ import { type DeviceState, pciIdHex } from '../project/state.js';
 import type { Capability } from './caps.js';
 import { recordedCaps } from './check.js';
 import type { QemuStreamSource } from './qemu-load.js';
+import { locateJsonSyntaxError } from '../sources/json-syntax.js';
 
 export const PROFILE_VERSION = 1;
 
@@ -62,7 +63,8 @@ export interface ProfileProvisioned {
 export interface Profile {
   profileVersion: number;
   deviceType: string;
-  transport: Transport;
+  /** null: the profile's source did not say the transport (a device recorded without --transport) */
+  transport: Transport | null;
   legacy: ProfileLegacy;
   pci: ProfilePci | null;
   /** config-space capability chain; null: not declared (no layout check) */
@@ -115,7 +117,8 @@ export function deriveProfile(s: DeviceState, info: SourceInfo = {}): Profile {
   return {
     profileVersion: PROFILE_VERSION,
     deviceType: s.type,
-    transport: s.transport,
+    // 'unspecified' in a state is unknown: a profile says so (null, named), never a transport check cannot read
+    transport: s.transport === 'unspecified' ? null : s.transport,
     legacy: {
       supported: legacy,
       transitional: s.transport === 'pci-legacy' || (pciDevice !== null && isTransitionalPciId(pciDevice)),
@@ -168,6 +171,7 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     profileVersion: p.profileVersion,
     deviceType: p.deviceType,
     transport: p.transport,
+    ...(p.transport === null ? { transportUnknown: TRANSPORT_UNKNOWN } : {}),
     legacy: p.legacy,
     pci: p.pci
       ? { vendor: pciIdHex(p.pci.vendor), device: pciIdHex(p.pci.device), subsystemVendor: pciIdHex(p.pci.subsystemVendor), subsystem: pciIdHex(p.pci.subsystem), revision: p.pci.revision }
@@ -251,7 +255,10 @@ function show(v: unknown): string {
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
-const KNOWN_KEYS = new Set(['profileVersion', 'deviceType', 'transport', 'legacy', 'pci', 'capabilities', 'persona', 'features', 'provisioned', 'queues', 'msixVectors', 'configSize', 'vfio', 'qemu', 'derivedFrom', 'description']);
+/** Beside `"transport": null` in a written profile (informational; check reads the null). */
+export const TRANSPORT_UNKNOWN = "the profile's source did not say the device's transport (it was recorded without --transport): rules that need it are not checked";
+
+const KNOWN_KEYS = new Set(['profileVersion', 'deviceType', 'transport', 'transportUnknown', 'legacy', 'pci', 'capabilities', 'persona', 'features', 'provisioned', 'queues', 'msixVectors', 'configSize', 'vfio', 'qemu', 'derivedFrom', 'description']);
 
 /** Validates a profile's JSON text. Throws ProfileError naming the file and the field. */
 export function parseProfile(text: string, file: string): Profile {
@@ -259,16 +266,20 @@ export function parseProfile(text: string, file: string): Profile {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new ProfileError(`${file}: not valid JSON: ${(e as Error).message}`);
+    const at = locateJsonSyntaxError(text);
+    throw new ProfileError(at
+      ? `${file}: line ${at.line}, column ${at.column}: not valid JSON: ${at.reason}`
+      : `${file}: not valid JSON: ${(e as Error).message}`);
   }
   const v: V = new V(file);
   const o = v.obj(raw, '(top level)');
-  for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) v.fail(k, `unknown field (known: ${[...KNOWN_KEYS].join(', ')})`);
+  for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) v.fail(JSON.stringify(k).slice(1, -1), `unknown field (known: ${[...KNOWN_KEYS].join(', ')})`);
   const version = v.int(v.req(o, 'profileVersion', 'profileVersion'), 'profileVersion', 1 << 16);
   if (version !== PROFILE_VERSION) v.fail('profileVersion', `profile version ${version} is not one this devrec reads (${PROFILE_VERSION})`);
   const deviceType = v.str(v.req(o, 'deviceType', 'deviceType'), 'deviceType');
   if (!deviceTypeByName(deviceType)) v.fail('deviceType', `unknown virtio device type ${show(deviceType)}`);
-  const transport = v.oneOf(v.req(o, 'transport', 'transport'), 'transport', TRANSPORTS);
+  const rawTransport = v.req(o, 'transport', 'transport');
+  const transport = rawTransport === null ? null : v.oneOf(rawTransport, 'transport', TRANSPORTS);
 
   const lo = v.obj(v.req(o, 'legacy', 'legacy'), 'legacy');
   const legacy: ProfileLegacy = {

@@ -74,6 +74,7 @@ export class Recorder {
   /** Resolves when every event recorded before the call is durable; rejects if any batch failed. */
   async flush(): Promise<void> {
     const target = this.recorded;
+    this.cut(); // what waits for durability need not wait for the batch timer too
     if (this.durable < target) await new Promise<void>((resolve) => this.waiters.push({ target, resolve }));
     if (this.failures.length > 0) {
       const errs = this.failures.splice(0);

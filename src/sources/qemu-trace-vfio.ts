@@ -41,21 +41,23 @@ const READ_RE = /^\s*\((.+):region(\d+)\+0x([0-9a-f]+), (\d+)\) = 0x([0-9a-f]+)$
 const CFG_READ_RE = /^\s*\(([^,]+), @0x([0-9a-f]+), len=0x([0-9a-f]+)\) 0x([0-9a-f]+)$/;
 const CFG_WRITE_RE = /^\s*\(([^,]+), @0x([0-9a-f]+), 0x([0-9a-f]+), len=0x([0-9a-f]+)\)$/;
 
-/** A structure in a BAR; `length` undefined when the guest never read the capability's length field. */
 /**
- * Pushes decoded events, and after a queue is enabled one that says its ring indices are not seen from here on:
+ * Pushes decoded events, and after a queue goes live one that says its ring indices are not seen from here on:
  * the VMM's vfio trace sees register accesses, not the rings in guest memory, so the indices the device moves
- * after DRIVER_OK are unknown rather than left at their reset value.
+ * after DRIVER_OK are unknown rather than left at their reset value. A modern queue goes live with queue_enable
+ * 1 (virtio 1.x 4.1.4.3); a legacy one when its page frame number is written non-zero (virtio 0.9.5 2.3, the
+ * legacy interface has no enable register).
  */
 function pushDecoded(out: NewEvent[], decoded: NewEvent[]): void {
   for (const e of decoded) {
     out.push(e);
-    if (e.body.kind === 'queueConfigured' && e.body.enabled === true) {
+    if (e.body.kind === 'queueConfigured' && (e.body.enabled === true || (e.body.pfn !== undefined && e.body.pfn !== 0))) {
       out.push({ ...e, body: { kind: 'vqIndex', index: e.body.index, indicesUnseen: true } });
     }
   }
 }
 
+/** A structure in a BAR; `length` undefined when the guest never read the capability's length field. */
 interface BarSpan { region: Region; bar: number; start: number; length: number | undefined }
 
 interface VfioDevice {

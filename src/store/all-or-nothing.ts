@@ -1,5 +1,6 @@
-// Imports are all or nothing: the file store runs them as a transaction (cut back on failure or crash). Stores
-// without one (memory:, KurrentDB) run the import as it is: there a failed import can leave what it appended.
+// Imports are all or nothing: every store runs them as a transaction. The file store cuts back on failure or crash
+// (a ROLLBACK marker), the memory store takes back what was added, KurrentDB holds the appends and writes them at
+// the end as one append per stream (one multi-stream append where the server has it). docs/stores.md.
 import type { EventStore } from './types.js';
 
 interface Transactional {

@@ -17,6 +17,7 @@ import {
 import { FileSnapshots } from './file-snapshots.js';
 import { WriterLock } from './file-lock.js';
 import { findIntactRecord, lastRecordIntact, writeFully } from './file-scan.js';
+import { SegmentWindow } from './file-window.js';
 import { catchUpThenLive } from './subscribe.js';
 import {
   StoreCorruptError, StorePathError, StoreWriteError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
@@ -60,6 +61,12 @@ class Column<T extends Float64Array | Uint32Array> {
 }
 const f64 = (n: number) => new Float64Array(n);
 const u32 = (n: number) => new Uint32Array(n);
+
+/** Read windows of the open path (see file-window.ts). */
+const SCAN_WINDOW_LAST = 4 * 1024 * 1024;
+const SCAN_WINDOW_SEALED = 64 * 1024;
+/** Read window of sequential readers (readAll, forward reads, scan). */
+const READ_WINDOW = 1024 * 1024;
 
 interface Segment {
   name: string;
@@ -144,7 +151,14 @@ export class FileEventStore implements EventStore {
     } else {
       const st = await fsp.stat(dir).catch(() => undefined);
       if (st && !st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
-      await fsp.mkdir(dir, { recursive: true });
+      await fsp.mkdir(dir, { recursive: true }).catch(async (err: NodeJS.ErrnoException) => {
+        // Node's recursive mkdir answers ENOENT for causes it does not handle, a read-only file system among them:
+        // one plain mkdir tells the real one (EROFS where the parent exists, ENOENT where it does not)
+        if (err.code !== 'ENOENT') throw err;
+        await fsp.mkdir(dir).catch((plain: NodeJS.ErrnoException) => {
+          throw plain.code === 'EEXIST' ? err : plain;
+        });
+      });
     }
     const store = new FileEventStore(dir, opts);
     if (!opts.readOnly) await store.lock();
@@ -292,10 +306,12 @@ export class FileEventStore implements EventStore {
   private async scanSegment(segIdx: number, start: number, last: boolean, quietTail = false): Promise<number> {
     const seg = this.segments[segIdx]!;
     const size = (await seg.handle.stat()).size;
-    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+    // The last segment's records are read whole (CRC): a large window. Sealed ones only need each record's header:
+    // a small window, so a segment of large records is not read in full.
+    const win = new SegmentWindow(seg.handle, size, last ? SCAN_WINDOW_LAST : SCAN_WINDOW_SEALED);
     let off = start;
     while (off < size) {
-      const problem = await this.checkRecordAt(seg, off, size, last, prefix);
+      const problem = await this.checkRecordAt(seg, off, win, last);
       if (problem) {
         if (!last) throw new StoreCorruptError(seg.name, off, problem.reason);
         if (quietTail) return off; // another process is still writing this record
@@ -320,10 +336,11 @@ export class FileEventStore implements EventStore {
 
   /** Checks and indexes the record at `off`; returns a problem instead when it is short or damaged. */
   private async checkRecordAt(
-    seg: Segment, off: number, size: number, verifyCrc: boolean, prefix: Buffer,
+    seg: Segment, off: number, win: SegmentWindow, verifyCrc: boolean,
   ): Promise<{ reason: string; len?: number } | undefined> {
+    const size = win.size;
     if (off + RECORD_PREFIX_BYTES > size) return { reason: `record prefix cut short (${size - off} bytes left)` };
-    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    const prefix = await win.read(off, RECORD_PREFIX_BYTES);
     const len = prefix.readUInt32LE(0);
     const crc = prefix.readUInt32LE(4);
     if (len < 14 || len > MAX_RECORD_BYTES) return { reason: `record length ${len} is impossible` };
@@ -332,12 +349,11 @@ export class FileEventStore implements EventStore {
     }
     let payload: Buffer;
     if (verifyCrc) {
-      payload = Buffer.allocUnsafe(len);
-      await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+      payload = await win.read(off + RECORD_PREFIX_BYTES, len);
       if (payloadCrc(payload) !== crc) return { reason: 'CRC mismatch', len };
     } else {
       // Sealed segments: read the header part only; CRCs are checked when records are read and by verify.
-      payload = await this.readHeaderPart(seg, off, len);
+      payload = await this.readHeaderPart(win, off, len);
     }
     let header: RecordHeader;
     try {
@@ -351,11 +367,10 @@ export class FileEventStore implements EventStore {
     return undefined;
   }
 
-  private async readHeaderPart(seg: Segment, off: number, len: number): Promise<Buffer> {
+  private async readHeaderPart(win: SegmentWindow, off: number, len: number): Promise<Buffer> {
     let want = Math.min(len, 4096);
     for (;;) {
-      const b = Buffer.allocUnsafe(want);
-      await seg.handle.read(b, 0, want, off + RECORD_PREFIX_BYTES);
+      const b = await win.read(off + RECORD_PREFIX_BYTES, want);
       // The header ends after the stream table and the u16 index array; grow until it fits.
       try {
         const h = parseRecordHeader(b);
@@ -503,17 +518,41 @@ export class FileEventStore implements EventStore {
 
   // ---- reading -------------------------------------------------------------------------------------------
 
-  private async loadRecord(rec: number): Promise<LoadedRecord> {
-    const seg = this.segments[this.recSegment.get(rec)]!;
+  /**
+   * Reads and checks record `rec`. Sequential readers pass `windows` (one per read): records are then read through
+   * a window per segment, a read per window instead of two per record.
+   */
+  private async loadRecord(rec: number, windows?: Map<number, SegmentWindow>): Promise<LoadedRecord> {
+    const segIdx = this.recSegment.get(rec);
+    const seg = this.segments[segIdx]!;
     const off = this.recOffset.get(rec);
-    const prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
-    await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    const windowCovering = (end: number): SegmentWindow | undefined => {
+      if (!windows) return undefined;
+      let w = windows.get(segIdx);
+      // the last segment grows while we read: a window made before a record was written does not cover it
+      if (!w || w.size < end) windows.set(segIdx, (w = new SegmentWindow(seg.handle, Math.max(seg.size, end), READ_WINDOW)));
+      return w;
+    };
+    let prefix: Buffer;
+    const w0 = windowCovering(off + RECORD_PREFIX_BYTES);
+    if (w0) prefix = await w0.read(off, RECORD_PREFIX_BYTES);
+    else {
+      prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
+      await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
+    }
     const len = prefix.readUInt32LE(0);
+    const crc = prefix.readUInt32LE(4);
     if (len > MAX_RECORD_BYTES) throw new StoreCorruptError(seg.name, off, `record length ${len} is impossible`);
-    const payload = Buffer.allocUnsafe(len);
-    const { bytesRead } = await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
-    if (bytesRead !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${bytesRead} of ${len} bytes)`);
-    if (payloadCrc(payload) !== prefix.readUInt32LE(4)) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
+    let payload: Buffer;
+    const w1 = windowCovering(off + RECORD_PREFIX_BYTES + len);
+    if (w1) payload = await w1.read(off + RECORD_PREFIX_BYTES, len);
+    else {
+      payload = Buffer.allocUnsafe(len);
+      const { bytesRead } = await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
+      payload = payload.subarray(0, bytesRead);
+    }
+    if (payload.length !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${payload.length} of ${len} bytes)`);
+    if (payloadCrc(payload) !== crc) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
     try {
       return { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header: parseRecordHeader(payload) };
     } catch (err) {
@@ -553,12 +592,13 @@ export class FileEventStore implements EventStore {
     if (lo > hi || remaining <= 0) return;
     const firstRun = idx.findRun(backwards ? hi : lo);
     const step = backwards ? -1 : 1;
+    const windows = backwards ? undefined : new Map<number, SegmentWindow>();
     for (let run = firstRun; run >= 0 && run < idx.runRecord.length && remaining > 0; run += step) {
       const runFirst = idx.runFirstRevision.get(run);
       const runLast = runFirst + idx.runCount.get(run) - 1;
       if (backwards ? runLast < lo : runFirst > hi) break;
       const rec = idx.runRecord.get(run);
-      const { payload, bytes, header } = await this.loadRecord(rec);
+      const { payload, bytes, header } = await this.loadRecord(rec, windows);
       const slot = header.streams.findIndex((s) => s.name === stream);
       const chunk: StoredEvent[] = [];
       let revision = runFirst;
@@ -586,11 +626,12 @@ export class FileEventStore implements EventStore {
     const lo = Math.max(options.from ?? 0, 0);
     const hi = Math.min(options.to ?? idx.head, idx.head);
     let n = 0;
+    const windows = new Map<number, SegmentWindow>();
     for (let run = lo > hi ? idx.runRecord.length : idx.findRun(lo); run < idx.runRecord.length; run++) {
       const runFirst = idx.runFirstRevision.get(run);
       if (runFirst > hi) break;
       const rec = idx.runRecord.get(run);
-      const { bytes, header } = await this.loadRecord(rec);
+      const { bytes, header } = await this.loadRecord(rec, windows);
       const slot = header.streams.findIndex((s) => s.name === stream);
       const slotLo = slot & 0xff;
       const slotHi = slot >> 8;
@@ -614,8 +655,9 @@ export class FileEventStore implements EventStore {
   }
 
   async *readAll(fromPosition = 0): AsyncIterable<StoredEvent> {
+    const windows = new Map<number, SegmentWindow>();
     for (let rec = this.findRecord(fromPosition); rec >= 0 && rec < this.recSegment.length; rec++) {
-      const { payload, bytes, header } = await this.loadRecord(rec);
+      const { payload, bytes, header } = await this.loadRecord(rec, windows);
       const counters = header.streams.map((s) => s.firstRevision);
       const out: StoredEvent[] = [];
       this.eachEvent(rec, payload, header, (si, ei, start, end) => {

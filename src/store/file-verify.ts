@@ -4,6 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { findIntactRecord, lastRecordIntact } from './file-scan.js';
+import { SegmentWindow } from './file-window.js';
 import { StorePathError } from './types.js';
 import path from 'node:path';
 import { fastDecodeEvent } from '../events/fast-codec.js';
@@ -68,18 +69,8 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
     if (parseSegmentName(name) !== nextPosition && !afterDamage) problem(0, `segment starts at position ${parseSegmentName(name)}, expected ${nextPosition}`);
     let off = SEGMENT_HEADER_BYTES;
     // Reads go through a window of a few MiB: memory stays bounded by the window or the largest record.
-    let winStart = 0;
-    let win = Buffer.alloc(0);
-    const readAt = async (at: number, len: number): Promise<Buffer> => {
-      if (at < winStart || at + len > winStart + win.length) {
-        const want = Math.min(Math.max(len, READ_WINDOW), size - at);
-        win = Buffer.allocUnsafe(want);
-        const { bytesRead } = await handle.read(win, 0, want, at);
-        win = win.subarray(0, bytesRead);
-        winStart = at;
-      }
-      return win.subarray(at - winStart, at - winStart + len);
-    };
+    const win = new SegmentWindow(handle, size, READ_WINDOW);
+    const readAt = (at: number, len: number): Promise<Buffer> => win.read(at, len);
     // A bad length leaves no way to the next record but a search: an intact record after it means damage.
     const resync = async (reason: string, tornTail: string): Promise<number | undefined> => {
       const intact = await findIntactRecord(handle, off, off + 1, size, nextPosition);

@@ -6,7 +6,8 @@
 //  - every append is sent with the exact stream revision it expects (so the revision inside the bytes is the
 //    stream revision); 'any' and 'stream-exists' are resolved here and retried on a race;
 //  - appendMany checks every expectation first, then writes one atomic append per request, in order: atomic
-//    per request, not across streams;
+//    per request, not across streams; transaction() (imports) holds its appends and writes them at the end as one
+//    append per stream, or one multi-stream append where the server has it: nothing is written if the import fails;
 //  - `position` is the event's commit position in $all (a log byte offset): increasing, not contiguous.
 //
 // The adapter takes the client through its constructor: `connect()` builds a real KurrentDBClient, tests give it
@@ -31,7 +32,7 @@ export { StoreConnectionError } from './kurrentdb-common.js';
 /** The part of KurrentDBClient the adapter uses: a real client, or the test double. */
 export type KurrentDbClientLike = Pick<
   KurrentDBClient, 'appendToStream' | 'readStream' | 'readAll' | 'subscribeToStream' | 'subscribeToAll' | 'dispose'
->;
+> & Partial<Pick<KurrentDBClient, 'multiStreamAppend'>>;
 
 export interface KurrentDbStoreOptions {
   /** URL shown in messages and as `store.url` (password hidden); default `kurrentdb:` */
@@ -81,6 +82,15 @@ class RequestFailure extends Error {
 
 const MAX_ANY_RETRIES = 8;
 
+/** One stream's appends inside a transaction: written after `base` at commit. */
+interface StagedStream {
+  base: number;
+  events: NewEvent[];
+  bytes: Uint8Array[];
+  /** the results handed out; their positions are filled in at commit */
+  results: AppendResult[];
+}
+
 interface Planned {
   request: AppendRequest;
   /** head the request is written after (-1: no stream) */
@@ -99,6 +109,8 @@ export class KurrentDbEventStore implements EventStore {
   private readonly live = new Set<Subscriber<StoredEvent>>();
   private writeChain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** appends of a running transaction(): held here, written by its commit */
+  private staged: Map<string, StagedStream> | undefined;
 
   constructor(private readonly client: KurrentDbClientLike, options: KurrentDbStoreOptions = {}) {
     this.url = redactUrl(options.url ?? 'kurrentdb:');
@@ -173,6 +185,7 @@ export class KurrentDbEventStore implements EventStore {
     const plan = await this.plan(requests);
     // Encode everything before the first write: an event the codec refuses appends nothing.
     const encoded = plan.map((p) => encodeAll(p.request.events, p.base + 1));
+    if (this.staged) return this.stage(plan, encoded);
     const results: AppendResult[] = [];
     const lastRevisions: number[] = [];
     for (let i = 0; i < plan.length; i++) {
@@ -197,6 +210,108 @@ export class KurrentDbEventStore implements EventStore {
     return results;
   }
 
+  // ---- all-or-nothing runs (imports) ---------------------------------------------------------------------
+
+  /**
+   * Runs `fn` (which appends) as one unit. Its appends are checked and encoded as they come but held here; when
+   * `fn` resolves they are written as one append per stream, with the exact revision each stream had (no-stream for
+   * a new one), which KurrentDB applies whole or not at all; several streams go as one multi-stream append (atomic
+   * across streams, KurrentDB 25.1 and later). If `fn` fails nothing was sent, so a retry starts from the same
+   * store. A stream's events must fit one append (maxAppendBytes): a larger import is refused before anything is
+   * written.
+   */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    this.checkOpen();
+    if (this.readOnly) throw new Error(`store ${this.url} was opened read-only`);
+    if (this.staged) throw new Error('transaction(): one is already running on this store');
+    await this.writeChain.catch(() => undefined);
+    this.staged = new Map();
+    let result: T;
+    let staged: Map<string, StagedStream>;
+    try {
+      result = await fn();
+      await this.writeChain;
+    } finally {
+      staged = this.staged;
+      this.staged = undefined;
+    }
+    const run = this.commit(staged);
+    this.writeChain = run.catch(() => undefined);
+    await run;
+    return result;
+  }
+
+  private stage(plan: Planned[], encoded: Uint8Array[][]): AppendResult[] {
+    const staged = this.staged!;
+    return plan.map(({ request, base }, i) => {
+      let st = staged.get(request.stream);
+      if (!st) staged.set(request.stream, (st = { base, events: [], bytes: [], results: [] }));
+      const result: AppendResult = { firstRevision: base + 1, nextExpectedRevision: base + request.events.length, position: -1 };
+      st.events.push(...request.events);
+      st.bytes.push(...encoded[i]!);
+      st.results.push(result);
+      return result;
+    });
+  }
+
+  private async commit(staged: Map<string, StagedStream>): Promise<void> {
+    const streams = [...staged].filter(([, st]) => st.events.length > 0);
+    if (streams.length === 0) return;
+    for (const [stream, st] of streams) {
+      const size = st.bytes.reduce((n, b) => n + b.length + EVENT_ALLOWANCE, 0);
+      if (size > this.maxAppendBytes) {
+        throw new Error(`${this.url}: the import's ${st.events.length} event(s) for device ${stream} take about ${size} bytes, more than one KurrentDB append may carry (${this.maxAppendBytes}); nothing was written. Raise the server's MaxAppendSize and give ?devrecMaxAppendBytes=<bytes> in the store URL, or import into a file: store and devrec copy it`);
+      }
+    }
+    const events = (st: StagedStream) => st.events.map((e, i) => binaryEvent({ type: e.body.kind, data: st.bytes[i]! }));
+    const state = (st: StagedStream): AppendStreamState => (st.base < 0 ? NO_STREAM : BigInt(st.base));
+    let atomic = streams.length === 1;
+    if (!atomic && typeof this.client.multiStreamAppend === 'function') {
+      try {
+        await this.client.multiStreamAppend(streams.map(([stream, st]) => ({ streamName: this.names.device(stream), events: events(st), expectedState: state(st) })));
+        atomic = true;
+        for (const [stream, st] of streams) this.knownHeads.set(stream, st.base + st.events.length);
+      } catch (err) {
+        // A server before 25.1 has no multi-stream append: then one append per stream, below.
+        if (!isUnimplemented(err)) throw this.commitFailure(err, streams[0]![0], streams[0]![1]);
+      }
+      if (atomic) return this.fillPositions(streams);
+    }
+    const written: string[] = [];
+    for (const [stream, st] of streams) {
+      let res: { success?: boolean; nextExpectedRevision?: bigint } | undefined;
+      try {
+        res = await this.client.appendToStream(this.names.device(stream), events(st), { streamState: state(st) });
+      } catch (err) {
+        const e = this.commitFailure(err, stream, st);
+        if (written.length === 0) throw e;
+        throw new Error(`${e.message}; the devices before it were written (${written.join(', ')}): this server has no multi-stream append (KurrentDB 25.1) to make them one unit`, { cause: err });
+      }
+      if (res.success === false) {
+        const e = new WrongExpectedRevisionError(stream, st.base < 0 ? 'no-stream' : st.base, toNumber(res.nextExpectedRevision!));
+        if (written.length === 0) throw e;
+        throw new Error(`${e.message}; the devices before it were written (${written.join(', ')})`, { cause: e });
+      }
+      this.knownHeads.set(stream, st.base + st.events.length);
+      written.push(stream);
+    }
+    await this.fillPositions(streams);
+  }
+
+  private commitFailure(err: unknown, stream: string, st: StagedStream): Error {
+    if (isWrongExpectedVersion(err)) {
+      const actual = (err as { actualState?: unknown }).actualState;
+      return new WrongExpectedRevisionError(stream, st.base < 0 ? 'no-stream' : st.base, typeof actual === 'bigint' ? toNumber(actual) : -1);
+    }
+    return this.fail(err);
+  }
+
+  private async fillPositions(streams: [string, StagedStream][]): Promise<void> {
+    await Promise.all(streams.flatMap(([stream, st]) => st.results.map(async (r) => {
+      if (r.nextExpectedRevision >= r.firstRevision) r.position = await this.positionOf(stream, r.nextExpectedRevision);
+    })));
+  }
+
   /**
    * Checks every expectation before anything is written and decides which head each request is written after.
    * A single request with an exact expectation needs no read (the server checks it atomically); otherwise the
@@ -204,7 +319,7 @@ export class KurrentDbEventStore implements EventStore {
    * is caught by the server and retried).
    */
   private async plan(requests: AppendRequest[]): Promise<Planned[]> {
-    const single = requests.length === 1 ? requests[0]! : undefined;
+    const single = requests.length === 1 && !this.staged ? requests[0]! : undefined;
     if (single && single.events.length > 0 && (typeof single.expectedRevision === 'number' || single.expectedRevision === 'no-stream')) {
       const base = single.expectedRevision === 'no-stream' ? -1 : single.expectedRevision;
       if (!Number.isInteger(base) || base < -1) throw new WrongExpectedRevisionError(single.stream, single.expectedRevision, await this.head(single.stream));
@@ -216,6 +331,7 @@ export class KurrentDbEventStore implements EventStore {
     }
     const heads = new Map<string, number>();
     await Promise.all([...mustRead].map(async (s) => heads.set(s, await this.head(s))));
+    for (const [stream, st] of this.staged ?? []) heads.set(stream, st.base + st.events.length);
     const planned = new Map<string, number>();
     const out: Planned[] = [];
     for (const r of requests) {
@@ -380,6 +496,8 @@ export class KurrentDbEventStore implements EventStore {
 
   async head(stream: string): Promise<number> {
     this.checkOpen();
+    const staged = this.staged?.get(stream);
+    if (staged) return staged.base + staged.events.length;
     let head = -1;
     try {
       for await (const r of this.client.readStream(this.names.device(stream), { direction: BACKWARDS, fromRevision: END, maxCount: 1 })) {
@@ -606,6 +724,12 @@ function snapshotRevision(metadata: unknown): number | undefined {
 
 function isStreamNotFound(err: unknown): boolean {
   return (err as { type?: unknown } | undefined)?.type === 'stream-not-found';
+}
+
+/** gRPC status 12: the server does not have this call (multi-stream appends came with KurrentDB 25.1). */
+function isUnimplemented(err: unknown): boolean {
+  const e = err as { code?: unknown; type?: unknown; message?: unknown } | undefined;
+  return e?.code === 12 || e?.type === 'unimplemented' || /UNIMPLEMENTED/i.test(String(e?.message ?? ''));
 }
 
 function isWrongExpectedVersion(err: unknown): boolean {

@@ -54,6 +54,33 @@ export class MemoryEventStore implements EventStore {
     return results;
   }
 
+  /**
+   * Runs `fn` (which appends) as one unit: if it fails, every event and snapshot it added is taken back, so a
+   * failed import leaves nothing and its retry starts from the same store. Appends by others while `fn` runs
+   * would be taken back too: an import is the store's only writer while it runs.
+   */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('store is closed');
+    const logLength = this.log.length;
+    try {
+      return await fn();
+    } catch (err) {
+      for (const entry of this.log.splice(logLength)) {
+        const list = this.byStream.get(entry.stream)!;
+        list.pop();
+        if (list.length === 0) this.byStream.delete(entry.stream);
+      }
+      // a snapshot past a stream's head now describes events that are gone
+      for (const [stream, list] of this.snapshots) {
+        const head = (this.byStream.get(stream)?.length ?? 0) - 1;
+        const kept = list.filter((snap) => snap.revision <= head);
+        if (kept.length) this.snapshots.set(stream, kept);
+        else this.snapshots.delete(stream);
+      }
+      throw err;
+    }
+  }
+
   async *readChunks(stream: string, options: ReadOptions = {}): AsyncIterable<StoredEvent[]> {
     const list = this.byStream.get(stream) ?? [];
     const backwards = options.direction === 'backwards';

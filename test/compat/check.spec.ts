@@ -230,7 +230,9 @@ describe('compat: profile format', function () {
   };
 
   it('names the file and the field', function () {
-    expect(err('{')).to.match(/^target\.json: not valid JSON/);
+    expect(err('{')).to.equal('target.json: line 1, column 2: not valid JSON: "}" expected');
+    // every syntax error has a line and column, also where JSON.parse names no position
+    expect(err('{\n  "profileVersion": 1,\n  "deviceType": x\n}')).to.equal('target.json: line 3, column 17: not valid JSON: unexpected character');
     expect(err({ ...good(), profileVersion: 9 })).to.contain('target.json: field "profileVersion": profile version 9');
     const { features: _f, ...noFeatures } = good();
     expect(err(noFeatures)).to.equal('target.json: field "features": missing');

@@ -24,6 +24,30 @@ describe('CLI: profile, check, diff', function () {
     }
   });
 
+  it('a device recorded without --transport: profile writes the transport as unknown (null, named), check reads it and lists the transport rules as not checked (issue 15)', async function () {
+    const own = `file:${path.join(dir, 'no-transport')}`;
+    const rec = await devrec(['record', '--device', 'nt0', '--type', 'net', '--store', own], '{"kind":"deviceFeatures","value":"0x130000020"}\n');
+    expect(rec.code, rec.stderr).to.equal(0);
+    const file = path.join(dir, 'no-transport.json');
+    const p = await devrec(['profile', 'nt0', '-o', file, '--store', own]);
+    expect(p.code, p.stderr).to.equal(0);
+    expect(p.stdout).to.contain('(net, transport unknown, revision 1)');
+    const written = JSON.parse(readFileSync(file, 'utf8'));
+    expect(written.transport).to.equal(null);
+    expect(written.transportUnknown).to.match(/recorded without --transport\): rules that need it are not checked/);
+    const c = await devrec(['check', 'nt0', '--target', file, '--store', own, '--json']);
+    expect(c.code, c.stderr).to.equal(0);
+    const result = JSON.parse(c.stdout);
+    expect(result.verdict).to.equal('compatible');
+    expect(result.notChecked.find((n: { rule: string }) => n.rule === 'transport-family').needs).to.deep.equal(['transport']);
+    // a known source against this profile: the target's transport is what is unknown, never taken for another bus
+    const modern = await devrec(['check', NET, '--target', file, '--store', store, '--json']);
+    const m = JSON.parse(modern.stdout);
+    expect(m.notChecked.find((n: { rule: string }) => n.rule === 'transport-family').needs).to.deep.equal(['target.transport']);
+    expect(m.findings.map((f: { rule: string }) => f.rule)).not.to.include('transport-family');
+    noStack(c);
+  });
+
   it('profile -o, export, check against its own profile: exit 0; against the legacy profile: exit 2 naming the bits', async function () {
     const own = path.join(dir, 'modern.json');
     const legacy = path.join(dir, 'legacy.json');
@@ -92,7 +116,7 @@ describe('CLI: profile, check, diff', function () {
     writeFileSync(notJson, '{"profileVersion": 1,');
     const nj = await devrec(['check', stream, '--target', notJson]);
     expect(nj.code).to.equal(1);
-    expect(nj.stderr).to.contain(`${notJson}: not valid JSON`);
+    expect(nj.stderr).to.contain(`${notJson}: line 1, column 22: not valid JSON`);
     noStack(nj);
 
     const damaged = path.join(dir, 'damaged.bin');

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { firstValueFrom, take, toArray, timeout } from 'rxjs';
 import type { AppendResult, EventStore } from '../../src/store/types.js';
 import { WrongExpectedRevisionError } from '../../src/store/types.js';
+import { allOrNothing } from '../../src/store/all-or-nothing.js';
 import { collect, ev, statusEv, vqEv } from '../helpers/events.js';
 
 export interface StoreFactory {
@@ -106,6 +107,36 @@ export function eventStoreContract(factory: StoreFactory): void {
       ]);
       expect(res.map((r) => r.firstRevision)).to.deep.equal([0, 1, 2]);
       expect((await collect(store.read('b'))).map((e) => (e.event.body as { status: number }).status)).to.deep.equal([1, 2, 4]);
+    });
+
+    it('an import run through allOrNothing that fails leaves nothing, and its retry writes everything (issue 15 item 5)', async () => {
+      await store.append('kept', [statusEv(1)]);
+      class ImportFailed extends Error {}
+      // like an importer: several devices, several appends, then a bad line (or not)
+      const importer = (fail: boolean) => async () => {
+        await store.appendMany([
+          { stream: 'imp-a', events: [statusEv(1), statusEv(3)], expectedRevision: 'no-stream' },
+          { stream: 'imp-b', events: [statusEv(1)], expectedRevision: 'no-stream' },
+        ]);
+        await store.append('imp-a', [statusEv(7)], 1);
+        expect(await store.head('imp-a')).to.equal(2);
+        if (fail) throw new ImportFailed('trace.log: line 8991: value out of range');
+        await store.append('imp-b', [statusEv(15)]);
+        return 'imported';
+      };
+      await expectRejected(allOrNothing(store, importer(true)), ImportFailed);
+      expect(await store.head('imp-a')).to.equal(-1);
+      expect(await store.head('imp-b')).to.equal(-1);
+      expect((await collect(store.readAll())).map((e) => e.stream)).to.deep.equal(['kept']);
+      expect(await allOrNothing(store, importer(false))).to.equal('imported');
+      const status = async (s: string) => (await collect(store.read(s))).map((e) => (e.event.body as { status: number }).status);
+      expect(await status('imp-a')).to.deep.equal([1, 3, 7]);
+      expect(await status('imp-b')).to.deep.equal([1, 15]);
+      // the global order inside an import is the store's (KurrentDB writes it stream by stream): count only
+      expect((await collect(store.readAll())).map((e) => e.stream).sort()).to.deep.equal(['imp-a', 'imp-a', 'imp-a', 'imp-b', 'imp-b', 'kept']);
+      // plain appends go on after it
+      await store.append('kept', [statusEv(3)], 0);
+      expect(await store.head('kept')).to.equal(1);
     });
 
     it('reads ranges forwards and backwards with maxCount', async () => {

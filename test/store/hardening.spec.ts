@@ -9,7 +9,7 @@ import { FileEventStore } from '../../src/store/file-store.js';
 import { verifyFileStore } from '../../src/store/file-verify.js';
 import { RECORD_PREFIX_BYTES, SEGMENT_HEADER_BYTES } from '../../src/store/file-format.js';
 import { StoreCorruptError, StoreLockedError, StoreWriteError } from '../../src/store/types.js';
-import { collect, statusEv } from '../helpers/events.js';
+import { collect, ev, statusEv } from '../helpers/events.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { crashTrial, diskFullRun, lockRounds, smallTmpfs } from '../helpers/durability.js';
 
@@ -62,6 +62,39 @@ describe('store hardening (issue 15)', function () {
     const s = await FileEventStore.open(dir);
     expect(await s.head('d')).to.equal(3);
     await s.close();
+  });
+
+  it('item 1 and 15: across the read windows of open, verify and readAll (a 9 MiB segment): damage past the first window is located, the intact record after it found; intact, everything reads back', async () => {
+    const dir = tmpDir();
+    const s = await FileEventStore.open(dir, { sync: false });
+    // 330 records of about 29 KiB: records straddle every 64 KiB, 1 MiB and 4 MiB window boundary
+    for (let i = 0; i < 330; i++) await s.append('d', [ev({ kind: 'annotation', severity: 'info', code: 'fill', message: `${i}:`.padEnd(30_000, 'x') })]);
+    await s.close();
+    const seg = segOf(dir);
+    const pristine = readFileSync(seg);
+    const offsets: number[] = [];
+    for (let off = SEGMENT_HEADER_BYTES; off < pristine.length; off += RECORD_PREFIX_BYTES + pristine.readUInt32LE(off)) offsets.push(off);
+    expect(pristine.length).to.be.greaterThan(9 * 1024 * 1024);
+    const whole = await verifyFileStore(dir);
+    expect(whole.problems).to.deep.equal([]);
+    expect(whole.events).to.equal(330);
+    const r = await FileEventStore.open(dir, { readOnly: true });
+    const back = await collect(r.readAll());
+    expect(back.map((e) => (e.event.body as { message: string }).message.split(':')[0])).to.deep.equal(back.map((_, i) => String(i)));
+    await r.close();
+    // the record that straddles the 4 MiB boundary, and the one after it: a flipped length bit in the first
+    const at = offsets.findIndex((o, i) => o < 4 * 1024 * 1024 && offsets[i + 1]! > 4 * 1024 * 1024);
+    const damaged = Buffer.from(pristine);
+    damaged.writeUInt32LE((damaged.readUInt32LE(offsets[at]!) ^ (1 << 20)) >>> 0, offsets[at]!);
+    writeFileSync(seg, damaged);
+    const err = await rejection(FileEventStore.open(dir));
+    expect(err).to.be.instanceOf(StoreCorruptError);
+    expect((err as StoreCorruptError).offset).to.equal(offsets[at]);
+    expect(err.message).to.contain(`an intact record follows at offset ${offsets[at + 1]}`);
+    const report = await verifyFileStore(dir);
+    expect(report.problems[0]!.offset).to.equal(offsets[at]);
+    expect(report.problems[0]!.reason).to.contain(`an intact record follows at offset ${offsets[at + 1]}`);
+    expect(readFileSync(seg).equals(damaged), 'nothing was cut').to.equal(true);
   });
 
   it('item 1: a real torn tail (half a record after the last one) is still cut', async () => {

@@ -11,6 +11,7 @@ import { fastEncodeEvent } from '../../src/events/fast-codec.js';
 import { KurrentDbEventStore, PartialAppendError, SNAPSHOT_EVENT_TYPE, type KurrentDbClientLike } from '../../src/store/kurrentdb.js';
 import { StoreConnectionError, StreamNames, parseKurrentDbUrl, redactUrl } from '../../src/store/kurrentdb-common.js';
 import { openStore } from '../../src/store/open.js';
+import { allOrNothing } from '../../src/store/all-or-nothing.js';
 import { WrongExpectedRevisionError } from '../../src/store/types.js';
 import { eventStoreContract, expectRejected } from './contract.js';
 import { KurrentDbClientDouble } from './kurrentdb-double.js';
@@ -209,6 +210,29 @@ describe('kurrentdb store (adapter on KurrentDbClientDouble, a test double)', fu
     expect((await expectRejected(whole.append('e', many), Error)).message).to.contain("exceeds the server's MaxAppendSize (1000 bytes): add ?devrecMaxAppendBytes=");
     expect(await whole.head('e')).to.equal(-1);
     await Promise.all([s.close(), intruder.close(), whole.close()]);
+  });
+
+  it('double: an import (allOrNothing) is held and written at the end as one append per stream; one too large for an append is refused with nothing written', async () => {
+    const racing = new RacingClient(server.newClient());
+    const s = new KurrentDbEventStore(racing, { prefix, maxAppendBytes: 2000, ownsClient: true });
+    let appends = 0;
+    racing.beforeAppend = async () => {
+      appends++;
+    };
+    await allOrNothing(s, async () => {
+      await s.append('a', [statusEv(1)], 'no-stream');
+      await s.append('a', [statusEv(3)], 0);
+      await s.append('b', [statusEv(1)], 'no-stream');
+      expect(appends, 'nothing is sent while the import runs').to.equal(0);
+    });
+    expect(appends, 'one append per stream').to.equal(2);
+    expect((await collect(s.read('a'))).map((e) => e.revision)).to.deep.equal([0, 1]);
+    // 40 events are about 40 x (96 + their bytes): more than 2000 bytes
+    const big = Array.from({ length: 40 }, (_, i) => statusEv(i));
+    const err = await expectRejected(allOrNothing(s, () => s.append('c', big, 'no-stream')), Error);
+    expect(err.message).to.match(/the import's 40 event\(s\) for device c take about \d+ bytes, more than one KurrentDB append may carry \(2000\); nothing was written\. Raise the server's MaxAppendSize and give \?devrecMaxAppendBytes=/);
+    expect(await s.head('c')).to.equal(-1);
+    await s.close();
   });
 
   it('double: snapshots are events in <prefix>-snapshots-<id> with the revision in metadata, read backwards', async () => {

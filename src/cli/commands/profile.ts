@@ -67,12 +67,12 @@ export function profileCommand() {
       if (qmpMode) {
         ({ profile, label } = await fromQmp(opts.qmp, opts.qmpAnswers, opts.device, opts.saveQmp));
         if (opts.persona !== undefined) profile.persona = { id: opts.persona, version: opts.personaVersion };
-        label += ` (${profile.deviceType}, ${profile.transport})`;
+        label += ` (${profile.deviceType}, ${profile.transport ?? 'transport unknown'})`;
         summary = { device: profile.qemu?.qdevId ?? profile.qemu?.path ?? '?', revision: null };
       } else {
         const source = await withStore(opts.store, true, (store) => loadStoreDevice(store, id!));
         profile = deriveProfile(source.state, opts.persona !== undefined ? { persona: { id: opts.persona, version: opts.personaVersion } } : {});
-        label = `${source.label} (${profile.deviceType}, ${profile.transport}, revision ${source.state.revision})`;
+        label = `${source.label} (${profile.deviceType}, ${profile.transport ?? 'transport unknown'}, revision ${source.state.revision})`;
         summary = { device: source.store?.id ?? source.label, revision: source.state.revision };
       }
       const text = JSON.stringify(profileToJson(profile), null, 2) + '\n';
