@@ -15,7 +15,7 @@
 // Interrupt lines (vfio_msix_*, vfio_msi_*, vfio_intx_*) and setup lines are counted, not recorded.
 import type { NewEvent, Region } from '../events/types.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, virtioIdOfPci } from '../model/device-types.js';
-import { PCI_CAP_ID, VIRTIO_PCI_CAP_TYPE } from '../model/pci-capabilities.js';
+import { MSIX_CAP, PCI_CAP_ID, VIRTIO_PCI_CAP_TYPE } from '../model/pci-capabilities.js';
 import { PCI_CAPABILITY_LIST, PCI_CONFIG_SIZE, PCI_ID_OFFSETS } from '../model/registers.js';
 import { type VfioVirtioTransport, vfioBackend } from '../model/vfio.js';
 import { createDecoder } from '../transport/index.js';
@@ -209,11 +209,12 @@ export class VfioTraceDevices {
       if (id === PCI_CAP_ID_MSIX && this.known(d, p + 2, 10)) {
         // table and PBA: BAR indicator in the low 3 bits of each offset register; QEMU emulates both, so guest
         // accesses rarely reach vfio, but when they do they are MSI-X structures, not virtio registers
-        const entries = (this.word(d, p + 2) & 0x7ff) + 1;
-        const table = this.dword(d, p + 4);
-        const pba = this.dword(d, p + 8);
-        spans.push({ region: 'msix-table', bar: table & 7, start: table & ~7, length: entries * 16 });
-        spans.push({ region: 'msix-pba', bar: pba & 7, start: pba & ~7, length: Math.ceil(entries / 64) * 8 });
+        const entries = (this.word(d, p + MSIX_CAP.MESSAGE_CONTROL) & MSIX_CAP.TABLE_SIZE_MASK) + 1;
+        const table = this.dword(d, p + MSIX_CAP.TABLE);
+        const pba = this.dword(d, p + MSIX_CAP.PBA);
+        const bir = MSIX_CAP.BIR_MASK;
+        spans.push({ region: 'msix-table', bar: table & bir, start: table & ~bir, length: entries * MSIX_CAP.TABLE_ENTRY_SIZE });
+        spans.push({ region: 'msix-pba', bar: pba & bir, start: pba & ~bir, length: Math.ceil(entries / MSIX_CAP.PBA_BITS_PER_QWORD) * 8 });
       }
       p = d.cfg[p + 1]! & 0xfc;
     }
