@@ -210,16 +210,19 @@ function applySnapshot(s: DeviceState, w: WireDeviceState): void {
 
 function applyBody(s: DeviceState, b: EventBody): void {
   switch (b.kind) {
-    case 'identified':
+    case 'identified': {
+      // (identified numbers gained presence later: absent read as the 0 this reducer knew)
+      const n = (x: number | undefined): number => x ?? 0;
       s.type = b.type;
-      s.virtioId = b.virtioId;
+      s.virtioId = n(b.virtioId);
       s.transport = b.transport;
       s.backend = b.backend;
-      s.numQueues = b.numQueues;
-      for (let i = 0; i < b.numQueues; i++) queueOf(s, i);
-      if (b.configSize > s.config.length) s.config = growTo(s.config, Math.min(b.configSize, MAX_CONFIG_BYTES));
-      s.pci = { ...s.pci, vendor: b.pciVendor, device: b.pciDevice, subsystemVendor: b.pciSubsystemVendor, subsystem: b.pciSubsystem, revision: b.pciRevision };
+      s.numQueues = n(b.numQueues);
+      for (let i = 0; i < n(b.numQueues); i++) queueOf(s, i);
+      if (n(b.configSize) > s.config.length) s.config = growTo(s.config, Math.min(n(b.configSize), MAX_CONFIG_BYTES));
+      s.pci = { ...s.pci, vendor: n(b.pciVendor), device: n(b.pciDevice), subsystemVendor: n(b.pciSubsystemVendor), subsystem: n(b.pciSubsystem), revision: n(b.pciRevision) };
       return;
+    }
     case 'registerAccess':
     case 'annotation':
       // Raw accesses are kept for re-decoding; their meaning arrives as the semantic events decoded from them.

@@ -11,14 +11,30 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 say() { echo "devrec-inner: $*"; }
-for m in failover net_failover virtio_net virtio_blk; do
-  [ -f /lib/modules/$m.ko ] && { insmod /lib/modules/$m.ko || say "insmod $m failed"; }
-done
+# The driver modules load in the background, time-bounded (DRIVER_WAIT s, devrec.driver_wait=N): a probe that
+# waits for something the device never delivers must not keep this guest from printing what it reached.
+DRIVER_WAIT=$(sed -n 's/.*devrec.driver_wait=\([0-9]*\).*/\1/p' /proc/cmdline)
+DRIVER_WAIT=${DRIVER_WAIT:-600}
+(
+  for m in failover net_failover virtio_net virtio_blk; do
+    [ -f /lib/modules/$m.ko ] && { insmod /lib/modules/$m.ko || say "insmod $m failed"; }
+  done
+  : > /tmp/insmod.done
+) &
+LOADER=$!
 i=0
-while [ $i -lt 100 ]; do
-  [ -e /sys/bus/virtio/devices/virtio0/driver ] && break
+while [ $i -lt $((DRIVER_WAIT * 5)) ]; do
+  [ -e /tmp/insmod.done ] && [ -e /sys/bus/virtio/devices/virtio0/driver ] && break
+  [ -e /tmp/insmod.done ] && [ $i -ge 100 ] && break
   sleep 0.2; i=$((i + 1))
 done
+if [ ! -e /tmp/insmod.done ]; then
+  say "driver load not finished after ${DRIVER_WAIT}s; where the loading task waits:"
+  for t in /proc/[0-9]*; do
+    case "$(cat $t/comm 2>/dev/null)" in insmod) say "insmod ${t##*/} state: $(sed -n 's/^State:[[:space:]]*//p' $t/status)"; cat $t/stack 2>/dev/null;; esac
+  done
+  for d in /sys/bus/virtio/devices/virtio*; do [ -e "$d" ] && say "${d##*/} status now $(cat $d/status)"; done
+fi
 sleep 1
 WORKLOAD=$(sed -n 's/.*devrec.workload=\([a-z-]*\).*/\1/p' /proc/cmdline)
 say "workload ${WORKLOAD:-none}"

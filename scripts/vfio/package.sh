@@ -18,7 +18,7 @@ cp "$WORK/nested/nested.err" "$OUTDIR/nested-stderr.txt"
 # the console with the terminal control sequences SeaBIOS prints removed
 sed -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1bc//g' -e 's/\r//g' "$WORK/console.log" > "$OUTDIR/console.log"
 python3 - "$WORK" "$OUTDIR" "$T1" <<'PY'
-import json, sys
+import json, shlex, sys
 work, out, t1 = sys.argv[1], sys.argv[2], int(sys.argv[3])
 run = json.load(open(f"{work}/run.json"))
 answers = [json.loads(l) for l in open(f"{work}/nested/nested-qmp.jsonl") if l.startswith("{")]
@@ -38,7 +38,7 @@ with open(f"{out}/sysfs-features.txt", "w") as f:
 v = run["variant"]
 manifest = {
     "variant": v, "description": run["description"],
-    "command": f"scripts/vfio/capture.sh {v} streams/vfio/{v}",
+    "command": " ".join([f"{k}={shlex.quote(x)}" for k, x in run.get("env", {}).items()] + [f"scripts/vfio/capture.sh {v} streams/vfio/{v}"]),
     "hostQemu": run["hostQemu"], "nestedQemu": run["nestedQemu"], "kernel": run["kernel"],
     "outerCommand": run["outerCommand"], "outerAppend": run["outerAppend"],
     "nestedCommand": ["qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-m", "160", "-cpu", "qemu64", "-nodefaults", "-nographic",

@@ -96,7 +96,7 @@ export function describeBody(b: EventBody, type?: string): string {
     case 'annotation':
       return `${b.severity}: ${b.code ? b.code + ': ' : ''}${b.message}`;
     case 'identified':
-      return `device ${b.type || '?'} (virtio id ${b.virtioId}) over ${b.transport}${b.numQueues ? `, ${b.numQueues} queues` : ''}${b.backend ? `, backend ${b.backend}` : ''}`;
+      return `device ${b.type || '?'} (virtio id ${b.virtioId ?? '?'}) over ${b.transport}${b.numQueues ? `, ${b.numQueues} queues` : ''}${b.backend ? `, backend ${b.backend}` : ''}`;
   }
 }
 

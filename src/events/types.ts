@@ -72,9 +72,10 @@ export interface VfioStateChanged { kind: 'vfioState'; from: VfioState; to: Vfio
 export type AliasKind = 'unspecified' | 'qdev-id' | 'qom-path' | 'savevm-idstr' | 'qemu-path';
 /** Another name a source knows the device by; every alias works as a device ID. */
 export interface DeviceAlias { kind: AliasKind; name: string }
+/** What a source tells about a device; a number it did not tell is absent (unknown), never 0. */
 export interface DeviceIdentity {
-  type: string; virtioId: number; transport: Transport; numQueues: number; configSize: number;
-  pciVendor: number; pciDevice: number; pciSubsystemVendor: number; pciSubsystem: number; pciRevision: number;
+  type: string; virtioId?: number; transport: Transport; numQueues?: number; configSize?: number;
+  pciVendor?: number; pciDevice?: number; pciSubsystemVendor?: number; pciSubsystem?: number; pciRevision?: number;
   backend: string;
   /** QEMU's qdev id, QOM path, savevm idstr, topological path... (empty when the source has none) */
   aliases: DeviceAlias[];

@@ -28,7 +28,7 @@ import {
   encodeStatusPart, encodeVqCfgPart, encodeVqNotifyPart, partName,
 } from './device-parts.js';
 import {
-  FORMAT_MAJOR, FORMAT_MINOR, HEADER_MAGIC, HEADER_PREFIX_SIZE, INTEGRITY_SIZE, MigrationExportError,
+  FORMAT_MAJOR, FORMAT_MINOR, HEADER_MAGIC, HEADER_PREFIX_SIZE, MigrationExportError,
   MigrationFormatError, RECORDER_VERSION, RECORD_FLAG_OPTIONAL, RECORD_HEADER_SIZE, type RawRecord, TAG, type TagName,
   concat, encodeHeaderPrefix, type OffsetMap, sha256,
 } from './format.js';
@@ -600,4 +600,3 @@ export function importedState(header: SchemaHeaderMsg): DeviceState {
 /** The stream knows this transport name (the schema's enum). */
 export const isKnownTransport = (t: string): boolean => TRANSPORTS.has(t);
 
-export { INTEGRITY_SIZE };

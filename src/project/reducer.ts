@@ -262,18 +262,21 @@ function msixOf(s: DeviceState): NonNullable<DeviceState['msix']> {
 
 function applyBody(s: DeviceState, b: EventBody): void {
   switch (b.kind) {
-    case 'identified':
-      // v1 identity fields have no presence: 0 is "not given" (no virtio device has id 0, 0 queues or vendor 0).
+    case 'identified': {
+      // Absent numbers are unknown. Logs written before these fields had presence left 0s off the wire too, and no
+      // virtio device has id 0, 0 queues or PCI vendor 0: a 0 from a hand-written NDJSON event is "not given" as well.
       if (b.type) s.type = b.type;
       if (b.virtioId) s.virtioId = b.virtioId;
       if (b.transport !== 'unspecified') s.transport = b.transport;
       if (b.backend) s.backend = b.backend;
-      if (b.numQueues) s.numQueues = b.numQueues;
+      const numQueues = b.numQueues ?? 0;
+      if (numQueues) s.numQueues = numQueues;
       for (const a of b.aliases) noteAlias(s, a);
-      for (let i = 0; i < b.numQueues; i++) queueOf(s, i);
-      if (b.configSize > s.config.length) {
+      for (let i = 0; i < numQueues; i++) queueOf(s, i);
+      const configSize = b.configSize ?? 0;
+      if (configSize > s.config.length) {
         // the device has this many config bytes; their values are unknown until a source shows them
-        s.config = growTo(s.config, Math.min(b.configSize, MAX_CONFIG_BYTES));
+        s.config = growTo(s.config, Math.min(configSize, MAX_CONFIG_BYTES));
         s.configKnown = growTo(s.configKnown, s.config.length);
       }
       if (isPciTransport(s.transport)) {
@@ -282,13 +285,14 @@ function applyBody(s: DeviceState, b: EventBody): void {
         if (b.pciVendor) pci.vendor = b.pciVendor;
         if (b.pciSubsystemVendor) pci.subsystemVendor = b.pciSubsystemVendor;
         if (b.pciSubsystem) pci.subsystem = b.pciSubsystem;
-        // revision 0 is real (transitional devices); it is known when the device id came with it
-        if (b.pciDevice) {
-          pci.device = b.pciDevice;
-          pci.revision = b.pciRevision;
-        }
+        if (b.pciDevice) pci.device = b.pciDevice;
+        // revision 0 is real (transitional devices): known when given, or (older logs, which left a 0 off the
+        // wire) when the device id came with it
+        if (b.pciRevision !== undefined) pci.revision = b.pciRevision;
+        else if (b.pciDevice) pci.revision = 0;
       }
       return;
+    }
     case 'registerAccess':
     case 'annotation':
       // Raw accesses are kept for re-decoding; their meaning arrives as the semantic events decoded from them.
@@ -330,7 +334,15 @@ function applyBody(s: DeviceState, b: EventBody): void {
         resetDevice(s);
         s.resetPending = true;
       } else {
+        // Setting FEATURES_OK asks the device (virtio 1.3 3.1.1): until its answer is seen (the status read back,
+        // a featuresNegotiated event), what is in effect is unknown, not the reset value.
+        const asks = (b.status & STATUS.FEATURES_OK) !== 0 && ((s.status ?? 0) & STATUS.FEATURES_OK) === 0 && !isLegacy(s);
         s.status = b.status;
+        if (asks) {
+          s.features.accepted = null;
+          s.features.acceptedVia = 'none';
+          s.features.negotiation = 'none';
+        }
       }
       return;
     case 'statusRead':

@@ -12,6 +12,7 @@ import type { DeviceEvent, EventBody } from '../events/types.js';
 import { deviceTypeByName } from '../model/device-types.js';
 import { featureBit, featureNames } from '../model/index.js';
 import { Linter } from '../project/rules/lint.js';
+import { sessionWords } from '../project/rules/sessions.js';
 import type { Finding } from '../project/rules/types.js';
 import type { DeviceState } from '../project/state.js';
 import { scanStream, type EventStore } from '../store/types.js';
@@ -174,6 +175,7 @@ export class ReportBuilder {
   private bucketLastT = 0;
   private readonly status = { x: [] as number[], t: [] as number[], values: [] as (number | null)[] };
   private readonly markers: ReportMarker[] = [];
+  private readonly findingText: { marker: ReportMarker; finding: Finding; at: string }[] = [];
   private readonly findings = { errors: 0, warnings: 0, infos: 0 };
   private lastRaw: DeviceEvent | undefined;
   private lastStatus: number | null = -1;
@@ -366,16 +368,21 @@ export class ReportBuilder {
       if (f.severity === 'error') this.findings.errors++;
       else if (f.severity === 'warning') this.findings.warnings++;
       else this.findings.infos++;
-      this.markers.push({
-        r: e.revision, t, k: 'finding', c: 'finding', sev: f.severity, rule: f.rule,
-        x: `${f.severity} ${f.rule} (driver session ${f.session}${f.sessionStart !== null ? `, from the reset at #${f.sessionStart}` : ''}): ${f.message}\n${f.reference}\nat ${text}`,
-      });
+      const marker: ReportMarker = { r: e.revision, t, k: 'finding', c: 'finding', sev: f.severity, rule: f.rule, x: '' };
+      this.markers.push(marker);
+      // the session's driver is named once its signs are all seen (a later reset may be one): text at finish
+      this.findingText.push({ marker, finding: f, at: text });
     }
   }
 
   finish(): ReportData {
     if (this.bucket >= 0) this.closeBucket();
     this.bucket = -1;
+    const sessions = this.linter.sessions.list();
+    for (const { marker, finding: f, at } of this.findingText.splice(0)) {
+      f.sessionDriver = sessions[f.session]?.driver ?? null;
+      marker.x = `${f.severity} ${f.rule} (driver ${sessionWords(f)}): ${f.message}\n${f.reference}\nat ${at}`;
+    }
     const s = this.linter.current;
     return {
       format: 'devrec-report/1',

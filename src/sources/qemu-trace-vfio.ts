@@ -15,7 +15,7 @@
 // Interrupt lines (vfio_msix_*, vfio_msi_*, vfio_intx_*) and setup lines are counted, not recorded.
 import type { NewEvent, Region } from '../events/types.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, virtioIdOfPci } from '../model/device-types.js';
-import { PCI_CAP_ID, VIRTIO_PCI_CAP_TYPE } from '../model/pci-capabilities.js';
+import { MSIX_CAP, PCI_CAP_ID, VIRTIO_PCI_CAP_TYPE } from '../model/pci-capabilities.js';
 import { PCI_CAPABILITY_LIST, PCI_CONFIG_SIZE, PCI_ID_OFFSETS } from '../model/registers.js';
 import { type VfioVirtioTransport, vfioBackend } from '../model/vfio.js';
 import { createDecoder } from '../transport/index.js';
@@ -41,21 +41,23 @@ const READ_RE = /^\s*\((.+):region(\d+)\+0x([0-9a-f]+), (\d+)\) = 0x([0-9a-f]+)$
 const CFG_READ_RE = /^\s*\(([^,]+), @0x([0-9a-f]+), len=0x([0-9a-f]+)\) 0x([0-9a-f]+)$/;
 const CFG_WRITE_RE = /^\s*\(([^,]+), @0x([0-9a-f]+), 0x([0-9a-f]+), len=0x([0-9a-f]+)\)$/;
 
-/** A structure in a BAR; `length` undefined when the guest never read the capability's length field. */
 /**
- * Pushes decoded events, and after a queue is enabled one that says its ring indices are not seen from here on:
+ * Pushes decoded events, and after a queue goes live one that says its ring indices are not seen from here on:
  * the VMM's vfio trace sees register accesses, not the rings in guest memory, so the indices the device moves
- * after DRIVER_OK are unknown rather than left at their reset value.
+ * after DRIVER_OK are unknown rather than left at their reset value. A modern queue goes live with queue_enable
+ * 1 (virtio 1.x 4.1.4.3); a legacy one when its page frame number is written non-zero (virtio 0.9.5 2.3, the
+ * legacy interface has no enable register).
  */
 function pushDecoded(out: NewEvent[], decoded: NewEvent[]): void {
   for (const e of decoded) {
     out.push(e);
-    if (e.body.kind === 'queueConfigured' && e.body.enabled === true) {
+    if (e.body.kind === 'queueConfigured' && (e.body.enabled === true || (e.body.pfn !== undefined && e.body.pfn !== 0))) {
       out.push({ ...e, body: { kind: 'vqIndex', index: e.body.index, indicesUnseen: true } });
     }
   }
 }
 
+/** A structure in a BAR; `length` undefined when the guest never read the capability's length field. */
 interface BarSpan { region: Region; bar: number; start: number; length: number | undefined }
 
 interface VfioDevice {
@@ -207,11 +209,12 @@ export class VfioTraceDevices {
       if (id === PCI_CAP_ID_MSIX && this.known(d, p + 2, 10)) {
         // table and PBA: BAR indicator in the low 3 bits of each offset register; QEMU emulates both, so guest
         // accesses rarely reach vfio, but when they do they are MSI-X structures, not virtio registers
-        const entries = (this.word(d, p + 2) & 0x7ff) + 1;
-        const table = this.dword(d, p + 4);
-        const pba = this.dword(d, p + 8);
-        spans.push({ region: 'msix-table', bar: table & 7, start: table & ~7, length: entries * 16 });
-        spans.push({ region: 'msix-pba', bar: pba & 7, start: pba & ~7, length: Math.ceil(entries / 64) * 8 });
+        const entries = (this.word(d, p + MSIX_CAP.MESSAGE_CONTROL) & MSIX_CAP.TABLE_SIZE_MASK) + 1;
+        const table = this.dword(d, p + MSIX_CAP.TABLE);
+        const pba = this.dword(d, p + MSIX_CAP.PBA);
+        const bir = MSIX_CAP.BIR_MASK;
+        spans.push({ region: 'msix-table', bar: table & bir, start: table & ~bir, length: entries * MSIX_CAP.TABLE_ENTRY_SIZE });
+        spans.push({ region: 'msix-pba', bar: pba & bir, start: pba & ~bir, length: Math.ceil(entries / MSIX_CAP.PBA_BITS_PER_QWORD) * 8 });
       }
       p = d.cfg[p + 1]! & 0xfc;
     }
@@ -252,15 +255,21 @@ export class VfioTraceDevices {
     return d.events.length >= this.flushEvery ? this.flush(d) : undefined;
   }
 
-  private identity(d: VfioDevice): { type: string; virtioId: number; device: number; subsystemVendor: number; subsystem: number; revision: number } {
-    const w = (at: number) => (this.known(d, at, 2) ? this.word(d, at) : 0);
+  /** The identity the guest's config reads showed; what it never read is absent (unknown). */
+  private identity(d: VfioDevice): { type: string; virtioId?: number; device?: number; subsystemVendor?: number; subsystem?: number; revision?: number } {
+    const w = (at: number) => (this.known(d, at, 2) ? this.word(d, at) : undefined);
     const device = w(PCI_ID_OFFSETS.device);
     const subsystem = w(PCI_ID_OFFSETS.subsystem);
-    const virtioId = virtioIdOfPci(device, subsystem);
-    return {
-      type: deviceTypeById(virtioId)?.name ?? (virtioId ? `id${virtioId}` : ''),
-      virtioId, device, subsystemVendor: w(PCI_ID_OFFSETS.subsystemVendor), subsystem, revision: this.known(d, PCI_ID_OFFSETS.revision, 1) ? d.cfg[PCI_ID_OFFSETS.revision]! : 0,
-    };
+    // a transitional device carries its virtio id in the subsystem id: unknown until that was read too
+    const virtioId = device === undefined ? undefined : virtioIdOfPci(device, subsystem ?? 0) || undefined;
+    const out: ReturnType<VfioTraceDevices['identity']> = { type: virtioId ? deviceTypeById(virtioId)?.name ?? `id${virtioId}` : '' };
+    if (virtioId !== undefined) out.virtioId = virtioId;
+    if (device !== undefined) out.device = device;
+    const subsystemVendor = w(PCI_ID_OFFSETS.subsystemVendor);
+    if (subsystemVendor !== undefined) out.subsystemVendor = subsystemVendor;
+    if (subsystem !== undefined) out.subsystem = subsystem;
+    if (this.known(d, PCI_ID_OFFSETS.revision, 1)) out.revision = d.cfg[PCI_ID_OFFSETS.revision]!;
+    return out;
   }
 
   private start(d: VfioDevice, timestampNs: bigint): void {
@@ -269,9 +278,13 @@ export class VfioTraceDevices {
     d.events.push({
       timestampNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
       body: {
-        kind: 'identified', aliases: [], type: ident.type, virtioId: ident.virtioId, transport: 'vfio', numQueues: 0, configSize: 0,
-        pciVendor: VIRTIO_PCI_VENDOR, pciDevice: ident.device, pciSubsystemVendor: ident.subsystemVendor, pciSubsystem: ident.subsystem,
-        pciRevision: ident.revision, backend: vfioBackend(d.host, d.virtio!),
+        kind: 'identified', aliases: [], type: ident.type, transport: 'vfio', pciVendor: VIRTIO_PCI_VENDOR,
+        ...(ident.virtioId !== undefined ? { virtioId: ident.virtioId } : {}),
+        ...(ident.device !== undefined ? { pciDevice: ident.device } : {}),
+        ...(ident.subsystemVendor !== undefined ? { pciSubsystemVendor: ident.subsystemVendor } : {}),
+        ...(ident.subsystem !== undefined ? { pciSubsystem: ident.subsystem } : {}),
+        ...(ident.revision !== undefined ? { pciRevision: ident.revision } : {}),
+        backend: vfioBackend(d.host, d.virtio!),
       },
     });
   }

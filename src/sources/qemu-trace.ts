@@ -11,16 +11,19 @@
 //   virtqueue_flush vq <p> count <n>: it published n used entries (used_idx + n).
 // - virtio_set_status vdev <p> val <v> right after a status write of a device: ties QEMU's vdev pointer to that
 //   device, so that later virtio_queue_notify lines tie their vq even when no notify write was traced.
-// Other lines (virtio_notify, virtio_mmio_*, unrelated devices, events devrec does not read) are counted per event
+// - virtio_mmio_read/virtio_mmio_write_offset (no memory_region_ops of virtio-mmio in the trace): offsets and
+//   written values, tied to a device by the vdev pointer of the virtio_set_status / virtio_queue_notify line after a
+//   Status / QueueNotify write (mmioTie); read values are not traced.
+// Other lines (virtio_notify, unrelated devices, events devrec does not read) are counted per event
 // name (TraceImportSummary.unusedLines). A line that cannot be read is fatal only when it belongs to a virtio
 // device; a line of any other device never stops the import. docs/qemu-captures.md lists the minimal event set
 // per transport and what each missing event leaves unknown.
 import { createReadStream } from 'node:fs';
 import { decompressedCap, readLines } from './bounded-input.js';
 import { createGunzip } from 'node:zlib';
-import type { NewEvent, Region, Transport } from '../events/types.js';
+import type { NewEvent, QueueConfigured, Region, Transport } from '../events/types.js';
 import { featureBit } from '../model/features.js';
-import { LEGACY_PCI_HEADER, MMIO_REGS, registerOffset } from '../model/registers.js';
+import { LEGACY_PCI_HEADER, MMIO_CONFIG_OFFSET, MMIO_REGS, registerOffset } from '../model/registers.js';
 import { qemuDeviceTypeOfPci } from '../model/qemu-names.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
@@ -43,7 +46,7 @@ export class TraceEvidenceError extends Error {
 }
 
 /** The events that tie accesses to devices, per transport (what to enable when nothing could be tied). */
-export const DEVICE_EVENTS = 'pci_cfg_write and memory_region_ops_read/memory_region_ops_write (PCI), or memory_region_ops_read/write (virtio-mmio)';
+export const DEVICE_EVENTS = 'pci_cfg_write and memory_region_ops_read/memory_region_ops_write (PCI), or memory_region_ops_read/write, or virtio_mmio_read/virtio_mmio_write_offset with virtio_set_status (virtio-mmio)';
 export const QUEUE_EVENTS = 'virtio_queue_notify with virtio_set_status (or the notify writes in memory_region_ops_write), virtqueue_pop and virtqueue_flush';
 
 /**
@@ -92,8 +95,9 @@ export function parseTraceLine(line: string): TraceLine | undefined {
   return { name, args: sp < 0 ? '' : line.slice(sp + 1) };
 }
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
+const PREFIX_RE = /^\d+@\d+\.\d+$/;
 /** The trace events the importer reads (QemuTraceImporter.line). */
-const HANDLED = new Set(['pci_cfg_write', 'memory_region_ops_write', 'memory_region_ops_read', 'virtio_queue_notify', 'virtqueue_pop', 'virtqueue_flush', 'virtqueue_fill', 'virtio_set_status']);
+const HANDLED = new Set(['pci_cfg_write', 'memory_region_ops_write', 'memory_region_ops_read', 'virtio_queue_notify', 'virtqueue_pop', 'virtqueue_flush', 'virtqueue_fill', 'virtio_set_status', 'virtio_mmio_read', 'virtio_mmio_write_offset']);
 
 // "%s %02x:%02x.%x @0x%x <- 0x%x": the device name may be empty (QEMU 10.0 on some ICH9 functions) or hold any
 // character; bus, slot and function are hex. Fields a later QEMU appends are allowed after the value.
@@ -107,6 +111,10 @@ const POP_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ in_num \d+ out_num \d+(?: .*)
 const FLUSH_RE = /^vq (0x[0-9a-f]+) count (\d+)(?: .*)?$/;
 const FILL_RE = /^vq (0x[0-9a-f]+) elem 0x[0-9a-f]+ len \d+ idx \d+(?: .*)?$/;
 const SET_STATUS_RE = /^vdev (0x[0-9a-f]+) val (\d+)(?: .*)?$/;
+// hw/virtio/virtio-mmio.c: "virtio_mmio_read offset 0x%x" / "virtio_mmio_write offset 0x%x value 0x%x" (the format
+// repeats a name); no transport address, no access size, and a read's value is not traced
+const MMIO_READ_RE = /^(?:virtio_mmio_read )?offset 0x([0-9a-f]{1,8})(?: .*)?$/;
+const MMIO_WRITE_RE = /^(?:virtio_mmio_write )?offset 0x([0-9a-f]{1,8}) value 0x([0-9a-f]{1,16})(?: .*)?$/;
 const RING_PACKED = featureBit('VIRTIO_F_RING_PACKED');
 
 interface Device {
@@ -120,7 +128,12 @@ interface Device {
   /** PCI: BAR values as last programmed (sizing writes of all ones ignored) */
   bars: number[];
   mmioBase?: number;
+  /** virtio-mmio traced by virtio_mmio_* events alone: QEMU's VirtIODevice pointer is all that names it */
+  vdev?: string;
   events: NewEvent[];
+  /** queues enabled since the last reset (legacy: a non-zero PFN), and those a vq pointer was tied to */
+  enabledQueues: Set<number>;
+  tiedQueues: Set<number>;
   /** negotiated VIRTIO_F_RING_PACKED: QEMU 7.2 traces no virtqueue_flush for packed rings, so fills count */
   packed: boolean;
 }
@@ -161,6 +174,18 @@ function isBarSizing(value: number): boolean {
   return (value | 0xf) === 0xffffffff || value === 0xfffff800;
 }
 
+/** virtio-mmio register offsets by name (virtio 1.3 4.2.2), and the one version a register exists in, if only one. */
+const MMIO = Object.fromEntries(MMIO_REGS.map((r) => [r.name, r.offset])) as Record<(typeof MMIO_REGS)[number]['name'], number>;
+const MMIO_VERSION_OF = new Map<number, Transport>(MMIO_REGS.filter((r) => r.versions.length === 1)
+  .map((r) => [r.offset, (r.versions as readonly number[])[0] === 1 ? 'mmio-legacy' : 'mmio-modern']));
+/** The interrupt registers: the handler of any device's interrupt can run between two accesses of another device. */
+const MMIO_INTERRUPT_REGS = new Set([MMIO.InterruptStatus, MMIO.InterruptACK]);
+
+/** One virtio_mmio_read / virtio_mmio_write_offset line, before the device it belongs to is known. */
+interface MmioLine { access: RawAccess; event: 'virtio_mmio_read' | 'virtio_mmio_write_offset' }
+/** What waits for the next tie: mmio accesses, and (to keep each stream in line order) events of tied devices. */
+type MmioPending = { line: MmioLine } | { device: Device; event: NewEvent };
+
 export class QemuTraceImporter {
   private readonly devices = new Map<string, Device>();
   private readonly bySlot = new Map<string, Device>();
@@ -172,13 +197,36 @@ export class QemuTraceImporter {
   private readonly vdevs = new Map<string, Device>();
   /** the status write just decoded, until the next line (virtio_set_status follows it directly) */
   private lastStatusWrite: { dev: Device; status: number; line: number } | undefined;
+  /**
+   * virtio-mmio from virtio_mmio_* lines (no memory_region_ops): those lines name no device. A Status write followed
+   * by virtio_set_status (same value), or a QueueNotify write followed by virtio_queue_notify (same queue), names it
+   * by QEMU's vdev pointer: a tie. Accesses between two ties wait in `mmioPending` (see mmioTie).
+   */
+  private mmioPending: MmioPending[] = [];
+  /** the Status / QueueNotify write of the line before, until this line says whether it ties */
+  private mmioCandidate: MmioLine | undefined;
+  /** the device of the last tie */
+  private mmioLastTied: Device | undefined;
+  /** memory_region_ops lines of virtio-mmio regions seen: they are the evidence then, virtio_mmio_* lines are not used */
+  private mmioByOps = false;
   private lineNo = 0;
   private clockNs = 0n;
+  /**
+   * virtqueue_pop and virtqueue_flush/fill lines seen: the trace shows the rings' progress. Until both are seen no
+   * device's events go to the sink: a trace without them (an event set without virtqueue_*) leaves every enabled
+   * queue's indices unknown, added at finish after each enable (withIndicesUnseen).
+   */
+  private sawPop = false;
+  private sawUsed = false;
   private stamped = 0;
   private unstamped = 0;
   unattributed = 0;
   orphanAccesses = 0;
-  private readonly unused = new Map<string, number>();
+  /** per event name: a counter object, bumped in place (an unused line costs one lookup) */
+  private readonly unused = new Map<string, { n: number }>();
+  /** the seconds of the last pid@sec.usec prefix, and them in ns (consecutive lines mostly share them) */
+  private lastSec = '';
+  private lastSecNs = 0n;
 
   /** passed-through devices: their own module, fed every vfio_* line */
   private readonly vfio: VfioTraceDevices;
@@ -196,16 +244,18 @@ export class QemuTraceImporter {
     this.lineNo++;
     if (text.length === 0) return undefined;
     // Most lines of a raw trace are events devrec does not read: skip them before cutting the line up.
-    const sp = text.indexOf(' ');
     const c0 = text.charCodeAt(0);
+    let t: TraceLine | undefined;
     if (c0 >= 97 && c0 <= 122) {
+      const sp = text.indexOf(' ');
       const name = sp < 0 ? text : text.slice(0, sp);
-      if (!HANDLED.has(name) && !isVfioTraceEvent(name)) {
+      if (HANDLED.has(name)) t = { name, args: sp < 0 ? '' : text.slice(sp + 1) }; // a name of the set: nothing to check
+      else if (!isVfioTraceEvent(name)) {
         this.unusedLine(NAME_RE.test(name) ? name : NOT_A_TRACE_LINE);
         return undefined;
       }
-    }
-    const t = parseTraceLine(text);
+    } else if (c0 >= 48 && c0 <= 57) t = this.stampedLine(text);
+    t ??= parseTraceLine(text);
     if (!t) {
       this.unusedLine(NOT_A_TRACE_LINE); // QEMU warnings in the same log, damaged text
       return undefined;
@@ -219,6 +269,14 @@ export class QemuTraceImporter {
     } else if (this.stamped === 0) this.clockNs = BigInt(this.lineNo);
     const statusWrite = this.lastStatusWrite;
     this.lastStatusWrite = undefined;
+    let candidate = this.mmioCandidate;
+    if (candidate) {
+      this.mmioCandidate = undefined;
+      if (t.name !== 'virtio_set_status' && t.name !== 'virtio_queue_notify') {
+        this.mmioWait({ line: candidate });
+        candidate = undefined;
+      }
+    }
     switch (t.name) {
       case 'pci_cfg_write':
         return this.pciCfgWrite(t.args);
@@ -226,7 +284,11 @@ export class QemuTraceImporter {
       case 'memory_region_ops_read':
         return this.mrAccess(t.args, t.name === 'memory_region_ops_write' ? 'write' : 'read');
       case 'virtio_queue_notify':
-        this.queueNotify(t.args);
+        this.queueNotify(t.args, candidate);
+        return undefined;
+      case 'virtio_mmio_read':
+      case 'virtio_mmio_write_offset':
+        this.mmioLine(t.name, t.args);
         return undefined;
       case 'virtqueue_pop':
         return this.queueProgress(t.args, POP_RE, 'pop');
@@ -235,7 +297,7 @@ export class QemuTraceImporter {
       case 'virtqueue_fill':
         return this.queueProgress(t.args, FILL_RE, 'fill');
       case 'virtio_set_status':
-        this.setStatus(t.args, statusWrite);
+        this.setStatus(t.args, statusWrite, candidate);
         return undefined;
       default:
         if (isVfioTraceEvent(t.name)) {
@@ -247,14 +309,44 @@ export class QemuTraceImporter {
     }
   }
 
+  /**
+   * `pid@sec.usec:name args`, cut at its markers (every line of a -msg timestamp=on trace has it); undefined when the
+   * prefix is not that (the full pattern then decides). The seconds' BigInt is kept for the next lines.
+   */
+  private stampedLine(text: string): TraceLine | undefined {
+    const at = text.indexOf('@');
+    const dot = at < 0 ? -1 : text.indexOf('.', at);
+    const colon = dot < 0 ? -1 : text.indexOf(':', dot);
+    if (colon < 0 || dot - at > 20 || colon - dot > 12 || !PREFIX_RE.test(text.slice(0, colon))) return undefined;
+    const sp = text.indexOf(' ', colon);
+    const name = sp < 0 ? text.slice(colon + 1) : text.slice(colon + 1, sp);
+    if (!NAME_RE.test(name)) return undefined;
+    const sec = text.slice(at + 1, dot);
+    if (sec !== this.lastSec) {
+      this.lastSec = sec;
+      this.lastSecNs = BigInt(sec) * 1_000_000_000n;
+    }
+    const usec = Number(text.slice(dot + 1, colon).padEnd(6, '0').slice(0, 6));
+    return { name, args: sp < 0 ? '' : text.slice(sp + 1), timestampNs: this.lastSecNs + BigInt(usec * 1000) };
+  }
+
   private unusedLine(name: string): void {
-    this.unused.set(name, (this.unused.get(name) ?? 0) + 1);
+    const c = this.unused.get(name);
+    if (c) c.n++;
+    else this.unused.set(name, { n: 1 });
   }
 
   /** virtio_set_status right after a device's status write with the same value: the vdev pointer is that device. */
-  private setStatus(args: string, write: { dev: Device; status: number; line: number } | undefined): void {
+  private setStatus(args: string, write: { dev: Device; status: number; line: number } | undefined, candidate: MmioLine | undefined): void {
     const m = SET_STATUS_RE.exec(args);
     if (!m) this.fail(`virtio_set_status: cannot read "${args}"`);
+    if (candidate) {
+      if (candidate.access.offset === MMIO.Status && candidate.access.value === BigInt(m[2]!)) {
+        this.mmioTie(this.vdevDevice(m[1]!), candidate);
+        return;
+      }
+      this.mmioWait({ line: candidate });
+    }
     if (write && write.line === this.lineNo - 1 && write.status === Number(m[2]!)) {
       const known = this.vdevs.get(m[1]!);
       if (!known) this.vdevs.set(m[1]!, write.dev);
@@ -304,7 +396,10 @@ export class QemuTraceImporter {
   }
 
   private newDevice(id: string, qemuType: string, type: string): Device {
-    const dev: Device = { id, qemuType, type, transport: undefined, decoder: undefined, undecided: [], bars: [0, 0, 0, 0, 0, 0], events: [], packed: false };
+    const dev: Device = {
+      id, qemuType, type, transport: undefined, decoder: undefined, undecided: [], bars: [0, 0, 0, 0, 0, 0], events: [],
+      enabledQueues: new Set(), tiedQueues: new Set(), packed: false,
+    };
     this.devices.set(id, dev);
     return dev;
   }
@@ -358,11 +453,13 @@ export class QemuTraceImporter {
       this.fail(`memory_region_ops_${direction}: cannot read "${args}"`);
     }
     // Physical addresses stay below 2^52 on every machine QEMU emulates: above 2^53 a number loses bits.
-    const addr = this.hexInRange(addrHex, Number.MAX_SAFE_INTEGER, `memory_region_ops_${direction} address (above 2^53 no BAR or mmio window lies)`);
+    const addr = addrHex.length <= 13 ? parseInt(addrHex, 16) // below 2^52: exact as a number (HEX_RE checked the digits)
+      : this.hexInRange(addrHex, Number.MAX_SAFE_INTEGER, `memory_region_ops_${direction} address (above 2^53 no BAR or mmio window lies)`);
     const value = valueHex.length <= 13 ? BigInt(parseInt(valueHex, 16)) : BigInt('0x' + valueHex);
     const width = Number(sizeText);
     if (width !== 1 && width !== 2 && width !== 4 && width !== 8) this.fail(`memory_region_ops_${direction} size ${sizeText} is not 1, 2, 4 or 8 bytes`);
     if (region.kind === 'mmio') {
+      if (!this.mmioByOps) this.mmioOpsSeen();
       const windowBase = addr - (addr % MMIO_WINDOW);
       let dev = this.byWindow.get(windowBase);
       if (!dev) {
@@ -392,6 +489,107 @@ export class QemuTraceImporter {
     return this.access(dev, a, dev.transport);
   }
 
+  /** One virtio_mmio_read / virtio_mmio_write_offset line (used only while no memory_region_ops line shows virtio-mmio). */
+  private mmioLine(name: 'virtio_mmio_read' | 'virtio_mmio_write_offset', args: string): void {
+    if (this.mmioByOps) {
+      this.unusedLine(name); // the memory_region_ops lines of the same accesses carry more (address, size, read values)
+      return;
+    }
+    const write = name === 'virtio_mmio_write_offset';
+    const m = (write ? MMIO_WRITE_RE : MMIO_READ_RE).exec(args);
+    if (!m) this.fail(`${name}: cannot read "${args}"`);
+    const offset = parseInt(m[1]!, 16);
+    if (offset >= MMIO_CONFIG_OFFSET) {
+      // device config: the line has no access size, and a read no value; nothing to decode
+      this.unusedLine(`${name} (device config: no access size traced)`);
+      return;
+    }
+    if (MMIO_INTERRUPT_REGS.has(offset)) {
+      this.unusedLine(`${name} (interrupt register: any device's handler)`);
+      return;
+    }
+    // registers are 32 bits wide (virtio 1.3 4.2.2); QEMU's virtio_mmio_read does not trace the value it returns
+    const access: RawAccess = write
+      ? { timestampNs: this.clockNs, source: 'qemu-trace', region: 'mmio-regs', offset, width: 4, direction: 'write', value: BigInt('0x' + m[2]!) }
+      : { timestampNs: this.clockNs, source: 'qemu-trace', region: 'mmio-regs', offset, width: 4, direction: 'read', value: 0n, valueKnown: false };
+    const line: MmioLine = { access, event: name };
+    if (write && (offset === MMIO.Status || offset === MMIO.QueueNotify)) this.mmioCandidate = line;
+    else this.mmioWait({ line });
+  }
+
+  private mmioWait(p: MmioPending): void {
+    this.mmioPending.push(p);
+    // a trace whose mmio lines never tie (no virtio_set_status / virtio_queue_notify) must not grow without bound
+    if (this.mmioPending.length >= MAX_UNDECIDED) this.mmioRelease(undefined, 0);
+  }
+
+  /**
+   * A tie: `write` is `dev`'s. The accesses waiting since the last tie are `dev`'s too when that tie was also
+   * `dev`'s (a driver talks to one device at a time between two of its own Status/QueueNotify writes; interrupt
+   * registers, which any device's handler touches, are kept out). When the last tie was another device, `dev`'s
+   * accesses start at its driver's last MagicValue read (virtio 1.3 4.2.3.1.1: initialization starts by reading
+   * MagicValue); accesses before that belong to no device the trace names and are counted, not recorded.
+   */
+  private mmioTie(dev: Device, write: MmioLine): void {
+    let from = 0;
+    if (this.mmioLastTied !== dev) {
+      from = this.mmioPending.length;
+      for (let i = this.mmioPending.length - 1; i >= 0; i--) {
+        const p = this.mmioPending[i]!;
+        if ('line' in p && p.line.access.offset === MMIO.MagicValue && p.line.access.direction === 'read') {
+          from = i;
+          break;
+        }
+      }
+    }
+    this.mmioRelease(dev, from);
+    this.lastNotified = undefined;
+    this.mmioLineAccess(dev, write);
+    this.mmioLastTied = dev;
+  }
+
+  /** Hands the waiting accesses from index `from` to `dev` (those before, or all without a device, are counted). */
+  private mmioRelease(dev: Device | undefined, from: number): void {
+    const pending = this.mmioPending;
+    this.mmioPending = [];
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i]!;
+      if ('event' in p) p.device.events.push(p.event);
+      else if (dev && i >= from) this.mmioLineAccess(dev, p.line);
+      else this.unusedLine(`${p.line.event} (device not tied)`);
+    }
+  }
+
+  /** A virtio_mmio_* access of a tied device; the registers only one version has tell which the driver uses. */
+  private mmioLineAccess(dev: Device, line: MmioLine): void {
+    // no flush here (a tie is not awaited): the events go to the sink at the device's next flushing line or at finish
+    this.access(dev, line.access, MMIO_VERSION_OF.get(line.access.offset), false);
+  }
+
+  /** The device QEMU's VirtIODevice pointer names (virtio_mmio_* lines alone: no transport address to name it by). */
+  private vdevDevice(vdev: string): Device {
+    let dev = this.vdevs.get(vdev);
+    if (!dev) {
+      dev = this.newDevice(`virtio-mmio@vdev-${vdev.replace(/^0x/, '')}`, 'virtio-mmio', '');
+      dev.vdev = vdev;
+      this.vdevs.set(vdev, dev);
+    }
+    return dev;
+  }
+
+  /** The trace has memory_region_ops lines of virtio-mmio: those tie accesses by address; drop the other path. */
+  private mmioOpsSeen(): void {
+    this.mmioByOps = true;
+    if (this.mmioCandidate) this.mmioWait({ line: this.mmioCandidate });
+    this.mmioCandidate = undefined;
+    const pending = this.mmioPending;
+    this.mmioPending = [];
+    for (const p of pending) {
+      if ('event' in p) p.device.events.push(p.event);
+      else this.unusedLine(p.line.event);
+    }
+  }
+
   private orphan(region: string, addr: number): undefined {
     // An access to a virtio region no recorded BAR covers: firmware before BAR programming was traced.
     if (process.env['DEVREC_DEBUG_TRACE']) process.stderr.write(`orphan ${region} 0x${addr.toString(16)} line ${this.lineNo}\n`);
@@ -399,7 +597,7 @@ export class QemuTraceImporter {
     return undefined;
   }
 
-  private access(dev: Device, a: RawAccess, decides?: Transport): Promise<void> | undefined {
+  private access(dev: Device, a: RawAccess, decides?: Transport, flush = true): Promise<void> | undefined {
     if (!dev.decoder) {
       if (decides && !dev.transport) dev.transport = decides;
       if (!dev.transport || (dev.mmioBase !== undefined && !dev.type)) {
@@ -407,15 +605,19 @@ export class QemuTraceImporter {
         dev.undecided.push(a);
         return undefined;
       }
-      this.start(dev);
+      this.start(dev, dev.undecided[0]?.timestampNs ?? a.timestampNs);
       for (const u of dev.undecided.splice(0)) this.decodeInto(dev, u);
     }
     this.decodeInto(dev, a);
     if (isNotify(dev, a)) this.lastNotified = dev;
-    return dev.events.length >= this.flushEvery ? this.flushDevice(dev) : undefined;
+    return flush && dev.events.length >= this.flushEvery && this.sawPop && this.sawUsed ? this.flushDevice(dev) : undefined;
   }
 
-  private start(dev: Device): void {
+  /**
+   * The device's `identified` event, stamped with its first access (the line that tied it may come later: a PCI
+   * device's config writes wait for the BAR access that shows its transport), so a stream's stamps never go back.
+   */
+  private start(dev: Device, stamp: bigint): void {
     if (dev.mmioBase !== undefined) {
       this.devices.delete(dev.id);
       dev.id = `${dev.qemuType}@${dev.mmioBase.toString(16)}`;
@@ -426,12 +628,15 @@ export class QemuTraceImporter {
       transport: t, deviceType: dev.type,
       ...(QEMU_VIRTIO_PCI_MSIX_CAP[t] !== undefined ? { msixCapOffset: QEMU_VIRTIO_PCI_MSIX_CAP[t] } : {}),
     });
+    const virtioId = deviceTypeByName(dev.type)?.id;
     dev.events.push({
-      timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace',
+      timestampNs: stamp, actor: 'recorder', path: 'internal', source: 'qemu-trace',
+      // what the trace does not show (queue count, config size, PCI ids) is left out: unknown
       body: {
-        kind: 'identified', aliases: [], type: dev.type, virtioId: deviceTypeByName(dev.type)?.id ?? 0, transport: t, numQueues: 0, configSize: 0,
-        pciVendor: t.startsWith('pci') ? VIRTIO_PCI_VENDOR : 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0,
-        backend: `qemu ${dev.qemuType}`,
+        kind: 'identified', aliases: [], type: dev.type, ...(virtioId !== undefined ? { virtioId } : {}), transport: t,
+        // QEMU's virtio-pci functions all carry the Red Hat / Qumranet vendor id (hw/virtio/virtio-pci.c)
+        ...(t.startsWith('pci') ? { pciVendor: VIRTIO_PCI_VENDOR } : {}),
+        backend: dev.vdev ? `qemu virtio-mmio (vdev ${dev.vdev})` : `qemu ${dev.qemuType}`,
       },
     });
   }
@@ -442,13 +647,19 @@ export class QemuTraceImporter {
       if (e.body.kind === 'featuresNegotiated' && e.body.accepted) dev.packed = (e.body.features & RING_PACKED) !== 0n;
       else if (e.body.kind === 'statusWritten' && e.body.status === 0) dev.packed = false;
       if (e.body.kind === 'statusWritten' && e.actor === 'guest-driver') this.lastStatusWrite = { dev, status: e.body.status, line: this.lineNo };
+      if (e.body.kind === 'queueConfigured' && enables(e.body)) dev.enabledQueues.add(e.body.index);
+      else if (e.body.kind === 'resetRequested' && e.body.scope === 'device-reset') dev.enabledQueues.clear();
       dev.events.push(e);
     }
   }
 
-  private queueNotify(args: string): void {
+  private queueNotify(args: string, candidate: MmioLine | undefined): void {
     const m = NOTIFY_RE.exec(args);
     if (!m) this.fail(`virtio_queue_notify: cannot read "${args}"`);
+    if (candidate) {
+      if (candidate.access.offset === MMIO.QueueNotify && candidate.access.value === BigInt(m[2]!)) this.mmioTie(this.vdevDevice(m[1]!), candidate);
+      else this.mmioWait({ line: candidate });
+    }
     // the notify write just traced names the device; else the vdev pointer a status write tied
     const byVdev = this.vdevs.get(m[1]!);
     const dev = this.lastNotified ?? byVdev;
@@ -461,12 +672,15 @@ export class QemuTraceImporter {
     else if (byVdev !== dev) this.fail(`virtio_queue_notify: vdev ${m[1]!} was tied to ${byVdev.id}, but the notify write just before went to ${dev.id}`);
     const vq = m[3]!;
     if (!this.vqs.has(vq)) {
-      this.vqs.set(vq, { device: dev, index: Number(m[2]!) });
-      // progress seen before the queue was tied to its device
+      const index = Number(m[2]!);
+      this.vqs.set(vq, { device: dev, index });
+      dev.tiedQueues.add(index);
+      // progress seen before the queue was tied to its device: its indices moved unseen
       const early = this.pendingVq.get(vq);
       if (early) {
         this.pendingVq.delete(vq);
         this.unattributed += early;
+        this.deviceEvent(dev, { timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace', body: { kind: 'vqIndex', index, indicesUnseen: true } });
       }
     }
   }
@@ -474,6 +688,8 @@ export class QemuTraceImporter {
   private queueProgress(args: string, re: RegExp, what: 'pop' | 'flush' | 'fill'): Promise<void> | undefined {
     const m = re.exec(args);
     if (!m) this.fail(`virtqueue_${what}: cannot read "${args}"`);
+    if (what === 'pop') this.sawPop = true;
+    else this.sawUsed = true;
     const vq = this.vqs.get(m[1]!);
     if (!vq) {
       if (what !== 'fill') this.pendingVq.set(m[1]!, (this.pendingVq.get(m[1]!) ?? 0) + 1);
@@ -486,9 +702,19 @@ export class QemuTraceImporter {
       ? { kind: 'vqIndex' as const, index: vq.index, availDelta: 1 }
       : { kind: 'vqIndex' as const, index: vq.index, usedDelta: what === 'fill' ? 1 : Number(m[2]!) };
     if (body.usedDelta === 0) return undefined;
-    vq.device.events.push({ timestampNs: this.clockNs, actor: 'device', path: 'internal', source: 'qemu-trace', body });
-    if (vq.device.events.length >= this.flushEvery) return this.flushDevice(vq.device);
+    if (!this.deviceEvent(vq.device, { timestampNs: this.clockNs, actor: 'device', path: 'internal', source: 'qemu-trace', body })) return undefined;
+    if (vq.device.events.length >= this.flushEvery && this.sawPop && this.sawUsed) return this.flushDevice(vq.device);
     return undefined;
+  }
+
+  /** An event of a tied device; false when it waits behind untied mmio accesses (kept in line order). */
+  private deviceEvent(dev: Device, event: NewEvent): boolean {
+    if (this.mmioPending.length > 0) {
+      this.mmioPending.push({ device: dev, event });
+      return false;
+    }
+    dev.events.push(event);
+    return true;
   }
 
   private async flushDevice(dev: Device): Promise<void> {
@@ -499,15 +725,30 @@ export class QemuTraceImporter {
 
   async finish(): Promise<TraceImportSummary> {
     const devices: TraceImportSummary['devices'] = [];
+    if (this.mmioCandidate) this.mmioWait({ line: this.mmioCandidate });
+    this.mmioCandidate = undefined;
+    this.mmioRelease(undefined, 0); // accesses after the last tie: no later line says whose they are
     for (const dev of this.devices.values()) {
+      if (dev.vdev && !dev.decoder) {
+        // no register only one virtio-mmio version has was accessed: neither layout can be decoded
+        if (dev.undecided.length > 0) this.unused.set(`virtio_mmio_* (${dev.id}: version unknown)`, { n: dev.undecided.length });
+        continue;
+      }
       if (!dev.decoder && dev.undecided.length > 0) {
         // Configured but never touched through a BAR: record what there is under an unknown transport.
         dev.transport ??= 'unspecified';
         if (dev.mmioBase !== undefined && !dev.type) continue;
-        this.start(dev);
+        this.start(dev, dev.undecided[0]!.timestampNs);
         for (const u of dev.undecided.splice(0)) this.decodeInto(dev, u);
       }
       if (!dev.decoder) continue;
+      if (!this.sawPop || !this.sawUsed) dev.events = withIndicesUnseen(dev.events);
+      else if (this.pendingVq.size > 0) {
+        // virtqueue lines of vq pointers never tied: any enabled queue without a tie of its own may be theirs
+        for (const index of dev.enabledQueues) {
+          if (!dev.tiedQueues.has(index)) dev.events.push({ timestampNs: this.clockNs, actor: 'recorder', path: 'internal', source: 'qemu-trace', body: { kind: 'vqIndex', index, indicesUnseen: true } });
+        }
+      }
       await this.flushDevice(dev);
       devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
     }
@@ -517,7 +758,7 @@ export class QemuTraceImporter {
       vfio = await this.vfio.finish();
       devices.push(...vfio.devices);
     }
-    const unusedLines = Object.fromEntries([...this.unused].sort((a, b) => b[1] - a[1]));
+    const unusedLines = Object.fromEntries([...this.unused].map(([k, c]) => [k, c.n] as const).sort((a, b) => b[1] - a[1]));
     if (devices.length === 0) {
       const seen = Object.entries(unusedLines).slice(0, 6).map(([k, v]) => `${v} ${k}`).join(', ');
       throw new TraceEvidenceError(this.input, `no virtio device can be tied to any of the ${this.lineNo} lines${seen ? ` (unused: ${seen})` : ''}; trace with ${DEVICE_EVENTS}`);
@@ -572,6 +813,26 @@ function modernBarBase(d: Device): number | undefined {
 }
 function msixBarBase(d: Device): number | undefined {
   return d.bars[1]! & 1 ? undefined : (d.bars[1]! & ~0xf) >>> 0 || undefined;
+}
+
+/** A queue the device may now process: enabled (modern), or given a ring address (legacy QUEUE_PFN / QueuePFN). */
+function enables(b: QueueConfigured): boolean {
+  return b.enabled === true || (b.pfn !== undefined && b.pfn !== 0);
+}
+
+/**
+ * A trace without virtqueue_pop and virtqueue_flush/fill lines does not show the rings: after each enable the
+ * queue's indices are unknown (the reset value 0 holds only until the device takes its first buffer).
+ */
+function withIndicesUnseen(events: NewEvent[]): NewEvent[] {
+  const out: NewEvent[] = [];
+  for (const e of events) {
+    out.push(e);
+    if (e.body.kind === 'queueConfigured' && enables(e.body)) {
+      out.push({ ...e, actor: 'recorder', body: { kind: 'vqIndex', index: e.body.index, indicesUnseen: true } });
+    }
+  }
+  return out;
 }
 
 const LEGACY_QUEUE_NOTIFY = registerOffset(LEGACY_PCI_HEADER, 'QUEUE_NOTIFY');

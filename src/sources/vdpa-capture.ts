@@ -82,8 +82,8 @@ function headerEvents(info: VdpaDevInfo, mgmt: MgmtdevInfo | undefined, file: st
   const out: NewEvent[] = [{
     ...base,
     body: {
-      kind: 'identified', aliases: [], type, virtioId: dt?.id ?? 0, transport: 'vdpa', numQueues: info.maxVqs ?? 0, configSize: 0,
-      pciVendor: 0, pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: info.mgmtdev,
+      kind: 'identified', aliases: [], type, ...(dt ? { virtioId: dt.id } : {}), transport: 'vdpa', ...(info.maxVqs !== null && info.maxVqs !== undefined ? { numQueues: info.maxVqs } : {}),
+      backend: info.mgmtdev,
     },
   }];
   if (info.maxVqSize !== null) {

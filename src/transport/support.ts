@@ -64,7 +64,9 @@ export function accessValue(a: RawAccess): bigint {
 export const valueKnown = (a: RawAccess): boolean => a.valueKnown !== false;
 
 export function rawEvent(a: RawAccess, ctx: RawContext, anomalies: readonly Anomaly[]): RegisterAccess {
-  return {
+  // every trace access makes one of these: built without spreads or a Set unless there is something to add
+  const known = valueKnown(a);
+  const out: RegisterAccess = {
     kind: 'registerAccess',
     transport: ctx.transport,
     region: a.region,
@@ -73,22 +75,24 @@ export function rawEvent(a: RawAccess, ctx: RawContext, anomalies: readonly Anom
     width: a.width,
     direction: a.direction,
     // a read the source could not see is marked so, not recorded as 0
-    value: valueKnown(a) ? a.value : 0n,
-    valueUnseen: !valueKnown(a),
+    value: known ? a.value : 0n,
+    valueUnseen: !known,
     msixEnabled: ctx.msixEnabled,
-    ...(ctx.selectedQueue !== undefined ? { selectedQueue: ctx.selectedQueue } : {}),
-    ...(a.admin ? { admin: { ...a.admin } } : {}),
     data: a.data ? a.data.slice() : EMPTY,
-    anomalies: [...new Set(anomalies)],
+    anomalies: anomalies.length === 0 ? [] : anomalies.length === 1 ? [anomalies[0]!] : [...new Set(anomalies)],
   };
+  if (ctx.selectedQueue !== undefined) out.selectedQueue = ctx.selectedQueue;
+  if (a.admin) out.admin = { ...a.admin };
+  return out;
 }
 
 /** The raw access first, then the semantic events, all stamped with the access's time, actor and path. */
 export function toEvents(a: RawAccess, ctx: RawContext, decoded: Decoded): NewEvent[] {
   const actor = a.actor ?? 'guest-driver';
   const source = a.source ?? 'api';
-  const ev = (body: EventBody, who: Actor = actor): NewEvent => ({ timestampNs: a.timestampNs, actor: who, path: ctx.path, source, body });
-  return [ev(rawEvent(a, ctx, decoded.anomalies)), ...decoded.outs.map((o) => ev(o.body, o.actor))];
+  const out: NewEvent[] = [{ timestampNs: a.timestampNs, actor, path: ctx.path, source, body: rawEvent(a, ctx, decoded.anomalies) }];
+  for (const o of decoded.outs) out.push({ timestampNs: a.timestampNs, actor: o.actor ?? actor, path: ctx.path, source, body: o.body });
+  return out;
 }
 
 /**

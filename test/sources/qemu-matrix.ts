@@ -17,10 +17,15 @@ export const MATRIX = [
 
 export const manifestOf = (v: string): Manifest => JSON.parse(readFileSync(path.resolve('streams/qemu', v, 'manifest.json'), 'utf8')) as Manifest;
 
-/** the captures whose trace ties devices (register accesses traced) */
-export const MATRIX_TIED = MATRIX.filter((v) => {
+/** the captures whose trace names each device by its address (memory_region_ops and pci_cfg_write traced) */
+export const MATRIX_NAMED = MATRIX.filter((v) => {
   const e = manifestOf(v).matrix?.traceEvents;
   return e === 'full' || e === 'usual';
 });
+/**
+ * the captures whose trace ties devices: those, and virtio-mmio traced by virtio_mmio_* events without
+ * memory_region_ops (devices named by QEMU's vdev pointer: the lines carry no transport address)
+ */
+export const MATRIX_TIED = MATRIX.filter((v) => MATRIX_NAMED.includes(v) || manifestOf(v).matrix?.traceEvents === 'mmio');
 /** the captures whose trace cannot tie any device: import fails, naming the events to enable */
 export const MATRIX_UNTIED = MATRIX.filter((v) => !MATRIX_TIED.includes(v));

@@ -11,8 +11,10 @@ import { importQemuTrace } from '../../src/sources/import-trace.js';
 import { QemuTraceImporter, TraceEvidenceError, TraceFormatError, parseTraceLine } from '../../src/sources/qemu-trace.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { STATUS } from '../../src/model/index.js';
+import { decodeEvent, encodeEvent } from '../../src/events/codec.js';
+import { describeEvent } from '../../src/events/describe.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { MATRIX_TIED } from './qemu-matrix.js';
+import { MATRIX_TIED, manifestOf } from './qemu-matrix.js';
 
 export const CAPTURES = ['pc-modern-net-blk', 'pc-legacy-msix', 'pc-legacy-intx', 'pc-packed', 'microvm-mmio-legacy', 'microvm-mmio-modern'];
 /** Captures made fresh by CI (.ci/run) with the installed QEMU: absolute directories, colon-separated. */
@@ -43,7 +45,25 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
     it(`${variant}: status, features and every queue equal QEMU's answers${FRESH.includes(variant) ? ' (captured fresh in this run)' : ''}`, async function () {
       const { store, summary } = await imported(variant);
       const expected = qmpDevices(variant);
-      expect(summary.devices.map((d) => d.id).sort()).to.deep.equal(expected.map((e) => e.id).sort());
+      const projector = new Projector(store);
+      // virtio_mmio_* lines without memory_region_ops carry no transport address: devices are named by QEMU's vdev
+      // pointer, and paired with QMP's by their rings' addresses (each queue's desc address is its own)
+      const byVdev = summary.devices.some((d) => d.id.startsWith('virtio-mmio@vdev-'));
+      const pairs: { id: string; dev: QmpDevice }[] = [];
+      if (!byVdev) {
+        expect(summary.devices.map((d) => d.id).sort()).to.deep.equal(expected.map((e) => e.id).sort());
+        pairs.push(...expected);
+      } else {
+        expect(summary.devices.every((d) => d.id.startsWith('virtio-mmio@vdev-'))).to.equal(true);
+        expect(summary.devices).to.have.length(expected.length);
+        for (const d of summary.devices) {
+          const q0 = (await projector.stateAt(d.id)).queues.find((q) => q.index === 0);
+          const match = expected.filter((e) => q0 && BigInt(e.dev.queues[0]!['vring-desc']) === q0.desc);
+          expect(match, `${d.id}: one QMP device with its queue 0`).to.have.length(1);
+          pairs.push({ id: d.id, dev: match[0]!.dev });
+        }
+        expect(new Set(pairs.map((p) => p.dev)).size).to.equal(expected.length);
+      }
       expect(summary.unattributedQueueLines).to.equal(0);
       let names: { qmpFeatureMask(x: unknown): bigint } | undefined;
       try {
@@ -51,10 +71,19 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
       } catch {
         names = undefined;
       }
-      for (const { id, dev } of expected) {
-        const s = await new Projector(store).stateAt(id);
+      for (const { id, dev } of pairs) {
+        const s = await projector.stateAt(id);
         expect(s.status, `${id} status`).to.equal(qmpStatus(dev));
-        if (names) expect(s.features.accepted, `${id} features`).to.equal(names.qmpFeatureMask(dev.status['guest-features']));
+        const guest = names?.qmpFeatureMask(dev.status['guest-features']);
+        if (byVdev) {
+          // what the driver wrote is in the trace; what the device offered and answered (read values) is not
+          expect(s.features.driver, `${id} driver features`).to.equal(guest);
+          expect(s.features.device, `${id} offered features`).to.equal(null);
+          expect(s.features.accepted, `${id} accepted features`).to.equal(s.transport === 'mmio-legacy' ? guest : null);
+          expect(s.type, `${id} type`).to.equal('');
+          expect(s.transport, `${id} transport`).to.equal(manifestOf(variant).transport);
+          for (const q of s.queues) expect(q.maxSize, `${id} queue ${q.index} max size`).to.equal(null);
+        } else if (names) expect(s.features.accepted, `${id} features`).to.equal(guest);
         for (const q of dev.queues) {
           if (q['vring-desc'] === 0) continue;
           const mine = s.queues.find((x) => x.index === q['queue-index']);
@@ -67,6 +96,95 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
       }
     });
   }
+
+  it('every capture: each stream\'s stamps never go back (identified takes its device\'s first access)', async function () {
+    for (const variant of [...CAPTURES, ...MATRIX_TIED]) {
+      const { store, summary } = await imported(variant);
+      for (const d of summary.devices) {
+        let last = -1n;
+        let first: bigint | undefined;
+        for await (const e of store.read(d.id)) {
+          first ??= e.event.timestampNs;
+          expect(e.event.timestampNs >= last, `${variant} ${d.id} #${e.revision}`).to.equal(true);
+          last = e.event.timestampNs;
+        }
+        expect(first, `${variant} ${d.id}`).to.not.equal(undefined);
+      }
+    }
+  });
+
+  it('a trace without virtqueue_* lines leaves every enabled queue\'s indices unknown, not 0', async function () {
+    for (const variant of ['pc-modern-net-blk', 'pc-legacy-msix', 'microvm-mmio-modern-noops']) {
+      const lines = gunzipSync(readFileSync(path.join(dir(variant), 'trace.log.gz'))).toString('utf8').split('\n');
+      const file = path.join(tmpDir(), `${variant}-no-virtqueue.log.gz`);
+      writeFileSync(file, gzipSync(lines.filter((l) => !/^(\d+@[\d.]+:)?virtqueue_/.test(l)).join('\n')));
+      const store = new MemoryEventStore();
+      const summary = await importQemuTrace(store, file);
+      let enabled = 0;
+      for (const d of summary.devices) {
+        const s = await new Projector(store).stateAt(d.id);
+        for (const q of s.queues) {
+          if (!q.desc) continue;
+          enabled++;
+          expect({ lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx }, `${variant} ${d.id} queue ${q.index}`).to.deep.equal({ lastAvailIdx: null, usedIdx: null });
+        }
+      }
+      expect(enabled, variant).to.be.greaterThan(2);
+    }
+  });
+
+  it('virtqueue lines before their queue is tied make that queue\'s indices unknown', async function () {
+    const lines = gunzipSync(readFileSync(path.join(dir('pc-modern-net-blk'), 'trace.log.gz'))).toString('utf8').split('\n');
+    // drop the first notify of one vq (the write and QEMU's virtio_queue_notify): its first pops are not tied
+    const at = lines.findIndex((l, i) => /^virtio_queue_notify /.test(l) && /virtqueue_pop/.test(lines[i + 1] ?? ''));
+    const vq = / vq (0x[0-9a-f]+)/.exec(lines[at]!)![1]!;
+    let write = at - 1;
+    while (!/^memory_region_ops_write /.test(lines[write]!)) write--;
+    expect(lines[write]).to.match(/name 'virtio-pci-notify-/);
+    const file = path.join(tmpDir(), 'late-tie.log.gz');
+    writeFileSync(file, gzipSync([...lines.slice(0, write), ...lines.slice(at + 1)].join('\n')));
+    const store = new MemoryEventStore();
+    const summary = await importQemuTrace(store, file);
+    expect(summary.unattributedQueueLines).to.be.greaterThan(0);
+    const full = await imported('pc-modern-net-blk');
+    let unknown = 0;
+    for (const d of summary.devices) {
+      const s = await new Projector(store).stateAt(d.id);
+      const ref = await new Projector(full.store).stateAt(d.id);
+      for (const q of s.queues) {
+        const r = ref.queues.find((x) => x.index === q.index)!;
+        // a queue is either right (as from the whole trace) or unknown: never a wrong number
+        if (q.lastAvailIdx === null) unknown++;
+        else expect({ a: q.lastAvailIdx, u: q.usedIdx }, `${d.id} queue ${q.index} (vq ${vq})`).to.deep.equal({ a: r.lastAvailIdx, u: r.usedIdx });
+      }
+    }
+    expect(unknown).to.be.greaterThan(0);
+  });
+
+  it('the identified event leaves out what the trace never showed (unknown, not 0), through the codec too', async function () {
+    const { store, summary } = await imported('pc-modern-net-blk');
+    const mmio = await imported('microvm-mmio-modern-noops');
+    const firsts = [];
+    for (const d of summary.devices) for await (const e of store.read(d.id, { to: 0 })) firsts.push(e.event);
+    for (const d of mmio.summary.devices) for await (const e of mmio.store.read(d.id, { to: 0 })) firsts.push(e.event);
+    expect(firsts).to.have.length(6);
+    for (const e of firsts) {
+      const back = decodeEvent(encodeEvent(e, 0));
+      for (const ev of [e, back]) {
+        const b = ev.body;
+        expect(b.kind).to.equal('identified');
+        if (b.kind !== 'identified') continue;
+        // the trace shows no queue count, config size, PCI device/subsystem ids or revision
+        for (const k of ['numQueues', 'configSize', 'pciDevice', 'pciSubsystemVendor', 'pciSubsystem', 'pciRevision'] as const) expect(b[k], k).to.equal(undefined);
+        if (b.transport.startsWith('pci')) {
+          expect(b.pciVendor).to.equal(0x1af4);
+          expect(b.virtioId).to.be.oneOf([1, 2]);
+        }
+        else expect([b.type, b.virtioId, b.pciVendor]).to.deep.equal(['', undefined, undefined]); // virtio_mmio_read has no values
+      }
+      expect(describeEvent({ ...e, revision: 0 })).to.not.match(/virtio id 0\b|, 0 queues/);
+    }
+  });
 
   it('legacy config sits at IO offset 24 with MSI-X and at 20 without, and both decode to the MAC', async function () {
     for (const [variant, offset] of [['pc-legacy-msix', 24], ['pc-legacy-intx', 20]] as const) {
@@ -100,6 +218,10 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
           for await (const e of store.read(d.id)) if (e.event.body.kind === 'statusWritten' && e.event.body.status === 0) resets++;
           expect(errors[0]!.session, `${variant} session`).to.be.lessThan(resets);
           expect(errors[0]!.sessionStart, `${variant} session start`).to.be.a('number');
+          // named from its own signs: ACKNOWLEDGE|DRIVER in one write, no ring feature, then reset by the next driver
+          expect(errors[0]!.sessionDriver, `${variant} session driver`).to.equal('SeaBIOS');
+          const sessions = (await lintStream(store, d.id)).sessions;
+          expect(sessions.map((x) => x.driver), `${variant} sessions`).to.deep.equal([null, 'SeaBIOS', null]);
         } else {
           expect(errors, `${variant} ${d.id}`).to.deep.equal([]);
         }
@@ -139,6 +261,22 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
     expect((err as Error).message).to.equal('t.log: line 2: memory_region_ops_write: cannot read "cpu 0 mr 0x1 addr zz value 0x0 size 1 name \'virtio-pci\'"');
   });
 
+  it('virtio_mmio_* lines: a damaged one fails naming the line; with memory_region_ops in the trace they are not used', async function () {
+    const importer = new QemuTraceImporter('m.log', async () => undefined);
+    importer.line('virtio_mmio_read virtio_mmio_read offset 0x0');
+    let err: unknown;
+    try {
+      importer.line('virtio_mmio_write_offset virtio_mmio_write offset 0x7g value 0x0');
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).to.equal('m.log: line 2: virtio_mmio_write_offset: cannot read "virtio_mmio_write offset 0x7g value 0x0"');
+    // the full microvm capture has both: devices are named by transport base, the virtio_mmio_* lines only counted
+    const { summary } = await imported('microvm-mmio-modern');
+    expect(summary.devices.map((d) => d.id).sort()).to.deep.equal(['virtio-blk-device@feb02a00', 'virtio-net-device@feb02c00', 'virtio-net-device@feb02e00']);
+    expect(summary.unusedLines['virtio_mmio_write_offset']).to.be.greaterThan(300);
+  });
+
   it('a truncated gzip trace is an error naming the file; a missing file too', async function () {
     const gz = readFileSync(path.join(dir('pc-legacy-intx'), 'trace.log.gz'));
     const file = path.join(tmpDir(), 'cut.log.gz');
@@ -160,10 +298,11 @@ describe('import qemu-trace: real captures against QEMU\'s own view', function (
   });
 
   it('random and shuffled lines never crash the importer (seeded)', async function () {
-    const lines = gunzipSync(readFileSync(path.join(dir('pc-modern-net-blk'), 'trace.log.gz'))).toString('utf8').split('\n');
+    // the PCI capture, and the virtio-mmio one without memory_region_ops (ties by vdev pointer)
+    const lines = ['pc-modern-net-blk', 'microvm-mmio-modern-noops'].flatMap((v) => gunzipSync(readFileSync(path.join(dir(v), 'trace.log.gz'))).toString('utf8').split('\n'));
     let seed = 7;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < 30; round++) {
       const importer = new QemuTraceImporter('fuzz', async () => undefined);
       for (let i = 0; i < 400; i++) {
         let l = lines[Math.floor(rnd() * lines.length)]!;

@@ -4,6 +4,7 @@ import { Command } from '@commander-js/extra-typings';
 import { explainEvents } from '../../events/explain.js';
 import { type LintResult, lintStream } from '../../project/rules/lint.js';
 import { RULES, ruleById } from '../../project/rules/table.js';
+import { sessionWords } from '../../project/rules/sessions.js';
 import { CliError, EXIT_INCOMPATIBLE, resolveDeviceSpec, setExitCode, storeOption, withStore, writeJson } from '../common.js';
 import { progressText, withProgress } from '../progress.js';
 
@@ -18,7 +19,7 @@ export function renderFindings(id: string, result: LintResult): string {
   const out = [`${id}: ${result.events} events, ${result.errors} error(s), ${result.warnings} warning(s), ${result.findings.length - result.errors - result.warnings} note(s)`];
   const cited = new Set<string>();
   for (const f of result.findings) {
-    out.push(`#${f.revision} ${f.severity} ${f.rule} (session ${f.session}${f.sessionStart !== null ? `, from the reset at #${f.sessionStart}` : ', before any reset'}): ${f.message}`);
+    out.push(`#${f.revision} ${f.severity} ${f.rule} (${sessionWords(f)}): ${f.message}`);
     if (!cited.has(f.rule)) {
       cited.add(f.rule);
       out.push(`    ref: ${f.reference}`);
@@ -39,7 +40,7 @@ export function lintJson(result: LintResult, revision: number): unknown {
   }
   return {
     device: result.device, revision, events: result.events, errors: result.errors, warnings: result.warnings,
-    findings: result.findings.map(({ reference: _r, ...f }) => f), rules, notChecked: result.notChecked,
+    findings: result.findings.map(({ reference: _r, ...f }) => f), rules, notChecked: result.notChecked, sessions: result.sessions,
   };
 }
 

@@ -4,6 +4,7 @@ import { describeEvent } from '../../events/describe.js';
 import { explainEvents } from '../../events/explain.js';
 import { eventToJson } from '../../events/json.js';
 import { Projector } from '../../project/projector.js';
+import { type DriverSession, DriverSessions } from '../../project/rules/sessions.js';
 import { CliError, parseRevision, resolveDeviceSpec, storeOption, withStore } from '../common.js';
 
 export function logCommand() {
@@ -25,13 +26,28 @@ export function logCommand() {
         const head = r.revision ?? r.head;
         if (opts.to !== undefined && opts.to > head) throw new CliError(`--to ${opts.to}: ${spec} has revisions 0..${head}`);
         const type = opts.json ? undefined : (await new Projector(store).stateAt(id, Math.min(opts.from ?? 0, head))).type;
+        const sessions = opts.json || opts.explain ? undefined : await sessionStarts(store, id, opts.to ?? head);
         let out = '';
         for await (const chunk of store.readChunks(id, { from: opts.from ?? 0, to: opts.to ?? head })) {
           if (opts.explain) for (const l of explainEvents(chunk.map((e) => e.event), type)) out += l + '\n';
-          else for (const e of chunk) out += (opts.json ? JSON.stringify(eventToJson(e.event)) : describeEvent(e.event, type)) + '\n';
+          else if (opts.json) for (const e of chunk) out += JSON.stringify(eventToJson(e.event)) + '\n';
+          else {
+            for (const e of chunk) {
+              // the reset that starts a driver session says which session, and its driver when the signs name it
+              const s = sessions?.get(e.revision);
+              out += describeEvent(e.event, type) + (s ? `  [session ${s.session}${s.driver ? `: ${s.driver}` : ''}]` : '') + '\n';
+            }
+          }
           if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once('drain', r));
           out = '';
         }
       });
     });
+}
+
+/** The driver sessions of revisions 0..to, by the revision of the reset that starts each (a first pass). */
+async function sessionStarts(store: Parameters<Parameters<typeof withStore>[2]>[0], id: string, to: number): Promise<Map<number, DriverSession>> {
+  const sessions = new DriverSessions();
+  for await (const chunk of store.readChunks(id, { from: 0, to })) for (const e of chunk) sessions.step(e.event);
+  return new Map(sessions.list().filter((s) => s.start !== null).map((s) => [s.start!, s]));
 }

@@ -80,9 +80,8 @@ export function recordCommand() {
           ? {
               timestampNs: wallClockNs(), actor: 'recorder', path: 'internal', source: 'ndjson',
               body: {
-                kind: 'identified', aliases: [], type: opts.type ?? '', virtioId: opts.type ? deviceTypeByName(opts.type)!.id : 0,
-                transport: (opts.transport ?? 'unspecified') as Transport, numQueues: 0, configSize: 0, pciVendor: 0,
-                pciDevice: 0, pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '',
+                kind: 'identified', aliases: [], type: opts.type ?? '', ...(opts.type ? { virtioId: deviceTypeByName(opts.type)!.id } : {}),
+                transport: (opts.transport ?? 'unspecified') as Transport, backend: '',
               },
             }
           : undefined;

@@ -2435,7 +2435,7 @@ case 26: f2 = (len === 0 ? "" : H.str(buf, pos, e2, M38, t, s)); break; default:
 }
 
 function dec39_DeviceIdentified_identified(buf, pos, end, prev) {
-  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = 0, f2 = "unspecified", f3 = 0, f4 = 0, f5 = 0, f6 = 0, f7 = 0, f8 = 0, f9 = 0, f10 = "", f11 = undefined;
+  var s = 0, t = 0, b = 0, lo = 0, hi = 0, len = 0, e2 = 0, a, f0 = "", f1 = undefined, f2 = "unspecified", f3 = undefined, f4 = undefined, f5 = undefined, f6 = undefined, f7 = undefined, f8 = undefined, f9 = undefined, f10 = "", f11 = undefined;
   if (prev !== undefined) { f0 = prev.type; f1 = prev.virtioId; f2 = prev.transport; f3 = prev.numQueues; f4 = prev.configSize; f5 = prev.pciVendor; f6 = prev.pciDevice; f7 = prev.pciSubsystemVendor; f8 = prev.pciSubsystem; f9 = prev.pciRevision; f10 = prev.backend; f11 = prev.aliases; }
   while (pos < end) {
     s = pos;
@@ -2489,8 +2489,18 @@ case 98: (f11 === undefined ? (f11 = []) : f11).push(dec37_DeviceAlias(buf, pos,
     }
   }
   
-  var o = { kind: "identified", "type": f0, "virtioId": f1, "transport": f2, "numQueues": f3, "configSize": f4, "pciVendor": f5, "pciDevice": f6, "pciSubsystemVendor": f7, "pciSubsystem": f8, "pciRevision": f9, "backend": f10, "aliases": (f11 === undefined ? [] : f11) };
-  
+  var o = { kind: "identified", "type": f0 };
+  if (f1 !== undefined) o.virtioId = f1;
+  o.transport = f2;
+  if (f3 !== undefined) o.numQueues = f3;
+  if (f4 !== undefined) o.configSize = f4;
+  if (f5 !== undefined) o.pciVendor = f5;
+  if (f6 !== undefined) o.pciDevice = f6;
+  if (f7 !== undefined) o.pciSubsystemVendor = f7;
+  if (f8 !== undefined) o.pciSubsystem = f8;
+  if (f9 !== undefined) o.pciRevision = f9;
+  o.backend = f10;
+  o.aliases = (f11 === undefined ? [] : f11);
   return o;
 }
 
@@ -3854,23 +3864,23 @@ function enc37_DeviceIdentified(w, o) {
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 10; pos = H.wstr(w, pos, v); buf = w.buf; }
   if (buf.length - pos < 99) buf = w.grow(pos, 99);
   v = o.virtioId;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 16; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.transport;
   if (v != null) { n = EV15.get(v); if (n === undefined) n = H.enumNum(v, "devrec.v1.DeviceIdentified.transport", "Transport"); if (n !== 0) { buf[pos++] = 24; n |= 0; if (n >= 0 && n < 128) buf[pos++] = n; else pos = H.wi32(buf, pos, n); } }
   v = o.numQueues;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 32; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.configSize;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 40; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 40; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.pciVendor;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 48; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 48; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.pciDevice;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 56; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 56; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.pciSubsystemVendor;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 64; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 64; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.pciSubsystem;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 72; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 72; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.pciRevision;
-  if (v != null) {  if (v !== 0) { buf[pos++] = 80; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
+  if (v != null) {   { buf[pos++] = 80; n = v >>> 0; if (n < 128) buf[pos++] = n; else pos = H.wv32(buf, pos, n); } }
   v = o.backend;
   if (v != null && v !== "") { if (buf.length - pos < 1) buf = w.grow(pos, 1); buf[pos++] = 90; pos = H.wstr(w, pos, v); buf = w.buf; }
   

@@ -1301,6 +1301,48 @@ export const migrationDescriptor = {
               }
             },
             "DeviceIdentified": {
+              "oneofs": {
+                "_virtioId": {
+                  "oneof": [
+                    "virtioId"
+                  ]
+                },
+                "_numQueues": {
+                  "oneof": [
+                    "numQueues"
+                  ]
+                },
+                "_configSize": {
+                  "oneof": [
+                    "configSize"
+                  ]
+                },
+                "_pciVendor": {
+                  "oneof": [
+                    "pciVendor"
+                  ]
+                },
+                "_pciDevice": {
+                  "oneof": [
+                    "pciDevice"
+                  ]
+                },
+                "_pciSubsystemVendor": {
+                  "oneof": [
+                    "pciSubsystemVendor"
+                  ]
+                },
+                "_pciSubsystem": {
+                  "oneof": [
+                    "pciSubsystem"
+                  ]
+                },
+                "_pciRevision": {
+                  "oneof": [
+                    "pciRevision"
+                  ]
+                }
+              },
               "fields": {
                 "type": {
                   "type": "string",
@@ -1309,7 +1351,10 @@ export const migrationDescriptor = {
                 "virtioId": {
                   "type": "uint32",
                   "id": 2,
-                  "protoName": "virtio_id"
+                  "protoName": "virtio_id",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "transport": {
                   "type": "Transport",
@@ -1318,37 +1363,58 @@ export const migrationDescriptor = {
                 "numQueues": {
                   "type": "uint32",
                   "id": 4,
-                  "protoName": "num_queues"
+                  "protoName": "num_queues",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "configSize": {
                   "type": "uint32",
                   "id": 5,
-                  "protoName": "config_size"
+                  "protoName": "config_size",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "pciVendor": {
                   "type": "uint32",
                   "id": 6,
-                  "protoName": "pci_vendor"
+                  "protoName": "pci_vendor",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "pciDevice": {
                   "type": "uint32",
                   "id": 7,
-                  "protoName": "pci_device"
+                  "protoName": "pci_device",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "pciSubsystemVendor": {
                   "type": "uint32",
                   "id": 8,
-                  "protoName": "pci_subsystem_vendor"
+                  "protoName": "pci_subsystem_vendor",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "pciSubsystem": {
                   "type": "uint32",
                   "id": 9,
-                  "protoName": "pci_subsystem"
+                  "protoName": "pci_subsystem",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "pciRevision": {
                   "type": "uint32",
                   "id": 10,
-                  "protoName": "pci_revision"
+                  "protoName": "pci_revision",
+                  "options": {
+                    "proto3_optional": true
+                  }
                 },
                 "backend": {
                   "type": "string",

@@ -3,6 +3,7 @@ import type { DeviceEvent } from '../../events/types.js';
 import type { EventStore } from '../../store/types.js';
 import { applyInPlace } from '../reducer.js';
 import { type DeviceState, initialState } from '../state.js';
+import { type DriverSession, DriverSessions, isDeviceReset } from './sessions.js';
 import { RULES } from './table.js';
 import { type Finding, type LintMemory, type LintOptions, type NotChecked, type Rule, UnknownValue } from './types.js';
 
@@ -13,7 +14,7 @@ function whyNot(fields: string[]): string {
 export class Linter {
   private state: DeviceState;
   private readonly mem: LintMemory = {
-    resetSeen: false, resetFindingGiven: false, driverFeaturesSinceReset: false, offerKnown: new Set(), macRead: undefined,
+    resetSeen: false, resetFindingGiven: false, statusReadUnseen: false, driverFeaturesSinceReset: false, offerKnown: new Set(), macRead: undefined,
   };
   constructor(device: string, private readonly options: LintOptions = {}, private readonly rules: readonly Rule[] = RULES) {
     this.state = initialState(device);
@@ -42,20 +43,15 @@ export class Linter {
     }
   }
 
-  /** driver session (Finding.session) and the revision of the reset that began it */
-  private session = 0;
-  private sessionStart: number | null = null;
-  /** the previous event was a reset too (a status write of 0 and the reset it requests are one reset) */
-  private afterReset = false;
+  /** driver sessions (Finding.session): numbered as they start, named once their driver's signs are all seen */
+  readonly sessions = new DriverSessions();
 
-  /** Applies one event; returns the findings it causes. */
+  /**
+   * Applies one event; returns the findings it causes (their `sessionDriver` is null until the session's driver is
+   * known: lintStream and the report fill it in from `sessions` at the end).
+   */
   step(event: DeviceEvent): Finding[] {
-    const reset = isReset(event);
-    if (reset && !this.afterReset) {
-      this.session++;
-      this.sessionStart = event.revision;
-    }
-    this.afterReset = reset;
+    this.sessions.step(event);
     const before = beforeView(this.state, event);
     const after = applyInPlace(this.state, event);
     const findings: Finding[] = [];
@@ -69,7 +65,10 @@ export class Linter {
         this.skip(rule, e.field, event.revision);
       }
       if (message !== undefined) {
-        findings.push({ rule: rule.id, severity: rule.severity, revision: event.revision, session: this.session, sessionStart: this.sessionStart, message, reference: rule.reference });
+        findings.push({
+          rule: rule.id, severity: rule.severity, revision: event.revision, session: this.sessions.session, sessionStart: this.sessions.sessionStart,
+          sessionDriver: null, message, reference: rule.reference,
+        });
       }
     }
     this.remember(event);
@@ -80,9 +79,10 @@ export class Linter {
   private remember(event: DeviceEvent): void {
     const b = event.body;
     const m = this.mem;
-    if (isReset(event)) {
+    if (isDeviceReset(event)) {
       m.resetSeen = true;
       m.resetFindingGiven = false;
+      m.statusReadUnseen = false;
       m.driverFeaturesSinceReset = false;
     } else if (b.kind === 'driverFeatures') {
       m.driverFeaturesSinceReset = true;
@@ -96,10 +96,6 @@ export class Linter {
 }
 
 /** A device reset: status written 0, or a reset requested of the whole device. */
-function isReset(event: DeviceEvent): boolean {
-  const b = event.body;
-  return (b.kind === 'statusWritten' && b.status === 0) || (b.kind === 'resetRequested' && b.scope === 'device-reset');
-}
 
 /**
  * What rules may read of the state before an event, copied before the event is applied in place: the scalar
@@ -121,6 +117,8 @@ export interface LintResult {
   warnings: number;
   /** rules that did not fire on some events because a value they need is unknown */
   notChecked: NotChecked[];
+  /** every driver session of the linted revisions, named where the evidence allows */
+  sessions: DriverSession[];
 }
 
 export interface LintRange {
@@ -145,8 +143,10 @@ export async function lintStream(store: EventStore, device: string, options: Lin
       }
     }
   }
+  const sessions = linter.sessions.list();
+  for (const f of findings) f.sessionDriver = sessions[f.session]?.driver ?? null;
   return {
-    device, events, findings, notChecked: linter.notChecked,
+    device, events, findings, sessions, notChecked: linter.notChecked,
     errors: findings.filter((f) => f.severity === 'error').length,
     warnings: findings.filter((f) => f.severity === 'warning').length,
   };

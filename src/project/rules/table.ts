@@ -6,7 +6,7 @@ import { STATUS, featureBit, featureNames, isLegacyTransport } from '../../model
 import { LEGACY_VRING_ALIGN, STATUS_REGISTER } from '../../model/registers.js';
 import { deviceTypeByName } from '../../model/device-types.js';
 import type { DeviceState, QueueState } from '../state.js';
-import { type Rule, type RuleContext, need } from './types.js';
+import { type Rule, type RuleContext, UnknownValue, need } from './types.js';
 
 const isLegacy = (s: DeviceState) => isLegacyTransport(s.transport);
 const hex = (v: number | bigint) => '0x' + v.toString(16);
@@ -41,7 +41,13 @@ function awaitsReset(b: EventBody): boolean {
 function resetNotAwaited(ctx: RuleContext, legacy: boolean): string | undefined {
   const { before, event, mem } = ctx;
   if (!before.resetPending || mem.resetFindingGiven || event.actor !== 'guest-driver') return undefined;
+  if (event.body.kind === 'registerAccess' && event.body.valueUnseen && isStatusAccess(event.body)) mem.statusReadUnseen = true;
   if (isLegacy(before) !== legacy || awaitsReset(event.body)) return undefined;
+  // the driver read status but the value was not recorded (a virtio_mmio_read trace line): it may have seen 0
+  if (mem.statusReadUnseen) {
+    mem.resetFindingGiven = true; // once per reset: the answer stays unknown
+    throw new UnknownValue('the status read after the reset (value not recorded)');
+  }
   mem.resetFindingGiven = true;
   return legacy
     ? `legacy driver went on (${event.body.kind}) before reading status 0 after a reset: tolerated, legacy drivers do not wait for reset`
@@ -87,6 +93,10 @@ export const RULES: readonly Rule[] = [
       if (b.kind !== 'statusWritten' || isLegacy(before) || !(b.status & STATUS.DRIVER_OK)) return undefined;
       if (need(before.status, 'status') & STATUS.DRIVER_OK) return undefined; // already running: not a new DRIVER_OK
       if (!(b.status & STATUS.FEATURES_OK)) return `status ${hex(b.status)} sets DRIVER_OK without FEATURES_OK`;
+      if (before.features.negotiation === 'none' && before.features.accepted === null && (need(before.status, 'status') & STATUS.FEATURES_OK)) {
+        // FEATURES_OK was written, but the device's answer (the status read back) was not recorded
+        throw new UnknownValue('features.accepted (the status read after FEATURES_OK was not recorded)');
+      }
       if (before.features.negotiation !== 'accepted') {
         return `status ${hex(b.status)} sets DRIVER_OK, but FEATURES_OK was never set and read back as kept by the device`;
       }

@@ -10,6 +10,8 @@ export interface LintMemory {
   resetSeen: boolean;
   /** the current pending reset already produced a finding (one per reset) */
   resetFindingGiven: boolean;
+  /** since the last reset the driver read status, but the source did not see the value (it may have read 0) */
+  statusReadUnseen: boolean;
   /** driver features written since the last reset */
   driverFeaturesSinceReset: boolean;
   /** 32-bit words of the device offer the driver has seen (select reads), or 'all' */
@@ -90,6 +92,8 @@ export interface Finding {
   session: number;
   /** revision of the reset that started the session (null for session 0) */
   sessionStart: number | null;
+  /** the session's driver when its signs name it (src/project/rules/sessions.ts), else null: unknown */
+  sessionDriver: string | null;
   message: string;
   reference: string;
 }
