@@ -1,6 +1,7 @@
 // Whole-process figures for the CLI, each beside a baseline measured in the same run, interleaved (baseline, devrec,
 // baseline, devrec, ...) so a busy machine slows both alike; the table shows medians:
-//   - start-up: `devrec --version` and `devrec devices` on a small store vs `node -e 0`;
+//   - start-up: `devrec --version` and `devrec devices` on a small store vs `node -e 0` (bin/devrec as users run it:
+//     the CLI bundle with its code cache, both made by `npm run build`);
 //   - inspect of a full QEMU migration stream (RAM included) vs a Node process that only fs.readFileSync's the same
 //     file; peak RSS of both (read by the child itself at exit: process.resourceUsage().maxRSS).
 // The stream is made by `CAPTURE_MIGRATION=1 bash scripts/qemu/capture.sh pc-modern-net-blk DIR` (never

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(path.join(process.env['DEVREC_BENCH_DIR'] ?? tmpdir(), 'devrec-bench-'));
   log(`# devrec benchmarks`);
   log('');
-  log(`Command: \`npm run bench${args.length ? ' -- ' + args.join(' ') : ''}\` (tsc, then node --expose-gc dist/bench/run.js)  `);
+  log(`Command: \`npm run bench${args.length ? ' -- ' + args.join(' ') : ''}\` (npm run build: tsc and the CLI bundle bin/devrec runs; then node --expose-gc dist/bench/run.js)  `);
   log(`Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${mib(totalmem())} RAM, Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the start  `);
   log(`Workload: a simulated virtio-net lifecycle (sim/net-lifecycle.ts), mostly queue index events; batches of ${BATCH}, fdatasync per batch.`);
   log('');

@@ -39,7 +39,7 @@ const FOREIGN: Record<string, string> = {
 const EMITTED_ENUMS = ['AcceptedVia', 'Negotiation'];
 
 function relName(spec: MessageSpec): string {
-  return spec.type.fullName.replace(/^\.devrec\.v1\./, '');
+  return spec.fullName.replace(/^\.devrec\.v1\./, '');
 }
 
 function scalarType(f: FieldSpec): string {

@@ -1,6 +1,6 @@
 // FROZEN COPY for `npm run bench`: src/events/fast-codec.ts as it was before issue 12 (commit ac81d95^, the codec
 // compiled at load time with `new Function`), so the record path can be measured before and after state v2 in the
-// same run. Only the import paths differ from the original; it compiles its coders from today's schema tables (the
+// same run. Only the import paths (and the schema reflection, now reflectionType(spec)) differ from the original; it compiles its coders from today's schema tables (the
 // events the bench writes encode to the same bytes, which the bench checks). Not used by devrec.
 //
 // Specialised event codec: the hot path of recording and replay.
@@ -25,6 +25,7 @@
 import protobuf from 'protobufjs';
 import { CodecError } from '../../src/events/codec.js';
 import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
+import { reflectionType } from '../../src/events/schema-reflection.js';
 import type { DeviceEvent, NewEvent } from '../../src/events/types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -428,7 +429,7 @@ function protoTypeOf(pf: protobuf.Field, fullName: string): ProtoType {
 
 function fieldInfos(spec: MessageSpec): FieldInfo[] {
   return spec.fields.map((f, index) => {
-    const pf = spec.type.fields[f.name];
+    const pf = reflectionType(spec).fields[f.name];
     if (!pf) throw new Error(`fast codec: ${f.fullName} missing from the reflection type`);
     pf.resolve();
     if (pf.partOf && !(pf.partOf as unknown as { isProto3Optional: boolean }).isProto3Optional &&
@@ -703,7 +704,7 @@ function genDecoder(spec: MessageSpec, fnName: string, opts: {
 }
 
 function decoderFor(spec: MessageSpec, kind?: string): string {
-  const key = `${spec.type.fullName}|${kind ?? ''}`;
+  const key = `${spec.fullName}|${kind ?? ''}`;
   let name = decNames.get(key);
   if (!name) {
     name = `dec${decNames.size}_${spec.name}${kind !== undefined ? '_' + kind : ''}`;
@@ -864,7 +865,7 @@ function genEncoderBody(fields: { fi: FieldInfo; src: string; strict: boolean }[
 const ENC_LOCALS = 'var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;';
 
 function encoderFor(spec: MessageSpec): string {
-  const key = spec.type.fullName;
+  const key = spec.fullName;
   let name = encNames.get(key);
   if (!name) {
     name = `enc${encNames.size}_${spec.name}`;

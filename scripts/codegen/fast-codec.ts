@@ -19,6 +19,7 @@
 import protobuf from 'protobufjs';
 import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC, lookupMessage, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
 import { MIGRATION_SPECS } from '../../src/migration/schema.js';
+import { reflectionType } from '../../src/events/schema-reflection.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Schema -> field model
@@ -71,7 +72,7 @@ function protoTypeOf(pf: protobuf.Field, fullName: string): ProtoType {
 
 function fieldInfos(spec: MessageSpec): FieldInfo[] {
   return spec.fields.map((f, index) => {
-    const pf = spec.type.fields[f.name];
+    const pf = reflectionType(spec).fields[f.name];
     if (!pf) throw new Error(`fast codec: ${f.fullName} missing from the reflection type`);
     pf.resolve();
     if (pf.partOf && !(pf.partOf as unknown as { isProto3Optional: boolean }).isProto3Optional &&
@@ -357,7 +358,7 @@ function genDecoder(spec: MessageSpec, fnName: string, opts: {
 }
 
 function decoderFor(spec: MessageSpec, kind?: string): string {
-  const key = `${spec.type.fullName}|${kind ?? ''}`;
+  const key = `${spec.fullName}|${kind ?? ''}`;
   let name = decNames.get(key);
   if (!name) {
     name = `dec${decNames.size}_${spec.name}${kind !== undefined ? '_' + kind : ''}`;
@@ -518,7 +519,7 @@ function genEncoderBody(fields: { fi: FieldInfo; src: string; strict: boolean }[
 const ENC_LOCALS = 'var buf = w.buf, pos = w.pos, v, x, n = 0, lo = 0, hi = 0, st = 0, l = 0, i = 0;';
 
 function encoderFor(spec: MessageSpec): string {
-  const key = spec.type.fullName;
+  const key = spec.fullName;
   let name = encNames.get(key);
   if (!name) {
     name = `enc${encNames.size}_${spec.name}`;

@@ -98,7 +98,7 @@ export function stateView(s: DeviceState): View {
   for (const q of s.queues) {
     queues[String(q.index)] = {
       maxSize: q.maxSize, size: q.size, enabled: q.enabled, desc: hexN(q.desc), driver: hexN(q.driver), device: hexN(q.device),
-      pfn: q.pfn, align: q.align, msixVector: q.msixVector, notifyOff: q.notifyOff, lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx,
+      pfn: `0x${q.pfn.toString(16)}`, align: q.align, msixVector: q.msixVector, notifyOff: q.notifyOff, lastAvailIdx: q.lastAvailIdx, usedIdx: q.usedIdx,
       availWrap: q.availWrap, usedWrap: q.usedWrap, availIdx: q.availIdx, resetPending: q.resetPending,
     };
   }

@@ -4,7 +4,8 @@ import protobuf from 'protobufjs/light.js'; // reflection and codec, without the
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
 import { checkEventRanges } from './ranges.js';
 export { checkEventRanges } from './ranges.js';
-import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, type FieldSpec, type MessageSpec } from './schema.js';
+import { BODY_SPECS, EVENT_SPEC, type FieldSpec, type MessageSpec } from './schema.js';
+import { EVENT_TYPE, reflectionType } from './schema-reflection.js';
 import { CodecError } from './codec-error.js';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -160,13 +161,13 @@ export function decodeEventDelimited(r: protobuf.Reader): DeviceEvent {
 }
 
 export function encodeMessage(name: MessageSpec, obj: Record<string, unknown>): Uint8Array {
-  return name.type.encode(messageToWire(name, obj)).finish();
+  return reflectionType(name).encode(messageToWire(name, obj)).finish();
 }
 
 export function decodeMessageOf<T>(spec: MessageSpec, bytes: Uint8Array): T {
   let msg: protobuf.Message;
   try {
-    msg = spec.type.decode(bytes);
+    msg = reflectionType(spec).decode(bytes);
   } catch (err) {
     throw new CodecError(`malformed ${spec.name} bytes: ${(err as Error).message}`);
   }

@@ -1,10 +1,9 @@
-// Field tables derived from the protobuf schema at load time, so the codec, the JSON form and the defaults all
-// follow proto/devrec/v1/events.proto with no hand-kept copy of it.
-import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
+// Field tables derived from the protobuf schema, so the codec, the JSON form and the defaults all follow
+// proto/devrec/v1/events.proto with no hand-kept copy of it. They are read straight from the generated descriptor
+// (pbjs JSON) by the small resolver below, not through protobufjs reflection: every command projects state, and
+// loading protobufjs would cost each of them its start-up time. protobufjs stays the reference codec and the code
+// generator's reflection (schema-reflection.ts); a test checks both readings of the schema agree field by field.
 import { eventsDescriptor } from './generated/events-descriptor.js';
-
-export const protoRoot = protobuf.Root.fromJSON(eventsDescriptor as unknown as protobuf.INamespace);
-protoRoot.resolveAll();
 
 const PACKAGE = 'devrec.v1';
 
@@ -43,9 +42,52 @@ export interface FieldSpec {
 
 export interface MessageSpec {
   name: string;
-  type: protobuf.Type;
+  /** the message's full name with a leading dot, as protobuf writes it: `.devrec.v1.Event` */
+  fullName: string;
   fields: FieldSpec[];
   byName: Map<string, FieldSpec>;
+  /** oneof name -> its member field names, in declaration order */
+  oneofs: Map<string, string[]>;
+}
+
+// ---- the descriptor as pbjs writes it (`pbjs -t json`) ----
+
+interface DescriptorField { type: string; id: number; rule?: string; options?: Record<string, unknown>; keyType?: string }
+interface DescriptorNode {
+  nested?: Record<string, DescriptorNode>;
+  fields?: Record<string, DescriptorField>;
+  oneofs?: Record<string, { oneof: string[] }>;
+  values?: Record<string, number>;
+}
+
+/** A schema: its namespace tree, and full name (no leading dot) -> message or enum node. */
+export interface Descriptor { byName: Map<string, DescriptorNode> }
+
+export function readDescriptor(json: unknown): Descriptor {
+  const byName = new Map<string, DescriptorNode>();
+  const walk = (node: DescriptorNode, prefix: string): void => {
+    for (const [name, child] of Object.entries(node.nested ?? {})) {
+      const full = prefix ? `${prefix}.${name}` : name;
+      byName.set(full, child);
+      walk(child, full);
+    }
+  };
+  walk(json as DescriptorNode, '');
+  return { byName };
+}
+
+/**
+ * The full name a type reference in message `scope` names: protobuf's scoping, innermost scope first
+ * (`Features` inside `DeviceStateV2` is `devrec.v1.DeviceStateV2.Features` when that exists).
+ */
+function resolveRef(d: Descriptor, scope: string, ref: string): string | undefined {
+  if (ref.startsWith('.')) return d.byName.has(ref.slice(1)) ? ref.slice(1) : undefined;
+  const parts = scope.split('.');
+  for (let n = parts.length; n >= 0; n--) {
+    const candidate = [...parts.slice(0, n), ref].join('.');
+    if (d.byName.has(candidate)) return candidate;
+  }
+  return undefined;
 }
 
 const SCALARS: Record<string, ScalarKind> = {
@@ -61,73 +103,86 @@ function kebabEnumName(typeName: string, valueName: string): string {
 }
 
 const enumCache = new Map<string, EnumSpec>();
-function enumSpecOf(e: protobuf.Enum): EnumSpec {
-  let spec = enumCache.get(e.fullName);
+function enumSpecOf(fullName: string, node: DescriptorNode): EnumSpec {
+  let spec = enumCache.get(fullName);
   if (!spec) {
-    spec = { name: e.name, names: new Map(), numbers: new Map() };
-    for (const [valueName, num] of Object.entries(e.values)) {
-      const s = kebabEnumName(e.name, valueName);
+    const name = fullName.slice(fullName.lastIndexOf('.') + 1);
+    spec = { name, names: new Map(), numbers: new Map() };
+    for (const [valueName, num] of Object.entries(node.values ?? {})) {
+      const s = kebabEnumName(name, valueName);
       spec.names.set(num, s);
       spec.numbers.set(s, num);
     }
-    enumCache.set(e.fullName, spec);
+    enumCache.set(fullName, spec);
   }
   return spec;
 }
 
+// Keyed by full name: migration.proto imports events.proto, and both descriptors hold the same event messages.
 const messageCache = new Map<string, MessageSpec>();
-export function messageSpec(type: protobuf.Type): MessageSpec {
-  const cached = messageCache.get(type.fullName);
+/** The spec of message `fullName` (no leading dot) of descriptor `d`. */
+export function messageSpecOf(d: Descriptor, fullName: string): MessageSpec {
+  const cached = messageCache.get(fullName);
   if (cached) return cached;
-  const spec: MessageSpec = { name: type.name, type, fields: [], byName: new Map() };
-  messageCache.set(type.fullName, spec);
-  for (const f of type.fieldsArray) {
-    const fullName = `${type.fullName.replace(/^\./, '')}.${f.name}`;
-    const field: FieldSpec = {
-      name: f.name,
-      fullName,
-      repeated: f.repeated,
-      presence: !f.repeated && (Boolean(f.options?.['proto3_optional']) || f.resolvedType instanceof protobuf.Type),
-      optional: Boolean(f.options?.['proto3_optional']),
-    };
-    if (f.resolvedType instanceof protobuf.Enum) field.enumSpec = enumSpecOf(f.resolvedType);
-    else if (f.resolvedType instanceof protobuf.Type) field.message = messageSpec(f.resolvedType);
-    else {
-      const scalar = SCALARS[f.type];
-      if (!scalar) throw new Error(`events schema: unsupported field type ${f.type} of ${fullName}`);
-      field.scalar = scalar === 'u64' && NUMBER_64.has(fullName)
-        ? (f.type === 'int64' ? 'i64num' : 'u64num')
-        : scalar;
+  const node = d.byName.get(fullName);
+  if (!node?.fields) throw new Error(`schema: ${fullName} is not a message`);
+  const spec: MessageSpec = { name: fullName.slice(fullName.lastIndexOf('.') + 1), fullName: `.${fullName}`, fields: [], byName: new Map(), oneofs: new Map() };
+  messageCache.set(fullName, spec);
+  for (const [name, members] of Object.entries(node.oneofs ?? {})) spec.oneofs.set(name, [...members.oneof]);
+  for (const [name, f] of Object.entries(node.fields)) {
+    const qualified = `${fullName}.${name}`;
+    if (f.keyType !== undefined) throw new Error(`schema: map field ${qualified} is not supported`);
+    const optional = f.options?.['proto3_optional'] === true;
+    const repeated = f.rule === 'repeated';
+    const field: FieldSpec = { name, fullName: qualified, repeated, presence: false, optional };
+    const scalar = SCALARS[f.type];
+    if (scalar) {
+      field.scalar = scalar === 'u64' && NUMBER_64.has(qualified) ? (f.type === 'int64' ? 'i64num' : 'u64num') : scalar;
+      field.presence = !repeated && optional;
+    } else {
+      const ref = resolveRef(d, fullName, f.type);
+      const target = ref === undefined ? undefined : d.byName.get(ref)!;
+      if (ref === undefined || !target) throw new Error(`schema: ${qualified} has type ${f.type}, which the schema does not define`);
+      if (target.values) {
+        field.enumSpec = enumSpecOf(ref, target);
+        field.presence = !repeated && optional;
+      } else if (target.fields) {
+        field.message = messageSpecOf(d, ref);
+        field.presence = !repeated;
+      } else {
+        throw new Error(`schema: ${qualified} has type ${f.type}, which is neither a message nor an enum`);
+      }
     }
     spec.fields.push(field);
-    spec.byName.set(field.name, field);
+    spec.byName.set(name, field);
   }
   return spec;
 }
 
+const EVENTS = readDescriptor(eventsDescriptor);
+
 export function lookupMessage(name: string): MessageSpec {
-  return messageSpec(protoRoot.lookupType(`${PACKAGE}.${name}`));
+  return messageSpecOf(EVENTS, `${PACKAGE}.${name}`);
 }
 
 export const EVENT_SPEC = lookupMessage('Event');
-export const EVENT_TYPE = EVENT_SPEC.type;
 export const ENVELOPE_FIELDS = ['revision', 'timestampNs', 'actor', 'path', 'source'] as const;
 
 /** Body kind (the oneof member name, e.g. `queueConfigured`) -> its message spec. */
 export const BODY_SPECS: ReadonlyMap<string, MessageSpec> = (() => {
-  const oneof = EVENT_TYPE.oneofs['body'];
+  const oneof = EVENT_SPEC.oneofs.get('body');
   if (!oneof) throw new Error('events schema: Event has no body oneof');
   const map = new Map<string, MessageSpec>();
-  for (const f of oneof.fieldsArray) {
-    const spec = EVENT_SPEC.byName.get(f.name)?.message;
-    if (!spec) throw new Error(`events schema: body ${f.name} is not a message`);
+  for (const name of oneof) {
+    const spec = EVENT_SPEC.byName.get(name)?.message;
+    if (!spec) throw new Error(`events schema: body ${name} is not a message`);
     // The JSON form is flat ({kind, ...body fields} beside the envelope): names must not collide.
     for (const bf of spec.fields) {
       if ((ENVELOPE_FIELDS as readonly string[]).includes(bf.name) || bf.name === 'kind') {
-        throw new Error(`events schema: body ${f.name} field ${bf.name} collides with the envelope`);
+        throw new Error(`events schema: body ${name} field ${bf.name} collides with the envelope`);
       }
     }
-    map.set(f.name, spec);
+    map.set(name, spec);
   }
   return map;
 })();

@@ -2,18 +2,16 @@
 // fingerprint: SHA-256 of the canonical JSON of both generated descriptors, so two builds can tell whether they
 // speak the same schema without comparing version strings.
 import { createHash } from 'node:crypto';
-import protobuf from 'protobufjs/light.js'; // reflection and codec, without the .proto parser devrec never uses at run time
 import { eventsDescriptor } from '../events/generated/events-descriptor.js';
 import { migrationDescriptor } from '../events/generated/migration-descriptor.js';
-import { messageSpec, type MessageSpec } from '../events/schema.js';
+import { messageSpecOf, readDescriptor, type MessageSpec } from '../events/schema.js';
 
 // migration.proto imports events.proto, so its descriptor holds both; the events types resolve to the same
 // specs as the event codec's (the spec cache is keyed by full name and the definitions are the same file).
-const root = protobuf.Root.fromJSON(migrationDescriptor as unknown as protobuf.INamespace);
-root.resolveAll();
+const MIGRATION = readDescriptor(migrationDescriptor);
 
 function spec(name: string): MessageSpec {
-  return messageSpec(root.lookupType(`devrec.v1.${name}`));
+  return messageSpecOf(MIGRATION, `devrec.v1.${name}`);
 }
 
 export const MIGRATION_SPECS = {

@@ -11,8 +11,10 @@ import { featureBitNumber } from './features.js';
 
 /** How a field's bytes become a value. */
 export type ConfigFieldKind =
-  /** unsigned integer of `width` bytes (1, 2, 4 or 8) in the config byte order */
+  /** unsigned integer of `width` bytes (1, 2, 4 or 8) in the config byte order: a count, size or value */
   | 'uint'
+  /** the same, holding bit flags (net status, hash types, gpu events): shown "0x..." as every register value is */
+  | 'bits'
   /** 6-byte Ethernet address, shown aa:bb:cc:dd:ee:ff */
   | 'mac'
   /** UTF-8 text, NUL-padded to `width` bytes */
@@ -54,6 +56,11 @@ const u = (name: string, offset: number, width: number, section: string, feature
   name, offset, width, kind: 'uint', section, abi, ...(features ? { features } : {}), ...(note ? { note } : {}),
 });
 
+/** An unsigned field of bit flags. */
+const bits = (name: string, offset: number, width: number, section: string, features?: readonly number[], abi = true, note?: string): ConfigField => ({
+  ...u(name, offset, width, section, features, abi, note), kind: 'bits',
+});
+
 // feature bits that make fields valid, by their spec names (numbers from the catalog, src/model/features.ts)
 const bit = featureBitNumber;
 const NET_F_MTU = bit('VIRTIO_NET_F_MTU');
@@ -84,14 +91,14 @@ export const DEVICE_CONFIG_LAYOUTS: readonly DeviceConfigLayout[] = [
     type: 'net', section: NET, legacyByteOrder: 'guest',
     fields: [
       { name: 'mac', offset: 0, width: 6, kind: 'mac', features: [NET_F_MAC], section: NET, abi: true },
-      u('status', 6, 2, NET, [NET_F_STATUS], false, 'link state (VIRTIO_NET_S_LINK_UP 1, VIRTIO_NET_S_ANNOUNCE 2); moves at run time'),
+      bits('status', 6, 2, NET, [NET_F_STATUS], false, 'link state (VIRTIO_NET_S_LINK_UP 1, VIRTIO_NET_S_ANNOUNCE 2); moves at run time'),
       u('max_virtqueue_pairs', 8, 2, NET, [NET_F_MQ, NET_F_RSS]),
       u('mtu', 10, 2, NET, [NET_F_MTU]),
       u('speed', 12, 4, NET, [NET_F_SPEED_DUPLEX], false, 'Mbit/s; 0xffffffff = unknown'),
       u('duplex', 16, 1, NET, [NET_F_SPEED_DUPLEX], false, '0x00 half, 0x01 full, 0xff unknown'),
       u('rss_max_key_size', 17, 1, NET, [NET_F_RSS, NET_F_HASH_REPORT]),
       u('rss_max_indirection_table_length', 18, 2, NET, [NET_F_RSS]),
-      u('supported_hash_types', 20, 4, NET, [NET_F_RSS, NET_F_HASH_REPORT]),
+      bits('supported_hash_types', 20, 4, NET, [NET_F_RSS, NET_F_HASH_REPORT]),
     ],
   },
   {
@@ -163,8 +170,8 @@ export const DEVICE_CONFIG_LAYOUTS: readonly DeviceConfigLayout[] = [
   {
     type: 'gpu', section: '5.7.4', legacyByteOrder: 'guest',
     fields: [
-      u('events_read', 0, 4, '5.7.4', undefined, false),
-      u('events_clear', 4, 4, '5.7.4', undefined, false, 'written by the driver'),
+      bits('events_read', 0, 4, '5.7.4', undefined, false),
+      bits('events_clear', 4, 4, '5.7.4', undefined, false, 'written by the driver'),
       u('num_scanouts', 8, 4, '5.7.4'),
       u('num_capsets', 12, 4, '5.7.4'),
     ],

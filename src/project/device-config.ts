@@ -82,6 +82,11 @@ function readValue(input: ConfigInput, f: ConfigField, order: ByteOrder | null):
     case 'uint':
       if (f.width === 1) return b[f.offset]!;
       return order === null ? null : readUint(b, f.offset, f.width, order);
+    case 'bits': {
+      if (f.width > 1 && order === null) return null;
+      const v = f.width === 1 ? b[f.offset]! : readUint(b, f.offset, f.width, order ?? 'little');
+      return `0x${BigInt(v).toString(16)}`;
+    }
   }
 }
 
@@ -105,7 +110,7 @@ export function configFieldsJson(d: DecodedConfig): Record<string, ConfigValue> 
   return out;
 }
 
-/** One line of text: `mac 52:54:00:de:0e:01, status 1, mtu ?` ("?" = unknown). */
+/** One line of text: `mac 52:54:00:de:0e:01, status 0x1, mtu ?` ("?" = unknown). */
 export function configFieldsText(d: DecodedConfig): string {
   return d.fields
     .filter((f) => f.present !== false)

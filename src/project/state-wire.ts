@@ -22,9 +22,9 @@ export function wordsToMask(words: readonly bigint[]): bigint {
   return m;
 }
 
-const isMask = (f: FieldSpec): boolean => f.message?.type.fullName === MASK;
+const isMask = (f: FieldSpec): boolean => f.message?.fullName === MASK;
 /** Messages of the state schema follow the null-for-unknown rule; reused event messages keep their own shape. */
-const isOwn = (spec: MessageSpec): boolean => spec.type.fullName.startsWith(OWN);
+const isOwn = (spec: MessageSpec): boolean => spec.fullName.startsWith(OWN);
 
 function valueToWire(f: FieldSpec, v: unknown): unknown {
   if (isMask(f)) return { words: maskToWords(v as bigint) };

@@ -150,7 +150,8 @@ function macText(mac: Uint8Array): string {
 /**
  * The JSON form. Keys are in a fixed order, so the same state always gives the same bytes. Unknown is `null`.
  * Radix (docs/state.md): 64-bit values, addresses and masks "0x..." strings; counts and indices numbers; PCI ids
- * "0x1af4" strings; times ISO 8601 plus `timestampNs`, a decimal string; status a number plus its bit names.
+ * "0x1af4" strings; times ISO 8601 plus `timestampNs`, a decimal string; the status a register value ("0x0f", two
+ * digits, as `log --json` writes it) beside its bit names.
  */
 export function stateToJson(s: DeviceState): Record<string, unknown> {
   return {
@@ -158,7 +159,7 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
     type: s.type || null,
     transport: s.transport,
     revision: s.revision,
-    status: s.status,
+    status: byteHex(s.status),
     statusNames: s.status === null ? null : statusNames(s.status),
     features: {
       device: hexOrNull(s.features.device),
@@ -189,7 +190,7 @@ export function stateToJson(s: DeviceState): Record<string, unknown> {
       availWrap: q.availWrap,
       usedWrap: q.usedWrap,
       availIdx: q.availIdx,
-      ...(q.pfn ? { pfn: q.pfn, align: q.align } : {}),
+      ...(q.pfn ? { pfn: `0x${q.pfn.toString(16)}`, align: q.align } : {}),
       resetPending: q.resetPending,
     })),
     config: bytesToHex(s.config),

@@ -13,7 +13,7 @@
 //
 // Every error is a QemuStreamError naming the section (idstr when known), the byte offset and the reason.
 import { open } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readSync } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import type { Source } from '../events/types.js';
 import { decompressedCap } from './bounded-input.js';
@@ -23,7 +23,7 @@ import { type QemuParserOptions, type QemuSection, type QemuStreamResult, QemuSt
 import type { QemuVirtioDevice } from './qemu-state/virtio.js';
 import { MAX_VMDESC_BYTES, VmdescIndex, findTailVmdesc, parseVmdesc } from './qemu-state/vmdesc.js';
 import { type DeviceEvents, deviceEvents, deviceToWire } from './qemu-state/wire.js';
-import { applyRingIndices, ringPagesToKeep } from './qemu-state/guest-ram.js';
+import { applyRingIndices, pagesFromIndex, ringPageIndexFor, ringPagesToKeep } from './qemu-state/guest-ram.js';
 import type { RamPageKeep } from './qemu-state/ram.js';
 
 export { QemuStreamError } from './qemu-state/cursor.js';
@@ -39,6 +39,8 @@ const MAX_GUNZIP_BYTES = 256 * 1024 * 1024;
 /** The tail of a raw file searched for a vmdesc before parsing. */
 const TAIL_SEARCH_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
+/** The read after skipped page data: a page record's header and block name with room to spare. */
+const SMALL_READ = 512;
 
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
@@ -106,14 +108,15 @@ function asStreamError(e: unknown, input: string | undefined): QemuStreamError {
   return new QemuStreamError(0, `internal error: ${(e as Error)?.message ?? String(e)}`, undefined, input);
 }
 
-/** Streams a file (raw or .gz) through the parser in chunks: memory stays bounded by the largest non-RAM section. */
+/** Parses a file: a raw one with positioned reads that skip RAM page data, a .gz one streamed in chunks; memory stays bounded by the largest non-RAM section. */
 export async function readQemuStreamFile(file: string, options: Omit<ParseOptions, 'input'> = {}): Promise<QemuStreamResult> {
   const first = await readQemuStreamFileOnce(file, options);
-  const want = ringPagesWanted(first);
-  if (!want) return first;
-  // a full stream with split rings: read it again, holding only the RAM pages with their indices
+  if (first.ringsRead) return first.result;
+  const want = ringPagesWanted(first.result);
+  if (!want) return first.result;
+  // a gzip stream with split rings: read it again, holding only the RAM pages with their indices
   const second = await readQemuStreamFileOnce(file, options, want.keep);
-  return withRingIndices(second, want);
+  return withRingIndices(second.result, want);
 }
 
 /** What a second pass must hold to read split rings' indices from guest RAM (guest-ram.ts), if anything. */
@@ -135,7 +138,8 @@ function withRingIndices(r: QemuStreamResult, want: { keep: RamPageKeep; blockLe
   return r;
 }
 
-async function readQemuStreamFileOnce(file: string, options: Omit<ParseOptions, 'input'>, keepRamPages?: RamPageKeep): Promise<QemuStreamResult> {
+/** One pass over a file; `ringsRead`: the split rings' indices were read from RAM already (raw files). */
+async function readQemuStreamFileOnce(file: string, options: Omit<ParseOptions, 'input'>, keepRamPages?: RamPageKeep): Promise<{ result: QemuStreamResult; ringsRead: boolean }> {
   const fh = await open(file, 'r');
   let size: number;
   const magic = new Uint8Array(2);
@@ -170,7 +174,7 @@ async function readQemuStreamFileOnce(file: string, options: Omit<ParseOptions, 
       throw new QemuStreamError(offset, `not a readable gzip stream: ${(e as Error).message}`, undefined, file);
     }
     try {
-      return parser.finish();
+      return { result: parser.finish(), ringsRead: false };
     } catch (e) {
       throw asStreamError(e, file);
     }
@@ -184,21 +188,48 @@ async function readQemuStreamFileOnce(file: string, options: Omit<ParseOptions, 
       const vm = tailVmdesc(tail, size - n);
       if (vm) popts.vmdesc = vm;
     }
+    popts.positioned = true;
+    popts.indexRamPages = ringPageIndexFor;
     const parser = new QemuStreamParser(popts);
-    const chunk = new Uint8Array(Math.min(READ_CHUNK, size)); // reused: push keeps no view of it
-    let pos = 0;
-    while (pos < size) {
-      const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, size - pos), pos);
-      if (bytesRead === 0) break;
-      parser.push(chunk.subarray(0, bytesRead));
-      pos += bytesRead;
-    }
-    return parser.finish();
+    const fd = fh.fd;
+    readPositioned((into, length, position) => readSync(fd, into, 0, length, position), size, parser);
+    const result = parser.finish();
+    const want = ringPagesWanted(result);
+    const index = parser.ramPageIndex;
+    if (!want || !index) return { result, ringsRead: !want };
+    // the pages with the split rings' indices, read from where their last copy is
+    pagesFromIndex(want.keep, index, (offset, length) => {
+      const page = new Uint8Array(length);
+      if (readSync(fd, page, 0, length, offset) !== length) throw new QemuStreamError(offset, `RAM page: the file ends before the ${length} bytes the stream had there (changed while read?)`, 'ram', file);
+      return page;
+    });
+    return { result: withRingIndices(result, want), ringsRead: true };
   } catch (e) {
     throw asStreamError(e, file);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Feeds a raw file to the parser with positioned reads, each where the parser asks (`nextOffset`): RAM page data
+ * the parser skips is never read. After such a skip the next bytes are most likely one more page record's header,
+ * so the read is small; over dense parts (device sections, runs of zero-page records) the reads grow to READ_CHUNK.
+ * Synchronous: one read per page record, where a promise per read would cost more than the bytes it saves.
+ * `read` is fs.readSync on the file (a test gives its own to count what is read); returns the bytes read.
+ */
+export function readPositioned(read: (into: Uint8Array, length: number, position: number) => number, size: number, parser: QemuStreamParser): number {
+  const chunk = new Uint8Array(Math.min(READ_CHUNK, Math.max(size, 1))); // reused: push keeps no view of it
+  let want = SMALL_READ;
+  let total = 0;
+  for (let pos = parser.nextOffset; pos < size; pos = parser.nextOffset) {
+    const n = read(chunk, Math.min(chunk.length, size - pos, Math.max(want, parser.bytesNeeded)), pos);
+    if (n === 0) break; // the file shrank: finish() reports the truncation
+    total += n;
+    parser.push(chunk.subarray(0, n));
+    want = parser.nextOffset > pos + n ? SMALL_READ : Math.min(READ_CHUNK, 2 * want);
+  }
+  return total;
 }
 
 // ---- inspect ------------------------------------------------------------------------------------------------

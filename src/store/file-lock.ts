@@ -13,7 +13,9 @@ interface NativeLocks {
   tryLock(fd: number, offset?: number, length?: number, options?: { shared?: boolean }): boolean;
   unlock(fd: number): void;
 }
-const native = createRequire(import.meta.url)('fs-native-extensions') as NativeLocks;
+// Loaded by the first writer: read-only commands (devices, log, state) never take the lock, nor pay for the addon.
+let native: NativeLocks | undefined;
+const locks = (): NativeLocks => (native ??= createRequire(import.meta.url)('fs-native-extensions') as NativeLocks);
 
 export class WriterLock {
   private constructor(private readonly handle: fsp.FileHandle) {}
@@ -23,7 +25,7 @@ export class WriterLock {
     const handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT, 0o644);
     let granted: boolean;
     try {
-      granted = native.tryLock(handle.fd);
+      granted = locks().tryLock(handle.fd);
     } catch (err) {
       await handle.close();
       throw err;

@@ -20,7 +20,7 @@ import { findIntactRecord, lastRecordIntact, writeFully } from './file-scan.js';
 import { SegmentWindow } from './file-window.js';
 import { catchUpThenLive } from './subscribe.js';
 import {
-  StoreCorruptError, StorePathError, StoreWriteError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
+  StoreCorruptError, StorePathError, byStreamId, StoreWriteError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
   type EventStore, type ExpectedRevision, type ReadOptions, type SnapshotRecord, type StreamInfo, type SubscribeOptions,
 } from './types.js';
 
@@ -687,7 +687,7 @@ export class FileEventStore implements EventStore {
   }
 
   async streams(): Promise<StreamInfo[]> {
-    return [...this.index.entries()].map(([stream, idx]) => ({ stream, revision: idx.head })).sort((a, b) => a.stream.localeCompare(b.stream));
+    return [...this.index.entries()].map(([stream, idx]) => ({ stream, revision: idx.head })).sort(byStreamId);
   }
 
   /** Global position the next event will get (= number of events in the store). */

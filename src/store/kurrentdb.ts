@@ -23,7 +23,7 @@ import {
   StoreConnectionError, StreamNames, connectionProblemOf, parseKurrentDbUrl, redactUrl,
 } from './kurrentdb-common.js';
 import {
-  WrongExpectedRevisionError, checkExpected, flattenChunks, type AppendRequest, type AppendResult, type EventStore,
+  WrongExpectedRevisionError, byStreamId, checkExpected, flattenChunks, type AppendRequest, type AppendResult, type EventStore,
   type ExpectedRevision, type ReadOptions, type SnapshotRecord, type StreamInfo, type SubscribeOptions,
 } from './types.js';
 
@@ -524,7 +524,7 @@ export class KurrentDbEventStore implements EventStore {
     } catch (err) {
       throw this.fail(err);
     }
-    return [...heads.entries()].map(([stream, revision]) => ({ stream, revision })).sort((a, b) => a.stream.localeCompare(b.stream));
+    return [...heads.entries()].map(([stream, revision]) => ({ stream, revision })).sort(byStreamId);
   }
 
   // ---- subscriptions -------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ describe('CLI', function () {
     expect(lines.map((l) => l.revision)).to.deep.equal([0, 1, 2, 3, 4]);
     expect(lines[1].value).to.equal('0x8000000100000001');
     const state = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json'])).stdout);
-    expect(state).to.deep.include({ device: 'virtio-net-pci@00:02.0', type: 'net', transport: 'pci-modern', revision: 4, status: 3 });
+    expect(state).to.deep.include({ device: 'virtio-net-pci@00:02.0', type: 'net', transport: 'pci-modern', revision: 4, status: '0x03' });
     expect(state.statusNames).to.deep.equal(['ACKNOWLEDGE', 'DRIVER']);
     expect(state.features.device).to.equal('0x8000000100000001');
     expect(state.features.deviceNames).to.deep.equal(['VIRTIO_NET_F_CSUM', 'VIRTIO_F_VERSION_1', 'VIRTIO_NET_F_SPEED_DUPLEX']);
@@ -46,7 +46,7 @@ describe('CLI', function () {
     expect(state.configFields).to.deep.equal({ speed: null, duplex: null });
     expect(state.netControl.rxMode.promisc).to.equal(null);
     const at = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json', '--at', '2'])).stdout);
-    expect(at.status).to.equal(1);
+    expect(at.status).to.equal('0x01');
     const atTime = JSON.parse((await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store, '--json', '--at-time', '2099-11-21T10:00:01.5Z'])).stdout);
     expect(atTime.revision).to.equal(3);
     const text = await devrec(['state', 'virtio-net-pci@00:02.0', '--store', store]);
@@ -154,7 +154,7 @@ describe('CLI', function () {
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout).devices.map((d: { id: string }) => d.id)).to.deep.equal(['virtio-net-pci@00:02.0', 'virtio-net-pci@00:03.0', 'virtio-blk-pci@00:04.0']);
     const st = JSON.parse((await devrec(['state', 'virtio-blk-pci@00:04.0', '--store', store, '--json'])).stdout);
-    expect(st).to.deep.include({ status: 7, transport: 'pci-legacy' });
+    expect(st).to.deep.include({ status: '0x07', transport: 'pci-legacy' });
     expect(st.features.acceptedVia).to.equal('snapshot');
     const i = await devrec(['inspect', 'streams/qemu/pc-legacy-msix/devstate.bin.gz']);
     expect(i.code, i.stderr).to.equal(0);

@@ -28,7 +28,10 @@ export function radixViolations(v: unknown, at = '$', key = ''): string[] {
   if (v === null || typeof v === 'boolean') return [];
   if (Array.isArray(v)) return v.flatMap((x, i) => radixViolations(x, `${at}[${i}]`, key));
   if (typeof v === 'object') {
-    return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => radixViolations(x, `${at}.${k}`, COUNT_MAPS.has(key) ? 'count' : k));
+    const o = v as Record<string, unknown>;
+    // a diff record {path, a, b}: the values are those of the field the path names (`provenance.timestampNs`)
+    const leaf = typeof o['path'] === 'string' && ('a' in o || 'b' in o) ? (o['path'] as string).split('.').at(-1)! : undefined;
+    return Object.entries(o).flatMap(([k, x]) => radixViolations(x, `${at}.${k}`, COUNT_MAPS.has(key) ? 'count' : leaf !== undefined && (k === 'a' || k === 'b') ? leaf : k));
   }
   if (BYTE_KEYS.has(key) && typeof v === 'string' && /^([0-9a-f]{2})*$/.test(v)) return [];
   const bad = (why: string) => [`${at} = ${JSON.stringify(v)}: ${why}`];
@@ -135,6 +138,13 @@ describe('CLI: one interface (ID@N, --json, radix policy, read-only export)', fu
       expect(r.code, args.join(' ')).to.equal(1);
       expect(r.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
     }
+    // the two commands that act on the device as it is now take the id or its alias, and refuse @N in one line
+    for (const args of [['vfio', 'resume', spec], ['migrate', 'send', spec, '--to', '127.0.0.1:9'], ['migrate', 'send', '00:02.0@300', '--to', '127.0.0.1:9']]) {
+      const r = await devrec([...args, '--store', store]);
+      expect(r.code, args.join(' ')).to.equal(1);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
+      expect(r.stderr, args.join(' ')).to.contain(`give ${NET} without @N`);
+    }
   });
 
   it('--json on every command that prints a result, each keeping the radix policy', async function () {
@@ -172,12 +182,42 @@ describe('CLI: one interface (ID@N, --json, radix policy, read-only export)', fu
     for (const args of commands) {
       const r = await devrec(args, args[0] === 'record' ? ndjson : '', { CI: '1' });
       const out = json(r, args.join(' '));
-      // the device-state JSON (state, and the state fields diff compares) follows the same policy from the state
-      // schema's own field table (docs/state.md); it is checked by the state specs
-      if (args[0] === 'state' || args[0] === 'diff') continue;
       problems.push(...radixViolations(out).map((p) => `${args.slice(0, 2).join(' ')}: ${p}`));
     }
     expect(problems).to.deep.equal([]);
+  });
+
+  it('--json on the vDPA and migration commands too (listen is a real process: send needs its port), each keeping the radix policy', async function () {
+    const src = `file:${path.join(dir, 'mig-src')}`;
+    const dst = `file:${path.join(dir, 'mig-dst')}`;
+    const prof = path.join(dir, 'vdpa-target.json');
+    expect((await devrec(['import', 'qemu-trace', `${CAPTURE}/trace.log.gz`, '--store', src])).code).to.equal(0);
+    const outputs: [string, unknown][] = [];
+    const vdpaProfile = await devrec(['vdpa', 'profile', 'streams/vdpa/blk']);
+    outputs.push(['vdpa profile', json(vdpaProfile, 'vdpa profile')]);
+    (await import('node:fs')).writeFileSync(prof, vdpaProfile.stdout);
+    for (const args of [
+      ['vdpa', 'check-add', '--target', prof, '--json', 'name', 'vduse0', 'mgmtdev', 'vduse'],
+      ['import', 'vdpa', 'streams/vdpa/blk-mq2', '--store', `file:${path.join(dir, 'vdpa-store')}`, '--json'],
+    ]) outputs.push([args.slice(0, 2).join(' '), json(await devrec(args, '', { CI: '1' }), args.join(' '))]);
+    // migrate listen --json --once in a child process; its first line gives the port, then migrate send --json
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [path.resolve('bin/devrec'), 'migrate', 'listen', '--port', '0', '--json', '--once', '--store', dst], { env: { ...process.env, CI: '1' } });
+    let listenOut = '';
+    let listenErr = '';
+    child.stderr.on('data', (d) => (listenErr += d));
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        listenOut += d;
+        if (listenOut.includes('\n')) resolve((JSON.parse(listenOut.split('\n')[0]!) as { port: number }).port);
+      });
+      void exited.then(() => reject(new Error(`listen exited early: ${listenOut} ${listenErr}`)));
+    });
+    outputs.push(['migrate send', json(await devrec(['migrate', 'send', NET, '--to', `127.0.0.1:${port}`, '--store', src, '--json'], '', { CI: '1' }), 'migrate send')]);
+    expect(await exited, listenErr).to.equal(0);
+    outputs.push(['migrate listen', listenOut.trim().split('\n').map((l) => JSON.parse(l))]);
+    expect(outputs.map(([name, out]) => radixViolations(out).map((p) => `${name}: ${p}`)).flat()).to.deep.equal([]);
   });
 
   it('the radix check fails on what the policy forbids', function () {
@@ -187,6 +227,10 @@ describe('CLI: one interface (ID@N, --json, radix policy, read-only export)', fu
     expect(radixViolations({ timestampNs: '0x10' })).to.have.length(1);
     expect(radixViolations({ pciVendor: '0x1AF4' })).to.have.length(1);
     expect(radixViolations({ status: '0x0f', revision: 16, timestampNs: '16', time: null, pciVendor: '0x1af4' })).to.deep.equal([]);
+    // a diff record's values are checked as the field its path names
+    expect(radixViolations({ path: 'queues.0.pfn', a: 0, b: '0x10' })).to.have.length(1);
+    expect(radixViolations({ path: 'provenance.timestampNs', a: '1712', b: '235' })).to.deep.equal([]);
+    expect(radixViolations({ configFields: { status: 1 } })).to.have.length(1);
   });
 
   it('lint --rules lists every rule with its reference; findings cite each reference once', async function () {

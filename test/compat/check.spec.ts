@@ -276,7 +276,7 @@ describe('compat: diffStates', function () {
     const find = (p: string) => d.filter((x) => x.path === p);
     expect(find('features.offered')).to.deep.equal([{ path: 'features.offered', class: 'abi', change: 'only-in-b', a: false, b: true, bit: 3, name: 'VIRTIO_NET_F_MTU' }]);
     expect(find('config.mac')[0]).to.deep.include({ class: 'abi', a: '52:54:00:de:0e:01', b: '52:54:00:de:0e:02' });
-    expect(find('config.status')[0]).to.deep.include({ class: 'runtime', a: 1, b: 0 });
+    expect(find('config.status')[0]).to.deep.include({ class: 'runtime', a: '0x1', b: '0x0' });
     expect(find('queues.0.maxSize')[0]).to.deep.include({ class: 'abi', a: 256, b: 1024 });
     expect(find('queues.1.lastAvailIdx')[0]).to.deep.include({ class: 'runtime', a: 3, b: 7 });
     expect(find('queues.2.usedIdx')[0]).to.deep.include({ class: 'unknown', a: null, b: 5 });

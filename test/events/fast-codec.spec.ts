@@ -2,7 +2,8 @@ import { NET_MAX_VLAN } from '../../src/model/net-control.js';
 import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { CodecError, decodeEvent, decodeMessageOf, encodeEvent, encodeMessage } from '../../src/events/codec.js';
-import { BODY_SPECS, EVENT_SPEC, EVENT_TYPE, withDefaults, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
+import { BODY_SPECS, EVENT_SPEC, withDefaults, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
+import { EVENT_TYPE } from '../../src/events/schema-reflection.js';
 import { decodeBatch, decodeStandalone, encodeStandalone, EventBatchWriter, fastDecodeEvent, fastEncodeEvent } from '../../src/events/fast-codec.js';
 import { fastCodecSource, STANDALONE_MESSAGES } from '../../scripts/codegen/fast-codec.js';
 import type { DeviceEvent, EventBody, NewEvent } from '../../src/events/types.js';
@@ -193,7 +194,7 @@ function cat(...parts: ArrayLike<number>[]): Uint8Array {
 function parts(e: NewEvent, revision: number): { envelope: Uint8Array; body: Uint8Array; bodyField: number } {
   const spec = BODY_SPECS.get(e.body.kind)!;
   const body = encodeMessage(spec, e.body as unknown as Record<string, unknown>);
-  const bodyField = EVENT_SPEC.type.fields[e.body.kind]!.id;
+  const bodyField = EVENT_TYPE.fields[e.body.kind]!.id;
   const full = encodeEvent(e, revision);
   const tail = lenField(bodyField, body).length;
   return { envelope: plain(full.subarray(0, full.length - tail)), body: plain(body), bodyField };
@@ -374,7 +375,7 @@ describe('fast event codec', () => {
         cat(vq.envelope, fieldBytes(1, 2, [1, 5]), lenField(vq.bodyField, vq.body)), // known field, wrong wire type: skipped
         cat(raParts.envelope, lenField(raParts.bodyField, cat(raParts.body, lenField(10, admin)))), // nested message merged
         cat(raParts.envelope, lenField(raParts.bodyField, cat(raParts.body, lenField(11, []), lenField(12, [0x61])))),
-        cat(vq.envelope, lenField(EVENT_SPEC.type.fields['featuresNegotiated']!.id, cat(
+        cat(vq.envelope, lenField(EVENT_TYPE.fields['featuresNegotiated']!.id, cat(
           fieldBytes(3, 0, varint(5)), lenField(3, [1, 2, 0x80, 0x01]), fieldBytes(3, 0, [0]), fieldBytes(2, 0, varint(3)),
         ))), // repeated u64 both packed and unpacked, appended
         cat(vq.envelope, fieldBytes(3, 0, [0xff, 0xff, 0xff, 0xff, 0x0f]), fieldBytes(4, 0, [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),

@@ -45,12 +45,12 @@ describe('device config decoder', () => {
     bytes.set([0x52, 0x54, 0, 0x12, 0x34, 0x56], 0);
     const all = decodeDeviceConfig('net', modern(bytes, bit(3, 5, 16, 22, 60, 63)))!;
     expect(configFieldsJson(all)).to.deep.equal({
-      mac: '52:54:00:12:34:56', status: 3, max_virtqueue_pairs: 4, mtu: 9000, speed: 25000, duplex: 1,
-      rss_max_key_size: 40, rss_max_indirection_table_length: 128, supported_hash_types: 0x1ff,
+      mac: '52:54:00:12:34:56', status: '0x3', max_virtqueue_pairs: 4, mtu: 9000, speed: 25000, duplex: 1,
+      rss_max_key_size: 40, rss_max_indirection_table_length: 128, supported_hash_types: '0x1ff',
     });
     // HASH_REPORT alone: the key size and hash types exist, the indirection table length does not
     expect(configFieldsJson(decodeDeviceConfig('net', modern(bytes, bit(5, 57)))!)).to.deep.equal({
-      mac: '52:54:00:12:34:56', rss_max_key_size: 40, supported_hash_types: 0x1ff,
+      mac: '52:54:00:12:34:56', rss_max_key_size: 40, supported_hash_types: '0x1ff',
     });
     expect(configFieldsJson(decodeDeviceConfig('net', modern(bytes, 0n))!)).to.deep.equal({});
   });
@@ -82,7 +82,7 @@ describe('device config decoder', () => {
       max_channel: 0, max_target: 255, max_lun: 16383,
     });
     expect(configFieldsJson(decodeDeviceConfig('gpu', modern(le(16, [8, 4, 1], [12, 4, 2]), 0n))!))
-      .to.deep.equal({ events_read: 0, events_clear: 0, num_scanouts: 1, num_capsets: 2 });
+      .to.deep.equal({ events_read: '0x0', events_clear: '0x0', num_scanouts: 1, num_capsets: 2 });
     expect(configFieldsJson(decodeDeviceConfig('vsock', modern(le(8, [0, 8, 3]), 0n))!)).to.deep.equal({ guest_cid: 3 });
     const fs = le(44, [36, 4, 1], [40, 4, 4096]);
     fs.set(Buffer.from('myfs'), 0);

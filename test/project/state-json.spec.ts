@@ -7,11 +7,11 @@ import { importQemuState } from '../../src/sources/qemu-savevm.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 
 describe('state JSON', function () {
-  it('u64 and addresses as "0x...", counts as numbers, PCI ids as "0x1af4", time as ISO + decimal ns, status as a number with names, unknown as null', async function () {
+  it('u64 and addresses as "0x...", counts as numbers, PCI ids as "0x1af4", time as ISO + decimal ns, status as "0x0f" with names, unknown as null', async function () {
     const store = new MemoryEventStore();
     await importQemuState(store, path.resolve('streams/qemu/pc-modern-net-blk/devstate.bin.gz'), { timestampNs: 1_796_019_845_760_123_456n });
     const j = stateToJson(await new Projector(store).stateAt('virtio-net-pci@00:02.0')) as Record<string, any>;
-    expect(j.status).to.equal(15);
+    expect(j.status).to.equal('0x0f');
     expect(j.statusNames).to.deep.equal(['ACKNOWLEDGE', 'DRIVER', 'DRIVER_OK', 'FEATURES_OK']);
     expect(j.features.accepted).to.match(/^0x[0-9a-f]+$/);
     expect(j.features.device).to.equal(null);

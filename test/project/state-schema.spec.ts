@@ -40,8 +40,8 @@ function randomMessage(spec: MessageSpec, rnd: () => number, own: boolean): Reco
     return v & ((1n << BigInt(bits)) - 1n);
   };
   const value = (f: FieldSpec): unknown => {
-    if (f.message?.type.fullName === '.devrec.v1.FeatureMask') return big(pick([8, 64, 128]));
-    if (f.message) return randomMessage(f.message, rnd, f.message.type.fullName.startsWith('.devrec.v1.DeviceStateV2'));
+    if (f.message?.fullName === '.devrec.v1.FeatureMask') return big(pick([8, 64, 128]));
+    if (f.message) return randomMessage(f.message, rnd, f.message.fullName.startsWith('.devrec.v1.DeviceStateV2'));
     if (f.enumSpec) return pick([...f.enumSpec.numbers.keys()]);
     switch (f.scalar) {
       case 'u64': return big(64);

@@ -2,7 +2,10 @@
 // only acceptable outcomes are a decode or a QemuStreamError with an offset inside the input.
 import { expect } from 'chai';
 import { QemuStreamParser } from '../../src/sources/qemu-state/parser.js';
-import { QemuStreamError, parseQemuStream, qemuInspectToJson } from '../../src/sources/qemu-savevm.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { QemuStreamError, parseQemuStream, qemuInspectToJson, readPositioned, readQemuStreamFile } from '../../src/sources/qemu-savevm.js';
 import { captureBytes, rng, syntheticFullStream } from './qemu-savevm-fixtures.js';
 
 function outcome(bytes: Uint8Array): 'ok' | QemuStreamError {
@@ -115,6 +118,59 @@ describe('QEMU savevm parser: robustness', function () {
     expect(walked.walk).to.equal('footer-search');
     expect(walked.notes?.[0]).to.match(/config: length 2147483632 is over the limit/);
     expect(r.devices.map((d) => d.id)).to.not.include('virtio-blk-pci@00:04.0');
+  });
+
+  /** Parses `bytes` as a positioned reader of a file would, counting the bytes it reads. */
+  function positioned(bytes: Uint8Array): { json: unknown; read: number; reads: number } {
+    const p = new QemuStreamParser({ totalSize: bytes.length, positioned: true });
+    let reads = 0;
+    const read = readPositioned((into, length, position) => {
+      reads++;
+      const part = bytes.subarray(position, position + length);
+      into.set(part);
+      return part.length;
+    }, bytes.length, p);
+    return { json: qemuInspectToJson(p.finish()), read, reads };
+  }
+
+  it('positioned reads skip RAM page data without reading it, and give the same result as the whole input', () => {
+    for (const pages of [6, 60]) {
+      const bytes = syntheticFullStream(pages);
+      const whole = parseQemuStream(bytes, { useVmdesc: false });
+      const ram = whole.sections.filter((s) => s.decoded?.kind === 'ram').reduce((n, s) => n + (s.decoded as { pageBytes: number }).pageBytes, 0);
+      const r = positioned(bytes);
+      expect(r.json).to.deep.equal(qemuInspectToJson(whole));
+      // all but the page data, plus at most one small read past each skipped page
+      expect(r.read, `${pages} pages`).to.be.at.most(bytes.length - ram + 512 * (pages + 1));
+      if (pages === 60) expect(r.read).to.be.below(bytes.length / 4);
+    }
+  });
+
+  it('positioned reads of a truncated file give a QemuStreamError inside the input (every 61st prefix)', () => {
+    const bytes = syntheticFullStream(40);
+    const eof = parseQemuStream(bytes).eof!.offset;
+    for (let n = 0; n < bytes.length; n += 61) {
+      if (n === eof + 1) continue;
+      try {
+        positioned(bytes.subarray(0, n));
+        expect.fail(`prefix of ${n} bytes decoded`);
+      } catch (e) {
+        if (!(e instanceof QemuStreamError)) throw e;
+        expect(e.offset, `prefix ${n}: ${e.message}`).to.be.within(0, n);
+      }
+    }
+  });
+
+  it('a raw file is read with positioned reads: same result as the bytes in memory', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'devrec-positioned-'));
+    try {
+      const bytes = syntheticFullStream(60);
+      const file = path.join(dir, 'migration.bin');
+      writeFileSync(file, bytes);
+      expect(qemuInspectToJson(await readQemuStreamFile(file))).to.deep.equal(qemuInspectToJson(parseQemuStream(bytes)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a streaming parser with the size unknown waits for bytes, and refuses a unit over the section limit', () => {

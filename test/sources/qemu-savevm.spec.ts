@@ -73,13 +73,13 @@ describe('QEMU savevm streams: committed captures against QMP', () => {
           expect(ev.events.map((e) => e.body.kind)).to.deep.equal(['identified', 'snapshot']);
           for (const e of ev.events) expect(e).to.include({ source: 'qemu-state', actor: 'vmm', path: 'internal' });
           const j = project(ev.events, id) as {
-            type: string; transport: string; status: number; numQueues: number; queueSelect: number; isr: number; config: string;
+            type: string; transport: string; status: string; numQueues: number; queueSelect: number; isr: number; config: string;
             features: { driver: string; accepted: string; device: string; acceptedVia: string };
             queues: { index: number; size: number; maxSize: number; desc: string; driver: string; device: string; lastAvailIdx: number; usedIdx: number; enabled: boolean; availWrap: boolean; usedWrap: boolean }[];
           };
           expect(j.type).to.equal(d.name.replace('virtio-', ''));
           expect(j.transport).to.equal(manifestOf(variant).transport);
-          expect(j.status, 'status byte').to.equal(qmpStatusByte(d.status.status));
+          expect(j.status, 'status byte').to.equal(`0x${qmpStatusByte(d.status.status).toString(16).padStart(2, '0')}`);
           const guest = qmpFeatureMask(d.status['guest-features']);
           expect(BigInt(j.features.driver), 'driver features').to.equal(guest);
           expect(BigInt(j.features.accepted), 'accepted features').to.equal(guest);

@@ -17,9 +17,14 @@ import { CliError, setExitCode } from '../common.js';
 import { renderState } from '../render.js';
 
 export const DEMO_DEVICE = 'virtio-net-pci@00:02.0';
-// the package's streams/: three levels up from src/cli/commands/ (tsx), four from dist/src/cli/commands/ (compiled)
-const CAPTURE = [new URL('../../../streams/qemu/pc-modern-net-blk/', import.meta.url), new URL('../../../../streams/qemu/pc-modern-net-blk/', import.meta.url)]
-  .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../../streams/qemu/pc-modern-net-blk/', import.meta.url));
+// the package's streams/, found upward from this module: src/cli/commands/ (tsx), dist/src/cli/commands/ (tsc),
+// dist/cli/ (the bundle bin/devrec runs)
+const CAPTURE = ((): string => {
+  const rel = 'streams/qemu/pc-modern-net-blk/';
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up < 5; up++, dir = path.dirname(dir)) if (existsSync(path.join(dir, rel))) return path.join(dir, rel);
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), '../../..', rel);
+})();
 const SIM_DEVICE = 'sim/virtio-net-pci@00:02.0';
 
 /** Revisions worth looking at in a real recording: the OS driver's last bring-up. */

@@ -40,6 +40,11 @@ export interface CursorContext {
   section?: string;
   /** total size of the input when known (a file's size): lengths past it are refused at once */
   totalSize?: number;
+  /**
+   * The reader reads at the offsets the parser asks for (a file read with positioned reads): bytes a unit skips at
+   * its end need not be held, see skipToUnitEnd.
+   */
+  positioned?: boolean;
 }
 
 const HEX = (n: number): string => `0x${n.toString(16)}`;
@@ -160,6 +165,21 @@ export class Cursor {
 
   skip(n: number, what: string, cap: number): void {
     this.checkLength(n, cap, what);
+    this.need(n, what);
+    this.pos += n;
+  }
+
+  /**
+   * Skips the last `n` bytes of the unit being read (RAM page data). With a positioned reader the bytes past the
+   * window are never read: the cursor moves past the window's end, and the parser asks its reader to continue from
+   * there. Nothing may be read after this in the same unit.
+   */
+  skipToUnitEnd(n: number, what: string, cap: number): void {
+    this.checkLength(n, cap, what);
+    if (this.pos + n > this.end && this.ctx.positioned && this.ctx.totalSize !== undefined && !this.final) {
+      this.pos += n; // checkLength kept it inside the input
+      return;
+    }
     this.need(n, what);
     this.pos += n;
   }

@@ -1,14 +1,16 @@
 // Split rings' indices from the guest RAM of a full migration stream. QEMU does not save a split ring's used_idx:
 // its virtio_load re-reads used->idx (and avail->idx for its shadow copy) from guest memory at the ring addresses
-// on the destination. A full stream holds that memory, so devrec does the same: a first pass learns the ring
-// addresses from the virtio sections (which come after RAM), a second pass holds only the RAM pages that
-// contain those two u16s (memory bounded by the number of queues, not by RAM size).
+// on the destination. A full stream holds that memory, so devrec does the same: the ring addresses come from the
+// virtio sections (which come after RAM); then either a file read with positioned reads fetches the pages that
+// hold those two u16s from where the page index says they are (one pass), or a second pass over a stream that
+// cannot be read out of order (gzip, bytes in memory) holds only those pages (memory bounded by the number of
+// queues, not by RAM size).
 //
 // Guest-physical -> RAM block offset: on x86 (pc, q35, microvm) the main RAM block ("pc.ram", "microvm.ram")
 // is mapped at guest address 0 up to the low-memory split, which is never below 2 GiB (q35 lowers it to 2 GiB
 // for large guests); a ring above 2 GiB is left unknown rather than guessed through the above-4G mapping.
 import { featureBit } from '../../model/features.js';
-import type { RamPageKeep } from './ram.js';
+import { PAGE_CONTENT_UNKNOWN, type RamPageIndex, type RamPageKeep } from './ram.js';
 import type { QemuVirtioDevice } from './virtio.js';
 
 const LOW_RAM_SAFE = 0x8000_0000n;
@@ -36,6 +38,29 @@ function ringWords(devices: readonly QemuVirtioDevice[], blockLength: bigint): R
     }
   }
   return out;
+}
+
+/** The page index of the main RAM block below the 2 GiB that rings are looked for in (8 bytes per page). */
+export function ringPageIndexFor(blocks: ReadonlyMap<string, bigint>, pageSize: number): RamPageIndex | undefined {
+  const block = mainRamBlock(blocks);
+  if (!block) return undefined;
+  const length = blocks.get(block)!;
+  const indexed = length < LOW_RAM_SAFE ? length : LOW_RAM_SAFE;
+  return { block, pageSize, slots: new Float64Array(Number(indexed / BigInt(pageSize))) };
+}
+
+/**
+ * Puts the pages `keep` wants into keep.out from where the index says their last copy is: data pages read with
+ * `readAt` (pageSize bytes at an input offset), zero pages as their fill byte; pages not in the stream or sent
+ * compressed stay out (their rings stay unknown).
+ */
+export function pagesFromIndex(keep: RamPageKeep, index: RamPageIndex, readAt: (offset: number, length: number) => Uint8Array): void {
+  if (keep.block !== index.block) return;
+  for (const page of keep.pages) {
+    const v = index.slots[page / index.pageSize];
+    if (v === undefined || v === 0 || v === PAGE_CONTENT_UNKNOWN) continue;
+    keep.out.set(page, v > 0 ? readAt(v - 1, index.pageSize) : -1 - v);
+  }
 }
 
 /** The pages a second pass must hold, or undefined when no split ring needs RAM. */

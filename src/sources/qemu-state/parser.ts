@@ -25,8 +25,8 @@
 // rule out is a body that itself contains such a footer + header pattern, in which case the section is cut short
 // and what follows is parsed as the next header (and normally fails loudly there).
 import { BRIDGE_CONFIG_AT, bridgePathOf, guestAddressOf } from './bridges.js';
-import { Cursor, NeedMore, QemuStreamError, be32At, hex, isPrintable } from './cursor.js';
-import { RAM_FLAG, type RamContext, type RamPageKeep, type RamStats, newRamStats, readRamRecord } from './ram.js';
+import { Cursor, type CursorContext, NeedMore, QemuStreamError, be32At, hex, isPrintable } from './cursor.js';
+import { RAM_FLAG, type RamContext, type RamPageIndex, type RamPageKeep, type RamStats, newRamStats, readRamRecord } from './ram.js';
 import { type QemuVirtioDevice, type SectionContext, decodeVirtioSection, parseVirtioIdstr } from './virtio.js';
 import { MAX_VMDESC_BYTES, QEMU_VM_SUBSECTION, type Vmdesc, VmdescIndex, parseVmdesc, walkVmdesc } from './vmdesc.js';
 
@@ -114,6 +114,13 @@ export interface QemuParserOptions {
   maxSectionBytes?: number;
   /** RAM pages to hold (guest-ram.ts: a second pass once the ring addresses are known) */
   keepRamPages?: RamPageKeep;
+  /**
+   * The caller reads the input where `nextOffset` says (positioned reads of a file; needs totalSize): RAM page
+   * data is then skipped over, never read (Cursor.skipToUnitEnd).
+   */
+  positioned?: boolean;
+  /** index where the last copy of each page of one RAM block is (ram.ts RamPageIndex; read it with ramPageIndex) */
+  indexRamPages?: (blocks: ReadonlyMap<string, bigint>, pageSize: number) => RamPageIndex | undefined;
 }
 
 type State = 'header' | 'top' | 'ram' | 'after-eof' | 'done';
@@ -157,29 +164,42 @@ export class QemuStreamParser {
     if (this.failed) throw this.failed;
     if (this.final) throw this.fail(new QemuStreamError(this.base + this.end, 'bytes pushed after the end of the input'));
     const chunkBase = this.base + this.end;
-    let off = 0;
-    while (off < chunk.length) {
+    const chunkEnd = chunkBase + chunk.length;
+    // until the parser has taken the chunk's last byte or skipped past it (positioned: RAM page data)
+    while (this.base + this.end < chunkEnd) {
       const at = this.base + this.start;
       if (at >= chunkBase) {
         // everything pending is in this chunk: parse straight from the caller's bytes (never written to)
-        const from = at - chunkBase;
-        this.buf = chunk.subarray(from);
+        this.buf = chunk.subarray(at - chunkBase);
         this.base = at;
         this.borrowed = true;
         this.start = 0;
         this.end = this.buf.length;
-        off = chunk.length;
       } else {
         // a unit straddles the previous input and this chunk: copy only as much as it needs (growing geometrically)
+        const next = this.base + this.end;
         const live = this.end - this.start;
-        const want = Math.max(64 * 1024, live, this.waitUntil - (this.base + this.end));
-        const piece = chunk.subarray(off, off + want);
-        this.append(piece);
-        off += piece.length;
+        const want = Math.max(64 * 1024, live, this.waitUntil - next);
+        this.append(chunk.subarray(next - chunkBase, next - chunkBase + want));
       }
       if (this.base + this.end >= this.waitUntil) this.run();
     }
     if (this.borrowed) this.adopt();
+  }
+
+  /** The offset of the next byte to push: past the input pushed so far when the parser skipped RAM page data. */
+  get nextOffset(): number {
+    return this.base + this.end;
+  }
+
+  /** The RAM page index (options.indexRamPages), once the RAM setup record was parsed. */
+  get ramPageIndex(): RamPageIndex | undefined {
+    return this.ram?.index;
+  }
+
+  /** Bytes the unit being parsed needs beyond nextOffset before it can be parsed again (0: any byte helps). */
+  get bytesNeeded(): number {
+    return Math.max(0, this.waitUntil - (this.base + this.end));
   }
 
   /** Marks the end of the input, parses what is left and returns the result. */
@@ -250,6 +270,15 @@ export class QemuStreamParser {
     this.borrowed = false;
   }
 
+  /** Drops the window and resumes at absolute offset `at` (past it); the next push must start there. */
+  private skipTo(at: number): void {
+    this.base = at;
+    this.buf = this.own;
+    this.borrowed = false;
+    this.start = this.end = 0;
+    this.waitUntil = 0;
+  }
+
   private append(piece: Uint8Array): void {
     if (this.borrowed) this.adopt();
     const live = this.end - this.start;
@@ -273,8 +302,9 @@ export class QemuStreamParser {
   }
 
   private run(): void {
-    const ctx: { section?: string; totalSize?: number } = {};
+    const ctx: CursorContext = {};
     if (this.options.totalSize !== undefined) ctx.totalSize = this.options.totalSize;
+    if (this.options.positioned) ctx.positioned = true;
     const c = new Cursor(this.buf, this.start, this.end, this.base, this.final, ctx);
     for (;;) {
       c.pos = this.start;
@@ -282,6 +312,11 @@ export class QemuStreamParser {
       else delete ctx.section;
       try {
         const more = this.step(c);
+        if (c.pos > this.end) {
+          // the unit ended by skipping bytes that were never pushed: continue where it ends
+          this.skipTo(this.base + c.pos);
+          return;
+        }
         this.start = c.pos;
         if (!more) return;
       } catch (e) {
@@ -461,7 +496,7 @@ export class QemuStreamParser {
       if (type === 'start' && version !== 4) throw c.error(`"ram" section version ${version}: QEMU writes version 4`, at);
       this.commitHeader(sid, type, idstr, instance, version);
       const pageSize = this.pageSize();
-      this.ram ??= { pageSize, ignoreShared: (this.result.configuration?.capabilities ?? []).includes('x-ignore-shared'), blocks: new Map(), lastBlock: undefined, ...(this.options.keepRamPages ? { keep: this.options.keepRamPages } : {}) };
+      this.ram ??= { pageSize, ignoreShared: (this.result.configuration?.capabilities ?? []).includes('x-ignore-shared'), blocks: new Map(), lastBlock: undefined, ...(this.options.keepRamPages ? { keep: this.options.keepRamPages } : {}), ...(this.options.indexRamPages ? { makeIndex: this.options.indexRamPages } : {}) };
       sec.walk = 'ram';
       sec.decoded = { kind: 'ram', ...newRamStats() };
       this.ramSection = sec;

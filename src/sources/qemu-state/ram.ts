@@ -37,7 +37,23 @@ export interface RamContext {
   lastBlock: string | undefined;
   /** pages to keep (a second pass that knows the ring addresses): only these are held, the rest is skipped */
   keep?: RamPageKeep;
+  /** makes the page index once the setup record named the blocks (a positioned reader: see RamPageIndex) */
+  makeIndex?: (blocks: ReadonlyMap<string, bigint>, pageSize: number) => RamPageIndex | undefined;
+  index?: RamPageIndex;
 }
+
+/**
+ * Where the last copy of each page of one block is in the input, so a positioned reader can fetch the few pages
+ * it wants once the stream is parsed (the split rings' indices: guest-ram.ts) instead of reading the stream twice.
+ * One slot per page below `slots.length * pageSize`: 0 the page is not in the stream; v > 0 its data is at input
+ * offset v - 1; -1 - f a zero page filled with byte f; PAGE_CONTENT_UNKNOWN compressed or XBZRLE (not decoded).
+ */
+export interface RamPageIndex {
+  block: string;
+  pageSize: number;
+  slots: Float64Array;
+}
+export const PAGE_CONTENT_UNKNOWN = -1000;
 
 /** Which pages of which block to hold, and where they go (the last copy of a page in the stream wins). */
 export interface RamPageKeep {
@@ -78,6 +94,10 @@ export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): bool
         total -= length;
       }
       stats.blocks = blocks;
+      if (ram.makeIndex && !ram.index) {
+        const index = ram.makeIndex(ram.blocks, ram.pageSize);
+        if (index) ram.index = index;
+      }
       return false;
     }
     case RAM_FLAG.ZERO:
@@ -96,13 +116,18 @@ export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): bool
       const length = ram.blocks.get(block)!;
       if (addr >= length) throw c.error(`RAM page at 0x${addr.toString(16)} is outside block ${block} (${length} bytes)`, at);
       const keep = ram.keep && block === ram.keep.block && ram.keep.pages.has(Number(addr)) ? ram.keep : undefined;
+      // the slot of this page in the index (written again, the same, when a unit is parsed again)
+      const slot = ram.index && block === ram.index.block && addr < BigInt(ram.index.slots.length * ram.pageSize) ? Number(addr) / ram.pageSize : -1;
+      if (slot >= 0) ram.index!.slots[slot] = PAGE_CONTENT_UNKNOWN; // until the kind below says more
       if (kind === RAM_FLAG.ZERO) {
         const fill = c.u8('zero page fill byte');
         if (keep) keep.out.set(Number(addr), fill);
+        if (slot >= 0) ram.index!.slots[slot] = -1 - fill;
         stats.zeroPages++;
       } else if (kind === RAM_FLAG.PAGE) {
+        if (slot >= 0) ram.index!.slots[slot] = c.offset + 1;
         if (keep) keep.out.set(Number(addr), c.bytes(ram.pageSize, 'RAM page', ram.pageSize).slice());
-        else c.skip(ram.pageSize, 'RAM page', ram.pageSize);
+        else c.skipToUnitEnd(ram.pageSize, 'RAM page', ram.pageSize);
         stats.pages++;
         stats.pageBytes += ram.pageSize;
       } else if (kind === RAM_FLAG.COMPRESS_PAGE) {
@@ -110,7 +135,7 @@ export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): bool
         const len = c.u32('compressed page length');
         const cap = 2 * ram.pageSize + 64;
         if (len > cap) throw c.error(`compressed page length ${len} over ${cap}`, lAt);
-        c.skip(len, 'compressed page', cap);
+        c.skipToUnitEnd(len, 'compressed page', cap);
         keep?.out.delete(Number(addr)); // not decompressed here: the page's content is unknown
         stats.compressedPages++;
         stats.pageBytes += len;
@@ -121,7 +146,7 @@ export function readRamRecord(c: Cursor, ram: RamContext, stats: RamStats): bool
         const lAt = c.offset;
         const len = c.u16('XBZRLE length');
         if (len > ram.pageSize) throw c.error(`XBZRLE length ${len} over the page size ${ram.pageSize}`, lAt);
-        c.skip(len, 'XBZRLE data', ram.pageSize);
+        c.skipToUnitEnd(len, 'XBZRLE data', ram.pageSize);
         keep?.out.delete(Number(addr)); // a delta against the previous copy: not applied here, content unknown
         stats.xbzrlePages++;
         stats.pageBytes += len;
