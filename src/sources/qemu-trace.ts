@@ -24,7 +24,7 @@ import { createGunzip } from 'node:zlib';
 import type { NewEvent, QueueConfigured, Region, Transport } from '../events/types.js';
 import { featureBit } from '../model/features.js';
 import { LEGACY_PCI_HEADER, MMIO_CONFIG_OFFSET, MMIO_REGS, registerOffset } from '../model/registers.js';
-import { qemuDeviceTypeOfPci } from '../model/qemu-names.js';
+import { qemuDeviceTypeOfPci, qemuIdName } from '../model/qemu-names.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
@@ -385,7 +385,9 @@ export class QemuTraceImporter {
     const value = this.hexInRange(m[6]!, 0xffffffff, 'pci_cfg_write value (at most 32 bits)');
     let dev = this.bySlot.get(slot);
     if (!dev) {
-      dev = this.newDevice(`${qemuType}@${slot}`, qemuType, qemuDeviceTypeOfPci(qemuType) ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
+      const known = qemuDeviceTypeOfPci(qemuType);
+      const idName = known ? qemuIdName(known, 'pci') : qemuType;
+      dev = this.newDevice(`${idName}@${slot}`, qemuType, known ?? qemuType.replace(/^(virtio|vhost(-user)?)-|-pci$/g, ''));
       this.bySlot.set(slot, dev);
     }
     if (offset >= 0x10 && offset <= 0x24 && offset % 4 === 0 && !isBarSizing(value)) {
@@ -482,7 +484,7 @@ export class QemuTraceImporter {
       if (a.offset === MMIO_DEVICE_ID && a.value !== 0n) {
         const t = deviceTypeById(Number(a.value));
         dev.type = t?.name ?? `id${a.value}`;
-        dev.qemuType = `virtio-${dev.type}-device`;
+        dev.qemuType = t ? qemuIdName(t.name, 'mmio') : `virtio-${dev.type}-device`;
       }
       if (a.offset === MMIO_VERSION) dev.transport = a.value === 1n ? 'mmio-legacy' : 'mmio-modern';
     }
