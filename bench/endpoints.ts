@@ -49,7 +49,8 @@ interface Row { name: string; n: number; results: MigrateResult[]; wallMs: numbe
 async function batch(name: string, n: number): Promise<Row> {
   const { store: src, devices } = await sourceWith(n);
   const dst = await FileEventStore.open(tmp());
-  const target = await startTarget({ store: dst, port: 0, host: '127.0.0.1', maxConnections: n + 16 });
+  // the target's default cap on sessions in flight (16) would refuse a parallel batch: this bench sizes it to the batch
+  const target = await startTarget({ store: dst, port: 0, host: '127.0.0.1', maxConnections: n + 16, maxSessions: n });
   try {
     const t0 = performance.now();
     const results = await Promise.all(devices.map((device) => migrateDevice({ store: src, device, to: { host: '127.0.0.1', port: target.port } })));

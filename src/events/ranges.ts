@@ -10,9 +10,13 @@ import { CodecError } from './codec-error.js';
 import { BODY_SPECS } from './schema.js';
 import type { EventBody } from './types.js';
 
-/** Per event kind, its 64-bit fields held as numbers: above 2^53 they lose bits, and the decoder refuses them. */
+/**
+ * Per event kind that has any, its 64-bit fields held as numbers: above 2^53 they lose bits, and the decoder refuses
+ * them. (Kinds without such fields are left out: this check runs for every event recorded.)
+ */
 const NUMBER64_FIELDS = new Map<string, string[]>(
-  [...BODY_SPECS].map(([kind, spec]) => [kind, spec.fields.filter((f) => !f.repeated && (f.scalar === 'u64num' || f.scalar === 'i64num')).map((f) => f.name)]),
+  [...BODY_SPECS].map(([kind, spec]) => [kind, spec.fields.filter((f) => !f.repeated && (f.scalar === 'u64num' || f.scalar === 'i64num')).map((f) => f.name)] as const)
+    .filter(([, names]) => names.length > 0),
 );
 
 export interface RangeProblem {
@@ -23,7 +27,8 @@ export interface RangeProblem {
 const QUEUE_SPEC = 'queue indices are 16 bits (virtio 1.2 §4.1.4.3 queue_select)';
 
 function over(field: string, v: number | undefined, max: number, why: string): RangeProblem | undefined {
-  if (v === undefined || (Number.isInteger(v) && v >= 0 && v <= max)) return undefined;
+  if (v === undefined || ((v >>> 0) === v && v <= max)) return undefined; // the common case: a u32 in range
+  if (Number.isInteger(v) && v >= 0 && v <= max) return undefined;
   return { field, reason: `${v} is out of range 0..${max} (${why})` };
 }
 
@@ -34,9 +39,12 @@ function featureWords(field: string, words: unknown[] | undefined, max: number):
 
 /** The first value of `body` outside devrec's bounds, or undefined when every value is in range. */
 export function eventRangeProblem(body: EventBody): RangeProblem | undefined {
-  for (const name of NUMBER64_FIELDS.get(body.kind) ?? []) {
-    const v = (body as unknown as Record<string, unknown>)[name];
-    if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) return { field: name, reason: `${v} is above 2^53 and cannot be kept exactly` };
+  const wide = NUMBER64_FIELDS.get(body.kind);
+  if (wide !== undefined) {
+    for (const name of wide) {
+      const v = (body as unknown as Record<string, unknown>)[name];
+      if (typeof v === 'number' && !Number.isSafeInteger(v) && Number.isInteger(v)) return { field: name, reason: `${v} is above 2^53 and cannot be kept exactly` };
+    }
   }
   switch (body.kind) {
     case 'queueSelected':
