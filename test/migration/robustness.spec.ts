@@ -13,7 +13,8 @@ import { parseMigrationStream } from '../../src/migration/importer.js';
 import { readFileSync } from 'node:fs';
 import type { NewEvent } from '../../src/events/types.js';
 import { inspectMigrationStream } from '../../src/migration/inspect.js';
-import { ev, insertRecords, legacyBlkEvents, packedNetEvents, mmioLegacyEvents, netStore, NET, reseal, rng, stateOf, storeWith } from './fixtures.js';
+import { ev, insertRecords, legacyBlkEvents, packedNetEvents, mmioLegacyEvents, netStore, NET, reseal, stateOf, storeWith } from './fixtures.js';
+import { prng as rng } from '../helpers/prng.js';
 
 function rejects(bytes: Uint8Array, what: string): MigrationFormatError {
   let err: unknown;

@@ -18,18 +18,7 @@ import { STATE_SPEC, stateFromWire, stateToWire } from '../../src/project/state-
 import { importQemuTrace } from '../../src/sources/import-trace.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { MAX_NUM_QUEUES, MAX_QUEUE_INDEX } from '../../src/model/limits.js';
-
-/** Deterministic PRNG (mulberry32), so a failure names a seed that reproduces it. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 /** A random value of every field of `spec`, walked from the schema: unknowns (null) included. */
 function randomMessage(spec: MessageSpec, rnd: () => number, own: boolean): Record<string, unknown> {

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QemuStreamError, parseQemuStream, qemuInspectToJson, readPositioned, readQemuStreamFile } from '../../src/sources/qemu-savevm.js';
-import { captureBytes, rng, syntheticFullStream } from './qemu-savevm-fixtures.js';
+import { captureBytes, syntheticFullStream } from './qemu-savevm-fixtures.js';
+import { prng as rng } from '../helpers/prng.js';
 
 function outcome(bytes: Uint8Array): 'ok' | QemuStreamError {
   try {

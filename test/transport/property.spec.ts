@@ -6,18 +6,7 @@ import {
   AdminLegacyDecoder, LegacyPciDecoder, MmioDecoder, ModernPciDecoder, PciConfigDecoder, createDecoder,
 } from '../../src/transport/index.js';
 import type { RawAccess, TransportDecoder } from '../../src/transport/types.js';
-
-/** mulberry32: a small seeded PRNG, so a failure replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 const REGIONS: Region[] = [
   'unspecified', 'common-cfg', 'device-cfg', 'isr', 'notify', 'legacy-io', 'mmio-regs', 'pci-cfg-space',
