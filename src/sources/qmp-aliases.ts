@@ -7,7 +7,7 @@
 // What QMP cannot tie: a PCI device without a qdev id (query-pci names devices by qdev_id only, so an anonymous
 // device's address is not in the answers), and a virtio-mmio device in answers without mmio bases (QMP has no query
 // for them; only a capture's `info qtree` gives them). Those are reported as not tied.
-import { lastStamp, nextStamp } from '../events/time.js';
+import { isWallClock, lastStamp } from '../events/time.js';
 import type { DeviceAlias, NewEvent } from '../events/types.js';
 import { type QmpAnswers, proxyPath, qmpDevices } from '../compat/qmp-profile.js';
 import type { EventStore } from '../store/types.js';
@@ -62,16 +62,16 @@ export async function appendQmpAliases(store: EventStore, answers: QmpAnswers, i
       continue;
     }
     const head = await store.head(id);
-    const ts = nextStamp(await lastStamp(store, id), BigInt(Date.now()) * 1_000_000n);
+    // the answers describe the VM at the moment the import's source ends: the alias event takes the stream's last
+    // stamp (an ordinal stream's next one), not the time of this import, so no time is invented or mixed
+    const last = await lastStamp(store, id);
+    const ts = last === undefined ? 0n : isWallClock(last) ? last : last + 1n;
     events.push({
       stream: id, expectedRevision: head,
       events: [{
         timestampNs: ts, actor: 'vmm', path: 'internal', source: 'qmp',
-        // identity fields 0 / unspecified: not given here (the reducer keeps what the import told it)
-        body: {
-          kind: 'identified', type: '', virtioId: 0, transport: 'unspecified', numQueues: 0, configSize: 0, pciVendor: 0, pciDevice: 0,
-          pciSubsystemVendor: 0, pciSubsystem: 0, pciRevision: 0, backend: '', aliases: d.aliases,
-        },
+        // only the aliases: the identity numbers are left out (unknown here; the reducer keeps what the import said)
+        body: { kind: 'identified', type: '', transport: 'unspecified', backend: '', aliases: d.aliases },
       }],
     });
     report.named.push({ id, aliases: d.aliases });

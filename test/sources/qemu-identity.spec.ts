@@ -83,6 +83,23 @@ describe('QEMU device identity and aliases on the committed captures', function 
     expect(net0.aliases.map((a) => a.name)).to.deep.equal(['net0', '/machine/peripheral/net0', '/machine/peripheral/net0/virtio-backend', '0000:00:02.0/virtio-net', '0000:00:02.0']);
   });
 
+  it('--qmp-answers on a timestamped trace: the alias event takes the trace\'s last time and no identity numbers; the state keeps its identity', async () => {
+    const store = `file:${tmpDir()}`;
+    const v = 'qemu10-q35-root-port'; // -msg timestamp=on: wall-clock stamps
+    await run(['import', 'qemu-trace', path.join(ROOT, v, 'trace.log.gz'), '--store', store]);
+    const before = JSON.parse(await run(['state', 'virtio-net-pci@01:00.0', '--json', '--store', store]));
+    const other = `file:${tmpDir()}`;
+    await run(['import', 'qemu-trace', path.join(ROOT, v, 'trace.log.gz'), '--qmp-answers', path.join(ROOT, v, 'qmp.json'), '--store', other]);
+    const lines = (await run(['log', 'net0', '--json', '--store', other])).trim().split('\n').map((l) => JSON.parse(l));
+    const alias = lines.at(-1)!;
+    expect(alias.source).to.equal('qmp');
+    expect(alias.timestampNs).to.equal(lines.at(-2)!.timestampNs);
+    for (const k of ['virtioId', 'numQueues', 'configSize', 'pciVendor', 'pciDevice', 'pciSubsystemVendor', 'pciSubsystem', 'pciRevision']) expect(alias, k).to.not.have.property(k);
+    const after = JSON.parse(await run(['state', 'net0', '--json', '--store', other]));
+    expect(after.time).to.equal(before.time);
+    for (const k of ['virtioId', 'numQueues', 'pci', 'transport', 'type']) expect(after[k], k).to.deep.equal(before[k]);
+  });
+
   it('an alias two devices share names neither: the error lists them', async () => {
     const store = `file:${tmpDir()}`;
     const v = 'pc-legacy-intx';
