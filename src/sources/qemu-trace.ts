@@ -24,7 +24,7 @@ import { createGunzip } from 'node:zlib';
 import type { NewEvent, QueueConfigured, Region, Transport } from '../events/types.js';
 import { featureBit } from '../model/features.js';
 import { LEGACY_PCI_HEADER, MMIO_CONFIG_OFFSET, MMIO_REGS, registerOffset } from '../model/registers.js';
-import { qemuDeviceTypeOfPci, qemuIdName } from '../model/qemu-names.js';
+import { qemuDeviceTypeOfPci, qemuIdName, qemuMmioDeviceId } from '../model/qemu-names.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
@@ -141,7 +141,8 @@ interface Device {
 export interface TraceImportSummary {
   input: string;
   lines: number;
-  devices: { id: string; type: string; transport: string; events: number }[];
+  /** vdev: QEMU's VirtIODevice pointer, for a virtio-mmio device only virtio_mmio_* lines showed (nothing else names it) */
+  devices: { id: string; type: string; transport: string; events: number; vdev?: string }[];
   /** virtqueue_pop / flush lines for queues never tied to a device by a notify */
   unattributedQueueLines: number;
   /** accesses to virtio regions at addresses no traced BAR programming covers */
@@ -622,7 +623,7 @@ export class QemuTraceImporter {
   private start(dev: Device, stamp: bigint): void {
     if (dev.mmioBase !== undefined) {
       this.devices.delete(dev.id);
-      dev.id = `${dev.qemuType}@${dev.mmioBase.toString(16)}`;
+      dev.id = qemuMmioDeviceId(dev.type, BigInt(dev.mmioBase));
       this.devices.set(dev.id, dev);
     }
     const t = dev.transport!;
@@ -752,7 +753,7 @@ export class QemuTraceImporter {
         }
       }
       await this.flushDevice(dev);
-      devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
+      devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0, ...(dev.vdev ? { vdev: dev.vdev } : {}) });
     }
     for (const n of this.pendingVq.values()) this.unattributed += n;
     let vfio: Awaited<ReturnType<VfioTraceDevices['finish']>> | undefined;
