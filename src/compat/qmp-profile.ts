@@ -275,6 +275,8 @@ export function profileFromQmp(a: QmpAnswers, spec: string | undefined, input: s
   const machine = a.machineType?.replace(/-machine$/, '') ?? null;
   const arch = typeof a['query-target']?.['arch'] === 'string' ? (a['query-target']['arch'] as string) : null;
   const v = a.version.qemu;
+  const mmioBase = a['x-query-virtio'].find((x) => x.path === dev.path)?.mmioBase;
+  if (!pci && mmioBase !== undefined) throw new ProfileError(`${where}: a virtio-mmio device (at ${mmioBase}): profiles from QMP are of virtio-pci devices (PCI identity from query-pci)`);
   if (!pci) throw new ProfileError(`${where}: no query-pci entry for this device (devrec reads virtio-pci devices with a qdev id over QMP; give the device an id=)`);
   const profile: Profile = {
     profileVersion: PROFILE_VERSION,
