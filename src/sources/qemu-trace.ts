@@ -13,7 +13,8 @@
 //   device, so that later virtio_queue_notify lines tie their vq even when no notify write was traced.
 // - virtio_mmio_read/virtio_mmio_write_offset (no memory_region_ops of virtio-mmio in the trace): offsets and
 //   written values, tied to a device by the vdev pointer of the virtio_set_status / virtio_queue_notify line after a
-//   Status / QueueNotify write (mmioTie); read values are not traced.
+//   Status / QueueNotify write (mmioTie); read values are not traced. Such a device is virtio-mmio@vdev-<pointer>
+//   here; import-trace.ts names it by its mmio base when QMP's answers have its rings (mmio-ring-tie.ts).
 // Other lines (virtio_notify, unrelated devices, events devrec does not read) are counted per event
 // name (TraceImportSummary.unusedLines). A line that cannot be read is fatal only when it belongs to a virtio
 // device; a line of any other device never stops the import. docs/qemu-captures.md lists the minimal event set
