@@ -609,7 +609,14 @@ const GENERATED = [
   '',
 ].join('\n');
 
+/** The Event's body field numbers and their kinds (`oneof body`), for reading an event's kind without decoding it. */
+const BODY_FIELDS_TABLE = [
+  '/** Event.body: field number -> kind, as in proto/devrec/v1/events.proto (eventKindAt reads it). */',
+  `export const EVENT_BODY_FIELDS: Readonly<Record<number, string>> = { ${bodyMembers.map((m) => `${m.fi.id}: ${jsStr(m.kind)}`).join(', ')} };`,
+  '',
+].join('\n');
+
 /** The generated module's source text. */
 export function fastCodecSource(): string {
-  return GENERATED;
+  return GENERATED + BODY_FIELDS_TABLE;
 }

@@ -7,11 +7,22 @@ export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_INCOMPATIBLE = 2;
 
-/** The exit code of each running command line (main() runs one; tests run several in one process, side by side). */
-const runs = new AsyncLocalStorage<{ exitCode: number }>();
+// Set only when a caller runs command lines in its own process, possibly several at once (tests, a program
+// embedding the CLI); a whole `devrec` process runs one and keeps its exit code in process.exitCode. Not made
+// otherwise: an AsyncLocalStorage turns on Node 20's promise hooks, which every later await then pays for.
+let runs: AsyncLocalStorage<{ exitCode: number }> | undefined;
 
-/** Runs one command line; its exit code is what the command set with setExitCode (0 when it set none). */
-export async function runWithExitCode(fn: () => Promise<unknown>): Promise<number> {
+/**
+ * Runs one command line; its exit code is what the command set with setExitCode (0 when it set none).
+ * `wholeProcess`: the only command line of this process (bin/devrec), so process.exitCode can carry the code.
+ */
+export async function runWithExitCode(fn: () => Promise<unknown>, wholeProcess = false): Promise<number> {
+  if (wholeProcess) {
+    process.exitCode = undefined;
+    await fn();
+    return Number(process.exitCode ?? 0);
+  }
+  runs ??= new AsyncLocalStorage();
   const run = { exitCode: 0 };
   await runs.run(run, fn);
   return run.exitCode;
@@ -19,7 +30,7 @@ export async function runWithExitCode(fn: () => Promise<unknown>): Promise<numbe
 
 /** The exit code of the running command line (process.exitCode outside main()). */
 export function setExitCode(code: number): void {
-  const run = runs.getStore();
+  const run = runs?.getStore();
   if (run) run.exitCode = code;
   else process.exitCode = code;
 }
@@ -70,14 +81,14 @@ export async function resolveDeviceSpec(store: EventStore, spec: string): Promis
   throw new CliError(`no device "${spec}" in ${store.url}; \`devrec devices\` lists the recorded ones`);
 }
 
-/** Every alias of every recorded device (from its projected state): alias -> the devices that have it. */
+/** Every alias of every recorded device (from its identity events): alias -> the devices that have it. */
 export async function deviceAliases(store: EventStore): Promise<Map<string, { id: string; head: number }[]>> {
   const { Projector } = await import('../project/projector.js');
   const projector = new Projector(store);
   const out = new Map<string, { id: string; head: number }[]>();
   for (const s of await store.streams()) {
-    const state = await projector.stateAt(s.stream);
-    for (const name of new Set(state.aliases.map((a) => a.name))) {
+    const identity = await projector.identityOf(s.stream);
+    for (const name of new Set(identity.aliases.map((a) => a.name))) {
       const list = out.get(name) ?? [];
       list.push({ id: s.stream, head: s.revision });
       out.set(name, list);

@@ -64,11 +64,15 @@ export async function buildProgram(args: string[] = process.argv.slice(2)): Prom
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs one command line and resolves to its exit code. `wholeProcess`: this process runs nothing else (bin/devrec);
+ * without it, calls may overlap in one process and each keeps its own exit code.
+ */
+export async function main(argv: string[], { wholeProcess = false } = {}): Promise<number> {
   guardClosedPipes();
   try {
     const program = await buildProgram(argv.slice(2));
-    return await runWithExitCode(() => program.parseAsync(argv));
+    return await runWithExitCode(() => program.parseAsync(argv), wholeProcess);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_ERROR;
     reportError(err);
@@ -79,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
 const self = fileURLToPath(import.meta.url);
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invoked === self) {
-  main(process.argv).then((code) => {
+  main(process.argv, { wholeProcess: true }).then((code) => {
     process.exitCode = code;
   });
 }

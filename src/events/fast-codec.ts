@@ -8,9 +8,9 @@
 //    Uint8Array handed in). See the generator for the details.
 import { CodecError } from './codec-error.js';
 import { checkEventRanges } from './ranges.js';
-import { decodeEventAt, EVENT_ENCODERS, MESSAGE_CODECS } from './generated/fast-codec.js';
+import { decodeEventAt, EVENT_BODY_FIELDS, EVENT_ENCODERS, MESSAGE_CODECS } from './generated/fast-codec.js';
 import type { MessageSpec } from './schema.js';
-import type { DeviceEvent, NewEvent } from './types.js';
+import type { DeviceEvent, EventKind, NewEvent } from './types.js';
 import { unknownKind } from './wire/write.js';
 import { ByteWriter } from './wire/writer.js';
 
@@ -135,6 +135,53 @@ export function fastDecodeEvent(buf: Uint8Array, start = 0, end: number = buf.le
   const e = decEvent(buf, start, end, start);
   checkEventRanges(e.body);
   return e;
+}
+
+/**
+ * The kind of the event encoded in buf[start, end), read from its field tags alone: nothing is decoded or allocated,
+ * so a reader can skip the events it does not need. The last body field wins, as when protobuf reads a oneof.
+ * undefined when the event has no body or its framing is broken (decoding it then says where and why).
+ */
+export function eventKindAt(buf: Uint8Array, start: number, end: number): EventKind | undefined {
+  let kind: string | undefined;
+  let pos = start;
+  while (pos < end) {
+    let tag = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (pos >= end || shift > 28) return undefined;
+      const b = buf[pos++]!;
+      tag += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) break;
+    }
+    const field = Math.floor(tag / 8);
+    switch (tag & 7) {
+      case 0: // varint
+        while (pos < end && buf[pos]! >= 0x80) pos++;
+        pos++;
+        break;
+      case 1: // fixed64
+        pos += 8;
+        break;
+      case 2: { // length-delimited
+        let len = 0;
+        for (let shift = 0; ; shift += 7) {
+          if (pos >= end || shift > 28) return undefined;
+          const b = buf[pos++]!;
+          len += (b & 0x7f) * 2 ** shift;
+          if (b < 0x80) break;
+        }
+        pos += len;
+        kind = EVENT_BODY_FIELDS[field] ?? kind;
+        break;
+      }
+      case 5: // fixed32
+        pos += 4;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  return pos === end ? (kind as EventKind | undefined) : undefined;
 }
 
 /**

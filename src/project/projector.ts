@@ -1,5 +1,6 @@
 // Point-in-time projection over a store: state at a revision or a time, using snapshots so that a query replays
 // at most `snapshotEvery` events, and leaving new snapshots behind as it goes.
+import type { EventKind } from '../events/types.js';
 import { scanStream, type EventStore } from '../store/types.js';
 import { applyInPlace } from './reducer.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.js';
@@ -11,6 +12,10 @@ export interface ProjectorOptions {
   /** called as a replay goes, with the events replayed so far and how many it will replay */
   onProgress?: (replayed: number, total: number) => void;
 }
+
+/** What names a device: only `identified` events and snapshots set these fields (reducer.ts applyBody/applySnapshot). */
+export type DeviceIdentity = Pick<DeviceState, 'device' | 'type' | 'transport' | 'backend' | 'aliases'>;
+const IDENTITY_KINDS: ReadonlySet<EventKind> = new Set<EventKind>(['identified', 'snapshot']);
 
 export class UnknownDeviceError extends Error {
   constructor(readonly device: string) {
@@ -60,6 +65,17 @@ export class Projector {
     }
     await this.flushSnapshots(device, due, dueAt);
     return state;
+  }
+
+  /**
+   * The device's identity as stateAt(device) has it, folded from the events that set it alone (the others are
+   * skipped, unread where the store can): `devices` and alias lookups need no full replay.
+   */
+  async identityOf(device: string): Promise<DeviceIdentity> {
+    if ((await this.store.head(device)) < 0) throw new UnknownDeviceError(device);
+    const state = initialState(device);
+    await scanStream(this.store, device, { kinds: IDENTITY_KINDS }, (e) => applyInPlace(state, e));
+    return { device, type: state.type, transport: state.transport, backend: state.backend, aliases: state.aliases };
   }
 
   private async flushSnapshots(device: string, due: Uint8Array[], dueAt: number[]): Promise<void> {

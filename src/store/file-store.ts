@@ -6,7 +6,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Observable, Subject } from 'rxjs';
 import { rx } from './rx.js';
-import { EventBatchWriter, fastDecodeEvent } from '../events/fast-codec.js';
+import { EventBatchWriter, eventKindAt, fastDecodeEvent } from '../events/fast-codec.js';
 import { CodecError } from '../events/codec-error.js';
 import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
 import {
@@ -21,7 +21,7 @@ import { SegmentWindow } from './file-window.js';
 import { catchUpThenLive } from './subscribe.js';
 import {
   StoreCorruptError, StorePathError, byStreamId, StoreWriteError, checkExpected, flattenChunks, type AppendRequest, type AppendResult,
-  type EventStore, type ExpectedRevision, type ReadOptions, type SnapshotRecord, type StreamInfo, type SubscribeOptions,
+  type EventStore, type ExpectedRevision, type ReadOptions, type ScanOptions, type SnapshotRecord, type StreamInfo, type SubscribeOptions,
 } from './types.js';
 
 export interface FileStoreOptions {
@@ -620,7 +620,8 @@ export class FileEventStore implements EventStore {
     return flattenChunks(this.readChunks(stream, options));
   }
 
-  async scan(stream: string, options: { from?: number; to?: number }, visit: (e: DeviceEvent) => void): Promise<number> {
+  async scan(stream: string, options: ScanOptions, visit: (e: DeviceEvent) => void): Promise<number> {
+    const { kinds } = options;
     const idx = this.index.get(stream);
     if (!idx || idx.head < 0) return 0;
     const lo = Math.max(options.from ?? 0, 0);
@@ -647,6 +648,11 @@ export class FileEventStore implements EventStore {
         if (bytes[order + 2 * i] !== slotLo || bytes[order + 2 * i + 1] !== slotHi) continue;
         const r = revision++;
         if (r < lo || r > hi) continue;
+        // an event whose kind cannot be read is decoded anyway: decoding names what is wrong with it
+        if (kinds) {
+          const kind = eventKindAt(bytes, start, off);
+          if (kind !== undefined && !kinds.has(kind)) continue;
+        }
         visit(this.decodeAt(rec, bytes, start, off));
         n++;
       }

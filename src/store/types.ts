@@ -2,7 +2,7 @@
 // range reads both ways, a catch-up-then-live subscription, and snapshots beside the streams.
 // Every implementation runs the same contract suite (test/store/contract.ts).
 import type { Observable } from 'rxjs';
-import type { DeviceEvent, NewEvent, StoredEvent } from '../events/types.js';
+import type { DeviceEvent, EventKind, NewEvent, StoredEvent } from '../events/types.js';
 
 /** A revision number (the last event the writer saw), or a stream state. Like KurrentDB's StreamState. */
 export type ExpectedRevision = number | 'any' | 'no-stream' | 'stream-exists';
@@ -79,6 +79,14 @@ export interface ReadOptions {
   maxCount?: number;
 }
 
+/** What scan visits: a forward range of revisions, and optionally only events of some kinds. */
+export interface ScanOptions {
+  from?: number;
+  to?: number;
+  /** only these kinds are visited; a store that can tell an event's kind without decoding it skips the others unread */
+  kinds?: ReadonlySet<EventKind>;
+}
+
 export interface StreamInfo {
   stream: string;
   /** revision of the last event (count - 1) */
@@ -112,7 +120,7 @@ export interface EventStore {
    * without wrapping or keeping events (so nothing outlives the call). Returns the number of events visited.
    * Callers fall back to readChunks when a store does not have it (see scanStream).
    */
-  scan?(stream: string, options: { from?: number; to?: number }, visit: (e: DeviceEvent) => void): Promise<number>;
+  scan?(stream: string, options: ScanOptions, visit: (e: DeviceEvent) => void): Promise<number>;
   /** Every event of every stream in global order, from a global position. */
   readAll(fromPosition?: number): AsyncIterable<StoredEvent>;
   /** Revision of the last event of the stream, -1 when the stream does not exist. */
@@ -134,12 +142,16 @@ export function checkExpected(stream: string, expected: ExpectedRevision | undef
 }
 
 /** Replays a forward range through `visit`, with the store's fast path when it has one. */
-export async function scanStream(store: EventStore, stream: string, options: { from?: number; to?: number }, visit: (e: DeviceEvent) => void): Promise<number> {
+export async function scanStream(store: EventStore, stream: string, options: ScanOptions, visit: (e: DeviceEvent) => void): Promise<number> {
   if (store.scan) return store.scan(stream, options, visit);
+  const { kinds } = options;
   let n = 0;
   for await (const chunk of store.readChunks(stream, options)) {
-    for (const e of chunk) visit(e.event);
-    n += chunk.length;
+    for (const e of chunk) {
+      if (kinds && !kinds.has(e.event.body.kind)) continue;
+      visit(e.event);
+      n++;
+    }
   }
   return n;
 }

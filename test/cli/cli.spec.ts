@@ -2,6 +2,7 @@
 // runs bin/devrec as a process.
 import { expect } from 'chai';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { tmpDir } from '../helpers/tmp.js';
 import { devrec, devrecProcess, type Run } from '../helpers/cli.js';
@@ -188,5 +189,23 @@ describe('CLI', function () {
     const v = await devrecProcess(['--version']);
     expect(v.code).to.equal(0);
     expect(v.stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('bin/devrec: every code cache the build wrote is one V8 takes for the bundle, and each command line gets its own', function () {
+    const require = createRequire(import.meta.url);
+    const bin = require(path.resolve('bin/devrec')) as {
+      bundle: string; cacheFile: string; OWN_CACHES: string[]; cacheFileFor: (args: string[]) => string;
+      loadCli: (o: { args: string[] }) => { cacheRejected: boolean; cacheUsed: string | undefined };
+    };
+    expect(bin.cacheFileFor(['--version'])).to.equal(`${bin.bundle}.program.cache`);
+    expect(bin.cacheFileFor([])).to.equal(`${bin.bundle}.program.cache`);
+    expect(bin.cacheFileFor(['devices', '--json'])).to.equal(`${bin.bundle}.devices.cache`);
+    expect(bin.cacheFileFor(['state', 'net0@3'])).to.equal(`${bin.bundle}.state.cache`);
+    expect(bin.cacheFileFor(['import', 'qemu-trace', 'x'])).to.equal(bin.cacheFile);
+    for (const args of [['import'], ...bin.OWN_CACHES.map((c) => (c === 'program' ? ['--version'] : [c]))]) {
+      const { cacheRejected, cacheUsed } = bin.loadCli({ args });
+      expect(cacheUsed, args.join(' ')).to.equal(bin.cacheFileFor(args));
+      expect(cacheRejected, args.join(' ')).to.equal(false);
+    }
   });
 });

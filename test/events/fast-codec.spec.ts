@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { CodecError, decodeEvent, decodeMessageOf, encodeEvent, encodeMessage } from '../../src/events/codec.js';
 import { BODY_SPECS, EVENT_SPEC, withDefaults, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
 import { EVENT_TYPE } from '../../src/events/schema-reflection.js';
-import { decodeBatch, decodeStandalone, encodeStandalone, EventBatchWriter, fastDecodeEvent, fastEncodeEvent } from '../../src/events/fast-codec.js';
+import { decodeBatch, decodeStandalone, encodeStandalone, EventBatchWriter, eventKindAt, fastDecodeEvent, fastEncodeEvent } from '../../src/events/fast-codec.js';
 import { fastCodecSource, STANDALONE_MESSAGES } from '../../scripts/codegen/fast-codec.js';
 import type { DeviceEvent, EventBody, NewEvent } from '../../src/events/types.js';
 import {
@@ -383,6 +383,45 @@ describe('fast event codec', () => {
       ];
       void feat;
       for (const bytes of cases) expect(agree(bytes)).to.equal('ok');
+    });
+
+    it('eventKindAt reads the kind decoding gives, from the tags alone: every sample, unknown fields, last oneof member', () => {
+      for (const s of SAMPLES) {
+        const bytes = plain(encodeEvent(s.event, s.revision));
+        expect(eventKindAt(bytes, 0, bytes.length), s.name).to.equal(fastDecodeEvent(bytes).body.kind);
+        // inside a larger buffer, with unknown fields of every wire type around the body
+        const { envelope, body, bodyField } = parts(s.event, s.revision);
+        const framed = cat([0xff, 0xff], envelope, fieldBytes(99, 1, [1, 2, 3, 4, 5, 6, 7, 8]), lenField(bodyField, body), fieldBytes(99, 5, [1, 2, 3, 4]), fieldBytes(99, 0, varint(300)), [0xff]);
+        expect(eventKindAt(framed, 2, framed.length - 1), s.name).to.equal(s.event.body.kind);
+      }
+      const vq = parts(makeEvent('typical', { kind: 'vqIndex', index: 3, usedIdx: 10 }).event, 1);
+      const st = parts(makeEvent('typical', { kind: 'statusWritten', status: 7 }).event, 1);
+      const two = cat(vq.envelope, lenField(vq.bodyField, vq.body), lenField(st.bodyField, st.body));
+      expect(eventKindAt(two, 0, two.length)).to.equal(fastDecodeEvent(two).body.kind).and.to.equal('statusWritten');
+    });
+
+    it('eventKindAt agrees with decoding on every truncation, and answers undefined for broken framing or no body', () => {
+      let framingBroken = 0;
+      for (const s of SAMPLES.filter((x) => / typical$/.test(x.name))) {
+        const bytes = plain(encodeEvent(s.event, s.revision));
+        for (let n = 0; n < bytes.length; n++) {
+          const kind = eventKindAt(bytes, 0, n);
+          let decoded: DeviceEvent | undefined;
+          try {
+            decoded = fastDecodeEvent(bytes.subarray(0, n));
+          } catch (err) {
+            expect(err, `${s.name} cut at ${n}`).to.be.instanceOf(CodecError);
+          }
+          // where decoding succeeds the kinds agree; a kind read where decoding fails belongs to a complete body field
+          if (decoded) expect(kind, `${s.name} cut at ${n}`).to.equal(decoded.body.kind);
+          if (kind === undefined) framingBroken++;
+        }
+      }
+      expect(framingBroken).to.be.greaterThan(0);
+      const { envelope } = parts(SAMPLES[0]!.event, SAMPLES[0]!.revision);
+      expect(eventKindAt(envelope, 0, envelope.length)).to.equal(undefined);
+      const group = cat(envelope, fieldBytes(7, 3, []));
+      expect(eventKindAt(group, 0, group.length)).to.equal(undefined);
     });
 
     it('throws CodecError for every truncation of every sample, whatever follows in the buffer', () => {

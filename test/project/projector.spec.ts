@@ -1,10 +1,16 @@
 import { expect } from 'chai';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { DeviceEvent, NewEvent } from '../../src/events/types.js';
 import { Projector, UnknownDeviceError } from '../../src/project/projector.js';
 import { applyInPlace, reduce } from '../../src/project/reducer.js';
 import { decodeSnapshot, encodeSnapshot } from '../../src/project/snapshot-codec.js';
 import { cloneState, initialState, stateToJson, type DeviceState } from '../../src/project/state.js';
 import { netLifecycle } from '../../src/sim/net-lifecycle.js';
+import { exportDevice } from '../../src/migration/exporter.js';
+import { importStream } from '../../src/migration/importer.js';
+import { importQemuTrace } from '../../src/sources/import-trace.js';
+import { importQemuState } from '../../src/sources/qemu-savevm.js';
 import { FileEventStore } from '../../src/store/file-store.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { ev } from '../helpers/events.js';
@@ -155,5 +161,50 @@ describe('reducer bounds', function () {
     expect(s.features.driver).to.equal(null); // the only write was ignored (select past the modelled words)
     expect(s.features.device! < 1n << 1024n).to.equal(true);
     expect(s.pci!.config.length).to.equal(0);
+  });
+});
+
+describe('projector identityOf (what `devices` and alias lookups read)', function () {
+  this.timeout(120_000);
+  const captures = readdirSync('streams/qemu').filter((d) => existsSync(path.join('streams/qemu', d, 'devstate.bin.gz'))).sort();
+
+  it('equals the identity of a full replay on every committed QEMU capture (trace then device state, one store), file and memory stores', async function () {
+    expect(captures.length).to.be.greaterThan(10);
+    let devices = 0;
+    let migratedTyped = 0;
+    for (const stores of [['file'], ['memory']] as const) {
+      for (const c of captures) {
+        const store = stores[0] === 'file' ? await FileEventStore.open(tmpDir()) : new MemoryEventStore();
+        const dir = path.join('streams/qemu', c);
+        const qmp = path.join(dir, 'qmp.json');
+        await importQemuTrace(store, path.join(dir, 'trace.log.gz'), existsSync(qmp) ? { qmpAnswers: JSON.parse(readFileSync(qmp, 'utf8')) } : {}).catch(() => undefined);
+        await importQemuState(store, path.join(dir, 'devstate.bin.gz'));
+        // and each device again as a migration stream imported under another id: its identity is in a snapshot alone
+        const migrated = new MemoryEventStore();
+        for (const s of await store.streams()) {
+          const exported = await exportDevice(store, s.stream).catch(() => undefined);
+          if (exported) await importStream(migrated, exported.bytes, { as: `migrated-${s.stream}` });
+        }
+        for (const st of [store, migrated]) {
+          const projector = new Projector(st);
+          for (const s of await st.streams()) {
+            const full = await projector.stateAt(s.stream);
+            const identity = await projector.identityOf(s.stream);
+            const want = { device: s.stream, type: full.type, transport: full.transport, backend: full.backend, aliases: full.aliases };
+            expect(identity, `${c} ${s.stream}`).to.deep.equal(want);
+            if (st === migrated && identity.type !== '') migratedTyped++;
+            devices++;
+          }
+        }
+        await store.close();
+      }
+    }
+    expect(devices).to.be.greaterThan(80);
+    expect(migratedTyped, 'migrated devices whose type only a snapshot gives').to.be.greaterThan(30);
+  });
+
+  it('refuses a device the store does not have', async function () {
+    const err = await new Projector(new MemoryEventStore()).identityOf('nope').catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(UnknownDeviceError);
   });
 });

@@ -13,9 +13,9 @@ export function devicesCommand() {
         const projector = new Projector(store);
         const rows = [];
         for (const s of await store.streams()) {
-          const state = await projector.stateAt(s.stream);
+          const identity = await projector.identityOf(s.stream);
           // every other name the device answers to (QEMU qdev id, QOM path, savevm idstr...): each works as its ID
-          rows.push({ id: s.stream, type: state.type, transport: state.transport, revision: s.revision, aliases: state.aliases.map((a) => ({ kind: a.kind, name: a.name })) });
+          rows.push({ id: s.stream, type: identity.type, transport: identity.transport, revision: s.revision, aliases: identity.aliases.map((a) => ({ kind: a.kind, name: a.name })) });
         }
         if (opts.json) return writeJson(rows);
         if (rows.length === 0) return void process.stdout.write('no devices recorded\n');
