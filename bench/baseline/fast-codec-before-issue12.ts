@@ -24,7 +24,8 @@
 //    read and the byte offset (an index into the Uint8Array handed in).
 import protobuf from 'protobufjs';
 import { CodecError } from '../../src/events/codec.js';
-import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
+import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC } from '../../src/events/event-spec.js';
+import type { FieldSpec, MessageSpec } from '../../src/events/schema.js';
 import { reflectionType } from '../../src/events/schema-reflection.js';
 import type { DeviceEvent, NewEvent } from '../../src/events/types.js';
 

@@ -17,7 +17,8 @@
 //    wire type; malformed input (truncated or overlong varints, lengths past the end, field number 0, wire types
 //    6/7, bad groups, invalid UTF-8 in strings) throws CodecError naming what was being read and the byte offset.
 import protobuf from 'protobufjs';
-import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC, lookupMessage, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
+import { BODY_SPECS, ENVELOPE_FIELDS, EVENT_SPEC } from '../../src/events/event-spec.js';
+import { lookupMessage, type FieldSpec, type MessageSpec } from '../../src/events/schema.js';
 import { MIGRATION_SPECS } from '../../src/migration/schema.js';
 import { reflectionType } from '../../src/events/schema-reflection.js';
 
@@ -613,6 +614,11 @@ const GENERATED = [
 const BODY_FIELDS_TABLE = [
   '/** Event.body: field number -> kind, as in proto/devrec/v1/events.proto (eventKindAt reads it). */',
   `export const EVENT_BODY_FIELDS: Readonly<Record<number, string>> = { ${bodyMembers.map((m) => `${m.fi.id}: ${jsStr(m.kind)}`).join(', ')} };`,
+  '/** Per body kind that has any, its 64-bit fields the domain keeps as numbers (src/events/ranges.ts checks them). */',
+  `export const EVENT_NUMBER64_FIELDS: Readonly<Record<string, readonly string[]>> = { ${bodyMembers
+    .map((m) => [m.kind, m.fi.spec.message!.fields.filter((f) => !f.repeated && (f.scalar === 'u64num' || f.scalar === 'i64num')).map((f) => f.name)] as const)
+    .filter(([, names]) => names.length > 0)
+    .map(([kind, names]) => `${jsStr(kind)}: [${names.map(jsStr).join(', ')}]`).join(', ')} };`,
   '',
 ].join('\n');
 

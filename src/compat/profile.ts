@@ -3,7 +3,7 @@
 // `parseProfile` validates every field and names the file and the field in its errors.
 import type { Transport } from '../events/types.js';
 import { hex64 } from '../events/json.js';
-import { ENUMS } from '../events/schema.js';
+import { ENUMS } from '../events/event-spec.js';
 import { LEGACY_TRANSPORTS, deviceTypeByName, featureBit, featureNames, isTransitionalPciId, parseFeatureNames } from '../model/index.js';
 import { type DeviceState, pciIdHex } from '../project/state.js';
 import type { Capability } from './caps.js';

@@ -4,7 +4,8 @@ import protobuf from 'protobufjs/light.js'; // reflection and codec, without the
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
 import { checkEventRanges } from './ranges.js';
 export { checkEventRanges } from './ranges.js';
-import { BODY_SPECS, EVENT_SPEC, type FieldSpec, type MessageSpec } from './schema.js';
+import { BODY_SPECS, EVENT_SPEC } from './event-spec.js';
+import type { FieldSpec, MessageSpec } from './schema.js';
 import { EVENT_TYPE, reflectionType } from './schema-reflection.js';
 import { CodecError } from './codec-error.js';
 

@@ -3,8 +3,12 @@
 // Parsing is strict: every problem is a FieldError naming the field.
 import type { DeviceEvent, EventBody, NewEvent } from './types.js';
 import { eventRangeProblem } from './ranges.js';
-import { BODY_SPECS, EVENT_SPEC, defaultValue, type FieldSpec, type MessageSpec } from './schema.js';
+import { BODY_SPECS, EVENT_SPEC } from './event-spec.js';
+import { defaultValue, type FieldSpec, type MessageSpec } from './schema.js';
 import { timeJson } from './time.js';
+import { bytesToHex, hex64 } from './hex.js';
+
+export { bytesToHex, hex64 };
 
 /**
  * 32-bit fields that hold register values or identifiers, not counts: written as "0x..." strings in JSON (the
@@ -46,14 +50,6 @@ export class FieldError extends Error {
 }
 
 const U64_MAX = (1n << 64n) - 1n;
-
-export function hex64(v: bigint): string {
-  return '0x' + v.toString(16);
-}
-
-export function bytesToHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
 
 export function hexToBytes(s: string, field: string): Uint8Array {
   const h = s.startsWith('0x') || s.startsWith('0X') ? s.slice(2) : s;

@@ -7,17 +7,15 @@ import {
 } from '../model/limits.js';
 import { NET_MAX_VLAN } from '../model/net-control.js';
 import { CodecError } from './codec-error.js';
-import { BODY_SPECS } from './schema.js';
+import { EVENT_NUMBER64_FIELDS } from './generated/fast-codec.js';
 import type { EventBody } from './types.js';
 
 /**
  * Per event kind that has any, its 64-bit fields held as numbers: above 2^53 they lose bits, and the decoder refuses
- * them. (Kinds without such fields are left out: this check runs for every event recorded.)
+ * them. (Kinds without such fields are left out: this check runs for every event recorded.) Generated from the schema
+ * with the codec, so reading events does not build the schema's tables.
  */
-const NUMBER64_FIELDS = new Map<string, string[]>(
-  [...BODY_SPECS].map(([kind, spec]) => [kind, spec.fields.filter((f) => !f.repeated && (f.scalar === 'u64num' || f.scalar === 'i64num')).map((f) => f.name)] as const)
-    .filter(([, names]) => names.length > 0),
-);
+const NUMBER64_FIELDS = new Map<string, readonly string[]>(Object.entries(EVENT_NUMBER64_FIELDS));
 
 export interface RangeProblem {
   field: string;

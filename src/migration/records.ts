@@ -12,9 +12,9 @@
 import { decodeStandalone, encodeStandalone } from '../events/fast-codec.js';
 import { bytesToHex, hex64, hexKeys } from '../events/json.js';
 import type { Transport } from '../events/types.js';
-import { ENUMS } from '../events/schema.js';
+import { ENUMS } from '../events/event-spec.js';
 import type { DeviceStateWire } from '../project/generated/state-types.js';
-import { STATE_SPEC, maskToWords, stateFromWire, stateToWire } from '../project/state-wire.js';
+import { stateSpec, maskToWords, stateFromWire, stateToWire } from '../project/state-wire.js';
 import {
   type AcceptedVia, type DeviceState, type Negotiation, type QueueState, NO_VECTOR, initialState, nsToIso, unknownMsix,
   wholeConfigKnown,
@@ -559,7 +559,7 @@ export const MIGRATION_RECORDS: readonly MigrationRecord[] = [
   {
     // the whole state (schema v2, presence included): a devrec target restores exactly what the source knew
     name: 'DEVICE_STATE', tag: TAG.DEVICE_STATE, chunks: ['stop-copy'], required: false, optional: true, repeats: false, message: 'DeviceStateV2',
-    write: ({ state: s }) => encodeStandalone(STATE_SPEC, stateToWire({ ...s, vfioState: null })),
+    write: ({ state: s }) => encodeStandalone(stateSpec(), stateToWire({ ...s, vfioState: null })),
     read: (ctx, data, rec) => {
       ctx.state = wholeState(ctx.state, data as DeviceStateWire, recAt(ctx, rec));
     },

@@ -4,7 +4,7 @@
 // cell. `nextStep` is vfio_mig_get_next_state(); `path` calls it until the target is reached, as a variant
 // driver's set_state loop does. Domain names are the kebab-case strings of src/events/types.ts.
 import { vfioStateName } from '../events/json.js';
-import { ENUMS } from '../events/schema.js';
+import { ENUMS } from '../events/event-spec.js';
 import type { VfioState } from '../events/types.js';
 
 /**

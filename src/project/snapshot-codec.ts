@@ -2,7 +2,7 @@
 // so a snapshot made by a different reducer is never trusted.
 import { decodeStandalone, encodeStandalone } from '../events/fast-codec.js';
 import type { DeviceStateWire } from './generated/state-types.js';
-import { STATE_SPEC, stateFromWire, stateToWire } from './state-wire.js';
+import { stateSpec, stateFromWire, stateToWire } from './state-wire.js';
 import type { DeviceState } from './state.js';
 
 export { maskToWords, wordsToMask } from './state-wire.js';
@@ -11,7 +11,7 @@ export { maskToWords, wordsToMask } from './state-wire.js';
 export const PROJECTOR_VERSION = 2;
 
 export function encodeSnapshot(s: DeviceState): Uint8Array {
-  const body = encodeStandalone(STATE_SPEC, stateToWire(s));
+  const body = encodeStandalone(stateSpec(), stateToWire(s));
   const out = new Uint8Array(4 + body.length);
   new DataView(out.buffer).setUint32(0, PROJECTOR_VERSION, true);
   out.set(body, 4);
@@ -22,5 +22,5 @@ export function encodeSnapshot(s: DeviceState): Uint8Array {
 export function decodeSnapshot(data: Uint8Array): DeviceState | undefined {
   if (data.length < 4) return undefined;
   if (new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true) !== PROJECTOR_VERSION) return undefined;
-  return stateFromWire(decodeStandalone<DeviceStateWire>(STATE_SPEC, data.subarray(4)));
+  return stateFromWire(decodeStandalone<DeviceStateWire>(stateSpec(), data.subarray(4)));
 }

@@ -5,7 +5,11 @@
 import { type FieldSpec, type MessageSpec, defaultValue, lookupMessage } from '../events/schema.js';
 import type { DeviceState, DeviceStateWire } from './generated/state-types.js';
 
-export const STATE_SPEC = lookupMessage('DeviceStateV2');
+let stateSpecRead: MessageSpec | undefined;
+/** The DeviceStateV2 message spec, read from the schema on first use (replaying events never needs it). */
+export function stateSpec(): MessageSpec {
+  return (stateSpecRead ??= lookupMessage('DeviceStateV2'));
+}
 const MASK = '.devrec.v1.FeatureMask';
 const OWN = '.devrec.v1.DeviceStateV2';
 
@@ -69,12 +73,12 @@ function messageFromWire(spec: MessageSpec, w: Record<string, unknown> | undefin
 }
 
 export function stateToWire(s: DeviceState): DeviceStateWire {
-  return messageToWire(STATE_SPEC, s as unknown as Record<string, unknown>) as unknown as DeviceStateWire;
+  return messageToWire(stateSpec(), s as unknown as Record<string, unknown>) as unknown as DeviceStateWire;
 }
 
 /** The domain state of a wire state (a copy: nothing is shared with `w`). Queues come back sorted by index. */
 export function stateFromWire(w: DeviceStateWire): DeviceState {
-  const s = messageFromWire(STATE_SPEC, w as unknown as Record<string, unknown>) as unknown as DeviceState;
+  const s = messageFromWire(stateSpec(), w as unknown as Record<string, unknown>) as unknown as DeviceState;
   s.queues.sort((a, b) => a.index - b.index);
   return s;
 }

@@ -6,7 +6,7 @@
 // nothing but its stream id; a device reset (and the other transitions the virtio spec defines) gives known values.
 import { MSI_NO_VECTOR } from '../model/registers.js';
 import type { ProvisionedAttributes } from '../events/types.js';
-import { bytesToHex, hex64 } from '../events/json.js';
+import { bytesToHex, hex64 } from '../events/hex.js';
 import { deviceTypeByName, featureNames, isPciTransport, statusNames } from '../model/index.js';
 import type { DeviceState, MsixState, PciState, QueueState } from './generated/state-types.js';
 import { cloneNetControl } from './net-control.js';

@@ -2,7 +2,7 @@
 // file-format.ts), an in-memory per-stream index of record runs rebuilt on open (memory grows with the number of
 // batches, not of events), one writer per directory (LOCK file), fdatasync per batch, and recovery that cuts a
 // torn tail and reports it.
-import { promises as fsp, type Stats } from 'node:fs';
+import { fstatSync, promises as fsp, readdirSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Observable, Subject } from 'rxjs';
 import { rx } from './rx.js';
@@ -101,6 +101,12 @@ class StreamIndex {
   }
 }
 
+/**
+ * The largest record kept after it was read. Readers of several streams in turn (`devices`, alias lookups, a
+ * projector per device) read the same record once per stream; records never change once written.
+ */
+const RECENT_RECORD_MAX_BYTES = 1 << 20;
+
 interface LoadedRecord {
   payload: Buffer;
   /** the same bytes as a plain Uint8Array view: the generated decoder stays monomorphic and allocates no view */
@@ -112,6 +118,8 @@ export class FileEventStore implements EventStore {
   readonly url: string;
   recovery: RecoveryReport | undefined;
   private readonly segments: Segment[] = [];
+  /** the record loadRecord read last (RECENT_RECORD_MAX_BYTES); dropped when the record table is rebuilt */
+  private lastRecord: { rec: number; loaded: LoadedRecord } | undefined;
   private readonly recSegment = new Column(u32(64), u32);
   private readonly recOffset = new Column(f64(64), f64);
   private readonly recFirstPosition = new Column(f64(64), f64);
@@ -145,7 +153,12 @@ export class FileEventStore implements EventStore {
     };
     await checkStoreLocation(dir);
     if (opts.readOnly) {
-      const st = await fsp.stat(dir).catch(() => undefined);
+      let st: Stats | undefined;
+      try {
+        st = statSync(dir);
+      } catch {
+        st = undefined;
+      }
       if (!st) throw StorePathError.missing(dir);
       if (!st.isDirectory()) throw new StorePathError(dir, 'not a devrec store (a file, not a directory)', 'name the store directory with --store file:<dir>');
     } else {
@@ -202,6 +215,7 @@ export class FileEventStore implements EventStore {
       await this.writeChain.catch(() => undefined);
       for (const seg of this.segments) await seg.handle.close().catch(() => undefined);
       this.segments.length = 0;
+      this.lastRecord = undefined;
       this.recSegment.truncate(0);
       this.recOffset.truncate(0);
       this.recFirstPosition.truncate(0);
@@ -255,7 +269,8 @@ export class FileEventStore implements EventStore {
 
   private async load(): Promise<void> {
     if (!this.options.readOnly) await this.rollBack();
-    const names = (await fsp.readdir(this.dir))
+    // the open path's metadata calls are synchronous: each is a thread-pool trip otherwise, for microseconds of work
+    const names = readdirSync(this.dir)
       .filter((n) => parseSegmentName(n) !== undefined)
       .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
     for (let i = 0; i < names.length; i++) {
@@ -267,7 +282,7 @@ export class FileEventStore implements EventStore {
   private async openSegment(name: string, last: boolean): Promise<Segment> {
     const file = path.join(this.dir, name);
     const handle = await fsp.open(file, this.options.readOnly ? 'r' : 'r+');
-    const st = await handle.stat();
+    const st = fstatSync(handle.fd);
     const seg: Segment = { name, file, firstPosition: parseSegmentName(name)!, size: st.size, handle };
     this.segments.push(seg);
     if (st.size < SEGMENT_HEADER_BYTES && last && !this.options.readOnly) {
@@ -279,7 +294,7 @@ export class FileEventStore implements EventStore {
       return seg;
     }
     const hdr = Buffer.alloc(SEGMENT_HEADER_BYTES);
-    await handle.read(hdr, 0, SEGMENT_HEADER_BYTES, 0);
+    readSync(handle.fd, hdr, 0, SEGMENT_HEADER_BYTES, 0);
     const bad = checkSegmentHeader(hdr.subarray(0, Math.min(st.size, SEGMENT_HEADER_BYTES)));
     if (bad) throw new StoreCorruptError(name, 0, bad);
     if (seg.firstPosition !== this.nextPosition) {
@@ -340,7 +355,7 @@ export class FileEventStore implements EventStore {
   ): Promise<{ reason: string; len?: number } | undefined> {
     const size = win.size;
     if (off + RECORD_PREFIX_BYTES > size) return { reason: `record prefix cut short (${size - off} bytes left)` };
-    const prefix = await win.read(off, RECORD_PREFIX_BYTES);
+    const prefix = win.read(off, RECORD_PREFIX_BYTES);
     const len = prefix.readUInt32LE(0);
     const crc = prefix.readUInt32LE(4);
     if (len < 14 || len > MAX_RECORD_BYTES) return { reason: `record length ${len} is impossible` };
@@ -349,7 +364,7 @@ export class FileEventStore implements EventStore {
     }
     let payload: Buffer;
     if (verifyCrc) {
-      payload = await win.read(off + RECORD_PREFIX_BYTES, len);
+      payload = win.read(off + RECORD_PREFIX_BYTES, len);
       if (payloadCrc(payload) !== crc) return { reason: 'CRC mismatch', len };
     } else {
       // Sealed segments: read the header part only; CRCs are checked when records are read and by verify.
@@ -370,7 +385,7 @@ export class FileEventStore implements EventStore {
   private async readHeaderPart(win: SegmentWindow, off: number, len: number): Promise<Buffer> {
     let want = Math.min(len, 4096);
     for (;;) {
-      const b = await win.read(off + RECORD_PREFIX_BYTES, want);
+      const b = win.read(off + RECORD_PREFIX_BYTES, want);
       // The header ends after the stream table and the u16 index array; grow until it fits.
       try {
         const h = parseRecordHeader(b);
@@ -523,6 +538,7 @@ export class FileEventStore implements EventStore {
    * a window per segment, a read per window instead of two per record.
    */
   private async loadRecord(rec: number, windows?: Map<number, SegmentWindow>): Promise<LoadedRecord> {
+    if (this.lastRecord?.rec === rec) return this.lastRecord.loaded;
     const segIdx = this.recSegment.get(rec);
     const seg = this.segments[segIdx]!;
     const off = this.recOffset.get(rec);
@@ -535,7 +551,7 @@ export class FileEventStore implements EventStore {
     };
     let prefix: Buffer;
     const w0 = windowCovering(off + RECORD_PREFIX_BYTES);
-    if (w0) prefix = await w0.read(off, RECORD_PREFIX_BYTES);
+    if (w0) prefix = w0.read(off, RECORD_PREFIX_BYTES);
     else {
       prefix = Buffer.alloc(RECORD_PREFIX_BYTES);
       await seg.handle.read(prefix, 0, RECORD_PREFIX_BYTES, off);
@@ -545,7 +561,7 @@ export class FileEventStore implements EventStore {
     if (len > MAX_RECORD_BYTES) throw new StoreCorruptError(seg.name, off, `record length ${len} is impossible`);
     let payload: Buffer;
     const w1 = windowCovering(off + RECORD_PREFIX_BYTES + len);
-    if (w1) payload = await w1.read(off + RECORD_PREFIX_BYTES, len);
+    if (w1) payload = w1.read(off + RECORD_PREFIX_BYTES, len);
     else {
       payload = Buffer.allocUnsafe(len);
       const { bytesRead } = await seg.handle.read(payload, 0, len, off + RECORD_PREFIX_BYTES);
@@ -554,7 +570,9 @@ export class FileEventStore implements EventStore {
     if (payload.length !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${payload.length} of ${len} bytes)`);
     if (payloadCrc(payload) !== crc) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
     try {
-      return { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header: parseRecordHeader(payload) };
+      const loaded = { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header: parseRecordHeader(payload) };
+      if (len <= RECENT_RECORD_MAX_BYTES) this.lastRecord = { rec, loaded };
+      return loaded;
     } catch (err) {
       if (err instanceof FrameError) throw new StoreCorruptError(seg.name, off + RECORD_PREFIX_BYTES + err.offset, err.message);
       throw err;
@@ -801,7 +819,12 @@ async function checkStoreLocation(dir: string): Promise<void> {
   // the nearest existing ancestor, resolved: symlinks into /proc count too
   let probe = path.resolve(dir);
   for (;;) {
-    const real = await fsp.realpath(probe).catch(() => undefined);
+    let real: string | undefined;
+    try {
+      real = realpathSync.native(probe);
+    } catch {
+      real = undefined;
+    }
     if (real !== undefined) {
       probe = real;
       break;

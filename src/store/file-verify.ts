@@ -70,7 +70,7 @@ export async function verifyFileStore(dir: string, onProgress?: (bytesDone: numb
     let off = SEGMENT_HEADER_BYTES;
     // Reads go through a window of a few MiB: memory stays bounded by the window or the largest record.
     const win = new SegmentWindow(handle, size, READ_WINDOW);
-    const readAt = (at: number, len: number): Promise<Buffer> => win.read(at, len);
+    const readAt = async (at: number, len: number): Promise<Buffer> => win.read(at, len);
     // A bad length leaves no way to the next record but a search: an intact record after it means damage.
     const resync = async (reason: string, tornTail: string): Promise<number | undefined> => {
       const intact = await findIntactRecord(handle, off, off + 1, size, nextPosition);

@@ -1,6 +1,8 @@
-// Reading a segment through a window: one read() fetches many small records, so opening or verifying a store costs
-// a read per window, not two per record (each read is a trip through libuv's thread pool, which dominates on a busy
-// machine). Memory stays bounded by the window or the largest record asked for.
+// Reading a segment through a window: one read fetches many small records, so opening or verifying a store costs
+// a read per window, not two per record. The read is synchronous: a segment is a local file, mostly in the page
+// cache, and an asynchronous read is a trip through libuv's thread pool that costs more than the copy itself (on a
+// busy machine, milliseconds per read). Memory stays bounded by the window or the largest record asked for.
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 export class SegmentWindow {
@@ -15,11 +17,16 @@ export class SegmentWindow {
   ) {}
 
   /** `len` bytes at `at` as a view valid until the next call; shorter only where the segment ends first. */
-  async read(at: number, len: number): Promise<Buffer> {
+  read(at: number, len: number): Buffer {
     if (at < this.start || at + len > this.start + this.buf.length) {
       const want = Math.max(0, Math.min(Math.max(len, this.windowBytes), this.size - at));
       const b = Buffer.allocUnsafe(want);
-      const { bytesRead } = await this.handle.read(b, 0, want, at);
+      let bytesRead = 0;
+      while (bytesRead < want) {
+        const n = readSync(this.handle.fd, b, bytesRead, want - bytesRead, at + bytesRead);
+        if (n === 0) break;
+        bytesRead += n;
+      }
       this.buf = b.subarray(0, bytesRead);
       this.start = at;
     }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { decodeEvent, encodeEvent, CodecError } from '../../src/events/codec.js';
-import { BODY_SPECS } from '../../src/events/schema.js';
+import { BODY_SPECS } from '../../src/events/event-spec.js';
 import { eventFromJson, eventToJson, FieldError } from '../../src/events/json.js';
 import type { NewEvent } from '../../src/events/types.js';
 import { netLifecycle } from '../../src/sim/net-lifecycle.js';

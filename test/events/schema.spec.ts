@@ -4,7 +4,8 @@ import { expect } from 'chai';
 import protobuf from 'protobufjs/light.js';
 import { eventsDescriptor } from '../../src/events/generated/events-descriptor.js';
 import { migrationDescriptor } from '../../src/events/generated/migration-descriptor.js';
-import { BODY_SPECS, messageSpecOf, readDescriptor, type MessageSpec } from '../../src/events/schema.js';
+import { BODY_SPECS } from '../../src/events/event-spec.js';
+import { messageSpecOf, readDescriptor, type MessageSpec } from '../../src/events/schema.js';
 import { eventsRoot, migrationRoot, reflectionType } from '../../src/events/schema-reflection.js';
 
 function allTypes(ns: protobuf.NamespaceBase): protobuf.Type[] {

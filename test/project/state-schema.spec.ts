@@ -14,7 +14,7 @@ import { Projector } from '../../src/project/projector.js';
 import { applyInPlace } from '../../src/project/reducer.js';
 import { decodeSnapshot, encodeSnapshot } from '../../src/project/snapshot-codec.js';
 import { type DeviceState, initialState } from '../../src/project/state.js';
-import { STATE_SPEC, stateFromWire, stateToWire } from '../../src/project/state-wire.js';
+import { stateSpec, stateFromWire, stateToWire } from '../../src/project/state-wire.js';
 import { importQemuTrace } from '../../src/sources/import-trace.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { MAX_NUM_QUEUES, MAX_QUEUE_INDEX } from '../../src/model/limits.js';
@@ -62,7 +62,7 @@ function randomMessage(spec: MessageSpec, rnd: () => number, own: boolean): Reco
 
 function randomState(seed: number): DeviceState {
   const rnd = prng(seed);
-  const s = randomMessage(STATE_SPEC, rnd, true) as unknown as DeviceState;
+  const s = randomMessage(stateSpec(), rnd, true) as unknown as DeviceState;
   // the domain keeps queues sorted by index, one per index, and each source once
   const seen = new Set<number>();
   for (const q of s.queues) q.index = q.index % (MAX_QUEUE_INDEX + 1);
@@ -85,7 +85,7 @@ describe('device state schema v2', function () {
 
   it('the domain types have a field for every schema field, and nothing else', function () {
     const s = initialState('d');
-    expect(Object.keys(s).sort()).to.deep.equal(STATE_SPEC.fields.map((f) => f.name).sort());
+    expect(Object.keys(s).sort()).to.deep.equal(stateSpec().fields.map((f) => f.name).sort());
     const fresh = stateFromWire(stateToWire(s));
     expect(fresh).to.deep.equal(s);
   });

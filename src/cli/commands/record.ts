@@ -2,7 +2,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { createReadStream } from 'node:fs';
 import { readLines } from '../../sources/bounded-input.js';
-import { ENUMS } from '../../events/schema.js';
+import { ENUMS } from '../../events/event-spec.js';
 import { FieldError, eventFromJson } from '../../events/json.js';
 import type { NewEvent, Transport } from '../../events/types.js';
 import { deviceTypeByName } from '../../model/index.js';

@@ -4962,3 +4962,5 @@ return {
 })({ ...HELPERS }, SCRATCH, WORDS, WIDE, LO, HI);
 /** Event.body: field number -> kind, as in proto/devrec/v1/events.proto (eventKindAt reads it). */
 export const EVENT_BODY_FIELDS: Readonly<Record<number, string>> = { 10: "registerAccess", 11: "deviceFeatures", 12: "parentFeatures", 13: "provisioned", 14: "driverFeatures", 15: "featuresNegotiated", 16: "statusWritten", 17: "statusRead", 18: "resetRequested", 19: "resetCompleted", 20: "queueSelected", 21: "queueConfigured", 22: "vqIndex", 23: "configWritten", 24: "configRead", 25: "msix", 26: "pciConfigWritten", 27: "controlCommand", 28: "vfioState", 29: "snapshot", 30: "annotation", 31: "identified" };
+/** Per body kind that has any, its 64-bit fields the domain keeps as numbers (src/events/ranges.ts checks them). */
+export const EVENT_NUMBER64_FIELDS: Readonly<Record<string, readonly string[]>> = { "registerAccess": ["offset"] };
