@@ -35,12 +35,13 @@ export const MATRIX_UNTIED = MATRIX.filter((v) => !MATRIX_TIED.includes(v));
 export const MATRIX_NET_MQ = MATRIX.filter((v) => manifestOf(v).matrix?.base === 'pc-net-mq');
 
 /**
- * The queue pairs the guest uses on a NIC, from the guest's own report in the manifest (guest-init.sh prints one
- * `net ethN tx-K xps_cpus` line per TX queue of a multi-queue NIC; Linux keeps one sysfs tx-K per queue pair in use,
- * netif_set_real_num_tx_queues): 1 when the NIC has none of those lines.
+ * The queue pairs the guest uses on the NIC with this MAC, from the guest's own report in the manifest (guest-init.sh
+ * prints `net ethN: MAC ...`, and one `net ethN tx-K xps_cpus` line per TX queue of a multi-queue NIC; Linux keeps
+ * one sysfs tx-K per queue pair in use, netif_set_real_num_tx_queues): 1 when the NIC has none of those lines.
  */
-export function guestQueuePairs(v: string, nic = 'eth0'): number {
+export function guestQueuePairs(v: string, mac: string): number {
   const report = (JSON.parse(readFileSync(path.resolve('streams/qemu', v, 'manifest.json'), 'utf8')) as { guestReport: string[] }).guestReport;
-  const tx = report.filter((l) => new RegExp(`^net ${nic} tx-\\d+ xps_cpus `).test(l));
-  return Math.max(1, tx.length);
+  const nic = report.map((l) => /^net (\S+): (\S+) /.exec(l)).find((m) => m?.[2] === mac)?.[1];
+  if (nic === undefined) throw new Error(`${v}: the guest reported no NIC with MAC ${mac}`);
+  return Math.max(1, report.filter((l) => l.startsWith(`net ${nic} tx-`) && / xps_cpus /.test(l)).length);
 }

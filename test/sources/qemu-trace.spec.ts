@@ -376,7 +376,7 @@ describe('import qemu-trace: a multi-queue virtio-net (mq=on, 2 queue pairs) aga
       expect(s.numQueues).to.equal(null);
       expect(s.msix?.tableSize).to.equal(null);
       expect(s.netControl?.queuePairs ?? null, 'queue pairs: no payloads in a trace').to.equal(null);
-      expect(guestQueuePairs(v), 'queue pairs the guest uses').to.equal(2);
+      expect(guestQueuePairs(v, '52:54:00:de:0e:01'), 'queue pairs the guest uses').to.equal(2);
     });
   }
 });
