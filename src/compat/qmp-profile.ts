@@ -17,6 +17,7 @@ import { deviceTypeById, featureBit, isTransitionalPciId } from '../model/index.
 import { QEMU_FEATURE_DESCRIPTIONS } from '../model/qemu-feature-descriptions.js';
 import type { QmpClient } from '../qmp/client.js';
 import { parseQemuJson, qmpBigInt } from '../qmp/json.js';
+import { qtreeMmioDevices } from '../qmp/qtree.js';
 import { PROFILE_VERSION, type Profile, ProfileError } from './profile.js';
 
 type Obj = Record<string, unknown>;
@@ -31,7 +32,10 @@ export interface QmpAnswers {
   /** qom-get path=/machine property=type, e.g. "pc-i440fx-7.2-machine" (null: not asked) */
   machineType: string | null;
   'query-pci': unknown[];
-  /** mmioBase: a virtio-mmio device's base address (a capture's qmp.json has it from `info qtree`; QMP has no query for it) */
+  /**
+   * mmioBase: a virtio-mmio device's base address, "0x..." (QMP has no query for it: collectQmpAnswers and the
+   * capture script read it from `info qtree` through human-monitor-command)
+   */
   'x-query-virtio': { path: string; name: string; mmioBase?: string }[];
   'x-query-virtio-status': Record<string, Obj>;
   'x-query-virtio-queue-status': Record<string, Obj[]>;
@@ -56,6 +60,7 @@ export async function collectQmpAnswers(qmp: QmpClient): Promise<QmpAnswers> {
     'qom-get': {},
   };
   if (!Array.isArray(answers['x-query-virtio'])) throw new ProfileError(`QMP ${qmp.peer}: x-query-virtio did not answer a list`);
+  await addMmioBases(qmp, answers['x-query-virtio']);
   for (const d of answers['x-query-virtio']) {
     const status = (await qmp.execute('x-query-virtio-status', { path: d.path })) as Obj;
     answers['x-query-virtio-status'][d.path] = status;
@@ -75,6 +80,26 @@ export async function collectQmpAnswers(qmp: QmpClient): Promise<QmpAnswers> {
     answers['qom-get'][proxy] = props;
   }
   return answers;
+}
+
+/**
+ * Each virtio-mmio device's base (its id on microvm) from `info qtree`, tied to x-query-virtio's entry by qdev id
+ * (the device is /machine/peripheral/<id>). A QEMU whose monitor refuses the command, or a device without an id,
+ * leaves the base out: unknown.
+ */
+async function addMmioBases(qmp: QmpClient, devices: QmpAnswers['x-query-virtio']): Promise<void> {
+  let text: unknown;
+  try {
+    text = await qmp.execute('human-monitor-command', { 'command-line': 'info qtree' });
+  } catch {
+    return;
+  }
+  if (typeof text !== 'string') return;
+  const byId = new Map(qtreeMmioDevices(text).filter((m) => m.id !== null).map((m) => [`/machine/peripheral/${m.id}`, m.mmioBase]));
+  for (const d of devices) {
+    const base = byId.get(proxyPath(d.path));
+    if (base !== undefined) d.mmioBase = `0x${base.toString(16)}`;
+  }
 }
 
 export function proxyPath(backend: string): string {
@@ -250,6 +275,8 @@ export function profileFromQmp(a: QmpAnswers, spec: string | undefined, input: s
   const machine = a.machineType?.replace(/-machine$/, '') ?? null;
   const arch = typeof a['query-target']?.['arch'] === 'string' ? (a['query-target']['arch'] as string) : null;
   const v = a.version.qemu;
+  const mmioBase = a['x-query-virtio'].find((x) => x.path === dev.path)?.mmioBase;
+  if (!pci && mmioBase !== undefined) throw new ProfileError(`${where}: a virtio-mmio device (at ${mmioBase}): profiles from QMP are of virtio-pci devices (PCI identity from query-pci)`);
   if (!pci) throw new ProfileError(`${where}: no query-pci entry for this device (devrec reads virtio-pci devices with a qdev id over QMP; give the device an id=)`);
   const profile: Profile = {
     profileVersion: PROFILE_VERSION,

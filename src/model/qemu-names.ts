@@ -72,6 +72,14 @@ export function qemuIdName(type: string, bus: 'pci' | 'mmio'): string {
 }
 
 /**
+ * A virtio-mmio device's id, whichever source saw it (device-state stream, trace, QMP): its QEMU name and its
+ * transport's base in at least 8 hex digits, as QEMU's savevm idstr prints it (`virtio-net-device@feb02e00`).
+ */
+export function qemuMmioDeviceId(type: string, base: bigint): string {
+  return `${qemuIdName(type, 'mmio')}@${base.toString(16).padStart(8, '0')}`;
+}
+
+/**
  * Feature names QEMU's QMP tables (hw/virtio/virtio-qmp.c; hw/virtio/virtio.c in 7.2) print that the catalog does
  * not have, with QEMU's own misspellings: the part of an entry before ':' is the name.
  */

@@ -13,7 +13,8 @@
 //   device, so that later virtio_queue_notify lines tie their vq even when no notify write was traced.
 // - virtio_mmio_read/virtio_mmio_write_offset (no memory_region_ops of virtio-mmio in the trace): offsets and
 //   written values, tied to a device by the vdev pointer of the virtio_set_status / virtio_queue_notify line after a
-//   Status / QueueNotify write (mmioTie); read values are not traced.
+//   Status / QueueNotify write (mmioTie); read values are not traced. Such a device is virtio-mmio@vdev-<pointer>
+//   here; import-trace.ts names it by its mmio base when QMP's answers have its rings (mmio-ring-tie.ts).
 // Other lines (virtio_notify, unrelated devices, events devrec does not read) are counted per event
 // name (TraceImportSummary.unusedLines). A line that cannot be read is fatal only when it belongs to a virtio
 // device; a line of any other device never stops the import. docs/qemu-captures.md lists the minimal event set
@@ -24,7 +25,7 @@ import { createGunzip } from 'node:zlib';
 import type { NewEvent, QueueConfigured, Region, Transport } from '../events/types.js';
 import { featureBit } from '../model/features.js';
 import { LEGACY_PCI_HEADER, MMIO_CONFIG_OFFSET, MMIO_REGS, registerOffset } from '../model/registers.js';
-import { qemuDeviceTypeOfPci, qemuIdName } from '../model/qemu-names.js';
+import { qemuDeviceTypeOfPci, qemuIdName, qemuMmioDeviceId } from '../model/qemu-names.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
@@ -143,7 +144,8 @@ interface Device {
 export interface TraceImportSummary {
   input: string;
   lines: number;
-  devices: { id: string; type: string; transport: string; events: number }[];
+  /** vdev: QEMU's VirtIODevice pointer, for a virtio-mmio device only virtio_mmio_* lines showed (nothing else names it) */
+  devices: { id: string; type: string; transport: string; events: number; vdev?: string }[];
   /** virtqueue_pop / flush lines for queues never tied to a device by a notify */
   unattributedQueueLines: number;
   /** accesses to virtio regions at addresses no traced BAR programming covers */
@@ -624,7 +626,7 @@ export class QemuTraceImporter {
   private start(dev: Device, stamp: bigint): void {
     if (dev.mmioBase !== undefined) {
       this.devices.delete(dev.id);
-      dev.id = `${dev.qemuType}@${dev.mmioBase.toString(16)}`;
+      dev.id = qemuMmioDeviceId(dev.type, BigInt(dev.mmioBase));
       this.devices.set(dev.id, dev);
     }
     const t = dev.transport!;
@@ -766,7 +768,7 @@ export class QemuTraceImporter {
         }
       }
       await this.flushDevice(dev);
-      devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0 });
+      devices.push({ id: dev.id, type: dev.type, transport: dev.transport ?? 'unspecified', events: 0, ...(dev.vdev ? { vdev: dev.vdev } : {}) });
     }
     for (const n of this.pendingVq.values()) this.unattributed += n;
     let vfio: Awaited<ReturnType<VfioTraceDevices['finish']>> | undefined;

@@ -2,38 +2,18 @@
 // close early, answer garbage, never answer or send too much.
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { type Server, type Socket, createServer } from 'node:net';
 import { profileToJson } from '../../src/compat/profile.js';
 import { profileFromQmp, readQmpAnswers } from '../../src/compat/qmp-profile.js';
 import { devrec } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { type QmpPeerHandler, serveQmp } from '../helpers/qmp-peer.js';
 import { QmpClient, QmpError, parseQmpAddress } from '../../src/qmp/client.js';
 import { parseQemuJson, qmpBigInt } from '../../src/qmp/json.js';
 
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"}, "capabilities": ["oob"]}}\r\n';
 
-type Handler = (sock: Socket, line: (cb: (msg: Record<string, unknown>) => void) => void) => void;
-
-async function serve(handler: Handler): Promise<{ server: Server; address: string }> {
-  const server = createServer((sock) => {
-    let buf = '';
-    const listeners: ((m: Record<string, unknown>) => void)[] = [];
-    sock.on('data', (d) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const l = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (l.trim()) for (const cb of listeners) cb(JSON.parse(l));
-      }
-    });
-    sock.on('error', () => {});
-    handler(sock, (cb) => listeners.push(cb));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return { server, address: `127.0.0.1:${port}` };
-}
+type Handler = QmpPeerHandler;
+const serve = serveQmp;
 
 /** A peer that speaks QMP like QEMU: greeting, answers by id, an event before each answer. */
 const qemuLike: Handler = (sock, onMsg) => {

@@ -13,7 +13,7 @@ export function qemuTraceSubcommand() {
     .description('import a QEMU trace log (log backend, plain or .gz) as one stream per virtio device')
     .argument('<file>', 'trace file (-D trace.log with -trace pci_cfg_write, memory_region_ops_*, virtio_*, virtqueue_*)')
     .option('--prefix <prefix>', 'prefix for the device ids (to import several VMs into one store)')
-    .option('--qmp-answers <file>', "QEMU's QMP answers of the same VM (a capture's qmp.json, or devrec profile --save-qmp): qdev ids and QOM paths become aliases")
+    .option('--qmp-answers <file>', "QEMU's QMP answers of the same VM (a capture's qmp.json, or devrec profile --save-qmp): qdev ids and QOM paths become aliases; virtio-mmio devices seen only through virtio_mmio_* lines are named by their rings' addresses")
     .addOption(storeOption())
     .option('--json', 'JSON summary')
     .action(async (file, opts) => {
@@ -25,6 +25,7 @@ export function qemuTraceSubcommand() {
           summary = await withProgress(`importing ${file}`, opts, (p) => allOrNothing(store, async () => {
             const s = await importQemuTrace(store, file, {
               ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+              ...(answers ? { qmpAnswers: answers } : {}),
               onProgress: (n) => p.update(`importing ${file}: ${progressText(n, undefined, 'lines', t0)}`),
             });
             return answers ? { ...s, qmp: await appendQmpAliases(store, answers, s.devices.map((d) => d.id), opts.prefix) } : s;
@@ -47,6 +48,11 @@ export function qemuTraceSubcommand() {
         }
         const unused = Object.entries(summary.unusedLines);
         if (unused.length) process.stdout.write(`  lines not used: ${unused.map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
+        for (const t of summary.mmioRings?.tied ?? []) process.stdout.write(`  ${t.id}: the trace's ${t.from}, tied by the ring addresses of queue(s) ${t.queues.join(', ')} to QMP device ${t.qmpPath}\n`);
+        // one line per reason: without --qmp-answers every vdev-named device has the same one
+        const untied = new Map<string, string[]>();
+        for (const u of summary.mmioRings?.untied ?? []) untied.set(u.reason, [...(untied.get(u.reason) ?? []), u.id]);
+        for (const [reason, ids] of untied) process.stdout.write(`  ${ids.join(', ')}: named by QEMU's vdev pointer, not by mmio base: ${reason}\n`);
         if (summary.clock === 'none') process.stdout.write('  no times in the trace (no pid@sec.usec: prefixes; QEMU -msg timestamp=on adds them): events are ordered by line\n');
         if ('qmp' in summary) writeQmpReport(summary.qmp);
       });

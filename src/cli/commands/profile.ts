@@ -35,7 +35,14 @@ async function fromQmp(address: string | undefined, answersFile: string | undefi
       input = answersFile!;
       answers = readQmpAnswers(answersFile!);
     }
-    const r = profileFromQmp(answers, device, input);
+    let r;
+    try {
+      r = profileFromQmp(answers, device, input);
+    } catch (e) {
+      // the answers are worth keeping even when no profile comes of them (virtio-mmio devices: import --qmp-answers)
+      if (e instanceof ProfileError && saveTo !== undefined && address !== undefined) throw new ProfileError(`${e.message}; QEMU's answers were saved to ${saveTo}`);
+      throw e;
+    }
     return { profile: r.profile, label: `${r.device.qdevId ?? r.device.path} of ${input} (QEMU ${r.profile.qemu?.version}, ${r.profile.qemu?.machine ?? 'machine unknown'})` };
   } catch (e) {
     if (e instanceof QmpError || e instanceof ProfileError) throw new CliError(e.message);

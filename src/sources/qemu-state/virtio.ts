@@ -17,7 +17,7 @@
 import type { Transport } from '../../events/types.js';
 import { PCI_MODERN_DEVICE_ID_BASE, featureBit } from '../../model/index.js';
 import { MSIX_CAP, PCI_CAP_ID, findPciCapability } from '../../model/pci-capabilities.js';
-import { qemuDeviceByVmsd, qemuIdName } from '../../model/qemu-names.js';
+import { qemuDeviceByVmsd, qemuIdName, qemuMmioDeviceId } from '../../model/qemu-names.js';
 import { MSI_NO_VECTOR, PCIE_CONFIG_SPACE_SIZE, PCI_CONFIG_SPACE_SIZE, PCI_ID_OFFSETS } from '../../model/registers.js';
 import { isLegacyTransport } from '../../model/transports.js';
 import { VIRTIO_CORE, VIRTIO_MMIO_SAVE_CONFIG, VIRTIO_QUEUE, VIRTIO_QUEUE_MAX } from '../../model/qemu-vmstate.js';
@@ -166,9 +166,9 @@ export function parseVirtioIdstr(idstr: string): VirtioSectionName | undefined {
 }
 
 export function deviceIdOf(n: VirtioSectionName): string {
-  const name = qemuIdName(qemuDeviceByVmsd(n.vmsdName)!.type, n.bus);
-  if (n.bus === 'pci') return `${name}@${n.pciAddress}`;
-  return `${name}@${n.mmioBase!.toString(16).padStart(8, '0')}`;
+  const type = qemuDeviceByVmsd(n.vmsdName)!.type;
+  if (n.bus === 'pci') return `${qemuIdName(type, 'pci')}@${n.pciAddress}`;
+  return qemuMmioDeviceId(type, n.mmioBase!);
 }
 
 const alignUp = (v: bigint, a: bigint): bigint => (a > 0n ? ((v + a - 1n) / a) * a : v);
