@@ -30,7 +30,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MARKER=DEVREC-CAPTURE-READY
 
 VARIANTS=(pc-modern-net-blk pc-legacy-msix pc-legacy-intx pc-packed microvm-mmio-legacy microvm-mmio-modern
-          q35-root-port)
+          q35-root-port pc-net-mq)
 # The capture matrix (scripts/qemu/matrix.txt): "NAME BASE-VARIANT KNOB=VALUE..." lines; NAME is accepted
 # wherever a variant is, and sets the knobs below (the environment can still override none of them: the
 # matrix line wins, so a name always means the same capture).
@@ -100,6 +100,9 @@ TRACE_MMIO_OPS=${TRACE_MMIO_OPS:-1}
 BASE_APPEND="console=ttyS0 panic=-1 edd=off quiet"
 SMP=1
 MIGRATION=0
+# NETWORK: hub (two NICs on one internal QEMU hub, the default) | tap-mq (one NIC on a multi-queue tap that this
+# script creates, keeps down and deletes; see "Network safety" below)
+NETWORK=hub
 case "$BASE_VARIANT" in
   pc-modern-net-blk)
     MACHINE=pc; TRANSPORT=pci-modern; SMP=2; MIGRATION=1
@@ -127,6 +130,12 @@ case "$BASE_VARIANT" in
     MACHINE=q35; TRANSPORT=pci-modern; SMP=2
     NET_OPTS=""; BLK_OPTS="num-queues=2"
     DESC="q35 (ICH9), three pcie-root-ports (00:02.0-00:04.0) with one virtio device behind each (the guest sees them on buses 01-03, QEMU's stream on the port's secondary bus): 2 virtio-net-pci + virtio-blk-pci num-queues=2 (modern-only, as on any PCIe port); 2 vCPUs" ;;
+  pc-net-mq)
+    # virtio_net's probe asks for min(max_virtqueue_pairs, online CPUs) pairs (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET):
+    # 2 vCPUs so it asks for both. vectors=6: one per queue (2 rx/tx pairs + ctrl) and one for config changes.
+    MACHINE=pc; TRANSPORT=pci-modern; SMP=2; NETWORK=tap-mq
+    NET_OPTS="disable-legacy=on,mq=on,vectors=6"; BLK_OPTS=""
+    DESC="i440fx PC, one modern-only virtio-net-pci with mq=on on a 2-queue tap (queues=2, vhost=off; the tap is created down by capture.sh and deleted after): 5 virtqueues (2 rx/tx pairs + ctrl), MSI-X vectors=6; 2 vCPUs so Linux sets 2 queue pairs; no disk" ;;
   *) die "unknown variant '$VARIANT' (known: ${VARIANTS[*]} $(matrix_names | tr '\n' ' '))" ;;
 esac
 [ -n "${NET_EXTRA:-}" ] && NET_OPTS="${NET_OPTS:+$NET_OPTS,}$NET_EXTRA"
@@ -225,6 +234,10 @@ cleanup() {
     kill -KILL "$QEMU_PID" 2>/dev/null || true
     wait "$QEMU_PID" 2>/dev/null || true
   fi
+  if [ -n "${TAP_MADE:-}" ]; then
+    ip tuntap del dev "$TAP_MADE" mode tap multi_queue 2>/dev/null || ip link del dev "$TAP_MADE" 2>/dev/null \
+      || log "warning: could not delete tap $TAP_MADE (delete it: ip link del dev $TAP_MADE)"
+  fi
   if [ "${KEEP_WORK:-0}" = 1 ]; then
     log "work dir kept: $WORK"
   else
@@ -234,6 +247,22 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The tap of NETWORK=tap-mq: a fresh name (devrec-mq + this shell's pid), refused if it exists already (never
+# someone else's interface), created multi-queue and left down; cleanup deletes it (TAP_MADE), on failure too.
+TAP_MADE=""; TAP_FLAGS_START=""
+tap_is_down() { ! ip -o link show dev "$1" 2>/dev/null | grep -q '<[^>]*\bUP\b'; }
+make_tap() {
+  command -v ip >/dev/null 2>&1 || die "'ip' not found (package iproute2)"
+  [ -c /dev/net/tun ] || die "pc-net-mq needs /dev/net/tun (a tap device); this machine has none"
+  TAP=devrec-mq$(( $$ % 1000000 ))
+  ip link show dev "$TAP" >/dev/null 2>&1 && die "interface $TAP exists already: not ours, not touching it"
+  ip tuntap add dev "$TAP" mode tap multi_queue 2>"$WORK/tap.err" \
+    || die "cannot create tap $TAP (ip tuntap add dev $TAP mode tap multi_queue: $(head -c 300 "$WORK/tap.err"); needs root)"
+  TAP_MADE=$TAP
+  tap_is_down "$TAP" || die "tap $TAP is up right after creation: refusing to run"
+  TAP_FLAGS_START=$(ip -o link show dev "$TAP" | sed -e 's/^[0-9]*: *//' -e 's/ *\\.*$//')
+}
 
 T_START=$(date +%s.%N)
 elapsed() { python3 -c "import sys; print(round($(date +%s.%N) - $T_START, 2))"; }
@@ -313,8 +342,16 @@ MEM_MIB=128
 APPEND="$APPEND no_timer_check"
 QEMU=("${QEMU_BIN[@]}" -nodefaults -no-user-config -display none -monitor none -no-reboot
       -accel tcg -cpu qemu64 -m "$MEM_MIB" -smp "$SMP")
-# Network safety: two internal hub ports and no other netdev; nothing leaves QEMU.
-NETDEVS=(-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0)
+# Network safety: two internal hub ports and no other netdev; nothing leaves QEMU. The tap-mq variant has one
+# tap instead, made by make_tap (above): created here, never brought up (a tap that is down drops every frame
+# QEMU writes to it and delivers none to it), no address, no bridge, deleted on exit; QEMU runs no script on it.
+if [ "$NETWORK" = tap-mq ]; then
+  make_tap
+  TAP_NETDEV="tap,id=t0,ifname=$TAP,script=no,downscript=no,queues=2,vhost=off"
+  NETDEVS=(-netdev "$TAP_NETDEV")
+else
+  NETDEVS=(-netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0)
+fi
 BLOCKDEV=(-blockdev "driver=file,filename=$DISK,node-name=disk0-file"
           -blockdev "driver=raw,file=disk0-file,node-name=disk0")
 # ioeventfd=off on every virtio transport: with ioeventfd (QEMU's default) a queue-notify write is turned into
@@ -324,10 +361,14 @@ BLOCKDEV=(-blockdev "driver=file,filename=$DISK,node-name=disk0-file"
 case "$MACHINE" in
   pc)
     NET_OPTS="ioeventfd=$IOEVENTFD,$NET_OPTS"; BLK_OPTS="ioeventfd=$IOEVENTFD,$BLK_OPTS"
+    if [ "$NETWORK" = tap-mq ]; then
+      QEMU+=(-M pc "${NETDEVS[@]}" -device "virtio-net-pci,id=net0,netdev=t0,mac=52:54:00:de:0e:01,addr=0x2,$NET_OPTS")
+    else
     QEMU+=(-M pc "${NETDEVS[@]}" "${BLOCKDEV[@]}"
       -device "virtio-net-pci,id=net0,netdev=h0,mac=52:54:00:de:0e:01,addr=0x2,$NET_OPTS"
       -device "virtio-net-pci,id=net1,netdev=h1,mac=52:54:00:de:0e:02,addr=0x3,$NET_OPTS"
-      -device "virtio-blk-pci,id=blk0,drive=disk0,addr=0x4,$BLK_OPTS") ;;
+      -device "virtio-blk-pci,id=blk0,drive=disk0,addr=0x4,$BLK_OPTS")
+    fi ;;
   q35)
     # One pcie-root-port per device: QEMU names them by the port (00:02.0 ...), the guest by the bus number
     # SeaBIOS/Linux program into the port (01, 02, 03).
@@ -355,13 +396,25 @@ QEMU+=(-kernel "$KERNEL" -initrd "$INITRAMFS" -append "$APPEND"
        -D "$WORK/trace.log" -trace "events=$WORK/trace-events"
        -pidfile "$WORK/qemu.pid")
 
-# Network safety guard: only internal hub ports, never a -nic / -net / other netdev backend.
-for ((i = 0; i < ${#QEMU[@]}; i++)); do
-  case "${QEMU[$i]}" in
-    -netdev) case "${QEMU[$((i + 1))]}" in hubport,*) ;; *) die "refusing netdev '${QEMU[$((i + 1))]}': only hubport is allowed" ;; esac ;;
-    -nic|-net) die "refusing ${QEMU[$i]}: only -netdev hubport is allowed" ;;
-  esac
-done
+# Network safety guard: only internal hub ports, or exactly the tap this script made (no scripts, its own
+# ifname); never a -nic / -net / other netdev backend.
+net_guard() {
+  local i a
+  for ((i = 0; i < ${#QEMU[@]}; i++)); do
+    case "${QEMU[$i]}" in
+      -netdev)
+        a=${QEMU[$((i + 1))]}
+        case "$a" in
+          hubport,*) ;;
+          tap,*) [ -n "${TAP_MADE:-}" ] && [ "$a" = "tap,id=t0,ifname=$TAP_MADE,script=no,downscript=no,queues=2,vhost=off" ] \
+                   || die "refusing netdev '$a': the only tap allowed is the one capture.sh created (ifname ${TAP_MADE:-none}, script=no, downscript=no)" ;;
+          *) die "refusing netdev '$a': only hubport, or the tap capture.sh created, is allowed" ;;
+        esac ;;
+      -nic|-net) die "refusing ${QEMU[$i]}: only -netdev hubport, or the tap capture.sh created, is allowed" ;;
+    esac
+  done
+}
+net_guard
 
 # Command line as JSON, with the per-run temp dir written as $WORK and the cache dir as $CACHE.
 python3 - "$WORK" "$CACHE" "${QEMU[@]}" > "$WORK/cmdline.json" <<'EOF'
@@ -423,6 +476,11 @@ done
 wait "$QEMU_PID" 2>/dev/null && rc=0 || rc=$?
 QEMU_PID=""
 [ "$rc" -eq 0 ] || { sed 's/^/  /' "$WORK/qemu.stderr" >&2; die "$VARIANT: QEMU exited with status $rc after quit"; }
+TAP_FLAGS_END=""
+if [ -n "$TAP_MADE" ]; then
+  tap_is_down "$TAP_MADE" || die "tap $TAP_MADE was up when QEMU exited: capture discarded"
+  TAP_FLAGS_END=$(ip -o link show dev "$TAP_MADE" | sed -e 's/^[0-9]*: *//' -e 's/ *\\.*$//')
+fi
 
 # ----------------------------------------------------------------------------------------------------------
 # Outputs
@@ -488,6 +546,14 @@ QEMU_PKG=$("${QEMU_PKG_CMD[@]}" 2>/dev/null || echo unknown)
 if [ -n "$KPKG_FIXED" ]; then KPKG=$KPKG_FIXED
 else KPKG=$(dpkg-query -W -f='${Package} ${Version}' "linux-image-$KVER" 2>/dev/null || echo unknown); fi
 
+if [ "$NETWORK" = tap-mq ]; then
+  NET_DESC="one virtio-net NIC on a multi-queue tap (-netdev tap,ifname=devrec-mqN,script=no,downscript=no,queues=2,vhost=off) that capture.sh created with 'ip tuntap add mode tap multi_queue' and never brought up (a tap that is down drops every frame QEMU writes and delivers none; no address, no bridge), deleted when capture.sh exits; guest has no configured addresses (IPv6 link-local only, autoconf/RA/DAD/RS disabled)"
+  NET_WORKLOAD="ip link set up on eth0; ping6 -c 2 -I eth0 ff02::1, then one such ping per vCPU pinned with taskset (virtio_net's XPS maps CPU i to TX queue i); nothing answers (the host tap is down: QEMU's writes to it fail and the frames are dropped), so the RX queues get nothing"
+else
+  NET_DESC="two virtio-net NICs on one internal QEMU hub (-netdev hubport, hubid 0); no other netdev; guest has no configured addresses (IPv6 link-local only, autoconf/RA/DAD/RS disabled)"
+  NET_WORKLOAD="ip link set up on every ethN; ping6 -c 2 -I ethN ff02::1 on each (crosses the internal hub)"
+fi
+export NETWORK NET_DESC NET_WORKLOAD TAP_MADE TAP_FLAGS_START TAP_FLAGS_END
 export IOEVENTFD MEM_MIB BASE_VARIANT QEMU_FLAVOR GUEST_KERNEL TRACE_EVENTS TRACE_TIMESTAMPS VARIANT MACHINE TRANSPORT DESC SMP KVER KPKG QEMU_VERSION_LINE QEMU_PKG BUSYBOX_VERSION APPEND \
   BOOT_S QMP_S TOTAL_S RAW_TRACE_BYTES RAW_TRACE_LINES KEPT_TRACE_BYTES KEPT_TRACE_LINES TRACE_FILTER \
   TRACE_FILTER_RE DEVSTATE_BYTES MIGRATION MIGRATION_BYTES MIGRATION_GZ_BYTES MIGRATION_KEPT \
@@ -528,12 +594,11 @@ m = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "timingsS": {"bootToMarker": float(e["BOOT_S"]), "qmpSequence": float(e["QMP_S"]),
                  "total": float(e["TOTAL_S"])},
-    "network": "two virtio-net NICs on one internal QEMU hub (-netdev hubport, hubid 0); no other netdev; "
-               "guest has no configured addresses (IPv6 link-local only, autoconf/RA/DAD/RS disabled)",
+    "network": e["NET_DESC"],
     "workload": [
         "load modules: virtio_ring virtio virtio_mmio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci "
         "failover net_failover virtio_net virtio_blk",
-        "ip link set up on every ethN; ping6 -c 2 -I ethN ff02::1 on each (crosses the internal hub)",
+        e["NET_WORKLOAD"],
         "per disk: dd read 4 MiB (bs=64k count=64); dd write 2 MiB of /dev/urandom at 4 MiB (conv=fsync); sync; "
         "drop_caches; one O_DIRECT 2 MiB read per vCPU pinned with taskset",
         "print negotiated features per virtio device, then the marker line " + e["MARKER"] + " and idle",
@@ -566,6 +631,9 @@ m = {
         "migration-vmdesc.json.gz": size("migration-vmdesc.json.gz"),
     },
 }
+if e["NETWORK"] == "tap-mq":
+    m["tap"] = {"ifname": e["TAP_MADE"], "flagsAtStart": e["TAP_FLAGS_START"], "flagsAfterQemuExit": e["TAP_FLAGS_END"],
+                "deleted": "by capture.sh's exit trap (ip tuntap del)"}
 if e["MIGRATION"] == "1":
     m["migration"] = {
         "captured": True,

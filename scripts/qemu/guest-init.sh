@@ -58,9 +58,23 @@ sleep 1
 for n in $nics; do
   # ff02::1 on one NIC reaches the other NIC through QEMU's internal hub (and nothing else).
   ping6 -c 2 -W 1 -I "$n" ff02::1 >/dev/null 2>&1 || true
+  # A multi-queue NIC: one ping per online CPU, pinned with taskset. virtio_net maps CPU i to TX queue i (XPS,
+  # virtnet_set_affinity), so each CPU's packets go out on its own queue.
+  ntx=$(ls -d /sys/class/net/$n/queues/tx-* 2>/dev/null | wc -l)
+  if [ "$ntx" -gt 1 ]; then
+    c=0
+    while [ $c -lt "$(nproc)" ]; do
+      taskset -c $c ping6 -c 2 -W 1 -I "$n" ff02::1 >/dev/null 2>&1 || true
+      c=$((c + 1))
+    done
+  fi
 done
 for n in $nics; do
   say "net $n: $(cat /sys/class/net/$n/address) rx_packets=$(cat /sys/class/net/$n/statistics/rx_packets) tx_packets=$(cat /sys/class/net/$n/statistics/tx_packets)"
+  # multi-queue NICs: which CPUs send on which TX queue
+  if [ -e /sys/class/net/$n/queues/tx-1 ]; then
+    for x in /sys/class/net/$n/queues/tx-*; do say "net $n ${x##*/} xps_cpus $(cat $x/xps_cpus 2>/dev/null)"; done
+  fi
 done
 
 # --- block workload: read 4 MiB, write 2 MiB (with flush), drop caches, read it back -------------------

@@ -134,6 +134,8 @@ interface Device {
   events: NewEvent[];
   /** queues enabled since the last reset (legacy: a non-zero PFN), and those a vq pointer was tied to */
   enabledQueues: Set<number>;
+  /** a device reset was traced: queue indices start from their reset values */
+  resetSeen: boolean;
   tiedQueues: Set<number>;
   /** negotiated VIRTIO_F_RING_PACKED: QEMU 7.2 traces no virtqueue_flush for packed rings, so fills count */
   packed: boolean;
@@ -402,7 +404,7 @@ export class QemuTraceImporter {
   private newDevice(id: string, qemuType: string, type: string): Device {
     const dev: Device = {
       id, qemuType, type, transport: undefined, decoder: undefined, undecided: [], bars: [0, 0, 0, 0, 0, 0], events: [],
-      enabledQueues: new Set(), tiedQueues: new Set(), packed: false,
+      enabledQueues: new Set(), tiedQueues: new Set(), resetSeen: false, packed: false,
     };
     this.devices.set(id, dev);
     return dev;
@@ -651,8 +653,20 @@ export class QemuTraceImporter {
       if (e.body.kind === 'featuresNegotiated' && e.body.accepted) dev.packed = (e.body.features & RING_PACKED) !== 0n;
       else if (e.body.kind === 'statusWritten' && e.body.status === 0) dev.packed = false;
       if (e.body.kind === 'statusWritten' && e.actor === 'guest-driver') this.lastStatusWrite = { dev, status: e.body.status, line: this.lineNo };
-      if (e.body.kind === 'queueConfigured' && enables(e.body)) dev.enabledQueues.add(e.body.index);
-      else if (e.body.kind === 'resetRequested' && e.body.scope === 'device-reset') dev.enabledQueues.clear();
+      if (e.body.kind === 'queueConfigured' && enables(e.body)) {
+        const first = dev.resetSeen && !dev.enabledQueues.has(e.body.index);
+        dev.enabledQueues.add(e.body.index);
+        dev.events.push(e);
+        // From its first enable after a reset the driver publishes buffers by writing avail->idx in guest memory,
+        // which no trace line shows: the driver's avail index is unknown from here (not its reset value 0). The
+        // device's own indices are still the reset values; virtqueue_pop / _flush lines move them.
+        if (first) dev.events.push({ ...e, actor: 'recorder', body: { kind: 'vqIndex', index: e.body.index, indicesUnseen: true, lastAvailIdx: 0, usedIdx: 0 } });
+        continue;
+      }
+      if ((e.body.kind === 'statusWritten' && e.body.status === 0) || (e.body.kind === 'resetRequested' && e.body.scope === 'device-reset')) {
+        dev.enabledQueues.clear();
+        dev.resetSeen = true;
+      } else if (e.body.kind === 'resetRequested' && e.body.scope === 'queue-reset') dev.enabledQueues.delete(e.body.queue);
       dev.events.push(e);
     }
   }
@@ -831,6 +845,8 @@ function enables(b: QueueConfigured): boolean {
 function withIndicesUnseen(events: NewEvent[]): NewEvent[] {
   const out: NewEvent[] = [];
   for (const e of events) {
+    // the enable's own index event (device indices at their reset values) is replaced by one that knows none
+    if (e.body.kind === 'vqIndex' && e.body.indicesUnseen) continue;
     out.push(e);
     if (e.body.kind === 'queueConfigured' && enables(e.body)) {
       out.push({ ...e, actor: 'recorder', body: { kind: 'vqIndex', index: e.body.index, indicesUnseen: true } });

@@ -13,7 +13,9 @@ import {
 } from '../../src/sources/qemu-savevm.js';
 import { MemoryEventStore } from '../../src/store/memory.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { MATRIX } from './qemu-matrix.js';
+import { MATRIX, MATRIX_NET_MQ, guestQueuePairs } from './qemu-matrix.js';
+import { deviceToState } from '../../src/sources/qemu-state/wire.js';
+import { MSI_NO_VECTOR } from '../../src/model/registers.js';
 
 const ROOT = path.resolve('streams/qemu');
 /** the six first captures and the matrix (scripts/qemu/matrix.txt): QEMU 7.2 and 10.0, q35 behind pcie-root-ports */
@@ -160,6 +162,61 @@ describe('QEMU savevm streams: committed captures against QMP', () => {
       expect(d.pci!.msix).to.equal(undefined);
       expect(d.queues.every((q) => q.vector === undefined)).to.equal(true);
     }
+  });
+
+  describe('a multi-queue virtio-net (mq=on, queues=2 tap, 2 vCPUs): what QEMU saved', () => {
+    for (const v of MATRIX_NET_MQ) {
+      it(`${v}: max and current queue pairs, one tx_waiting per current pair, 5 queues with their vectors`, () => {
+        const qmp = qmpOf(v).devices[0]!;
+        const d = parseQemuStream(devstate(v), { input: v }).devices[0]!;
+        expect(d.notes).to.deep.equal([]);
+        // curr_queue_pairs is what the guest's VQ_PAIRS_SET asked for: the TX queues the guest lists for its NIC
+        expect(d.device).to.deep.include({ kind: 'net', maxQueuePairs: 2, currQueuePairs: guestQueuePairs(v, '52:54:00:de:0e:01') });
+        expect(d.device.kind === 'net' && d.device.txWaiting).to.have.length(2);
+        expect(d.numQueues).to.equal(qmp.status['num-vqs']).and.to.equal(5);
+        expect(deviceToState(d).netControl!.queuePairs, 'netControl.queuePairs').to.equal(2);
+        // vectors=6 on the command line: the table QEMU saved; Linux programmed config + 4 rx/tx queues and left the
+        // control queue without a vector (VIRTIO_MSI_NO_VECTOR), the last entry masked
+        const msix = d.pci!.msix!;
+        expect(msix.tableSize).to.equal(6);
+        expect(d.pci!.configVector, 'config vector').to.equal(0);
+        expect(d.queues.map((q) => q.vector)).to.deep.equal([1, 2, 3, 4, MSI_NO_VECTOR]);
+        const unmasked = Array.from({ length: msix.tableSize }, (_, i) => Buffer.from(msix.table).readUInt32LE(i * 16 + 12) & 1).filter((m) => m === 0);
+        expect(unmasked, 'MSI-X entries the guest unmasked').to.have.length(5);
+      });
+    }
+
+    // the same stream with the guest using one pair of two (curr_queue_pairs 1: one tx_waiting), and with a current
+    // count over the maximum
+    const v = 'pc-net-mq';
+    const raw = gunzipSync(devstate(v));
+    const sec = parseQemuStream(raw).sections.find((s) => s.idstr === '0000:00:02.0/virtio-net')!;
+    // the device part starts with the MAC in use (the core's config bytes, earlier, hold it too: take the last one)
+    const mac = raw.subarray(sec.bodyOffset, sec.offset + sec.length).lastIndexOf(Buffer.from('525400de0e01', 'hex')) + sec.bodyOffset;
+    // mac 6, tx_waiting 4, mergeable_rx_bufs 4, status 2, promisc 1, allmulti 1, in_use 4, 3 MACs, vlans 512,
+    // has_vnet_hdr 4, the 7 one-byte flags: then be16 max_queue_pairs, be16 curr_queue_pairs, tx_waiting[1]
+    const pairsAt = mac + 6 + 4 + 4 + 2 + 1 + 1 + 4 + 3 * 6 + 512 + 4 + 7;
+    it('pc-net-mq: the pair counts sit where the layout says (be16 2, be16 2)', () => {
+      expect([...raw.subarray(pairsAt, pairsAt + 4)]).to.deep.equal([0, 2, 0, 2]);
+    });
+    it('one current pair of two: one tx_waiting, queuePairs 1, the queues as before', () => {
+      const one = Buffer.concat([raw.subarray(0, pairsAt + 2), Buffer.from([0, 1]), raw.subarray(pairsAt + 8)]);
+      const d = parseQemuStream(one).devices[0]!;
+      const ref = parseQemuStream(raw).devices[0]!;
+      expect(d.notes).to.deep.equal([]);
+      expect(d.device).to.deep.include({ kind: 'net', maxQueuePairs: 2, currQueuePairs: 1 });
+      expect(d.device.kind === 'net' && d.device.txWaiting).to.have.length(1);
+      expect(deviceToState(d).netControl!.queuePairs).to.equal(1);
+      expect(d.queues.map((q) => [q.desc, q.lastAvailIdx, q.vector])).to.deep.equal(ref.queues.map((q) => [q.desc, q.lastAvailIdx, q.vector]));
+    });
+    it('current pairs over the maximum: the device part is not decoded (named in a note), no queue pairs invented', () => {
+      const bad = Buffer.from(raw);
+      bad.writeUInt16BE(3, pairsAt + 2);
+      const d = parseQemuStream(bad).devices[0]!;
+      expect(d.device.kind).to.equal('walked');
+      expect(d.notes.join(' ')).to.match(/device part not decoded/);
+      expect(deviceToState(d).netControl?.queuePairs ?? null).to.equal(null);
+    });
   });
 
   it('walks every other section by footer search, and the vmdesc (when appended) gives the same boundaries', () => {

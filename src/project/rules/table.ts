@@ -292,8 +292,9 @@ export const RULES: readonly Rule[] = [
     check: ({ after, event, mem }) => {
       const b = event.body;
       if (b.kind !== 'vqIndex' || !mem.resetSeen) return undefined;
-      // The driver setting a queue's state while it initialises it (vdpa_config_ops.set_vq_state) is no DMA.
-      if (event.actor === 'guest-driver') return undefined;
+      // The driver setting a queue's state while it initialises it (vdpa_config_ops.set_vq_state) is no DMA, nor is
+      // the recorder saying what it can see (a trace importer's index bookkeeping at a queue's enable).
+      if (event.actor === 'guest-driver' || event.actor === 'recorder') return undefined;
       if (!b.availDelta && !b.usedDelta && b.lastAvailIdx === undefined && b.usedIdx === undefined) return undefined;
       const status = need(after.status, 'status');
       if (status & STATUS.DRIVER_OK) return undefined;
