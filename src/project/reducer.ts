@@ -4,6 +4,7 @@ import type { DeviceAlias, DeviceEvent, EventBody, QueueConfigured, Snapshot, So
 import { STATUS, featureBit, isLegacyTransport, isPciTransport } from '../model/index.js';
 import { vfioVirtioTransport } from '../model/vfio.js';
 import { LEGACY_VRING_ALIGN } from '../model/registers.js';
+import { SOURCES_WITH_CONTROL_COMMANDS } from '../model/sources.js';
 import {
   type DeviceState, type QueueState, NO_VECTOR, cloneState, initialQueue, resetQueueValues, unknownMsix, unknownPci,
 } from './state.js';
@@ -29,7 +30,7 @@ export function applyInPlace(s: DeviceState, e: DeviceEvent): DeviceState {
   const src = s.sources;
   if (src[src.length - 1] !== e.source) noteSource(s, e.source);
   if (e.body.kind === 'snapshot') applySnapshot(s, e.body, e.source);
-  else applyBody(s, e.body);
+  else applyBody(s, e.body, e.source);
   return s;
 }
 
@@ -84,7 +85,7 @@ export function queueOf(s: DeviceState, index: number): QueueState {
 }
 
 /** Device reset (virtio 1.3 2.4): what it defines becomes known. Offered features, config and MSI-X enable stay. */
-function resetDevice(s: DeviceState): void {
+function resetDevice(s: DeviceState, source: Source): void {
   s.resetSeen = true;
   s.status = 0;
   s.features.driver = 0n;
@@ -99,8 +100,8 @@ function resetDevice(s: DeviceState): void {
   s.isr = 0;
   s.control = [];
   // the device's filters and modes start over; what they start from is the device's choice (unknown), the counts
-  // since reset start at 0
-  if (s.netControl || s.type === 'net') s.netControl = initialNetControl(true);
+  // since reset start at 0 where the source records every control command (unknown where it sees none)
+  if (s.netControl || s.type === 'net') s.netControl = initialNetControl(SOURCES_WITH_CONTROL_COMMANDS.has(source));
 }
 
 function writeBytes(target: Uint8Array, offset: number, data: Uint8Array, limit: number): Uint8Array {
@@ -260,7 +261,7 @@ function msixOf(s: DeviceState): NonNullable<DeviceState['msix']> {
   return (s.msix ??= unknownMsix());
 }
 
-function applyBody(s: DeviceState, b: EventBody): void {
+function applyBody(s: DeviceState, b: EventBody, source: Source): void {
   switch (b.kind) {
     case 'identified': {
       // Absent numbers are unknown. Logs written before these fields had presence left 0s off the wire too, and no
@@ -331,7 +332,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
       return;
     case 'statusWritten':
       if (b.status === 0) {
-        resetDevice(s);
+        resetDevice(s, source);
         s.resetPending = true;
       } else {
         // Setting FEATURES_OK asks the device (virtio 1.3 3.1.1): until its answer is seen (the status read back,
@@ -355,7 +356,7 @@ function applyBody(s: DeviceState, b: EventBody): void {
         resetQueueValues(q);
         q.resetPending = true;
       } else {
-        resetDevice(s);
+        resetDevice(s, source);
         s.resetPending = true;
       }
       return;

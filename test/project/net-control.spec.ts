@@ -8,6 +8,7 @@ import { initialState } from '../../src/project/state.js';
 import { stateToWire } from '../../src/project/state-wire.js';
 import { parseQemuStream, deviceEvents } from '../../src/sources/qemu-savevm.js';
 import { captureBytes } from '../sources/qemu-savevm-fixtures.js';
+import { netLifecycle } from '../../src/sim/net-lifecycle.js';
 
 const OK = 0;
 const ERR = 1;
@@ -121,5 +122,37 @@ describe('net control-queue state', () => {
       const s = play([legacy, control(cmd(4, 0, [0, 2]))]);
       expect(s.netControl!.queuePairs).to.equal(null);
     });
+  });
+});
+
+describe('net control-command counts: 0 only where the source records the commands', function () {
+  this.timeout(60_000);
+
+  it('a QEMU trace (no control-command payloads) leaves the counts unknown after the reset it shows, on every net device of the net captures', async function () {
+    const { importQemuTrace } = await import('../../src/sources/import-trace.js');
+    const { MemoryEventStore } = await import('../../src/store/memory.js');
+    const { Projector } = await import('../../src/project/projector.js');
+    let nics = 0;
+    for (const capture of ['pc-modern-net-blk', 'pc-net-mq', 'qemu10-pc-net-mq']) {
+      const store = new MemoryEventStore();
+      await importQemuTrace(store, `streams/qemu/${capture}/trace.log.gz`);
+      const projector = new Projector(store);
+      for (const s of await store.streams()) {
+        const state = await projector.stateAt(s.stream);
+        if (state.type !== 'net') continue;
+        nics++;
+        expect(state.netControl, `${capture} ${s.stream}`).to.not.equal(null);
+        const { announceAcks, rejected, other } = state.netControl!;
+        expect({ announceAcks, rejected, other }, `${capture} ${s.stream}`).to.deep.equal({ announceAcks: null, rejected: null, other: null });
+      }
+    }
+    expect(nics).to.equal(4);
+  });
+
+  it('a recorder that sees every command (the simulation) counts from 0 after a reset', function () {
+    let s = initialState('sim');
+    for (const { event } of netLifecycle({ trafficRounds: 2 })) s = applyInPlace(s, { ...event, revision: s.revision + 1 });
+    expect(s.netControl?.announceAcks).to.be.a('number');
+    expect(s.netControl?.rejected).to.equal(0);
   });
 });
