@@ -145,15 +145,20 @@ export function fastDecodeEvent(buf: Uint8Array, start = 0, end: number = buf.le
 export function eventKindAt(buf: Uint8Array, start: number, end: number): EventKind | undefined {
   let kind: string | undefined;
   let pos = start;
-  while (pos < end) {
-    let tag = 0;
-    for (let shift = 0; ; shift += 7) {
-      if (pos >= end || shift > 28) return undefined;
+  /** the varint (tag or length) at pos, moving pos past it; -1 when it is cut off or longer than 35 bits */
+  const varint = (): number => {
+    let v = 0;
+    for (let shift = 0; shift <= 28; shift += 7) {
+      if (pos >= end) return -1;
       const b = buf[pos++]!;
-      tag += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
     }
-    const field = Math.floor(tag / 8);
+    return -1;
+  };
+  while (pos < end) {
+    const tag = varint();
+    if (tag < 0) return undefined;
     switch (tag & 7) {
       case 0: // varint
         while (pos < end && buf[pos]! >= 0x80) pos++;
@@ -163,15 +168,10 @@ export function eventKindAt(buf: Uint8Array, start: number, end: number): EventK
         pos += 8;
         break;
       case 2: { // length-delimited
-        let len = 0;
-        for (let shift = 0; ; shift += 7) {
-          if (pos >= end || shift > 28) return undefined;
-          const b = buf[pos++]!;
-          len += (b & 0x7f) * 2 ** shift;
-          if (b < 0x80) break;
-        }
+        const len = varint();
+        if (len < 0) return undefined;
         pos += len;
-        kind = EVENT_BODY_FIELDS[field] ?? kind;
+        kind = EVENT_BODY_FIELDS[Math.floor(tag / 8)] ?? kind;
         break;
       }
       case 5: // fixed32
