@@ -378,6 +378,10 @@ export class FileEventStore implements EventStore {
       throw err;
     }
     this.indexRecord(this.segments.indexOf(seg), off, header, seg.name);
+    // a record read whole and checked here is the one the first read asks for (the last, on a small store)
+    if (verifyCrc && len <= RECENT_RECORD_MAX_BYTES) {
+      this.lastRecord = { rec: this.recSegment.length - 1, loaded: { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header } };
+    }
     this.lastScannedEnd = off + RECORD_PREFIX_BYTES + len;
     return undefined;
   }

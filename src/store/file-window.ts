@@ -16,7 +16,7 @@ export class SegmentWindow {
     private readonly windowBytes: number,
   ) {}
 
-  /** `len` bytes at `at` as a view valid until the next call; shorter only where the segment ends first. */
+  /** `len` bytes at `at`, shorter only where the segment ends first: a view that stays valid (a window that moves reads into a new buffer, never over an old one). */
   read(at: number, len: number): Buffer {
     if (at < this.start || at + len > this.start + this.buf.length) {
       const want = Math.max(0, Math.min(Math.max(len, this.windowBytes), this.size - at));
