@@ -4,7 +4,8 @@
 // Run by `npm run build` (and so by `prepare`, `npm test`, `npm run bench`) after tsc.
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -117,15 +118,27 @@ if (process.argv[2] === '--cache') {
   const runs = runsOf(store)[name];
   await makeCache(name === 'full' ? FULL : bundleFor(runs[0]), runs);
 } else {
-  const work = mkdtempSync(path.join(tmpdir(), 'devrec-build-'));
-  const store = `file:${path.join(work, 'store')}`;
-  try {
-    // the full bundle's first: its import run makes the store the others read
-    for (const name of ['full', ...SHORT_COMMANDS]) {
-      if (!runsOf(store)[name]) throw new Error(`build-cli: no command lines to make the ${name} cache from`);
-      execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--cache', name, store], { stdio: 'inherit' });
+  // The caches are made again only when a bundle, this script or Node changed (npm test builds after npm install
+  // built the same thing: the caches it made are still the ones V8 takes).
+  const caches = [FULL.cache, ...SHORT_COMMANDS.map((c) => bundleFor([c === 'program' ? '--version' : c]).cache)];
+  const stampFile = path.join(path.dirname(fullBundle), 'caches.stamp');
+  const stamp = createHash('sha256').update(process.version).update(process.execPath)
+    .update(readFileSync(fullBundle)).update(readFileSync(shortBundle)).update(readFileSync(fileURLToPath(import.meta.url)))
+    .digest('hex');
+  const fresh = existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp && caches.every((c) => existsSync(c));
+  if (!fresh) {
+    rmSync(stampFile, { force: true });
+    const work = mkdtempSync(path.join(tmpdir(), 'devrec-build-'));
+    const store = `file:${path.join(work, 'store')}`;
+    try {
+      // the full bundle's first: its import run makes the store the others read
+      for (const name of ['full', ...SHORT_COMMANDS]) {
+        if (!runsOf(store)[name]) throw new Error(`build-cli: no command lines to make the ${name} cache from`);
+        execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--cache', name, store], { stdio: 'inherit' });
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
+    writeFileSync(stampFile, stamp);
   }
 }

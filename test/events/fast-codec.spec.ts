@@ -436,11 +436,14 @@ describe('fast event codec', () => {
       }
     });
 
-    it('agrees with the reference on every truncation of a body message', () => {
+    it('agrees with the reference on every truncation of a body message (of a long one: its first and last KiB, every 97th cut between)', () => {
       let ok = 0;
       for (const s of SAMPLES.filter((x) => !x.name.startsWith('huge'))) {
         const { envelope, body, bodyField } = parts(s.event, s.revision);
-        for (let n = 0; n <= body.length; n++) {
+        // a cut inside a long bytes field reads the same way wherever it falls: each costs a decode of the whole
+        // body by both codecs, so the 40 KB snapshot sample alone would take seconds
+        const edge = 1024;
+        for (let n = 0; n <= body.length; n += n < edge || n >= body.length - edge ? 1 : 97) {
           if (agree(cat(envelope, lenField(bodyField, body.subarray(0, n)))) === 'ok') ok++;
         }
       }
