@@ -53,7 +53,6 @@ export async function buildProgram(args: string[] = process.argv.slice(2)): Prom
   const program = new Command('devrec')
     .description('record, replay and compare virtio device state (QEMU, vDPA, VFIO)')
     .version(VERSION)
-    .showHelpAfterError()
     .exitOverride();
   const wanted = commandNamed(args);
   for (const entry of COMMANDS) {
@@ -61,7 +60,19 @@ export async function buildProgram(args: string[] = process.argv.slice(2)): Prom
     cmd.summary(entry.summary);
     program.addCommand(cmd.exitOverride());
   }
+  oneLineUsageErrors(program, 'devrec');
   return program;
+}
+
+/**
+ * A usage error (unknown command or option, missing argument) is one line that names where to look next, here
+ * and in every subcommand, instead of commander's error followed by a page of help.
+ */
+function oneLineUsageErrors(cmd: AnyCommand, path: string): void {
+  cmd.configureOutput({
+    outputError: (message, write) => write(`${message.trim().replace(/\s*\n\s*/g, ' ')} (\`${path} --help\` shows the usage)\n`),
+  });
+  for (const sub of cmd.commands) oneLineUsageErrors(sub as AnyCommand, `${path} ${sub.name()}`);
 }
 
 /**

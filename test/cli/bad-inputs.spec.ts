@@ -196,3 +196,22 @@ describe('CLI: more bad inputs of issue 15 (items 5, 10, 12), each on its own st
     }
   });
 });
+
+describe('CLI: usage errors are one line naming where to look next', function () {
+  it('an unknown command, an unknown option, a missing argument of a nested command: one line each, exit 1', async () => {
+    const { devrec } = await import('../helpers/cli.js');
+    const cases: [string[], RegExp][] = [
+      [['nonsense'], /^error: unknown command 'nonsense' \(`devrec --help` shows the usage\)\n$/],
+      [['device'], /^error: unknown command 'device' \(Did you mean devices\?\) \(`devrec --help` shows the usage\)\n$/],
+      [['state'], /^error: missing required argument 'id' \(`devrec state --help` shows the usage\)\n$/],
+      [['devices', '--bogus'], /^error: unknown option '--bogus' \(`devrec devices --help` shows the usage\)\n$/],
+      [['import', 'qemu-trace'], /^error: missing required argument 'file' \(`devrec import qemu-trace --help` shows the usage\)\n$/],
+    ];
+    for (const [args, want] of cases) {
+      const r = await devrec(args);
+      expect(r.code, args.join(' ')).to.equal(1);
+      expect(r.stderr, args.join(' ')).to.match(want);
+      expect(r.stdout, args.join(' ')).to.equal('');
+    }
+  });
+});
