@@ -122,15 +122,53 @@ export function readQmpAnswers(file: string): QmpAnswers {
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ProfileError(`${file}: expected a JSON object of QMP answers`);
   const o = v as Obj;
-  if (o['devrecQmpAnswers'] === 1) return o as unknown as QmpAnswers;
-  if (Array.isArray(o['devices']) && Array.isArray(o['queryPci']) && typeof o['qemuVersion'] === 'string') return fromCaptureFile(o, file);
+  if (o['devrecQmpAnswers'] === 1) return checkedAnswers(o, file);
+  if (Array.isArray(o['devices']) && Array.isArray(o['queryPci']) && typeof o['qemuVersion'] === 'string') return checkedAnswers(fromCaptureFile(o, file) as unknown as Obj, file);
   throw new ProfileError(`${file}: not saved QMP answers (expected "devrecQmpAnswers": 1 from devrec profile --save-qmp, or a qmp.json of scripts/qemu/qmp-capture.py)`);
+}
+
+/**
+ * The answers when they have the shape devrec reads (a hand-edited or damaged file otherwise fails here, in one line
+ * naming the field, not later inside the code that reads it).
+ */
+function checkedAnswers(a: Obj, file: string): QmpAnswers {
+  const fail = (where: string, want: string, got: unknown): never => {
+    const shown = JSON.stringify(got) ?? String(got);
+    throw new ProfileError(`${file}: ${where}: expected ${want}, got ${shown.length > 60 ? `${shown.slice(0, 60)}...` : shown} (save the answers again: devrec profile --qmp ADDRESS --save-qmp FILE)`);
+  };
+  const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const version = (a['version'] as Obj | undefined)?.['qemu'];
+  if (!isObj(version) || !['major', 'minor', 'micro'].every((k) => Number.isInteger(version[k]))) fail('version.qemu', '{major, minor, micro} numbers', version);
+  if (!Array.isArray(a['query-pci'])) fail('query-pci', 'a list', a['query-pci']);
+  const devices = a['x-query-virtio'];
+  if (!Array.isArray(devices)) fail('x-query-virtio', 'a list', devices);
+  (devices as unknown[]).forEach((d, i) => {
+    if (!isObj(d)) return fail(`x-query-virtio[${i}]`, 'an object', d);
+    if (typeof d['path'] !== 'string') fail(`x-query-virtio[${i}].path`, 'a string', d['path']);
+    if (typeof d['name'] !== 'string') fail(`x-query-virtio[${i}].name`, 'a string', d['name']);
+    if (d['mmioBase'] !== undefined && typeof d['mmioBase'] !== 'string') fail(`x-query-virtio[${i}].mmioBase`, 'a "0x..." string', d['mmioBase']);
+  });
+  for (const key of ['x-query-virtio-status', 'qom-get'] as const) {
+    const m = a[key];
+    if (!isObj(m)) fail(key, 'an object', m);
+    for (const [k, x] of Object.entries(m as Obj)) if (x !== null && x !== undefined && !isObj(x)) fail(`${key}[${JSON.stringify(k)}]`, 'an object', x);
+  }
+  const queues = a['x-query-virtio-queue-status'];
+  if (!isObj(queues)) fail('x-query-virtio-queue-status', 'an object', queues);
+  for (const [k, list] of Object.entries(queues as Obj)) {
+    if (!Array.isArray(list)) fail(`x-query-virtio-queue-status[${JSON.stringify(k)}]`, 'a list', list);
+    (list as unknown[]).forEach((q, i) => isObj(q) || fail(`x-query-virtio-queue-status[${JSON.stringify(k)}][${i}]`, 'an object', q));
+  }
+  return a as unknown as QmpAnswers;
 }
 
 function fromCaptureFile(o: Obj, file: string): QmpAnswers {
   const m = /^(\d+)\.(\d+)\.(\d+)/.exec(String(o['qemuVersion']));
   if (!m) throw new ProfileError(`${file}: field "qemuVersion": expected N.N.N, got ${JSON.stringify(o['qemuVersion'])}`);
   const devices = o['devices'] as Obj[];
+  devices.forEach((d, i) => {
+    if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new ProfileError(`${file}: devices[${i}]: expected an object, got ${JSON.stringify(d)}`);
+  });
   const cmd = Array.isArray(o['commandLine']) ? String((o['commandLine'] as unknown[])[0] ?? '') : '';
   const arch = /qemu-system-(\w+)$/.exec(cmd)?.[1];
   const a: QmpAnswers = {

@@ -96,6 +96,32 @@ describe('compat: profiles from QMP answers', function () {
     writeFileSync(f, '{"devrec');
     expect(() => readQmpAnswers(f)).to.throw(ProfileError, `${f}: not JSON`);
   });
+
+  it('saved answers of the wrong shape are refused in one line naming the field, in both file forms (a real file, damaged)', function () {
+    const dir = tmpDir();
+    const f = path.join(dir, 'a.json');
+    const good = { devrecQmpAnswers: 1, version: { qemu: { major: 7, minor: 2, micro: 0 } }, 'query-target': null, machineType: null, 'query-pci': [], 'x-query-virtio': [{ path: '/machine/peripheral/net0/virtio-backend', name: 'virtio-net' }], 'x-query-virtio-status': {}, 'x-query-virtio-queue-status': {}, 'qom-get': {} };
+    writeFileSync(f, JSON.stringify(good));
+    expect(readQmpAnswers(f)['x-query-virtio']).to.have.length(1);
+    const damaged: [Record<string, unknown>, string][] = [
+      [{ version: {} }, 'version.qemu: expected {major, minor, micro} numbers'],
+      [{ 'x-query-virtio': 5 }, 'x-query-virtio: expected a list, got 5'],
+      [{ 'x-query-virtio': [null] }, 'x-query-virtio[0]: expected an object, got null'],
+      [{ 'x-query-virtio': [{ path: 3, name: 'virtio-net' }] }, 'x-query-virtio[0].path: expected a string, got 3'],
+      [{ 'x-query-virtio': [{ path: '/p', name: 'virtio-net', mmioBase: [] }] }, 'x-query-virtio[0].mmioBase: expected a "0x..." string, got []'],
+      [{ 'x-query-virtio-queue-status': { '/p': [null] } }, 'x-query-virtio-queue-status["/p"][0]: expected an object, got null'],
+      [{ 'x-query-virtio-status': { '/p': 'x' } }, 'x-query-virtio-status["/p"]: expected an object, got "x"'],
+    ];
+    for (const [patch, want] of damaged) {
+      writeFileSync(f, JSON.stringify({ ...good, ...patch }));
+      expect(() => readQmpAnswers(f), want).to.throw(ProfileError, `${f}: ${want}`);
+    }
+    // a capture's qmp.json with a queue list that is not one
+    const capture = JSON.parse(readFileSync(path.join(CAP, 'microvm-mmio-modern-noops', 'qmp.json'), 'utf8')) as { devices: Record<string, unknown>[] };
+    capture.devices[0]!['queues'] = 5;
+    writeFileSync(f, JSON.stringify(capture));
+    expect(() => readQmpAnswers(f)).to.throw(ProfileError, 'x-query-virtio-queue-status["/machine/peripheral/blk0"]: expected a list, got 5');
+  });
 });
 
 describe('CLI: check and diff on QEMU streams (raw and .gz)', function () {
