@@ -18,7 +18,8 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { QemuStreamParser } from '../src/sources/qemu-state/parser.js';
 import { QemuStreamError, parseQemuStream, qemuInspectToJson } from '../src/sources/qemu-savevm.js';
-import { rng, syntheticFullStream } from '../test/sources/qemu-savevm-fixtures.js';
+import { prng as rng } from '../test/helpers/prng.js';
+import { syntheticFullStream } from '../test/sources/qemu-savevm-fixtures.js';
 import { cleanupMore, moreTargets, type Target } from './fuzz-targets.js';
 
 interface Args { seconds: number; seed: number; out: string; only?: string; cases?: number }
