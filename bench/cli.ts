@@ -2,8 +2,8 @@
 // baseline, devrec, ...) so a busy machine slows both alike; the table shows medians:
 //   - start-up: `devrec --version` and `devrec devices` on a small store vs `node -e 0` (bin/devrec as users run it:
 //     the CLI bundle with its code cache, both made by `npm run build`);
-//   - inspect of a full QEMU migration stream (RAM included) vs a Node process that only fs.readFileSync's the same
-//     file; peak RSS of both (read by the child itself at exit: process.resourceUsage().maxRSS).
+//   - inspect and import qemu-state of a full QEMU migration stream (RAM included) vs a Node process that only
+//     fs.readFileSync's the same file; peak RSS of both (read by the child itself at exit: process.resourceUsage().maxRSS).
 // The stream is made by `CAPTURE_MIGRATION=1 bash scripts/qemu/capture.sh pc-modern-net-blk DIR` (never
 // committed); give it with DEVREC_BENCH_MIGRATION=DIR/migration.bin, or leave it at bench/out/migration.bin.
 import { spawnSync } from 'node:child_process';
@@ -66,6 +66,10 @@ export async function cliBench(log: (s: string) => void, quick: boolean): Promis
       const size = statSync(stream).size;
       rows.push(compare(`\`devrec inspect\` of a full QEMU migration stream (${(size / 1048576).toFixed(0)} MiB, RAM included)`,
         '`node -e "fs.readFileSync(FILE)"`', ['-e', `require('node:fs').readFileSync(${JSON.stringify(stream)})`], [bin, 'inspect', stream], probe, reps));
+      // the same stream imported into a store (each run adds its snapshot events to the same three devices)
+      rows.push(compare(`\`devrec import qemu-state\` of that stream into an embedded store`,
+        '`node -e "fs.readFileSync(FILE)"`', ['-e', `require('node:fs').readFileSync(${JSON.stringify(stream)})`],
+        [bin, 'import', 'qemu-state', stream, '--store', `file:${path.join(root, 'import-store')}`], probe, reps));
     } else {
       note = `No full migration stream at ${stream}: the inspect figure is skipped. Make one with ` +
         '`CAPTURE_MIGRATION=1 bash scripts/qemu/capture.sh pc-modern-net-blk DIR` (about a minute; never commit it) and run ' +
