@@ -1,7 +1,7 @@
 // Snapshots of the file store: one file per (stream, revision) under snapshots/<stream, URI-encoded>/, written
 // to a temporary name and renamed so a reader never sees half a snapshot. A snapshot is a cache of the
 // projection: a damaged one is skipped, never trusted.
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { SnapshotRecord } from './types.js';
@@ -46,7 +46,13 @@ export class FileSnapshots {
   private async revisions(stream: string): Promise<number[]> {
     let list = this.listings.get(stream);
     if (!list) {
-      const names = await fsp.readdir(this.streamDir(stream)).catch(() => [] as string[]);
+      // synchronous, as the store's other reads: a listing is microseconds, a thread-pool trip is not
+      let names: string[];
+      try {
+        names = readdirSync(this.streamDir(stream));
+      } catch {
+        names = [];
+      }
       list = names.map((n) => /^(\d{16})\.snap$/.exec(n)).filter((m) => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
       this.listings.set(stream, list);
     }
@@ -59,7 +65,12 @@ export class FileSnapshots {
       const revision = list[i]!;
       if (revision > atOrBefore) continue;
       const file = path.join(this.streamDir(stream), `${String(revision).padStart(16, '0')}.snap`);
-      const buf = await fsp.readFile(file).catch(() => undefined);
+      let buf: Buffer | undefined;
+      try {
+        buf = readFileSync(file);
+      } catch {
+        buf = undefined;
+      }
       if (!buf || buf.length < HEADER || !buf.subarray(0, 8).equals(MAGIC)) continue;
       const data = buf.subarray(HEADER);
       const rev = buf.readUInt32LE(12) + buf.readUInt32LE(16) * 4294967296;

@@ -17,6 +17,7 @@ import {
 import { FileSnapshots } from './file-snapshots.js';
 import { WriterLock } from './file-lock.js';
 import { findIntactRecord, lastRecordIntact, writeFully } from './file-scan.js';
+import { openReadOnlySegment } from './file-readonly.js';
 import { SegmentWindow } from './file-window.js';
 import { catchUpThenLive } from './subscribe.js';
 import {
@@ -281,7 +282,7 @@ export class FileEventStore implements EventStore {
 
   private async openSegment(name: string, last: boolean): Promise<Segment> {
     const file = path.join(this.dir, name);
-    const handle = await fsp.open(file, this.options.readOnly ? 'r' : 'r+');
+    const handle = this.options.readOnly ? openReadOnlySegment(file) : await fsp.open(file, 'r+');
     const st = fstatSync(handle.fd);
     const seg: Segment = { name, file, firstPosition: parseSegmentName(name)!, size: st.size, handle };
     this.segments.push(seg);
@@ -749,7 +750,7 @@ export class FileEventStore implements EventStore {
       .sort((a, b) => parseSegmentName(a)! - parseSegmentName(b)!);
     for (const name of fresh) {
       if (seg) seg.size = await this.scanSegment(this.segments.length - 1, seg.size, false);
-      const handle = await fsp.open(path.join(this.dir, name), 'r');
+      const handle = this.options.readOnly ? openReadOnlySegment(path.join(this.dir, name)) : await fsp.open(path.join(this.dir, name), 'r');
       const st: Stats = await handle.stat();
       seg = { name, file: path.join(this.dir, name), firstPosition: parseSegmentName(name)!, size: SEGMENT_HEADER_BYTES, handle };
       this.segments.push(seg);
