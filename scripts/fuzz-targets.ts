@@ -16,6 +16,9 @@ import { parseMigrationStream } from '../src/migration/importer.js';
 import { deriveProfile, parseProfile, profileToJson, ProfileError } from '../src/compat/profile.js';
 import { Projector } from '../src/project/projector.js';
 import { importQemuTrace } from '../src/sources/import-trace.js';
+import { TraceEvidenceError, TraceFormatError } from '../src/sources/qemu-trace.js';
+import { readQmpAnswers } from '../src/compat/qmp-profile.js';
+import { gunzipSync } from 'node:zlib';
 import { FileEventStore } from '../src/store/file-store.js';
 import { verifyFileStore } from '../src/store/file-verify.js';
 import { MemoryEventStore } from '../src/store/memory.js';
@@ -71,6 +74,7 @@ export async function moreTargets(): Promise<Target[]> {
   const segments = segNames.slice(0, 4).map((n) => new Uint8Array(readFileSync(path.join(m.segmentDir, n))));
   const work = path.join(tmpdir(), `devrec-fuzz-store-${process.pid}`);
   let segmentCases = 0;
+  const answers = new Map(MMIO_ONLY.map((v) => [v, readQmpAnswers(path.join('streams/qemu', v, 'qmp.json'))]));
   return [
     {
       // through `record`'s own reader into a store, then what later commands do with what was accepted: nothing
@@ -137,8 +141,24 @@ export async function moreTargets(): Promise<Target[]> {
       },
       located: (e) => e instanceof StoreCorruptError && Number.isInteger(e.offset),
     },
+    // a virtio_mmio_*-only trace imported with its VM's QMP answers: the ring-address tie to QEMU's devices
+    // (src/sources/mmio-ring-tie.ts) runs on whatever the damaged lines leave of the queues
+    ...MMIO_ONLY.map((v): Target => ({
+      name: `trace-qmp:${v}`,
+      corpus: [new Uint8Array(gunzipSync(readFileSync(path.join('streams/qemu', v, 'trace.log.gz'))))],
+      async run(input) {
+        mkdirSync(work, { recursive: true });
+        const file = path.join(work, 'fuzz.log');
+        writeFileSync(file, input);
+        await importQemuTrace(new MemoryEventStore(), file, { qmpAnswers: answers.get(v)! });
+      },
+      located: (e) => (e instanceof TraceFormatError && Number.isInteger(e.line) && e.line >= 1) || e instanceof TraceEvidenceError,
+    })),
   ];
 }
+
+/** The committed traces without memory_region_ops lines, whose devices only their rings can name. */
+const MMIO_ONLY = ['microvm-mmio-modern-noops', 'qemu10-microvm-mmio-legacy-noops'];
 
 export function cleanupMore(): void {
   rmSync(path.join(tmpdir(), `devrec-fuzz-seg-${process.pid}`), { recursive: true, force: true });

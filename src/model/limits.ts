@@ -27,3 +27,6 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 export const MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024 * 1024;
 /** Bytes of one file read whole (migration streams, profiles): larger is not an input devrec makes or reads. */
 export const MAX_WHOLE_FILE_BYTES = 1024 * 1024 * 1024;
+
+/** The latest event time an event can carry: timestamp_ns is a fixed64 (events.proto), nanoseconds since 1970. */
+export const MAX_TIMESTAMP_NS = (1n << 64n) - 1n;

@@ -27,6 +27,7 @@ import { featureBit } from '../model/features.js';
 import { LEGACY_PCI_HEADER, MMIO_CONFIG_OFFSET, MMIO_REGS, registerOffset } from '../model/registers.js';
 import { qemuDeviceTypeOfPci, qemuIdName, qemuMmioDeviceId } from '../model/qemu-names.js';
 import { VIRTIO_PCI_VENDOR, deviceTypeById, deviceTypeByName } from '../model/device-types.js';
+import { MAX_TIMESTAMP_NS } from '../model/limits.js';
 import { createDecoder } from '../transport/index.js';
 import type { RawAccess, TransportDecoder } from '../transport/types.js';
 import { VfioTraceDevices, type VfioTraceSummary, isVfioTraceEvent } from './qemu-trace-vfio.js';
@@ -263,6 +264,9 @@ export class QemuTraceImporter {
     if (!t) {
       this.unusedLine(NOT_A_TRACE_LINE); // QEMU warnings in the same log, damaged text
       return undefined;
+    }
+    if (t.timestampNs !== undefined && t.timestampNs > MAX_TIMESTAMP_NS) {
+      this.fail(`time prefix of ${t.timestampNs / 1_000_000_000n} s is past what an event's time can hold (2^64 ns, the year 2554): not a time QEMU wrote`);
     }
     if (t.timestampNs !== undefined) this.stamped++;
     else this.unstamped++;
@@ -882,9 +886,16 @@ export async function* traceLines(file: string): AsyncIterable<string> {
   failure.catch(() => undefined);
   // our own line splitter: a line has a length cap (readline would buffer a 700 MB line and throw RangeError)
   const it = readLines(input, file)[Symbol.asyncIterator]();
-  for (;;) {
-    const next = await Promise.race([it.next(), failure]);
-    if (next.done) return;
-    yield next.value;
+  try {
+    for (;;) {
+      const next = await Promise.race([it.next(), failure]);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // a reader that stops early (a line it refuses, a cap) leaves the file open otherwise: one descriptor per import
+    raw.destroy();
+    gunzip?.destroy();
+    if (input !== raw) input.destroy();
   }
 }

@@ -1,7 +1,7 @@
 // Real QEMU as the peer: the state devrec rebuilds from each committed capture's trace must equal what QEMU
 // itself answered over QMP at the moment the trace ended (streams/qemu/<variant>/qmp.json).
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { Projector } from '../../src/project/projector.js';
@@ -372,4 +372,33 @@ describe('import qemu-trace: a multi-queue virtio-net (mq=on, 2 queue pairs) aga
       expect(guestQueuePairs(v, '52:54:00:de:0e:01'), 'queue pairs the guest uses').to.equal(2);
     });
   }
+});
+
+describe('import qemu-trace: what fuzzing the whole import (with QMP answers) found', function () {
+  it('a time prefix past what an event can hold fails with its line, before anything reaches the store', async function () {
+    const dir = tmpDir();
+    const file = path.join(dir, 'far.log');
+    const good = gunzipSync(readFileSync('streams/qemu/q35-root-port-usual-ts/trace.log.gz')).toString('utf8').split('\n');
+    const at = good.findIndex((l) => /^\d+@\d+\.\d+:/.test(l));
+    expect(at).to.be.greaterThan(-1);
+    good[at] = good[at]!.replace(/^(\d+)@\d+\./, '$1@179601796015399105711.');
+    writeFileSync(file, good.join('\n'));
+    const store = new MemoryEventStore();
+    const err = await importQemuTrace(store, file).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(TraceFormatError);
+    expect((err as TraceFormatError).line).to.equal(at + 1);
+    expect((err as Error).message).to.contain('past what an event\'s time can hold');
+    expect(await store.streams()).to.deep.equal([]);
+  });
+
+  it('an import that stops at a bad line closes the file (no descriptor left open per failed import)', async function () {
+    const dir = tmpDir();
+    const file = path.join(dir, 'bad.log');
+    writeFileSync(file, '1@99999999999999999999.5:virtio_set_status vdev 0x1 val 0\n'.repeat(3));
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (let i = 0; i < 40; i++) expect(await importQemuTrace(new MemoryEventStore(), file).catch((e: unknown) => e)).to.be.instanceOf(TraceFormatError);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fds()).to.be.below(before + 5);
+  });
 });
