@@ -74,7 +74,7 @@ export async function moreTargets(): Promise<Target[]> {
   const segments = segNames.slice(0, 4).map((n) => new Uint8Array(readFileSync(path.join(m.segmentDir, n))));
   const work = path.join(tmpdir(), `devrec-fuzz-store-${process.pid}`);
   let segmentCases = 0;
-  const answers = new Map(MMIO_ONLY.map((v) => [v, readQmpAnswers(path.join('streams/qemu', v, 'qmp.json'))]));
+  const answers = new Map(WHOLE_IMPORT.map((v) => [v, readQmpAnswers(path.join('streams/qemu', v, 'qmp.json'))]));
   return [
     {
       // through `record`'s own reader into a store, then what later commands do with what was accepted: nothing
@@ -141,10 +141,11 @@ export async function moreTargets(): Promise<Target[]> {
       },
       located: (e) => e instanceof StoreCorruptError && Number.isInteger(e.offset),
     },
-    // a virtio_mmio_*-only trace imported with its VM's QMP answers: the ring-address tie to QEMU's devices
-    // (src/sources/mmio-ring-tie.ts) runs on whatever the damaged lines leave of the queues
-    ...MMIO_ONLY.map((v): Target => ({
-      name: `trace-qmp:${v}`,
+    // the whole import of a trace with its VM's QMP answers, into a store: the importer, the aliases, the store's
+    // codec, and on virtio_mmio_*-only traces the ring-address tie to QEMU's devices (src/sources/mmio-ring-tie.ts),
+    // on whatever the damaged lines leave
+    ...WHOLE_IMPORT.map((v): Target => ({
+      name: `trace-import:${v}`,
       corpus: [new Uint8Array(gunzipSync(readFileSync(path.join('streams/qemu', v, 'trace.log.gz'))))],
       async run(input) {
         mkdirSync(work, { recursive: true });
@@ -157,8 +158,11 @@ export async function moreTargets(): Promise<Target[]> {
   ];
 }
 
-/** The committed traces without memory_region_ops lines, whose devices only their rings can name. */
-const MMIO_ONLY = ['microvm-mmio-modern-noops', 'qemu10-microvm-mmio-legacy-noops'];
+/**
+ * The traces the whole import is fuzzed on: the two without memory_region_ops lines (devices only their rings can
+ * name) and two with time prefixes (-msg timestamp=on), one per QEMU version.
+ */
+const WHOLE_IMPORT = ['microvm-mmio-modern-noops', 'qemu10-microvm-mmio-legacy-noops', 'q35-root-port-usual-ts', 'qemu10-q35-root-port'];
 
 export function cleanupMore(): void {
   rmSync(path.join(tmpdir(), `devrec-fuzz-seg-${process.pid}`), { recursive: true, force: true });
