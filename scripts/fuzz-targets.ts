@@ -18,6 +18,7 @@ import { Projector } from '../src/project/projector.js';
 import { importQemuTrace } from '../src/sources/import-trace.js';
 import { TraceEvidenceError, TraceFormatError } from '../src/sources/qemu-trace.js';
 import { readQmpAnswers } from '../src/compat/qmp-profile.js';
+import { QemuStreamError, importQemuState } from '../src/sources/qemu-savevm.js';
 import { gunzipSync } from 'node:zlib';
 import { FileEventStore } from '../src/store/file-store.js';
 import { verifyFileStore } from '../src/store/file-verify.js';
@@ -155,8 +156,24 @@ export async function moreTargets(): Promise<Target[]> {
       },
       located: (e) => (e instanceof TraceFormatError && Number.isInteger(e.line) && e.line >= 1) || e instanceof TraceEvidenceError,
     })),
+    // the whole import of a device-state stream into a store: the savevm parser, the device parts, the events they
+    // make and the store's codec (the savevm target runs the parser alone)
+    ...STATE_IMPORT.map((v): Target => ({
+      name: `state-import:${v}`,
+      corpus: [new Uint8Array(gunzipSync(readFileSync(path.join('streams/qemu', v, 'devstate.bin.gz'))))],
+      async run(input) {
+        mkdirSync(work, { recursive: true });
+        const file = path.join(work, 'fuzz.bin');
+        writeFileSync(file, input);
+        await importQemuState(new MemoryEventStore(), file);
+      },
+      located: (e) => e instanceof QemuStreamError && Number.isInteger(e.offset) && e.offset >= 0,
+    })),
   ];
 }
+
+/** Device-state streams the whole import is fuzzed on: QEMU 7.2 and 10.0, PCI behind root ports, mmio, mq. */
+const STATE_IMPORT = ['pc-modern-net-blk', 'qemu10-q35-root-port', 'microvm-mmio-modern', 'pc-net-mq'];
 
 /**
  * The traces the whole import is fuzzed on: the two without memory_region_ops lines (devices only their rings can

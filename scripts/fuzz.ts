@@ -1,5 +1,5 @@
 // Seeded in-process fuzzing of devrec's parsers: `npm run fuzz -- [--seconds N] [--cases N] [--seed S] [--out DIR]
-// [--only savevm,trace,ndjson,migration,profile,segment,trace-import:CAPTURE]`. The long form (docs/hardening.md) runs 100k cases each.
+// [--only savevm,trace,ndjson,migration,profile,segment,trace-import:CAPTURE,state-import:CAPTURE]`. The long form (docs/hardening.md) runs 100k cases each.
 //
 // savevm (src/sources/qemu-savevm.ts): the committed device-state captures and a synthetic full migration stream,
 //   mutated (byte flips, runs of random bytes, truncation, deleted / duplicated / inserted ranges, extreme be32
@@ -35,7 +35,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--only' && v) (args.only = v), i++;
     else if (a === '--cases' && v) (args.cases = Number(v)), i++;
     else if (a === '--help' || a === '-h') {
-      console.log('npm run fuzz -- [--seconds N] [--cases N] [--seed S] [--out DIR] [--only savevm|trace|ndjson|migration|profile|segment|trace-import:CAPTURE]');
+      console.log('npm run fuzz -- [--seconds N] [--cases N] [--seed S] [--out DIR] [--only savevm|trace|ndjson|migration|profile|segment|trace-import:CAPTURE|state-import:CAPTURE]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
