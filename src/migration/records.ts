@@ -13,6 +13,7 @@ import { decodeStandalone, encodeStandalone } from '../events/fast-codec.js';
 import { bytesToHex, hex64, hexKeys } from '../events/json.js';
 import type { Transport } from '../events/types.js';
 import { ENUMS } from '../events/event-spec.js';
+import { isWallClock } from '../events/time.js';
 import type { DeviceStateWire } from '../project/generated/state-types.js';
 import { stateSpec, maskToWords, stateFromWire, stateToWire } from '../project/state-wire.js';
 import {
@@ -304,6 +305,7 @@ function wholeState(fromParts: DeviceState, w: DeviceStateWire, at: number): Dev
 }
 
 const hex4 = (n = 0) => '0x' + n.toString(16).padStart(4, '0');
+const hexOrNull = (n: number | undefined) => (n === undefined ? null : hex4(n));
 const recAt = (ctx: ReadContext, rec: RawRecord) => ctx.map(rec.offset);
 
 // ---- the table, in stream order (within each chunk the encoder writes the rows of that chunk in this order) ----
@@ -360,11 +362,13 @@ export const MIGRATION_RECORDS: readonly MigrationRecord[] = [
       const prov = header.provenance;
       return {
         magic, magicOk: magic === HEADER_MAGIC, major: dv.getUint16(8, true), minor: dv.getUint16(10, true), ...jsonable(header) as object,
-        ...(header.pci ? { pci: { vendor: hex4(header.pci.vendor), device: hex4(header.pci.device), subsystemVendor: hex4(header.pci.subsystemVendor), subsystem: hex4(header.pci.subsystem), revision: header.pci.revision } } : {}),
+        // an id the stream leaves out is unknown (format 1.1 has presence; 1.0 wrote 0s, shown as written)
+        ...(header.pci ? { pci: { vendor: hexOrNull(header.pci.vendor), device: hexOrNull(header.pci.device), subsystemVendor: hexOrNull(header.pci.subsystemVendor), subsystem: hexOrNull(header.pci.subsystem), revision: header.pci.revision ?? null } } : {}),
         ...(prov ? {
           provenance: {
             ...jsonable(prov) as object, sourceRevision: Number(prov.sourceRevision), sourceEventCount: Number(prov.sourceEventCount),
-            sourceTime: prov.sourceTimestampNs > 0n ? nsToIso(prov.sourceTimestampNs) : null, exportedAt: prov.exportedAtNs > 0n ? nsToIso(prov.exportedAtNs) : null,
+            // a source without times (a trace without pid@sec.usec prefixes) stamps its events by line: no time
+            sourceTime: isWallClock(prov.sourceTimestampNs) ? nsToIso(prov.sourceTimestampNs) : null, exportedAt: prov.exportedAtNs > 0n ? nsToIso(prov.exportedAtNs) : null,
           },
         } : {}),
         schemaMatches: Buffer.from(header.schemaFingerprint).equals(Buffer.from(SCHEMA_FINGERPRINT)),

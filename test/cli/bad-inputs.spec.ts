@@ -6,6 +6,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { tmpDir } from '../helpers/tmp.js';
+// a static import: a dynamic one can load a second copy of the helper (mocha loads specs through tsx's require
+// hook), whose process.env and stdout routing would then hide the other copy's per-call environment
+import { devrec } from '../helpers/cli.js';
 
 interface Run { code: number; stdout: string; stderr: string }
 
@@ -199,7 +202,6 @@ describe('CLI: more bad inputs of issue 15 (items 5, 10, 12), each on its own st
 
 describe('CLI: usage errors are one line naming where to look next', function () {
   it('an unknown command, an unknown option, a missing argument of a nested command: one line each, exit 1', async () => {
-    const { devrec } = await import('../helpers/cli.js');
     const cases: [string[], RegExp][] = [
       [['nonsense'], /^error: unknown command 'nonsense' \(`devrec --help` shows the usage\)\n$/],
       [['device'], /^error: unknown command 'device' \(Did you mean devices\?\) \(`devrec --help` shows the usage\)\n$/],

@@ -135,4 +135,17 @@ describe('CLI: export, inspect, import stream', function () {
       expect(r.stderr, args.join(' ')).to.match(msg);
     }
   });
+
+  it('inspect shows what the stream leaves unknown as null: PCI ids a trace never showed, the time of a source without times', async function () {
+    const store = `file:${tmpDir()}`;
+    expect((await devrec(['import', 'qemu-trace', 'streams/qemu/pc-modern-net-blk/trace.log.gz', '--store', store])).code).to.equal(0);
+    const file = path.join(tmpDir(), 'net.devrec');
+    expect((await devrec(['export', 'virtio-net-pci@00:02.0', '-o', file, '--store', store])).code).to.equal(0);
+    const shown = JSON.parse((await devrec(['inspect', file, '--json'])).stdout) as { records: { name: string; decoded: Record<string, Record<string, unknown>> }[] };
+    const header = shown.records.find((r) => r.name === 'SCHEMA_HEADER')!.decoded;
+    // the vendor is virtio's own (every virtio PCI device has it); the device and subsystem ids the trace never showed
+    expect(header['pci']).to.deep.equal({ vendor: '0x1af4', device: null, subsystemVendor: null, subsystem: null, revision: null });
+    expect(header['provenance']!['sourceTime']).to.equal(null);
+    expect(header['provenance']!['exportedAt']).to.match(/^20\d\d-/);
+  });
 });

@@ -9,6 +9,9 @@ import { stateToWire } from '../../src/project/state-wire.js';
 import { parseQemuStream, deviceEvents } from '../../src/sources/qemu-savevm.js';
 import { captureBytes } from '../sources/qemu-savevm-fixtures.js';
 import { netLifecycle } from '../../src/sim/net-lifecycle.js';
+import { importQemuTrace } from '../../src/sources/import-trace.js';
+import { MemoryEventStore } from '../../src/store/memory.js';
+import { Projector } from '../../src/project/projector.js';
 
 const OK = 0;
 const ERR = 1;
@@ -129,9 +132,6 @@ describe('net control-command counts: 0 only where the source records the comman
   this.timeout(60_000);
 
   it('a QEMU trace (no control-command payloads) leaves the counts unknown after the reset it shows, on every net device of the net captures', async function () {
-    const { importQemuTrace } = await import('../../src/sources/import-trace.js');
-    const { MemoryEventStore } = await import('../../src/store/memory.js');
-    const { Projector } = await import('../../src/project/projector.js');
     let nics = 0;
     for (const capture of ['pc-modern-net-blk', 'pc-net-mq', 'qemu10-pc-net-mq']) {
       const store = new MemoryEventStore();
