@@ -75,6 +75,15 @@ export async function moreTargets(): Promise<Target[]> {
   const segments = segNames.slice(0, 4).map((n) => new Uint8Array(readFileSync(path.join(m.segmentDir, n))));
   const work = path.join(tmpdir(), `devrec-fuzz-store-${process.pid}`);
   let segmentCases = 0;
+  /** a committed capture's file, decompressed */
+  const capture = (v: string, name: string) => new Uint8Array(gunzipSync(readFileSync(path.join('streams/qemu', v, name))));
+  /** the case's input as a file, for importers that read files */
+  const inputFile = (input: Uint8Array, name: string): string => {
+    mkdirSync(work, { recursive: true });
+    const file = path.join(work, name);
+    writeFileSync(file, input);
+    return file;
+  };
   const answers = new Map(WHOLE_IMPORT.map((v) => [v, readQmpAnswers(path.join('streams/qemu', v, 'qmp.json'))]));
   return [
     {
@@ -147,12 +156,9 @@ export async function moreTargets(): Promise<Target[]> {
     // on whatever the damaged lines leave
     ...WHOLE_IMPORT.map((v): Target => ({
       name: `trace-import:${v}`,
-      corpus: [new Uint8Array(gunzipSync(readFileSync(path.join('streams/qemu', v, 'trace.log.gz'))))],
+      corpus: [capture(v, 'trace.log.gz')],
       async run(input) {
-        mkdirSync(work, { recursive: true });
-        const file = path.join(work, 'fuzz.log');
-        writeFileSync(file, input);
-        await importQemuTrace(new MemoryEventStore(), file, { qmpAnswers: answers.get(v)! });
+        await importQemuTrace(new MemoryEventStore(), inputFile(input, 'fuzz.log'), { qmpAnswers: answers.get(v)! });
       },
       located: (e) => (e instanceof TraceFormatError && Number.isInteger(e.line) && e.line >= 1) || e instanceof TraceEvidenceError,
     })),
@@ -160,12 +166,9 @@ export async function moreTargets(): Promise<Target[]> {
     // make and the store's codec (the savevm target runs the parser alone)
     ...STATE_IMPORT.map((v): Target => ({
       name: `state-import:${v}`,
-      corpus: [new Uint8Array(gunzipSync(readFileSync(path.join('streams/qemu', v, 'devstate.bin.gz'))))],
+      corpus: [capture(v, 'devstate.bin.gz')],
       async run(input) {
-        mkdirSync(work, { recursive: true });
-        const file = path.join(work, 'fuzz.bin');
-        writeFileSync(file, input);
-        await importQemuState(new MemoryEventStore(), file);
+        await importQemuState(new MemoryEventStore(), inputFile(input, 'fuzz.bin'));
       },
       located: (e) => e instanceof QemuStreamError && Number.isInteger(e.offset) && e.offset >= 0,
     })),
