@@ -145,20 +145,10 @@ export function fastDecodeEvent(buf: Uint8Array, start = 0, end: number = buf.le
 export function eventKindAt(buf: Uint8Array, start: number, end: number): EventKind | undefined {
   let kind: string | undefined;
   let pos = start;
-  /** the varint (tag or length) at pos, moving pos past it; -1 when it is cut off or longer than 35 bits */
-  const varint = (): number => {
-    let v = 0;
-    for (let shift = 0; shift <= 28; shift += 7) {
-      if (pos >= end) return -1;
-      const b = buf[pos++]!;
-      v += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return v;
-    }
-    return -1;
-  };
   while (pos < end) {
-    const tag = varint();
+    const tag = varintAt(buf, pos, end);
     if (tag < 0) return undefined;
+    pos = varintEnd;
     switch (tag & 7) {
       case 0: // varint
         while (pos < end && buf[pos]! >= 0x80) pos++;
@@ -168,9 +158,9 @@ export function eventKindAt(buf: Uint8Array, start: number, end: number): EventK
         pos += 8;
         break;
       case 2: { // length-delimited
-        const len = varint();
+        const len = varintAt(buf, pos, end);
         if (len < 0) return undefined;
-        pos += len;
+        pos = varintEnd + len;
         kind = EVENT_BODY_FIELDS[Math.floor(tag / 8)] ?? kind;
         break;
       }
@@ -182,6 +172,24 @@ export function eventKindAt(buf: Uint8Array, start: number, end: number): EventK
     }
   }
   return pos === end ? (kind as EventKind | undefined) : undefined;
+}
+
+/** Where the varint varintAt read last ended (a module slot: eventKindAt runs per event and allocates nothing). */
+let varintEnd = 0;
+
+/** The varint (a tag or a length) at buf[pos], at most 35 bits; -1 when it is cut off or longer. */
+function varintAt(buf: Uint8Array, pos: number, end: number): number {
+  let v = 0;
+  for (let shift = 0; shift <= 28; shift += 7) {
+    if (pos >= end) return -1;
+    const b = buf[pos++]!;
+    v += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) {
+      varintEnd = pos;
+      return v;
+    }
+  }
+  return -1;
 }
 
 /**

@@ -115,6 +115,10 @@ interface LoadedRecord {
   header: RecordHeader;
 }
 
+function loadedRecord(payload: Buffer, header: RecordHeader): LoadedRecord {
+  return { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header };
+}
+
 export class FileEventStore implements EventStore {
   readonly url: string;
   recovery: RecoveryReport | undefined;
@@ -381,7 +385,7 @@ export class FileEventStore implements EventStore {
     this.indexRecord(this.segments.indexOf(seg), off, header, seg.name);
     // a record read whole and checked here is the one the first read asks for (the last, on a small store)
     if (verifyCrc && len <= RECENT_RECORD_MAX_BYTES) {
-      this.lastRecord = { rec: this.recSegment.length - 1, loaded: { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header } };
+      this.lastRecord = { rec: this.recSegment.length - 1, loaded: loadedRecord(payload, header) };
     }
     this.lastScannedEnd = off + RECORD_PREFIX_BYTES + len;
     return undefined;
@@ -575,7 +579,7 @@ export class FileEventStore implements EventStore {
     if (payload.length !== len) throw new StoreCorruptError(seg.name, off, `record cut short (${payload.length} of ${len} bytes)`);
     if (payloadCrc(payload) !== crc) throw new StoreCorruptError(seg.name, off, 'CRC mismatch');
     try {
-      const loaded = { payload, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), header: parseRecordHeader(payload) };
+      const loaded = loadedRecord(payload, parseRecordHeader(payload));
       if (len <= RECENT_RECORD_MAX_BYTES) this.lastRecord = { rec, loaded };
       return loaded;
     } catch (err) {
